@@ -1,0 +1,158 @@
+// slope — the attention problem, its float64 reference and the fused CPU kernels.
+//
+// One description (AttentionProblem) covers every variant: grouped queries, Tq != Tk, causal,
+// ALiBi with per-head left/right slopes (symmetric, causal, one-sided, learned), key lengths and
+// an optional explicit mask. Every backend reads it; validate() is the one place it is checked.
+#pragma once
+
+#include <cstdint>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace slope {
+
+// Every error the library reports: says what was wrong and what to do. Never exit(), never print.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Explicit mask / additive bias, broadcast over B and H (stride 0), never copied to T×T per head.
+enum class MaskKind : int {
+  kNone = 0,
+  kBool = 1,      // const uint8_t*: nonzero = the key may be attended
+  kAdditive = 2,  // const float*: added to the score (after scale, beside the ALiBi bias)
+};
+
+// Strides of a (B, H, T, D) tensor in elements; the last dimension is contiguous.
+struct Strides {
+  int64_t b = 0, h = 0, t = 0;
+};
+
+// Strides for the contiguous layout of a (B, H, T, D) tensor.
+inline Strides contiguous_strides(int64_t H, int64_t T, int64_t D) { return {H * T * D, T * D, D}; }
+
+// The attention problem of DESIGN.md.
+//
+//   score(i, j) = scale · q_i·k_j + bias_h(i, j) + mask(i, j),  query i sits at position
+//   p_i = i + (Tk − Tq) (bottom-right alignment, as in decoding with a KV cache), and
+//   bias_h(i, j) = −m_left[h]·(p_i − j) for j ≤ p_i,  −m_right[h]·(j − p_i) for j > p_i.
+//   A slope of +∞ masks its side; the diagonal j = p_i is never masked and has bias 0.
+//   causal masks j > p_i. Keys j ≥ key_lengths[b] are masked. A row with no visible key gives
+//   output 0 and logsumexp −∞ (never NaN), and zero gradients.
+struct AttentionProblem {
+  int64_t B = 1;    // batch
+  int64_t H = 1;    // query heads
+  int64_t Hkv = 1;  // key/value heads; H % Hkv == 0 (grouped queries)
+  int64_t Tq = 1;   // query length
+  int64_t Tk = 1;   // key length
+  int64_t D = 64;   // head dim of q and k
+  int64_t Dv = 64;  // head dim of v and the output
+
+  Strides q_strides;    // q (B, H, Tq, D); dq uses the same strides
+  Strides k_strides;    // k (B, Hkv, Tk, D); dk the same
+  Strides v_strides;    // v (B, Hkv, Tk, Dv); dv the same
+  Strides out_strides;  // out (B, H, Tq, Dv); dout the same. lse is contiguous (B, H, Tq)
+
+  float scale = std::numeric_limits<float>::quiet_NaN();  // NaN: 1/sqrt(D)
+  bool causal = false;
+  bool alibi = false;  // slopes are given (slopes_left/right in the inputs)
+
+  const int32_t* key_lengths = nullptr;  // (B) or null: every key visible
+
+  MaskKind mask_kind = MaskKind::kNone;
+  const void* mask = nullptr;  // (Bm, Hm, Tq, Tk), Bm ∈ {1, B}, Hm ∈ {1, H}
+  int64_t mask_stride_b = 0;   // 0 broadcasts over B
+  int64_t mask_stride_h = 0;   // 0 broadcasts over H
+  int64_t mask_stride_t = 0;   // row stride; columns are contiguous
+
+  // Far-tile skipping (ALiBi only): a key tile whose every probability is provably at most
+  // skip_tolerance / Tk of its row's largest is not computed, so each row loses at most
+  // skip_tolerance of its softmax mass. See docs/far-tile-skipping.md. 0 switches it off.
+  float skip_tolerance = 0x1p-24f;
+
+  float effective_scale() const;
+  int64_t query_offset() const { return Tk - Tq; }  // position of query 0
+};
+
+// Tensors a problem reads. T is float for kernels, double (or complex) for the reference.
+template <class T>
+struct AttentionInputs {
+  const T* q = nullptr;             // (B, H, Tq, D)
+  const T* k = nullptr;             // (B, Hkv, Tk, D)
+  const T* v = nullptr;             // (B, Hkv, Tk, Dv)
+  const T* slopes_left = nullptr;   // (H) when alibi
+  const T* slopes_right = nullptr;  // (H) when alibi; null = the same as slopes_left
+};
+
+// Gradients the backward pass writes (overwrites, does not accumulate).
+template <class T>
+struct AttentionGrads {
+  T* dq = nullptr;             // (B, H, Tq, D), q_strides
+  T* dk = nullptr;             // (B, Hkv, Tk, D), k_strides
+  T* dv = nullptr;             // (B, Hkv, Tk, Dv), v_strides
+  T* dslopes_left = nullptr;   // (H) or null: not wanted
+  T* dslopes_right = nullptr;  // (H) or null. When the inputs' slopes_right is null (one
+                               // shared vector), dslopes_left gets its whole gradient and
+                               // dslopes_right is left untouched
+};
+
+// Checks shapes, strides, slopes, key lengths and the mask; throws Error naming what is wrong.
+// Every backend calls it first. `slopes` is read (when alibi) to reject NaN and negatives.
+void validate(const AttentionProblem& p, const AttentionInputs<float>& in);
+
+// ---- Default slopes ----------------------------------------------------------------------
+
+// Press et al.'s closed form generalised by max_bias (MPT, BLOOM, llama.cpp): for H a power of
+// two, m_h = 2^(−max_bias·h/H), h = 1..H; otherwise the 2^⌊log2 H⌋ slopes of that power plus
+// every other slope of the next power of two. max_bias 8 gives Press's get_slopes.
+std::vector<float> alibi_slopes(int64_t n_heads, double max_bias = 8.0);
+
+// The plain geometric 2^(−max_bias·h/H), h = 1..H, used by many hand-written ports; equal to
+// alibi_slopes() when H is a power of two.
+std::vector<float> alibi_slopes_geometric(int64_t n_heads, double max_bias = 8.0);
+
+// The ALiBi authors' "nonsymmetric" encoder: both halves of the heads get the slopes of H/2
+// heads; the first half looks left (right side masked), the second half right.
+struct SlopePair {
+  std::vector<float> left, right;  // (H) each; +∞ masks a side
+};
+SlopePair alibi_slopes_nonsymmetric(int64_t n_heads, double max_bias = 8.0);
+
+// ---- Float64 reference (naive, obviously right; stays in the code forever) ----------------
+
+// out (B, H, Tq, Dv) with out_strides, lse (B, H, Tq) contiguous. T: double (golden outputs),
+// complex<double> (complex-step gradients) or float (the naive fp32 baseline that tolerances
+// are measured against).
+template <class T>
+void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
+                                 T* lse);
+
+// Plain backward from the definition: recomputes P, returns every gradient, with
+// D_i = Σ_j P_ij·dP_ij. Given `out` (the forward output), it forms D_i = rowsum(dout∘out)
+// instead, as every flash backward does (ours, FA2, PyTorch's CPU flash path): in float that is
+// the error baseline of the formulation, which loses ~eps·|dP| where P is nearly one-hot.
+template <class T>
+void attention_backward_reference(const AttentionProblem& p, const AttentionInputs<T>& in,
+                                  const T* dout, const AttentionGrads<T>& grads,
+                                  const T* out = nullptr);
+
+// ---- Fused CPU kernels (fp32) ----------------------------------------------------------------
+
+// Tiled online-softmax forward. Writes out (out_strides) and lse (B, H, Tq), natural log.
+// OpenMP over (batch, head, query tile); memory beyond inputs and outputs: O(tile) per thread.
+void attention_forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out,
+                       float* lse);
+
+// Flash-attention-2 backward: recomputes P from lse, D_i = rowsum(dO∘O). Deterministic for a
+// given input (slope gradients reduced in a fixed order, independent of the thread count).
+void attention_backward(const AttentionProblem& p, const AttentionInputs<float>& in,
+                        const float* out, const float* dout, const float* lse,
+                        const AttentionGrads<float>& grads);
+
+// Which vector instruction set the kernels dispatched to ("avx512", "avx2", "generic").
+const char* attention_cpu_isa();
+
+}  // namespace slope

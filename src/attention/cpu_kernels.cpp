@@ -1,0 +1,380 @@
+// Fused CPU attention, fp32: flash-attention forward and flash-attention-2 backward over the one
+// problem description, with the ALiBi bias applied per tile and far tiles skipped.
+// Compiled once per instruction set (SLOPE_ISA = generic | avx2 | avx512, see src/CMakeLists.txt).
+//
+// Forward, per (batch, head, 64-query tile), OpenMP dynamic over those items:
+//   Qs = scale·Q tile (padded to whole vectors); for each key tile, the diagonal one first, then
+//   leftwards, then rightwards (so each row's running max is large early and the skip test
+//   bites): S = Qs·Kᵀ, bias + mask, online softmax (running max m, sum l), O += P·V.
+//   Memory: a few 64×D tiles per thread; nothing grows with Tq·Tk.
+// Backward, per (batch, kv head) item (it owns dK and dV of that head, so no atomics):
+//   for each key tile, for each query head of the group and each query tile that can see it:
+//   S and P = exp(S − lse) recomputed, dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Dᵢ),
+//   dK += dSᵀ·Qs, dQ += dS·K (dQ kept per item, O(Tq·D) per thread), slope gradients
+//   Σ dS·∂bias/∂m summed per item in double and reduced over the batch in a fixed order, so the
+//   result does not depend on the thread count.
+//   Parallelism is B·Hkv items; with fewer items than threads the rest idle (rare in training).
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "attention/cpu_kernels.h"
+#include "attention/cpu_tiles.h"
+
+namespace slope::cpu::SLOPE_ISA {
+
+namespace {
+
+// Max ‖k_j‖ over each key tile, per (b, kv head): the far-tile skip bound reads it.
+std::vector<float> key_norm_maxima(const AttentionProblem& p, const float* k) {
+  const int64_t ntk = (p.Tk + kTileK - 1) / kTileK;
+  std::vector<float> out(static_cast<size_t>(p.B * p.Hkv * ntk));
+#pragma omp parallel for schedule(static)
+  for (int64_t item = 0; item < p.B * p.Hkv * ntk; ++item) {
+    const int64_t t = item % ntk, bh = item / ntk, hk = bh % p.Hkv, b = bh / p.Hkv;
+    float mx = 0.0f;
+    for (int64_t j = t * kTileK; j < std::min(p.Tk, (t + 1) * kTileK); ++j) {
+      const float* kj = k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+      float ss = 0.0f;
+      for (int64_t d = 0; d < p.D; ++d) ss += kj[d] * kj[d];
+      mx = std::max(mx, ss);
+    }
+    // A hair above the true norm so fp32 rounding in the dot products cannot beat the bound.
+    out[static_cast<size_t>(item)] = std::sqrt(mx) * (1.0f + 1e-5f);
+  }
+  return out;
+}
+
+// Keys [kbeg, kend) some row at positions [pos0, posL] of batch row b may see.
+void key_range(const AttentionProblem& p, const HeadBias& hb, int64_t b, int64_t pos0,
+               int64_t posL, int64_t* kbeg, int64_t* kend) {
+  *kend = p.key_lengths ? p.key_lengths[b] : p.Tk;
+  if (hb.right_masked) *kend = std::min(*kend, posL + 1);
+  *kbeg = hb.left_masked ? std::max<int64_t>(0, pos0) : 0;
+}
+
+float log_skip_threshold(const AttentionProblem& p) {
+  return std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
+}
+
+}  // namespace
+
+void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out, float* lse) {
+  const float scale = p.effective_scale();
+  const int64_t Dpad = round_up(p.D, kW), Dvpad = round_up(p.Dv, kW);
+  const int64_t group = p.H / p.Hkv;
+  const int64_t ntq = (p.Tq + kTileQ - 1) / kTileQ, ntk = (p.Tk + kTileK - 1) / kTileK;
+  const bool skipping = p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive;
+  const std::vector<float> knorm = skipping ? key_norm_maxima(p, in.k) : std::vector<float>();
+  const float log_thresh = skipping ? log_skip_threshold(p) : 0.0f;
+  const bool v_direct = p.Dv % kW == 0;  // V rows can be read in place as whole vectors
+
+#pragma omp parallel
+  {
+    std::vector<float> Qs(kTileQ * Dpad), Kt(Dpad * kTileK), Vp(kTileK * Dvpad),
+        S(kTileQ * kTileK), O(kTileQ * Dvpad), m(kTileQ), l(kTileQ), qn(kTileQ);
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < p.B * p.H * ntq; ++item) {
+      const int64_t qt = item % ntq, h = (item / ntq) % p.H, b = item / (ntq * p.H);
+      const int64_t hk = h / group;
+      const HeadBias hb = head_bias(p, in, h);
+      TileGeom g{};
+      g.b = b;
+      g.h = h;
+      g.i0 = qt * kTileQ;
+      g.nrows = std::min(kTileQ, p.Tq - g.i0);
+      g.pos0 = g.i0 + p.query_offset();
+      const int64_t posL = g.pos0 + g.nrows - 1;
+
+      const float* q = in.q + b * p.q_strides.b + h * p.q_strides.h + g.i0 * p.q_strides.t;
+      const float* k = in.k + b * p.k_strides.b + hk * p.k_strides.h;
+      const float* v = in.v + b * p.v_strides.b + hk * p.v_strides.h;
+      copy_rows_padded(Qs.data(), Dpad, q, p.q_strides.t, g.nrows, p.D, scale);
+      for (int64_t r = 0; r < g.nrows; ++r) {
+        float ss = 0.0f;
+        for (int64_t d = 0; d < p.D; ++d) ss += Qs[r * Dpad + d] * Qs[r * Dpad + d];
+        qn[r] = std::sqrt(ss) * (1.0f + 1e-5f);
+        m[r] = -INFINITY;
+        l[r] = 0.0f;
+      }
+      std::fill(O.begin(), O.end(), 0.0f);
+
+      int64_t kbeg, kend;
+      key_range(p, hb, b, g.pos0, posL, &kbeg, &kend);
+      if (kbeg < kend) {
+        const int64_t tb = kbeg / kTileK, te = (kend + kTileK - 1) / kTileK;
+        const int64_t tdiag = std::clamp<int64_t>(posL >= 0 ? posL / kTileK : 0, tb, te - 1);
+        // Diagonal tile, then leftwards, then rightwards.
+        for (int64_t step = 0; step < te - tb; ++step) {
+          const int64_t t = step <= tdiag - tb ? tdiag - step : tdiag + (step - (tdiag - tb));
+          g.j0 = t * kTileK;
+          g.ncols = std::min((t + 1) * kTileK, kend) - g.j0;
+          g.ncols_pad = round_up(g.ncols, kW);
+          g.side = tile_side(g.j0, g.ncols, g.pos0, posL);
+
+          if (skipping && may_skip(p, hb, g)) {
+            const float kmax = knorm[static_cast<size_t>((b * p.Hkv + hk) * ntk + t)];
+            bool skip = true;
+            for (int64_t r = 0; r < g.nrows && skip; ++r)
+              skip = qn[r] * kmax + max_bias_in_tile(g, hb, r) - m[r] < log_thresh;
+            if (skip) continue;
+          }
+
+          // S = Qs · Kᵀ over the tile (padding columns of Kt are zero).
+          for (int64_t d = 0; d < p.D; ++d) {
+            float* kt = Kt.data() + d * kTileK;
+            for (int64_t c = 0; c < g.ncols; ++c) kt[c] = k[(g.j0 + c) * p.k_strides.t + d];
+            for (int64_t c = g.ncols; c < g.ncols_pad; ++c) kt[c] = 0.0f;
+          }
+          tile_product<false>(S.data(), kTileK, Qs.data(), Dpad, Kt.data(), kTileK, g.nrows,
+                              g.ncols_pad, p.D);
+          bias_and_mask_tile(S.data(), kTileK, g, hb, p);
+
+          // Online softmax: rescale what came before by exp(m_old − m_new).
+          for (int64_t r = 0; r < g.nrows; ++r) {
+            float* s = S.data() + r * kTileK;
+            vf vm = splat(-INFINITY);
+            for (int64_t c = 0; c < g.ncols_pad; c += kW) vm = vmax(vm, load(s + c));
+            const float m_new = std::max(m[r], hmax(vm));
+            if (m_new == -INFINITY) {  // nothing visible yet in this row: contribute nothing
+              std::fill(s, s + g.ncols_pad, 0.0f);
+              continue;
+            }
+            vf vs{};
+            for (int64_t c = 0; c < g.ncols_pad; c += kW) {
+              const vf e = vexp(load(s + c) - m_new);
+              store(s + c, e);
+              vs += e;
+            }
+            const float alpha = std::exp(m[r] - m_new);  // 0 when m[r] = −inf
+            l[r] = l[r] * alpha + hsum(vs);
+            m[r] = m_new;
+            if (alpha != 1.0f) {
+              float* o = O.data() + r * Dvpad;
+              for (int64_t d = 0; d < Dvpad; d += kW) store(o + d, load(o + d) * alpha);
+            }
+          }
+
+          // O += P · V.
+          const float* vt = v + g.j0 * p.v_strides.t;
+          int64_t ldv = p.v_strides.t;
+          if (!v_direct) {
+            copy_rows_padded(Vp.data(), Dvpad, vt, p.v_strides.t, g.ncols, p.Dv);
+            vt = Vp.data();
+            ldv = Dvpad;
+          }
+          tile_product<true>(O.data(), Dvpad, S.data(), kTileK, vt, ldv, g.nrows, Dvpad, g.ncols);
+        }
+      }
+
+      float* o = out + b * p.out_strides.b + h * p.out_strides.h + g.i0 * p.out_strides.t;
+      float* ls = lse + (b * p.H + h) * p.Tq + g.i0;
+      for (int64_t r = 0; r < g.nrows; ++r) {
+        float* orow = o + r * p.out_strides.t;
+        if (m[r] == -INFINITY || !(l[r] > 0.0f)) {  // no visible key: output 0, lse −inf
+          std::fill(orow, orow + p.Dv, 0.0f);
+          ls[r] = -INFINITY;
+          continue;
+        }
+        const float inv = 1.0f / l[r];
+        for (int64_t d = 0; d < p.Dv; ++d) orow[d] = O[r * Dvpad + d] * inv;
+        ls[r] = m[r] + std::log(l[r]);
+      }
+    }
+  }
+}
+
+void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const float* out,
+              const float* dout, const float* lse, const AttentionGrads<float>& grads) {
+  const float scale = p.effective_scale();
+  const int64_t Dpad = round_up(p.D, kW), Dvpad = round_up(p.Dv, kW);
+  const int64_t group = p.H / p.Hkv;
+  const int64_t ntk = (p.Tk + kTileK - 1) / kTileK;
+  const bool skipping = p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive;
+  const std::vector<float> knorm = skipping ? key_norm_maxima(p, in.k) : std::vector<float>();
+  const float log_thresh = skipping ? log_skip_threshold(p) : 0.0f;
+  const bool k_direct = p.D % kW == 0, do_direct = p.Dv % kW == 0;
+  // Slope gradient partial sums per (b, h, side), reduced over b in a fixed order at the end.
+  std::vector<double> slope_part(static_cast<size_t>(p.B * p.H * 2), 0.0);
+
+#pragma omp parallel
+  {
+    std::vector<float> Qs(kTileQ * Dpad), Kt(Dpad * kTileK), Kp(kTileK * Dpad),
+        Vt(Dvpad * kTileK), dOp(kTileQ * Dvpad), S(kTileQ * kTileK), dP(kTileQ * kTileK),
+        T(kTileK * kTileQ), dK(kTileK * Dpad), dV(kTileK * Dvpad),
+        dQ(static_cast<size_t>(group * p.Tq * Dpad)), Di(static_cast<size_t>(group * p.Tq)),
+        qn(static_cast<size_t>(group * p.Tq));
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t item = 0; item < p.B * p.Hkv; ++item) {
+      const int64_t b = item / p.Hkv, hk = item % p.Hkv;
+      const float* k = in.k + b * p.k_strides.b + hk * p.k_strides.h;
+      const float* v = in.v + b * p.v_strides.b + hk * p.v_strides.h;
+      float* dk = grads.dk + b * p.k_strides.b + hk * p.k_strides.h;
+      float* dv = grads.dv + b * p.v_strides.b + hk * p.v_strides.h;
+      for (int64_t j = 0; j < p.Tk; ++j) {  // keys no query sees keep a zero gradient
+        std::fill(dk + j * p.k_strides.t, dk + j * p.k_strides.t + p.D, 0.0f);
+        std::fill(dv + j * p.v_strides.t, dv + j * p.v_strides.t + p.Dv, 0.0f);
+      }
+      // Per query head of the group: Dᵢ = rowsum(dO∘O), ‖scale·qᵢ‖, dQ accumulator.
+      std::fill(dQ.begin(), dQ.end(), 0.0f);
+      for (int64_t gh = 0; gh < group; ++gh) {
+        const int64_t h = hk * group + gh;
+        for (int64_t i = 0; i < p.Tq; ++i) {
+          const int64_t oo = b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+          // In double: dS = P∘(dP − Dᵢ) cancels where P is nearly one-hot, so Dᵢ carries no
+          // accumulation error of its own (measured: halves the slope-gradient error at T=150).
+          double di = 0.0;
+          for (int64_t d = 0; d < p.Dv; ++d) di += static_cast<double>(dout[oo + d]) * out[oo + d];
+          Di[gh * p.Tq + i] = static_cast<float>(di);
+          const float* qi = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+          float ss = 0.0f;
+          for (int64_t d = 0; d < p.D; ++d) ss += qi[d] * qi[d];
+          qn[gh * p.Tq + i] = std::sqrt(ss) * std::abs(scale) * (1.0f + 1e-5f);
+        }
+      }
+      std::vector<double> head_slope(static_cast<size_t>(group * 2), 0.0);
+
+      for (int64_t t = 0; t < ntk; ++t) {
+        const int64_t j0 = t * kTileK;
+        const int64_t klen = p.key_lengths ? p.key_lengths[b] : p.Tk;
+        if (j0 >= klen) break;
+        const int64_t ncols = std::min(kTileK, klen - j0), ncols_pad = round_up(ncols, kW);
+        // Kᵀ and Vᵀ of the tile (for S and dP), K padded (for dQ) unless usable in place.
+        for (int64_t d = 0; d < p.D; ++d)
+          for (int64_t c = 0; c < ncols_pad; ++c)
+            Kt[d * kTileK + c] = c < ncols ? k[(j0 + c) * p.k_strides.t + d] : 0.0f;
+        for (int64_t d = 0; d < p.Dv; ++d)
+          for (int64_t c = 0; c < ncols_pad; ++c)
+            Vt[d * kTileK + c] = c < ncols ? v[(j0 + c) * p.v_strides.t + d] : 0.0f;
+        const float* kp = k + j0 * p.k_strides.t;
+        int64_t ldk = p.k_strides.t;
+        if (!k_direct) {
+          copy_rows_padded(Kp.data(), Dpad, kp, p.k_strides.t, ncols, p.D);
+          kp = Kp.data();
+          ldk = Dpad;
+        }
+        std::fill(dK.begin(), dK.end(), 0.0f);
+        std::fill(dV.begin(), dV.end(), 0.0f);
+        bool touched = false;
+
+        for (int64_t gh = 0; gh < group; ++gh) {
+          const int64_t h = hk * group + gh;
+          const HeadBias hb = head_bias(p, in, h);
+          // Query rows that can see some key of this tile.
+          int64_t ib = 0, ie = p.Tq;
+          if (hb.right_masked) ib = std::max<int64_t>(0, j0 - p.query_offset());
+          if (hb.left_masked) ie = std::min<int64_t>(p.Tq, j0 + ncols - 1 - p.query_offset() + 1);
+          const float* lse_h = lse + (b * p.H + h) * p.Tq;
+
+          for (int64_t i0 = ib; i0 < ie; i0 += kTileQ) {
+            TileGeom g{b, h, i0, std::min(kTileQ, ie - i0), i0 + p.query_offset(),
+                       j0, ncols, ncols_pad, TileSide::kCross};
+            g.side = tile_side(j0, ncols, g.pos0, g.pos0 + g.nrows - 1);
+            if (skipping && may_skip(p, hb, g)) {
+              const float kmax = knorm[static_cast<size_t>((b * p.Hkv + hk) * ntk + t)];
+              bool skip = true;
+              for (int64_t r = 0; r < g.nrows && skip; ++r) {
+                const float l_r = lse_h[i0 + r];
+                skip = l_r == -INFINITY ||
+                       qn[gh * p.Tq + i0 + r] * kmax + max_bias_in_tile(g, hb, r) - l_r < log_thresh;
+              }
+              if (skip) continue;
+            }
+            touched = true;
+            const float* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i0 * p.q_strides.t;
+            copy_rows_padded(Qs.data(), Dpad, q, p.q_strides.t, g.nrows, p.D, scale);
+            const float* dO = dout + b * p.out_strides.b + h * p.out_strides.h + i0 * p.out_strides.t;
+            int64_t lddo = p.out_strides.t;
+            if (!do_direct) {
+              copy_rows_padded(dOp.data(), Dvpad, dO, p.out_strides.t, g.nrows, p.Dv);
+              dO = dOp.data();
+              lddo = Dvpad;
+            }
+
+            // P = exp(S − lse), recomputed.
+            tile_product<false>(S.data(), kTileK, Qs.data(), Dpad, Kt.data(), kTileK, g.nrows,
+                                ncols_pad, p.D);
+            bias_and_mask_tile(S.data(), kTileK, g, hb, p);
+            for (int64_t r = 0; r < g.nrows; ++r) {
+              float* s = S.data() + r * kTileK;
+              const float l_r = lse_h[i0 + r];
+              if (l_r == -INFINITY) {  // fully masked row: no probability, no gradient
+                std::fill(s, s + ncols_pad, 0.0f);
+                continue;
+              }
+              for (int64_t c = 0; c < ncols_pad; c += kW) store(s + c, vexp(load(s + c) - l_r));
+            }
+            // dV += Pᵀ · dO.
+            transpose(T.data(), kTileQ, S.data(), kTileK, g.nrows, ncols);
+            tile_product<true>(dV.data(), Dvpad, T.data(), kTileQ, dO, lddo, ncols, Dvpad, g.nrows);
+            // dP = dO · Vᵀ, then dS = P ∘ (dP − Dᵢ) in place, and the slope gradients.
+            tile_product<false>(dP.data(), kTileK, dO, lddo, Vt.data(), kTileK, g.nrows, ncols_pad,
+                                p.Dv);
+            const vf lane = iota();
+            vf acc_left{}, acc_right{};  // this tile's slope gradient terms, flushed to double
+            for (int64_t r = 0; r < g.nrows; ++r) {
+              float* ds = dP.data() + r * kTileK;
+              const float* pr = S.data() + r * kTileK;
+              const float di = Di[gh * p.Tq + i0 + r];
+              const float jd0 = static_cast<float>(j0 - (g.pos0 + r));
+              for (int64_t c = 0; c < ncols_pad; c += kW) {
+                const vf dsv = load(pr + c) * (load(ds + c) - di);
+                store(ds + c, dsv);
+                if (!hb.alibi) continue;
+                // ∂bias/∂m_left = j − pos (j < pos); ∂bias/∂m_right = pos − j (j > pos).
+                const vf jd = lane + (jd0 + static_cast<float>(c));
+                const vf prod = dsv * jd;
+                acc_left += jd < 0.0f ? prod : vf{};
+                acc_right -= jd > 0.0f ? prod : vf{};
+              }
+            }
+            // dK += dSᵀ · Qs (scale already in Qs); dQ += dS · K (scale applied at the end).
+            transpose(T.data(), kTileQ, dP.data(), kTileK, g.nrows, ncols);
+            tile_product<true>(dK.data(), Dpad, T.data(), kTileQ, Qs.data(), Dpad, ncols, Dpad,
+                               g.nrows);
+            tile_product<true>(dQ.data() + (gh * p.Tq + i0) * Dpad, Dpad, dP.data(), kTileK, kp,
+                               ldk, g.nrows, Dpad, ncols);
+            head_slope[static_cast<size_t>(gh * 2)] += hsum(acc_left);
+            head_slope[static_cast<size_t>(gh * 2 + 1)] += hsum(acc_right);
+          }
+        }
+        if (!touched) continue;
+        for (int64_t c = 0; c < ncols; ++c) {
+          std::copy(dK.data() + c * Dpad, dK.data() + c * Dpad + p.D, dk + (j0 + c) * p.k_strides.t);
+          std::copy(dV.data() + c * Dvpad, dV.data() + c * Dvpad + p.Dv,
+                    dv + (j0 + c) * p.v_strides.t);
+        }
+      }
+      for (int64_t gh = 0; gh < group; ++gh) {
+        const int64_t h = hk * group + gh;
+        float* dq = grads.dq + b * p.q_strides.b + h * p.q_strides.h;
+        for (int64_t i = 0; i < p.Tq; ++i)
+          for (int64_t d = 0; d < p.D; ++d)
+            dq[i * p.q_strides.t + d] = scale * dQ[static_cast<size_t>((gh * p.Tq + i) * Dpad + d)];
+        slope_part[static_cast<size_t>((b * p.H + h) * 2)] = head_slope[static_cast<size_t>(gh * 2)];
+        slope_part[static_cast<size_t>((b * p.H + h) * 2 + 1)] =
+            head_slope[static_cast<size_t>(gh * 2 + 1)];
+      }
+    }
+  }
+
+  if (!p.alibi) return;
+  const bool shared = in.slopes_right == nullptr;
+  for (int64_t h = 0; h < p.H; ++h) {
+    double left = 0.0, right = 0.0;
+    for (int64_t b = 0; b < p.B; ++b) {
+      left += slope_part[static_cast<size_t>((b * p.H + h) * 2)];
+      right += slope_part[static_cast<size_t>((b * p.H + h) * 2 + 1)];
+    }
+    if (shared) {
+      if (grads.dslopes_left) grads.dslopes_left[h] = static_cast<float>(left + right);
+    } else {
+      if (grads.dslopes_left) grads.dslopes_left[h] = static_cast<float>(left);
+      if (grads.dslopes_right) grads.dslopes_right[h] = static_cast<float>(right);
+    }
+  }
+}
+
+}  // namespace slope::cpu::SLOPE_ISA

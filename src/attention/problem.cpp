@@ -1,0 +1,125 @@
+// The attention problem: its one validation function and the default ALiBi slopes.
+#include <cmath>
+#include <string>
+
+#include "slope/attention.h"
+
+namespace slope {
+
+float AttentionProblem::effective_scale() const {
+  return std::isnan(scale) ? 1.0f / std::sqrt(static_cast<float>(D)) : scale;
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::string& what) { throw Error("attention: " + what); }
+
+void check_strides(const char* name, const Strides& s, int64_t inner) {
+  if (s.b < 0 || s.h < 0 || s.t < 0)
+    fail(std::string(name) + " has a negative stride; pass a tensor with non-negative strides");
+  if (s.t < inner)
+    fail(std::string(name) + " time stride " + std::to_string(s.t) + " is smaller than its head dim " +
+         std::to_string(inner) + "; rows would overlap");
+}
+
+void check_slopes(const char* name, const float* s, int64_t H) {
+  for (int64_t h = 0; h < H; ++h) {
+    const float m = s[h];
+    if (std::isnan(m) || m < 0.0f)
+      fail(std::string(name) + "[" + std::to_string(h) + "] = " + std::to_string(m) +
+           "; slopes must be >= 0 (or +inf to mask that side)");
+  }
+}
+
+}  // namespace
+
+void validate(const AttentionProblem& p, const AttentionInputs<float>& in) {
+  if (p.B < 1 || p.H < 1 || p.Hkv < 1 || p.Tq < 1 || p.Tk < 1 || p.D < 1 || p.Dv < 1)
+    fail("every size must be >= 1 (B=" + std::to_string(p.B) + " H=" + std::to_string(p.H) +
+         " Hkv=" + std::to_string(p.Hkv) + " Tq=" + std::to_string(p.Tq) +
+         " Tk=" + std::to_string(p.Tk) + " D=" + std::to_string(p.D) +
+         " Dv=" + std::to_string(p.Dv) + ")");
+  if (p.H % p.Hkv != 0)
+    fail("H=" + std::to_string(p.H) + " is not a multiple of Hkv=" + std::to_string(p.Hkv) +
+         " (grouped queries need whole groups)");
+  if (!in.q || !in.k || !in.v) fail("q, k and v must all be given");
+  check_strides("q", p.q_strides, p.D);
+  check_strides("k", p.k_strides, p.D);
+  check_strides("v", p.v_strides, p.Dv);
+  check_strides("out", p.out_strides, p.Dv);
+  const float scale = p.effective_scale();
+  if (!std::isfinite(scale)) fail("scale must be finite, got " + std::to_string(scale));
+  if (p.alibi) {
+    if (!in.slopes_left) fail("alibi is set but slopes_left is null");
+    check_slopes("alibi_slopes", in.slopes_left, p.H);
+    if (in.slopes_right) check_slopes("alibi_slopes_right", in.slopes_right, p.H);
+  }
+  if (p.key_lengths) {
+    for (int64_t b = 0; b < p.B; ++b) {
+      const int32_t len = p.key_lengths[b];
+      if (len < 0 || len > p.Tk)
+        fail("key_lengths[" + std::to_string(b) + "] = " + std::to_string(len) +
+             " is outside [0, Tk=" + std::to_string(p.Tk) + "]");
+    }
+  }
+  if (p.mask_kind != MaskKind::kNone) {
+    if (!p.mask) fail("attn_mask kind is set but the mask pointer is null");
+    if (p.mask_stride_b < 0 || p.mask_stride_h < 0 || p.mask_stride_t < p.Tk)
+      fail("attn_mask strides are invalid: rows need stride >= Tk=" + std::to_string(p.Tk) +
+           " and the batch/head strides must be >= 0 (0 broadcasts)");
+  }
+  if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
+    fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
+}
+
+// ---- default slopes ----
+
+namespace {
+std::vector<float> geometric(int64_t n, double max_bias) {
+  std::vector<float> s(static_cast<size_t>(n));
+  for (int64_t h = 0; h < n; ++h)
+    s[static_cast<size_t>(h)] =
+        static_cast<float>(std::exp2(-max_bias * static_cast<double>(h + 1) / static_cast<double>(n)));
+  return s;
+}
+void check_heads(int64_t n, double max_bias) {
+  if (n < 1) throw Error("alibi_slopes: n_heads must be >= 1, got " + std::to_string(n));
+  if (!(max_bias > 0.0) || !std::isfinite(max_bias))
+    throw Error("alibi_slopes: max_bias must be a positive finite number, got " +
+                std::to_string(max_bias));
+}
+}  // namespace
+
+std::vector<float> alibi_slopes(int64_t n_heads, double max_bias) {
+  check_heads(n_heads, max_bias);
+  int64_t pow2 = 1;
+  while (pow2 * 2 <= n_heads) pow2 *= 2;
+  std::vector<float> s = geometric(pow2, max_bias);
+  if (pow2 == n_heads) return s;
+  // Press et al.: the remaining heads take every other slope of the next power of two.
+  const std::vector<float> next = geometric(2 * pow2, max_bias);
+  for (int64_t i = 0; static_cast<int64_t>(s.size()) < n_heads; i += 2) s.push_back(next[static_cast<size_t>(i)]);
+  return s;
+}
+
+std::vector<float> alibi_slopes_geometric(int64_t n_heads, double max_bias) {
+  check_heads(n_heads, max_bias);
+  return geometric(n_heads, max_bias);
+}
+
+SlopePair alibi_slopes_nonsymmetric(int64_t n_heads, double max_bias) {
+  check_heads(n_heads, max_bias);
+  if (n_heads % 2 != 0)
+    throw Error("alibi_slopes_nonsymmetric: n_heads must be even (half look left, half right), got " +
+                std::to_string(n_heads));
+  const std::vector<float> half = alibi_slopes(n_heads / 2, max_bias);
+  const float inf = std::numeric_limits<float>::infinity();
+  SlopePair p;
+  p.left = half;
+  p.right.assign(half.size(), inf);
+  p.left.insert(p.left.end(), half.size(), inf);
+  p.right.insert(p.right.end(), half.begin(), half.end());
+  return p;
+}
+
+}  // namespace slope

@@ -1,0 +1,191 @@
+// Float64 reference of the attention problem: naive, row by row, straight from the definition in
+// attention.h. Templated on the scalar so tests run it in double for golden outputs and in
+// complex<double> for complex-step gradients. Slow on purpose; every fast path is tested against it.
+#include <cmath>
+#include <complex>
+#include <vector>
+
+#include "slope/attention.h"
+
+namespace slope {
+
+namespace {
+
+double re(double x) { return x; }
+double re(const std::complex<double>& x) { return x.real(); }
+
+// The bias and visibility of key j for query position pos in head h (the one definition).
+template <class T>
+struct Scorer {
+  const AttentionProblem& p;
+  const AttentionInputs<T>& in;
+
+  // Returns false when (i, j) is masked; otherwise adds the ALiBi bias and the explicit mask
+  // to *s and sets *dist = p_i - j.
+  bool visible(int64_t b, int64_t h, int64_t i, int64_t j, T* s) const {
+    const int64_t pos = i + p.query_offset();
+    if (p.key_lengths && j >= p.key_lengths[b]) return false;
+    if (p.causal && j > pos) return false;
+    if (p.alibi && j != pos) {
+      const bool left = j < pos;
+      const T* slopes = (left || !in.slopes_right) ? in.slopes_left : in.slopes_right;
+      const T m = slopes[h];
+      if (std::isinf(re(m))) return false;
+      const double dist = static_cast<double>(left ? pos - j : j - pos);
+      *s -= m * dist;
+    }
+    if (p.mask_kind != MaskKind::kNone) {
+      const int64_t off = b * p.mask_stride_b + h * p.mask_stride_h + i * p.mask_stride_t + j;
+      if (p.mask_kind == MaskKind::kBool) {
+        if (static_cast<const uint8_t*>(p.mask)[off] == 0) return false;
+      } else {
+        const float a = static_cast<const float*>(p.mask)[off];
+        if (a == -std::numeric_limits<float>::infinity()) return false;
+        *s += static_cast<double>(a);
+      }
+    }
+    return true;
+  }
+
+  // Scores of row (b, h, i) into s (Tk), visibility into vis. Returns the row max (-inf if none).
+  double row(int64_t b, int64_t h, int64_t i, std::vector<T>& s, std::vector<char>& vis) const {
+    const int64_t hk = h / (p.H / p.Hkv);
+    const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+    const double scale = p.effective_scale();
+    double mx = -INFINITY;
+    for (int64_t j = 0; j < p.Tk; ++j) {
+      const T* k = in.k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+      T dot = 0;
+      for (int64_t d = 0; d < p.D; ++d) dot += q[d] * k[d];
+      T sj = dot * scale;
+      vis[j] = visible(b, h, i, j, &sj);
+      s[j] = sj;
+      if (vis[j]) mx = std::max(mx, re(sj));
+    }
+    return mx;
+  }
+};
+
+}  // namespace
+
+template <class T>
+void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
+                                 T* lse) {
+  const Scorer<T> sc{p, in};
+  std::vector<T> s(p.Tk);
+  std::vector<char> vis(p.Tk);
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.H; ++h)
+      for (int64_t i = 0; i < p.Tq; ++i) {
+        const int64_t hk = h / (p.H / p.Hkv);
+        T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+        T& l = lse[(b * p.H + h) * p.Tq + i];
+        for (int64_t d = 0; d < p.Dv; ++d) o[d] = 0;
+        const double mx = sc.row(b, h, i, s, vis);
+        if (mx == -INFINITY) {
+          l = -INFINITY;
+          continue;
+        }
+        T sum = 0;
+        for (int64_t j = 0; j < p.Tk; ++j)
+          if (vis[j]) sum += std::exp(s[j] - mx);
+        l = mx + std::log(sum);
+        for (int64_t j = 0; j < p.Tk; ++j) {
+          if (!vis[j]) continue;
+          const T pj = std::exp(s[j] - l);
+          const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          for (int64_t d = 0; d < p.Dv; ++d) o[d] += pj * v[d];
+        }
+      }
+}
+
+template <class T>
+void attention_backward_reference(const AttentionProblem& p, const AttentionInputs<T>& in,
+                                  const T* dout, const AttentionGrads<T>& g, const T* out) {
+  const Scorer<T> sc{p, in};
+  const double scale = p.effective_scale();
+  // Zero every gradient first (backward overwrites).
+  for (int64_t b = 0; b < p.B; ++b) {
+    for (int64_t h = 0; h < p.H; ++h)
+      for (int64_t i = 0; i < p.Tq; ++i)
+        for (int64_t d = 0; d < p.D; ++d)
+          g.dq[b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t + d] = 0;
+    for (int64_t h = 0; h < p.Hkv; ++h)
+      for (int64_t j = 0; j < p.Tk; ++j) {
+        for (int64_t d = 0; d < p.D; ++d)
+          g.dk[b * p.k_strides.b + h * p.k_strides.h + j * p.k_strides.t + d] = 0;
+        for (int64_t d = 0; d < p.Dv; ++d)
+          g.dv[b * p.v_strides.b + h * p.v_strides.h + j * p.v_strides.t + d] = 0;
+      }
+  }
+  const bool shared = !in.slopes_right;
+  for (int64_t h = 0; h < p.H; ++h) {
+    if (g.dslopes_left) g.dslopes_left[h] = 0;
+    if (g.dslopes_right && !shared) g.dslopes_right[h] = 0;
+  }
+  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk);
+  std::vector<char> vis(p.Tk);
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.H; ++h)
+      for (int64_t i = 0; i < p.Tq; ++i) {
+        const int64_t hk = h / (p.H / p.Hkv);
+        const int64_t pos = i + p.query_offset();
+        const double mx = sc.row(b, h, i, s, vis);
+        if (mx == -INFINITY) continue;  // fully masked row: no gradient
+        T sum = 0;
+        for (int64_t j = 0; j < p.Tk; ++j)
+          if (vis[j]) sum += std::exp(s[j] - mx);
+        const T lse = mx + std::log(sum);
+        const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+        const T* dO = dout + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+        T Di = 0;
+        for (int64_t j = 0; j < p.Tk; ++j) {
+          P[j] = 0;
+          dP[j] = 0;
+          if (!vis[j]) continue;
+          P[j] = std::exp(s[j] - lse);
+          const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          for (int64_t d = 0; d < p.Dv; ++d) dP[j] += dO[d] * v[d];
+          Di += P[j] * dP[j];
+        }
+        if (out) {  // the flash formulation: D_i from the forward output
+          const T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+          Di = 0;
+          for (int64_t d = 0; d < p.Dv; ++d) Di += dO[d] * o[d];
+        }
+        T* dq = g.dq + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+        for (int64_t j = 0; j < p.Tk; ++j) {
+          if (!vis[j]) continue;
+          const T dS = P[j] * (dP[j] - Di);
+          const T* k = in.k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+          T* dk = g.dk + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+          T* dv = g.dv + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          for (int64_t d = 0; d < p.D; ++d) {
+            dq[d] += dS * scale * k[d];
+            dk[d] += dS * scale * q[d];
+          }
+          for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * dO[d];
+          if (p.alibi && j != pos) {
+            const bool left = j < pos;
+            const double dist = static_cast<double>(left ? pos - j : j - pos);
+            T* dm = (left || shared) ? g.dslopes_left : g.dslopes_right;
+            if (dm) dm[h] -= dS * dist;
+          }
+        }
+      }
+}
+
+template void attention_forward_reference<float>(const AttentionProblem&, const AttentionInputs<float>&, float*, float*);
+template void attention_backward_reference<float>(const AttentionProblem&, const AttentionInputs<float>&, const float*, const AttentionGrads<float>&, const float*);
+template void attention_forward_reference<double>(const AttentionProblem&,
+                                                  const AttentionInputs<double>&, double*, double*);
+template void attention_backward_reference<double>(const AttentionProblem&,
+                                                   const AttentionInputs<double>&, const double*,
+                                                   const AttentionGrads<double>&, const double*);
+using cd = std::complex<double>;
+template void attention_forward_reference<cd>(const AttentionProblem&, const AttentionInputs<cd>&,
+                                              cd*, cd*);
+template void attention_backward_reference<cd>(const AttentionProblem&, const AttentionInputs<cd>&,
+                                               const cd*, const AttentionGrads<cd>&, const cd*);
+
+}  // namespace slope

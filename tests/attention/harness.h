@@ -1,0 +1,217 @@
+// Test harness for the attention problem: random problems of every variant, their float64
+// reference, the naive fp32 baseline (what a float32 framework computes) and the fused kernels.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "attention/cpu_kernels.h"
+#include "slope/attention.h"
+
+namespace slope::testing {
+
+enum class Bias { kNone, kAlibi, kSymmetric, kNonsymmetric, kLearned };
+
+struct Case {
+  std::string name;
+  int64_t B = 1, H = 1, Hkv = 1, Tq = 1, Tk = 1, D = 16, Dv = 16;
+  bool causal = false;
+  Bias bias = Bias::kNone;
+  bool ragged = false;  // key lengths, one of them 0
+  MaskKind mask = MaskKind::kNone;
+  float input_scale = 1.0f;
+  bool shared_slopes = false;  // slopes_right = null
+  bool strided = false;        // q/k/v as slices of a packed (B, T, 3, H, D)-like buffer
+  float skip_tolerance = 0x1p-24f;
+  bool one_hot = false;  // P is one-hot (T = 1, huge inputs): exact gradients cancel to ~0
+};
+
+// All tensors of one problem, in float (what kernels read) and double (the reference).
+struct Instance {
+  AttentionProblem p;
+  std::vector<float> q, k, v, sl, sr, dout, mask_f;
+  std::vector<uint8_t> mask_b;
+  std::vector<int32_t> key_lengths;
+  int64_t q_size = 0, k_size = 0, v_size = 0, out_size = 0;
+
+  AttentionInputs<float> inputs() const {
+    AttentionInputs<float> in{q.data(), k.data(), v.data(), nullptr, nullptr};
+    if (p.alibi) {
+      in.slopes_left = sl.data();
+      in.slopes_right = sr.empty() ? nullptr : sr.data();
+    }
+    return in;
+  }
+};
+
+inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
+  Instance x;
+  AttentionProblem& p = x.p;
+  p.B = c.B, p.H = c.H, p.Hkv = c.Hkv, p.Tq = c.Tq, p.Tk = c.Tk, p.D = c.D, p.Dv = c.Dv;
+  p.causal = c.causal;
+  p.skip_tolerance = c.skip_tolerance;
+  if (c.strided) {
+    // Rows padded by 3 floats and heads interleaved in time, as a view of a packed buffer.
+    p.q_strides = {c.Tq * c.H * (c.D + 3), c.D + 3, c.H * (c.D + 3)};
+    p.k_strides = {c.Tk * c.Hkv * (c.D + 5), c.D + 5, c.Hkv * (c.D + 5)};
+    p.v_strides = {c.Tk * c.Hkv * (c.Dv + 1), c.Dv + 1, c.Hkv * (c.Dv + 1)};
+    p.out_strides = {c.Tq * c.H * (c.Dv + 2), c.Dv + 2, c.H * (c.Dv + 2)};
+  } else {
+    p.q_strides = contiguous_strides(c.H, c.Tq, c.D);
+    p.k_strides = contiguous_strides(c.Hkv, c.Tk, c.D);
+    p.v_strides = contiguous_strides(c.Hkv, c.Tk, c.Dv);
+    p.out_strides = contiguous_strides(c.H, c.Tq, c.Dv);
+  }
+  x.q_size = c.B * p.q_strides.b;
+  x.k_size = c.B * p.k_strides.b;
+  x.v_size = c.B * p.v_strides.b;
+  x.out_size = c.B * p.out_strides.b;
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  auto fill = [&](std::vector<float>& t, int64_t n, float s) {
+    t.resize(static_cast<size_t>(n));
+    for (float& e : t) e = s * normal(rng);
+  };
+  fill(x.q, x.q_size, c.input_scale);
+  fill(x.k, x.k_size, c.input_scale);
+  fill(x.v, x.v_size, c.input_scale);
+  fill(x.dout, x.out_size, 1.0f);
+  const float inf = std::numeric_limits<float>::infinity();
+  switch (c.bias) {
+    case Bias::kNone: break;
+    case Bias::kAlibi:
+    case Bias::kSymmetric:
+      p.alibi = true;
+      x.sl = alibi_slopes(c.H);
+      if (!c.shared_slopes) x.sr = x.sl;
+      break;
+    case Bias::kNonsymmetric: {
+      p.alibi = true;
+      const SlopePair s = alibi_slopes_nonsymmetric(c.H);
+      x.sl = s.left;
+      x.sr = s.right;
+      break;
+    }
+    case Bias::kLearned: {
+      p.alibi = true;
+      std::uniform_real_distribution<float> u(0.01f, 0.9f);
+      x.sl.resize(static_cast<size_t>(c.H));
+      for (float& m : x.sl) m = u(rng);
+      if (!c.shared_slopes) {
+        x.sr.resize(static_cast<size_t>(c.H));
+        for (float& m : x.sr) m = u(rng);
+        x.sr.back() = inf;  // one head masks its right side
+      }
+      break;
+    }
+  }
+  if (c.ragged) {
+    x.key_lengths.resize(static_cast<size_t>(c.B));
+    std::uniform_int_distribution<int32_t> len(1, static_cast<int32_t>(c.Tk));
+    for (auto& l : x.key_lengths) l = len(rng);
+    x.key_lengths[0] = 0;
+    if (c.B > 1) x.key_lengths[1] = static_cast<int32_t>(c.Tk);
+    p.key_lengths = x.key_lengths.data();
+  }
+  if (c.mask != MaskKind::kNone) {
+    // Broadcast over B (stride 0), one mask per head.
+    p.mask_kind = c.mask;
+    p.mask_stride_b = 0;
+    p.mask_stride_h = c.Tq * c.Tk;
+    p.mask_stride_t = c.Tk;
+    const size_t n = static_cast<size_t>(c.H * c.Tq * c.Tk);
+    std::uniform_real_distribution<float> u(0.0f, 1.0f);
+    if (c.mask == MaskKind::kBool) {
+      x.mask_b.resize(n);
+      for (auto& m : x.mask_b) m = u(rng) < 0.7f;
+      p.mask = x.mask_b.data();
+    } else {
+      x.mask_f.resize(n);
+      for (auto& m : x.mask_f) m = u(rng) < 0.2f ? -inf : 2.0f * (u(rng) - 0.5f);
+      p.mask = x.mask_f.data();
+    }
+  }
+  return x;
+}
+
+// Float64 outputs of the reference on the instance's (float) inputs.
+struct Golden {
+  std::vector<double> out, lse, dq, dk, dv, dsl, dsr;
+};
+
+template <class T>
+struct Typed {
+  std::vector<T> q, k, v, sl, sr, dout;
+  explicit Typed(const Instance& x)
+      : q(x.q.begin(), x.q.end()), k(x.k.begin(), x.k.end()), v(x.v.begin(), x.v.end()),
+        sl(x.sl.begin(), x.sl.end()), sr(x.sr.begin(), x.sr.end()),
+        dout(x.dout.begin(), x.dout.end()) {}
+  AttentionInputs<T> inputs(const AttentionProblem& p) const {
+    AttentionInputs<T> in{q.data(), k.data(), v.data(), nullptr, nullptr};
+    if (p.alibi) {
+      in.slopes_left = sl.data();
+      in.slopes_right = sr.empty() ? nullptr : sr.data();
+    }
+    return in;
+  }
+};
+
+// Runs the reference in scalar type T and returns its results widened to double. `flash`: the
+// backward forms D_i = rowsum(dO∘O) from this run's own output (the fp32 flash baseline).
+template <class T>
+Golden run_reference(const Instance& x, bool flash = false) {
+  const AttentionProblem& p = x.p;
+  Typed<T> t(x);
+  std::vector<T> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(p.B * p.H * p.Tq)),
+      dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
+      dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+  attention_forward_reference<T>(p, t.inputs(p), out.data(), lse.data());
+  attention_backward_reference<T>(p, t.inputs(p), t.dout.data(),
+                                  {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()},
+                                  flash ? out.data() : nullptr);
+  auto widen = [](const std::vector<T>& a) { return std::vector<double>(a.begin(), a.end()); };
+  return {widen(out), widen(lse), widen(dq), widen(dk), widen(dv), widen(dsl), widen(dsr)};
+}
+
+// Runs the fused kernel with a given instruction set.
+inline Golden run_kernel(const Instance& x, cpu::Isa isa) {
+  const AttentionProblem& p = x.p;
+  std::vector<float> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(p.B * p.H * p.Tq)),
+      dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
+      dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+  validate(p, x.inputs());
+  cpu::forward(isa, p, x.inputs(), out.data(), lse.data());
+  cpu::backward(isa, p, x.inputs(), out.data(), x.dout.data(), lse.data(),
+                {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()});
+  auto widen = [](const std::vector<float>& a) { return std::vector<double>(a.begin(), a.end()); };
+  return {widen(out), widen(lse), widen(dq), widen(dk), widen(dv), widen(dsl), widen(dsr)};
+}
+
+// Max |a − b| over elements both finite; counts elements where exactly one is non-finite or
+// where they are infinities of different sign (reported through *mismatches).
+inline double max_abs_diff(const std::vector<double>& a, const std::vector<double>& b,
+                           int64_t* mismatches) {
+  double m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const bool fa = std::isfinite(a[i]), fb = std::isfinite(b[i]);
+    if (fa && fb) {
+      m = std::max(m, std::abs(a[i] - b[i]));
+    } else if (!(std::isinf(a[i]) && std::isinf(b[i]) && (a[i] > 0) == (b[i] > 0))) {
+      ++*mismatches;
+    }
+  }
+  return m;
+}
+
+inline double max_abs(const std::vector<double>& a) {
+  double m = 0.0;
+  for (double e : a)
+    if (std::isfinite(e)) m = std::max(m, std::abs(e));
+  return m;
+}
+
+}  // namespace slope::testing
