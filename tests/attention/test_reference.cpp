@@ -1,0 +1,173 @@
+// The float64 reference checked on its own: gradients by 4-point central finite differences and by
+// complex step, softmax identities, and the default slopes against Press et al.'s formula.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <complex>
+
+#include "attention/harness.h"
+
+namespace slope::testing {
+namespace {
+
+// L(x) = Σ out ∘ G for a fixed random G (G = the instance's dout).
+double loss(const AttentionProblem& p, const Typed<double>& t) {
+  std::vector<double> out(static_cast<size_t>(p.B * p.out_strides.b)), lse(static_cast<size_t>(p.B * p.H * p.Tq));
+  attention_forward_reference<double>(p, t.inputs(p), out.data(), lse.data());
+  double s = 0.0;
+  for (size_t i = 0; i < out.size(); ++i) s += out[i] * t.dout[i];
+  return s;
+}
+
+void check_fd(const Case& c) {
+  const Instance x = make_instance(c, 99);
+  const AttentionProblem& p = x.p;
+  Typed<double> t(x);
+  const Golden g = run_reference<double>(x);
+  // Perturb a spread of entries of each tensor (every entry of the slopes).
+  auto check = [&](const char* name, std::vector<double>& tensor, const std::vector<double>& grad,
+                   int64_t stride) {
+    double gmax = 1e-12;
+    for (double e : grad) gmax = std::max(gmax, std::abs(e));
+    for (size_t i = 0; i < tensor.size(); i += static_cast<size_t>(stride)) {
+      const double x0 = tensor[i];
+      if (std::isinf(x0)) continue;
+      const double h = 1e-3 * std::max(1.0, std::abs(x0));
+      auto f = [&](double dx) {
+        tensor[i] = x0 + dx;
+        const double r = loss(p, t);
+        tensor[i] = x0;
+        return r;
+      };
+      const double fd = (-f(2 * h) + 8 * f(h) - 8 * f(-h) + f(-2 * h)) / (12 * h);
+      // 1e-11: the rounding floor of the difference quotient, eps·|L|/h with |L| ~ 10.
+      EXPECT_NEAR(grad[i], fd, 1e-7 * gmax + 1e-11) << c.name << " " << name << "[" << i << "]";
+    }
+  };
+  check("q", t.q, g.dq, 7);
+  check("k", t.k, g.dk, 5);
+  check("v", t.v, g.dv, 3);
+  if (p.alibi) {
+    check("slopes_left", t.sl, g.dsl, 1);
+    if (!t.sr.empty()) check("slopes_right", t.sr, g.dsr, 1);
+  }
+}
+
+Case small(std::string name, bool causal, Bias bias) {
+  Case c;
+  c.name = std::move(name);
+  c.B = 2, c.H = 3, c.Hkv = 3, c.Tq = 5, c.Tk = 7, c.D = 4, c.Dv = 3;
+  c.causal = causal;
+  c.bias = bias;
+  return c;
+}
+
+TEST(ReferenceGradients, FiniteDifferencesCausalAlibi) { check_fd(small("causal_alibi", true, Bias::kAlibi)); }
+TEST(ReferenceGradients, FiniteDifferencesLearnedLeftRight) {
+  check_fd(small("learned", false, Bias::kLearned));
+}
+TEST(ReferenceGradients, FiniteDifferencesSharedSlopes) {
+  Case c = small("shared", false, Bias::kLearned);
+  c.shared_slopes = true;
+  check_fd(c);
+}
+TEST(ReferenceGradients, FiniteDifferencesNonsymmetricRaggedGqaMask) {
+  Case c = small("nonsym", false, Bias::kNonsymmetric);
+  c.H = 4, c.Hkv = 2, c.ragged = true, c.mask = MaskKind::kAdditive;
+  check_fd(c);
+}
+
+// Complex step: Im L(x + ih)/h has no cancellation error, so it pins the slope gradients to ~1e-12.
+TEST(ReferenceGradients, ComplexStepSlopes) {
+  const Case c = small("cs", false, Bias::kLearned);
+  const Instance x = make_instance(c, 7);
+  const AttentionProblem& p = x.p;
+  const Golden g = run_reference<double>(x);
+  using cd = std::complex<double>;
+  Typed<cd> t(x);
+  for (int side = 0; side < 2; ++side)
+    for (int64_t h = 0; h < p.H; ++h) {
+      std::vector<cd>& s = side == 0 ? t.sl : t.sr;
+      if (std::isinf(s[static_cast<size_t>(h)].real())) continue;
+      const double step = 1e-20;
+      s[static_cast<size_t>(h)] += cd(0.0, step);
+      std::vector<cd> out(static_cast<size_t>(p.B * p.out_strides.b)), lse(static_cast<size_t>(p.B * p.H * p.Tq));
+      attention_forward_reference<cd>(p, t.inputs(p), out.data(), lse.data());
+      s[static_cast<size_t>(h)] -= cd(0.0, step);
+      double d = 0.0;
+      for (size_t i = 0; i < out.size(); ++i) d += out[i].imag() / step * x.dout[i];
+      const double want = (side == 0 ? g.dsl : g.dsr)[static_cast<size_t>(h)];
+      EXPECT_NEAR(want, d, 1e-10 * std::max(1.0, std::abs(d))) << "side " << side << " head " << h;
+    }
+}
+
+// Softmax rows sum to one: with v = 1 every visible row outputs exactly 1, masked rows 0.
+TEST(Reference, RowsSumToOneAndMaskedRowsAreZero) {
+  Case c = small("ones", true, Bias::kAlibi);
+  c.ragged = true;
+  Instance x = make_instance(c);
+  std::fill(x.v.begin(), x.v.end(), 1.0f);
+  const Golden g = run_reference<double>(x);
+  const AttentionProblem& p = x.p;
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.H; ++h)
+      for (int64_t i = 0; i < p.Tq; ++i) {
+        const int64_t pos = i + p.query_offset();
+        const bool any = std::min<int64_t>(pos + 1, x.key_lengths[static_cast<size_t>(b)]) > 0;
+        const double o = g.out[static_cast<size_t>(b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t)];
+        EXPECT_NEAR(o, any ? 1.0 : 0.0, 1e-12);
+        if (!any) {
+          EXPECT_EQ(g.lse[static_cast<size_t>((b * p.H + h) * p.Tq + i)], -INFINITY);
+        }
+      }
+}
+
+// Press et al.'s get_slopes, written out as in the paper's code.
+std::vector<double> press_get_slopes(int n) {
+  auto pow2 = [](int m) {
+    const double start = std::pow(2.0, -std::pow(2.0, -(std::log2(m) - 3)));
+    std::vector<double> r;
+    for (int i = 0; i < m; ++i) r.push_back(start * std::pow(start, i));
+    return r;
+  };
+  if (std::floor(std::log2(n)) == std::log2(n)) return pow2(n);
+  const int closest = 1 << static_cast<int>(std::floor(std::log2(n)));
+  std::vector<double> r = pow2(closest);
+  const std::vector<double> extra = press_get_slopes(2 * closest);
+  for (int i = 0; static_cast<int>(r.size()) < n; i += 2) r.push_back(extra[static_cast<size_t>(i)]);
+  return r;
+}
+
+TEST(Slopes, MatchPressForEveryHeadCount) {
+  for (int n : {1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16, 20, 24, 40, 64, 96}) {
+    const std::vector<float> got = alibi_slopes(n);
+    const std::vector<double> want = press_get_slopes(n);
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < got.size(); ++i) EXPECT_FLOAT_EQ(got[i], static_cast<float>(want[i])) << n << " " << i;
+  }
+}
+
+TEST(Slopes, GeometricPresetDiffersOnlyForNonPowersOfTwo) {
+  EXPECT_EQ(alibi_slopes_geometric(8), alibi_slopes(8));
+  const std::vector<float> g12 = alibi_slopes_geometric(12);
+  EXPECT_FLOAT_EQ(g12[0], std::exp2(-8.0f / 12.0f));
+  EXPECT_FLOAT_EQ(g12[11], std::exp2(-8.0f));
+  EXPECT_NE(g12, alibi_slopes(12));
+  EXPECT_FLOAT_EQ(alibi_slopes(4, 16.0)[0], 0.0625f);  // max_bias scales the exponent
+}
+
+TEST(Slopes, NonsymmetricHalvesLookOppositeWays) {
+  const SlopePair s = alibi_slopes_nonsymmetric(8);
+  const std::vector<float> half = alibi_slopes(4);
+  for (size_t h = 0; h < 4; ++h) {
+    EXPECT_EQ(s.left[h], half[h]);
+    EXPECT_TRUE(std::isinf(s.right[h]));
+    EXPECT_TRUE(std::isinf(s.left[h + 4]));
+    EXPECT_EQ(s.right[h + 4], half[h]);
+  }
+  EXPECT_THROW(alibi_slopes_nonsymmetric(5), Error);
+  EXPECT_THROW(alibi_slopes(0), Error);
+}
+
+}  // namespace
+}  // namespace slope::testing

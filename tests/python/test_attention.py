@@ -1,0 +1,394 @@
+"""slope against PyTorch, the outside oracle.
+
+Every variant is compared with torch's scaled_dot_product_attention run in float64 on the same
+float32 inputs, with the bias materialised as a (B, H, Tq, Tk) tensor (-inf where masked). The
+tolerance is STYLE.md's: slope's largest error against float64 may be at most twice that of
+torch's own float32 run with the same float32 mask on the same input, plus a 1e-6 floor for the
+cases where both are exact. Rows with no visible key are checked separately (slope: output 0,
+lse -inf, zero gradients); the oracle zeroes them instead of producing NaN.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+import slope  # noqa: E402
+import slope.torch  # noqa: E402
+
+FLOOR = 1e-6  # absolute: both sides exact (e.g. zero gradients)
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    name: str
+    B: int = 2
+    H: int = 4
+    Hkv: int = 0  # 0: = H
+    Tq: int = 37
+    Tk: int = 0  # 0: = Tq
+    D: int = 32
+    Dv: int = 0  # 0: = D
+    causal: bool = False
+    slopes: str = "none"  # none | alibi (one shared vector) | nonsym | learned (left != right)
+    key_lengths: tuple = ()
+    mask: str = "none"  # none | bool | float
+    scale: float = None
+
+    @property
+    def hkv(self):
+        return self.Hkv or self.H
+
+    @property
+    def tk(self):
+        return self.Tk or self.Tq
+
+    @property
+    def dv(self):
+        return self.Dv or self.D
+
+
+CASES = [
+    Case("no_bias"),
+    Case("causal", causal=True),
+    Case("alibi_causal", H=12, Tq=77, causal=True, slopes="alibi"),
+    Case("alibi_symmetric", H=8, Tq=65, slopes="alibi"),
+    Case("nonsymmetric", H=8, Tq=64, slopes="nonsym"),
+    Case("learned", H=4, Tq=50, D=24, Dv=40, slopes="learned", scale=0.3),
+    Case("learned_causal", H=6, Tq=45, causal=True, slopes="learned"),
+    Case("gqa", H=8, Hkv=2, Tq=47, D=16, causal=True, slopes="alibi"),
+    Case("tq_lt_tk_causal", B=1, H=4, Tq=113, Tk=203, D=32, causal=True, slopes="alibi"),
+    Case("tq_lt_tk_learned", B=1, H=4, Tq=113, Tk=203, D=32, slopes="learned"),
+    Case("decode_1x239", B=2, H=4, Tq=1, Tk=239, D=64, causal=True, slopes="alibi"),
+    Case("key_lengths", B=3, H=4, Tq=40, slopes="alibi", key_lengths=(0, 17, 40)),
+    Case("key_lengths_causal", B=2, H=4, Tq=30, Tk=50, causal=True, slopes="learned",
+         key_lengths=(5, 0)),
+    Case("bool_mask", B=2, H=4, Tq=33, Tk=41, slopes="alibi", mask="bool"),
+    Case("float_mask", B=2, H=4, Tq=33, causal=True, slopes="learned", mask="float"),
+]
+
+
+def make_inputs(case, seed=0):
+    """float32 numpy inputs of a case (q, k, v, dout, slopes, key lengths, mask)."""
+    rng = np.random.default_rng(seed)
+    B, H, Hkv, Tq, Tk, D, Dv = case.B, case.H, case.hkv, case.Tq, case.tk, case.D, case.dv
+    f32 = np.float32
+    x = dict(
+        q=rng.standard_normal((B, H, Tq, D), dtype=f32),
+        k=rng.standard_normal((B, Hkv, Tk, D), dtype=f32),
+        v=rng.standard_normal((B, Hkv, Tk, Dv), dtype=f32),
+        dout=rng.standard_normal((B, H, Tq, Dv), dtype=f32),
+        left=None, right=None, key_lengths=None, mask=None,
+    )
+    if case.slopes == "alibi":
+        x["left"] = slope.alibi_slopes(H)
+    elif case.slopes == "nonsym":
+        x["left"], x["right"] = slope.alibi_slopes_nonsymmetric(H)
+    elif case.slopes == "learned":  # sigmoid(theta), theta ~ N(-2, 1), one vector per side
+        sig = lambda t: 1.0 / (1.0 + np.exp(-t))  # noqa: E731
+        x["left"] = sig(rng.normal(-2.0, 1.0, H)).astype(f32)
+        x["right"] = sig(rng.normal(-2.0, 1.0, H)).astype(f32)
+    if case.key_lengths:
+        x["key_lengths"] = np.array(case.key_lengths, dtype=np.int64)
+    if case.mask == "bool":  # (B, 1, Tq, Tk), about 70% True, one row fully False
+        m = rng.random((B, 1, Tq, Tk)) < 0.7
+        m[1, 0, 3, :] = False
+        x["mask"] = m
+    elif case.mask == "float":  # (1, H, Tq, Tk) additive, 10% -inf, one row fully -inf
+        m = rng.standard_normal((1, H, Tq, Tk), dtype=f32)
+        m[rng.random(m.shape) < 0.1] = -np.inf
+        m[0, 2, 5, :] = -np.inf
+        x["mask"] = m
+    return x
+
+
+def slope_kwargs(case, x):
+    return dict(causal=case.causal, scale=case.scale, alibi_slopes=x["left"],
+                alibi_slopes_right=x["right"], key_lengths=x["key_lengths"],
+                attn_mask=x["mask"])
+
+
+# ---- the oracle: torch with the bias materialised ------------------------------------------
+
+
+def materialised_bias(case, m_left, m_right, key_lengths, mask, dtype):
+    """(B or 1, H or 1, Tq, Tk) bias with -inf where masked; differentiable in the slopes.
+
+    Query i sits at p_i = i + Tk - Tq; bias = -m_left*(p_i - j) left of it, -m_right*(j - p_i)
+    right of it, 0 on the diagonal; a slope of +inf masks its side.
+    """
+    Tq, Tk, H = case.Tq, case.tk, case.H
+    pos = torch.arange(Tq, dtype=dtype) + (Tk - Tq)
+    j = torch.arange(Tk, dtype=dtype)
+    d = (pos[:, None] - j[None, :])[None, None]  # (1, 1, Tq, Tk): p_i - j, > 0 left of i
+    bias = torch.zeros(1, 1, Tq, Tk, dtype=dtype)
+    masked = torch.zeros(1, 1, Tq, Tk, dtype=torch.bool)
+    if case.causal:
+        masked = masked | (d < 0)
+    if m_left is not None:
+        ml = m_left.view(1, H, 1, 1)
+        mr = (m_right if m_right is not None else m_left).view(1, H, 1, 1)
+        inf_l, inf_r = torch.isinf(ml), torch.isinf(mr)
+        ml = torch.where(inf_l, torch.zeros_like(ml), ml)
+        mr = torch.where(inf_r, torch.zeros_like(mr), mr)
+        bias = bias + torch.where(d > 0, -ml * d, 0.0) + torch.where(d < 0, mr * d, 0.0)
+        masked = masked | ((d > 0) & inf_l) | ((d < 0) & inf_r)
+    if key_lengths is not None:
+        kl = torch.as_tensor(key_lengths).view(-1, 1, 1, 1)
+        masked = masked | (j.view(1, 1, 1, Tk) >= kl)
+    if mask is not None:
+        mt = torch.from_numpy(mask)
+        if mt.dtype == torch.bool:
+            masked = masked | ~mt  # torch SDPA semantics: True = takes part
+        else:
+            bias = bias + mt.to(dtype)
+            masked = masked | torch.isneginf(mt)
+    return torch.where(masked, torch.tensor(-math.inf, dtype=dtype), bias)
+
+
+def torch_attention(q, k, v, bias, scale):
+    """SDPA with a materialised bias; rows with no visible key give 0 instead of NaN."""
+    g = q.shape[1] // k.shape[1]
+    k, v = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
+    dead = torch.isneginf(bias).all(-1, keepdim=True)
+    safe = torch.where(dead, torch.zeros((), dtype=bias.dtype), bias)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=safe, scale=scale)
+    return torch.where(dead, torch.zeros((), dtype=out.dtype), out)
+
+
+def torch_lse(q, k, bias, scale):
+    g = q.shape[1] // k.shape[1]
+    k = k.repeat_interleave(g, 1)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    return torch.logsumexp(q @ k.transpose(-1, -2) * scale + bias, dim=-1)
+
+
+def oracle_forward(case, x, dtype):
+    t = lambda a: torch.from_numpy(a).to(dtype)  # noqa: E731
+    sl = None if x["left"] is None else t(x["left"])
+    sr = None if x["right"] is None else t(x["right"])
+    bias = materialised_bias(case, sl, sr, x["key_lengths"], x["mask"], dtype)
+    q, k, v = t(x["q"]), t(x["k"]), t(x["v"])
+    out = torch_attention(q, k, v, bias, case.scale)
+    lse = torch_lse(q, k, bias, case.scale)
+    dead = torch.isneginf(bias).all(-1).expand(case.B, case.H, case.Tq)
+    return out, lse, dead
+
+
+def oracle_grads(case, x, dtype):
+    """Gradients of sum(out * dout) by torch autograd, slopes included (as leaves)."""
+    leaf = lambda a: torch.from_numpy(a).to(dtype).requires_grad_(True)  # noqa: E731
+    q, k, v = leaf(x["q"]), leaf(x["k"]), leaf(x["v"])
+    sl = None if x["left"] is None else leaf(x["left"])
+    sr = None if x["right"] is None else leaf(x["right"])
+    bias = materialised_bias(case, sl, sr, x["key_lengths"], x["mask"], dtype)
+    out = torch_attention(q, k, v, bias, case.scale)
+    (out * torch.from_numpy(x["dout"]).to(dtype)).sum().backward()
+    return {"dq": q.grad, "dk": k.grad, "dv": v.grad,
+            "dslopes": None if sl is None else sl.grad,
+            "dslopes_right": None if sr is None else sr.grad}
+
+
+def max_err(a, ref, keep=None):
+    a = torch.as_tensor(np.asarray(a)).double()
+    ref = ref.double()
+    diff = (a - ref).abs()
+    if keep is not None:
+        diff = diff[keep]
+    if diff.numel() == 0:
+        return 0.0
+    return float(torch.nan_to_num(diff, nan=math.inf).max())
+
+
+def assert_within_rule(what, err_slope, err_t32):
+    bound = 2.0 * err_t32 + FLOOR
+    assert err_slope <= bound, (
+        f"{what}: slope error {err_slope:.3e} > 2 x torch float32 error {err_t32:.3e} + {FLOOR}"
+    )
+
+
+# ---- forward ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_forward_matches_torch(case):
+    x = make_inputs(case)
+    out, lse = slope.attention(x["q"], x["k"], x["v"], return_lse=True, **slope_kwargs(case, x))
+    assert out.shape == (case.B, case.H, case.Tq, case.dv) and out.dtype == np.float32
+    assert lse.shape == (case.B, case.H, case.Tq) and lse.dtype == np.float32
+    ref_out, ref_lse, dead = oracle_forward(case, x, torch.float64)
+    t32_out, t32_lse, _ = oracle_forward(case, x, torch.float32)
+    live = ~dead
+    assert_within_rule("out", max_err(out, ref_out, live), max_err(t32_out, ref_out, live))
+    assert_within_rule("lse", max_err(lse, ref_lse, live), max_err(t32_lse, ref_lse, live))
+    # Rows with no visible key: output exactly 0 and lse -inf, never NaN.
+    dead_np = dead.numpy()
+    assert np.all(out[dead_np] == 0.0)
+    assert np.all(np.isneginf(lse[dead_np]))
+    assert np.all(np.isfinite(out)) and not np.any(np.isnan(lse))
+    if case.key_lengths and 0 in case.key_lengths or case.mask != "none":
+        assert dead_np.any(), "the case was meant to contain fully masked rows"
+
+
+def test_bool_mask_is_torch_semantics():
+    """A bool attn_mask means what it means in torch SDPA: True = the key takes part."""
+    rng = np.random.default_rng(1)
+    q = rng.standard_normal((2, 3, 20, 16), dtype=np.float32)
+    k = rng.standard_normal((2, 3, 28, 16), dtype=np.float32)
+    v = rng.standard_normal((2, 3, 28, 16), dtype=np.float32)
+    mask = rng.random((2, 3, 20, 28)) < 0.5
+    mask[..., 0] = True  # no fully masked rows: torch gives NaN or 0 there, depending on version
+    out = slope.attention(q, k, v, attn_mask=mask)
+    d = lambda a: torch.from_numpy(a).double()  # noqa: E731
+    ref = F.scaled_dot_product_attention(d(q), d(k), d(v), attn_mask=torch.from_numpy(mask))
+    t32 = F.scaled_dot_product_attention(*(torch.from_numpy(a) for a in (q, k, v)),
+                                         attn_mask=torch.from_numpy(mask))
+    assert_within_rule("out", max_err(out, ref), max_err(t32, ref))
+
+
+# ---- gradients -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
+def test_gradients_match_torch(case):
+    x = make_inputs(case, seed=1)
+    leaf = lambda a: torch.from_numpy(a.copy()).requires_grad_(True)  # noqa: E731
+    q, k, v = leaf(x["q"]), leaf(x["k"]), leaf(x["v"])
+    sl = None if x["left"] is None else torch.nn.Parameter(torch.from_numpy(x["left"].copy()))
+    sr = None if x["right"] is None else torch.nn.Parameter(torch.from_numpy(x["right"].copy()))
+    kw = slope_kwargs(case, x)
+    kw["key_lengths"] = None if x["key_lengths"] is None else torch.from_numpy(x["key_lengths"])
+    kw["attn_mask"] = None if x["mask"] is None else torch.from_numpy(x["mask"])
+    kw["alibi_slopes"], kw["alibi_slopes_right"] = sl, sr
+    out = slope.torch.attention(q, k, v, **kw)
+    assert out.dtype == torch.float32 and out.shape == (case.B, case.H, case.Tq, case.dv)
+    (out * torch.from_numpy(x["dout"])).sum().backward()
+    got = {"dq": q.grad, "dk": k.grad, "dv": v.grad,
+           "dslopes": None if sl is None else sl.grad,
+           "dslopes_right": None if sr is None else sr.grad}
+    ref = oracle_grads(case, x, torch.float64)
+    t32 = oracle_grads(case, x, torch.float32)
+    for name in got:
+        if ref[name] is None:
+            assert got[name] is None, name
+            continue
+        assert got[name] is not None, f"{name}: no gradient"
+        assert got[name].shape == ref[name].shape and got[name].dtype == torch.float32, name
+        assert_within_rule(name, max_err(got[name], ref[name]), max_err(t32[name], ref[name]))
+
+
+def test_numpy_backward_matches_torch_function():
+    """slope.attention_backward (numpy) gives what slope.torch's backward gives."""
+    case = Case("learned", H=4, Tq=31, Tk=45, causal=True, slopes="learned")
+    x = make_inputs(case, seed=2)
+    kw = slope_kwargs(case, x)
+    out, lse = slope.attention(x["q"], x["k"], x["v"], return_lse=True, **kw)
+    dq, dk, dv, dsl, dsr = slope.attention_backward(x["dout"], x["q"], x["k"], x["v"], out, lse,
+                                                    **kw)
+    ref = oracle_grads(case, x, torch.float64)
+    t32 = oracle_grads(case, x, torch.float32)
+    for name, g in (("dq", dq), ("dk", dk), ("dv", dv), ("dslopes", dsl), ("dslopes_right", dsr)):
+        assert isinstance(g, np.ndarray) and g.dtype == np.float32, name
+        assert_within_rule(name, max_err(g, ref[name]), max_err(t32[name], ref[name]))
+
+
+def test_shared_slopes_gradient_goes_to_one_vector():
+    """alibi_slopes_right=None: dslopes is the whole gradient of the shared vector."""
+    case = Case("shared", H=4, Tq=29, slopes="alibi")
+    x = make_inputs(case, seed=3)
+    kw = slope_kwargs(case, x)
+    out, lse = slope.attention(x["q"], x["k"], x["v"], return_lse=True, **kw)
+    _, _, _, dsl, dsr = slope.attention_backward(x["dout"], x["q"], x["k"], x["v"], out, lse,
+                                                 **kw)
+    assert dsr is None
+    ref = oracle_grads(case, x, torch.float64)["dslopes"]
+    t32 = oracle_grads(case, x, torch.float32)["dslopes"]
+    assert_within_rule("dslopes", max_err(dsl, ref), max_err(t32, ref))
+    # The same vector passed on both sides gives the two halves of that gradient.
+    kw["alibi_slopes_right"] = x["left"]
+    _, _, _, dl, dr = slope.attention_backward(x["dout"], x["q"], x["k"], x["v"], out, lse, **kw)
+    np.testing.assert_allclose(dl + dr, dsl, rtol=1e-5, atol=1e-5)
+
+
+def test_torch_strided_inputs_and_slope_parameters():
+    """q, k, v as views of one packed qkv tensor (strided, last dim contiguous), learned slopes
+    as nn.Parameters, loss = out.sum() (an expanded, stride-0 gradient)."""
+    B, T, H, D = 2, 37, 4, 16
+    torch.manual_seed(0)
+    qkv = torch.randn(B, T, 3, H, D, requires_grad=True)
+    q, k, v = (qkv[:, :, i].transpose(1, 2) for i in range(3))  # (B, H, T, D), strided
+    assert not q.is_contiguous() and q.stride(-1) == 1
+    sl = torch.nn.Parameter(torch.sigmoid(torch.randn(H) - 2))
+    sr = torch.nn.Parameter(torch.sigmoid(torch.randn(H) - 2))
+    slope.torch.attention(q, k, v, alibi_slopes=sl, alibi_slopes_right=sr).sum().backward()
+    got = (qkv.grad.clone(), sl.grad.clone(), sr.grad.clone())
+    # The same with contiguous copies.
+    qkv2 = qkv.detach().clone().requires_grad_(True)
+    sl2 = torch.nn.Parameter(sl.detach().clone())
+    sr2 = torch.nn.Parameter(sr.detach().clone())
+    q2, k2, v2 = (qkv2[:, :, i].transpose(1, 2).contiguous() for i in range(3))
+    slope.torch.attention(q2, k2, v2, alibi_slopes=sl2, alibi_slopes_right=sr2).sum().backward()
+    for a, b in zip(got, (qkv2.grad, sl2.grad, sr2.grad)):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-6)
+
+
+# ---- lse, slopes, skipping ------------------------------------------------------------------
+
+
+def get_slopes(n):
+    """Press et al., "Train Short, Test Long" (ALiBi), the paper's reference code."""
+
+    def get_slopes_power_of_2(n):
+        start = 2 ** (-(2 ** -(math.log2(n) - 3)))
+        ratio = start
+        return [start * ratio**i for i in range(n)]
+
+    if math.log2(n).is_integer():
+        return get_slopes_power_of_2(n)
+    closest_power_of_2 = 2 ** math.floor(math.log2(n))
+    return (get_slopes_power_of_2(closest_power_of_2)
+            + get_slopes(2 * closest_power_of_2)[0::2][: n - closest_power_of_2])
+
+
+@pytest.mark.parametrize("n", list(range(1, 17)) + [12, 24, 40])
+def test_alibi_slopes_are_press_get_slopes(n):
+    got = slope.alibi_slopes(n)
+    assert got.dtype == np.float32 and got.shape == (n,)
+    np.testing.assert_allclose(got, np.array(get_slopes(n), dtype=np.float32), rtol=2**-23,
+                               atol=0)
+
+
+def test_lse_matches_logsumexp():
+    case = Case("lse", B=2, H=6, Tq=70, Tk=90, causal=True, slopes="learned",
+                key_lengths=(90, 12))
+    x = make_inputs(case, seed=4)
+    _, lse = slope.attention(x["q"], x["k"], x["v"], return_lse=True, **slope_kwargs(case, x))
+    _, ref, dead = oracle_forward(case, x, torch.float64)
+    _, t32, _ = oracle_forward(case, x, torch.float32)
+    # Independent of SDPA: logsumexp of the float64 scores.
+    d = lambda a: torch.from_numpy(a).double()  # noqa: E731
+    bias = materialised_bias(case, d(x["left"]), d(x["right"]), x["key_lengths"], None,
+                             torch.float64)
+    direct = torch.logsumexp(d(x["q"]) @ d(x["k"]).transpose(-1, -2) / math.sqrt(case.D) + bias,
+                             -1)
+    torch.testing.assert_close(ref, direct)
+    assert_within_rule("lse", max_err(lse, ref, ~dead), max_err(t32, ref, ~dead))
+
+
+def test_far_tile_skipping_is_within_tolerance():
+    """Long causal ALiBi: skipping far tiles (default) agrees with skipping off to 1e-6."""
+    rng = np.random.default_rng(5)
+    B, H, T, D = 1, 12, 1024, 64
+    q, k, v = (rng.standard_normal((B, H, T, D), dtype=np.float32) for _ in range(3))
+    m = slope.alibi_slopes(H)
+    on, lse_on = slope.attention(q, k, v, causal=True, alibi_slopes=m, return_lse=True)
+    off, lse_off = slope.attention(q, k, v, causal=True, alibi_slopes=m, return_lse=True,
+                                   skip_tolerance=0)
+    rel = np.abs(on - off).max() / np.abs(off).max()
+    assert rel <= 1e-6, f"skip on vs off: relative difference {rel:.3e}"
+    rel_lse = np.abs(lse_on - lse_off).max() / np.abs(lse_off).max()
+    assert rel_lse <= 1e-6, f"lse skip on vs off: relative difference {rel_lse:.3e}"
