@@ -55,6 +55,41 @@ void key_range(const AttentionProblem& p, const HeadBias& hb, int64_t b, int64_t
   *kbeg = hb.left_masked ? std::max<int64_t>(0, pos0) : 0;
 }
 
+// Slope gradients without the systematic error of the flash formulation. The kernel's dS uses
+// D_i = rowsum(dO∘O), whose ~eps·|D_i| error, multiplied by the mean distance (~10²), lands in
+// every row's slope term. Exactly,
+//   ∂L/∂m_left = Σ_i Σ_{j<pos} P_ij·(dP_ij − E_i)·(j − pos) = Σ_i (A_i + (D_i − E_i)·B_i),
+//   A_i = Σ_{j<pos} dS_ij·(j − pos),  B_i = Σ_{j<pos} P_ij·(j − pos),  E_i = Σ_j P_ij·dP_ij,
+// (and the mirror for m_right) where E_i is formed from the very P and dP the kernel computed:
+// A_i carries no cancellation, and the correction term removes D_i's error.
+// Per row the five sums are kept as vector partials across key tiles, reduced once in double.
+class SlopeRowSums {
+ public:
+  explicit SlopeRowSums(int64_t n_rows) : sums_(static_cast<size_t>(n_rows * 5)) {}
+  void clear() { std::fill(sums_.begin(), sums_.end(), vf{}); }
+  void add(int64_t row, vf e, vf a_l, vf b_l, vf a_r, vf b_r) {
+    vf* s = &sums_[static_cast<size_t>(row * 5)];
+    s[0] += e, s[1] += a_l, s[2] += b_l, s[3] += a_r, s[4] += b_r;
+  }
+  // Adds Σ_i (A_i + (D_i − E_i)·B_i) over rows [row0, row0 + n) to out[0] (left), out[1] (right).
+  void finish(int64_t row0, int64_t n, const float* D, double* out) const {
+    for (int64_t i = row0; i < row0 + n; ++i) {
+      const vf* s = &sums_[static_cast<size_t>(i * 5)];
+      double v[5];
+      for (int q = 0; q < 5; ++q) {
+        v[q] = 0.0;
+        for (int lane = 0; lane < kW; ++lane) v[q] += static_cast<double>(s[q][lane]);
+      }
+      const double d_minus_e = static_cast<double>(D[i]) - v[0];
+      out[0] += v[1] + d_minus_e * v[2];
+      out[1] += v[3] + d_minus_e * v[4];
+    }
+  }
+
+ private:
+  std::vector<vf> sums_;
+};
+
 float log_skip_threshold(const AttentionProblem& p) {
   return std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
 }
@@ -63,7 +98,7 @@ float log_skip_threshold(const AttentionProblem& p) {
 
 void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out, float* lse) {
   const float scale = p.effective_scale();
-  const int64_t Dpad = round_up(p.D, kW), Dvpad = round_up(p.Dv, kW);
+  const int64_t Dvpad = round_up(p.Dv, kW);
   const int64_t group = p.H / p.Hkv;
   const int64_t ntq = (p.Tq + kTileQ - 1) / kTileQ, ntk = (p.Tk + kTileK - 1) / kTileK;
   const bool skipping = p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive;
@@ -73,8 +108,11 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
 
 #pragma omp parallel
   {
-    std::vector<float> Qs(kTileQ * Dpad), Kt(Dpad * kTileK), Vp(kTileK * Dvpad),
-        S(kTileQ * kTileK), O(kTileQ * Dvpad), m(kTileQ), l(kTileQ), qn(kTileQ);
+    // Sᵀ layout: the score tile is (keys × queries), so K rows feed the product in place (no
+    // transpose of K per tile), and max/exp/sum of the online softmax run along vectors of
+    // queries. Per thread: Qᵀ (D × 64), Sᵀ (64 × 64), O (64 × Dv), a V tile if Dv is ragged.
+    std::vector<float> Qt(p.D * kTileQ), St(kTileK * kTileQ), O(kTileQ * Dvpad), Vp(kTileK * Dvpad),
+        m(kTileQ), l(kTileQ), qn(kTileQ), alpha(kTileQ);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.H * ntq; ++item) {
       const int64_t qt = item % ntq, h = (item / ntq) % p.H, b = item / (ntq * p.H);
@@ -85,20 +123,22 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
       g.h = h;
       g.i0 = qt * kTileQ;
       g.nrows = std::min(kTileQ, p.Tq - g.i0);
+      g.nrows_pad = round_up(g.nrows, kW);
       g.pos0 = g.i0 + p.query_offset();
       const int64_t posL = g.pos0 + g.nrows - 1;
 
       const float* q = in.q + b * p.q_strides.b + h * p.q_strides.h + g.i0 * p.q_strides.t;
       const float* k = in.k + b * p.k_strides.b + hk * p.k_strides.h;
       const float* v = in.v + b * p.v_strides.b + hk * p.v_strides.h;
-      copy_rows_padded(Qs.data(), Dpad, q, p.q_strides.t, g.nrows, p.D, scale);
+      std::fill(Qt.begin(), Qt.end(), 0.0f);
+      transpose(Qt.data(), kTileQ, q, p.q_strides.t, g.nrows, p.D, scale);
       for (int64_t r = 0; r < g.nrows; ++r) {
         float ss = 0.0f;
-        for (int64_t d = 0; d < p.D; ++d) ss += Qs[r * Dpad + d] * Qs[r * Dpad + d];
+        for (int64_t d = 0; d < p.D; ++d) ss += Qt[d * kTileQ + r] * Qt[d * kTileQ + r];
         qn[r] = std::sqrt(ss) * (1.0f + 1e-5f);
-        m[r] = -INFINITY;
-        l[r] = 0.0f;
       }
+      std::fill(m.begin(), m.end(), -INFINITY);
+      std::fill(l.begin(), l.end(), 0.0f);
       std::fill(O.begin(), O.end(), 0.0f);
 
       int64_t kbeg, kend;
@@ -122,42 +162,38 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
             if (skip) continue;
           }
 
-          // S = Qs · Kᵀ over the tile (padding columns of Kt are zero).
-          for (int64_t d = 0; d < p.D; ++d) {
-            float* kt = Kt.data() + d * kTileK;
-            for (int64_t c = 0; c < g.ncols; ++c) kt[c] = k[(g.j0 + c) * p.k_strides.t + d];
-            for (int64_t c = g.ncols; c < g.ncols_pad; ++c) kt[c] = 0.0f;
-          }
-          tile_product<false>(S.data(), kTileK, Qs.data(), Dpad, Kt.data(), kTileK, g.nrows,
-                              g.ncols_pad, p.D);
-          bias_and_mask_tile(S.data(), kTileK, g, hb, p);
+          // Sᵀ = K · Qᵀ (keys straight from memory), then bias and mask.
+          tile_product<false>(St.data(), kTileQ, k + g.j0 * p.k_strides.t, p.k_strides.t, Qt.data(),
+                              kTileQ, g.ncols, g.nrows_pad, p.D);
+          bias_and_mask_tile<true>(St.data(), kTileQ, g, hb, p);
 
-          // Online softmax: rescale what came before by exp(m_old − m_new).
+          // Online softmax along query lanes: m_new = max(m, max_j s), P = exp(s − m_new),
+          // l = l·exp(m − m_new) + Σ_j P. Lanes with nothing visible yet keep m = −inf and
+          // use 0 as the reference, so they produce P = 0 and no NaN.
+          for (int64_t r = 0; r < g.nrows_pad; r += kW) {
+            vf mx = load(m.data() + r);
+            for (int64_t c = 0; c < g.ncols; ++c) mx = vmax(mx, load(St.data() + c * kTileQ + r));
+            const vf m_old = load(m.data() + r);
+            const vf ref = mx == -INFINITY ? vf{} : mx;
+            vf sum{};
+            for (int64_t c = 0; c < g.ncols; ++c) {
+              const vf e = vexp(load(St.data() + c * kTileQ + r) - ref);
+              store(St.data() + c * kTileQ + r, e);
+              sum += e;
+            }
+            const vf a = vexp(m_old - ref);  // 0 where m_old = −inf
+            store(alpha.data() + r, a);
+            store(l.data() + r, load(l.data() + r) * a + sum);
+            store(m.data() + r, mx);
+          }
           for (int64_t r = 0; r < g.nrows; ++r) {
-            float* s = S.data() + r * kTileK;
-            vf vm = splat(-INFINITY);
-            for (int64_t c = 0; c < g.ncols_pad; c += kW) vm = vmax(vm, load(s + c));
-            const float m_new = std::max(m[r], hmax(vm));
-            if (m_new == -INFINITY) {  // nothing visible yet in this row: contribute nothing
-              std::fill(s, s + g.ncols_pad, 0.0f);
-              continue;
-            }
-            vf vs{};
-            for (int64_t c = 0; c < g.ncols_pad; c += kW) {
-              const vf e = vexp(load(s + c) - m_new);
-              store(s + c, e);
-              vs += e;
-            }
-            const float alpha = std::exp(m[r] - m_new);  // 0 when m[r] = −inf
-            l[r] = l[r] * alpha + hsum(vs);
-            m[r] = m_new;
-            if (alpha != 1.0f) {
-              float* o = O.data() + r * Dvpad;
-              for (int64_t d = 0; d < Dvpad; d += kW) store(o + d, load(o + d) * alpha);
-            }
+            if (alpha[r] == 1.0f) continue;
+            float* o = O.data() + r * Dvpad;
+            const vf a = splat(alpha[r]);
+            for (int64_t d = 0; d < Dvpad; d += kW) store(o + d, load(o + d) * a);
           }
 
-          // O += P · V.
+          // O += P · V, P read transposed from Sᵀ.
           const float* vt = v + g.j0 * p.v_strides.t;
           int64_t ldv = p.v_strides.t;
           if (!v_direct) {
@@ -165,7 +201,8 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
             vt = Vp.data();
             ldv = Dvpad;
           }
-          tile_product<true>(O.data(), Dvpad, S.data(), kTileK, vt, ldv, g.nrows, Dvpad, g.ncols);
+          tile_product<true, true>(O.data(), Dvpad, St.data(), kTileQ, vt, ldv, g.nrows, Dvpad,
+                                   g.ncols);
         }
       }
 
@@ -203,9 +240,10 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
   {
     std::vector<float> Qs(kTileQ * Dpad), Kt(Dpad * kTileK), Kp(kTileK * Dpad),
         Vt(Dvpad * kTileK), dOp(kTileQ * Dvpad), S(kTileQ * kTileK), dP(kTileQ * kTileK),
-        T(kTileK * kTileQ), dK(kTileK * Dpad), dV(kTileK * Dvpad),
+        dK(kTileK * Dpad), dV(kTileK * Dvpad),
         dQ(static_cast<size_t>(group * p.Tq * Dpad)), Di(static_cast<size_t>(group * p.Tq)),
         qn(static_cast<size_t>(group * p.Tq));
+    SlopeRowSums rows(p.alibi ? group * p.Tq : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.Hkv; ++item) {
       const int64_t b = item / p.Hkv, hk = item % p.Hkv;
@@ -234,7 +272,7 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
           qn[gh * p.Tq + i] = std::sqrt(ss) * std::abs(scale) * (1.0f + 1e-5f);
         }
       }
-      std::vector<double> head_slope(static_cast<size_t>(group * 2), 0.0);
+      rows.clear();
 
       for (int64_t t = 0; t < ntk; ++t) {
         const int64_t j0 = t * kTileK;
@@ -269,7 +307,8 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
           const float* lse_h = lse + (b * p.H + h) * p.Tq;
 
           for (int64_t i0 = ib; i0 < ie; i0 += kTileQ) {
-            TileGeom g{b, h, i0, std::min(kTileQ, ie - i0), i0 + p.query_offset(),
+            const int64_t nrows = std::min(kTileQ, ie - i0);
+            TileGeom g{b,  h,     i0,        nrows, round_up(nrows, kW), i0 + p.query_offset(),
                        j0, ncols, ncols_pad, TileSide::kCross};
             g.side = tile_side(j0, ncols, g.pos0, g.pos0 + g.nrows - 1);
             if (skipping && may_skip(p, hb, g)) {
@@ -296,7 +335,7 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
             // P = exp(S − lse), recomputed.
             tile_product<false>(S.data(), kTileK, Qs.data(), Dpad, Kt.data(), kTileK, g.nrows,
                                 ncols_pad, p.D);
-            bias_and_mask_tile(S.data(), kTileK, g, hb, p);
+            bias_and_mask_tile<false>(S.data(), kTileK, g, hb, p);
             for (int64_t r = 0; r < g.nrows; ++r) {
               float* s = S.data() + r * kTileK;
               const float l_r = lse_h[i0 + r];
@@ -306,38 +345,40 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
               }
               for (int64_t c = 0; c < ncols_pad; c += kW) store(s + c, vexp(load(s + c) - l_r));
             }
-            // dV += Pᵀ · dO.
-            transpose(T.data(), kTileQ, S.data(), kTileK, g.nrows, ncols);
-            tile_product<true>(dV.data(), Dvpad, T.data(), kTileQ, dO, lddo, ncols, Dvpad, g.nrows);
+            // dV += Pᵀ · dO (P read transposed).
+            tile_product<true, true>(dV.data(), Dvpad, S.data(), kTileK, dO, lddo, ncols, Dvpad,
+                                     g.nrows);
             // dP = dO · Vᵀ, then dS = P ∘ (dP − Dᵢ) in place, and the slope gradients.
             tile_product<false>(dP.data(), kTileK, dO, lddo, Vt.data(), kTileK, g.nrows, ncols_pad,
                                 p.Dv);
             const vf lane = iota();
-            vf acc_left{}, acc_right{};  // this tile's slope gradient terms, flushed to double
             for (int64_t r = 0; r < g.nrows; ++r) {
               float* ds = dP.data() + r * kTileK;
               const float* pr = S.data() + r * kTileK;
               const float di = Di[gh * p.Tq + i0 + r];
               const float jd0 = static_cast<float>(j0 - (g.pos0 + r));
+              vf e{}, a_l{}, b_l{}, a_r{}, b_r{};
               for (int64_t c = 0; c < ncols_pad; c += kW) {
-                const vf dsv = load(pr + c) * (load(ds + c) - di);
-                store(ds + c, dsv);
+                const vf pv = load(pr + c), dpv = load(ds + c);
+                store(ds + c, pv * (dpv - di));
                 if (!hb.alibi) continue;
-                // ∂bias/∂m_left = j − pos (j < pos); ∂bias/∂m_right = pos − j (j > pos).
+                // Slope gradient terms (see SlopeRowSums): ∂bias/∂m_left = j − pos for j < pos,
+                // ∂bias/∂m_right = pos − j for j > pos.
                 const vf jd = lane + (jd0 + static_cast<float>(c));
-                const vf prod = dsv * jd;
-                acc_left += jd < 0.0f ? prod : vf{};
-                acc_right -= jd > 0.0f ? prod : vf{};
+                const vf dsjd = pv * (dpv - di) * jd, pjd = pv * jd;
+                e += pv * dpv;
+                a_l += jd < 0.0f ? dsjd : vf{};
+                b_l += jd < 0.0f ? pjd : vf{};
+                a_r -= jd > 0.0f ? dsjd : vf{};
+                b_r -= jd > 0.0f ? pjd : vf{};
               }
+              if (hb.alibi) rows.add(gh * p.Tq + i0 + r, e, a_l, b_l, a_r, b_r);
             }
             // dK += dSᵀ · Qs (scale already in Qs); dQ += dS · K (scale applied at the end).
-            transpose(T.data(), kTileQ, dP.data(), kTileK, g.nrows, ncols);
-            tile_product<true>(dK.data(), Dpad, T.data(), kTileQ, Qs.data(), Dpad, ncols, Dpad,
-                               g.nrows);
+            tile_product<true, true>(dK.data(), Dpad, dP.data(), kTileK, Qs.data(), Dpad, ncols,
+                                     Dpad, g.nrows);
             tile_product<true>(dQ.data() + (gh * p.Tq + i0) * Dpad, Dpad, dP.data(), kTileK, kp,
                                ldk, g.nrows, Dpad, ncols);
-            head_slope[static_cast<size_t>(gh * 2)] += hsum(acc_left);
-            head_slope[static_cast<size_t>(gh * 2 + 1)] += hsum(acc_right);
           }
         }
         if (!touched) continue;
@@ -353,9 +394,7 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
         for (int64_t i = 0; i < p.Tq; ++i)
           for (int64_t d = 0; d < p.D; ++d)
             dq[i * p.q_strides.t + d] = scale * dQ[static_cast<size_t>((gh * p.Tq + i) * Dpad + d)];
-        slope_part[static_cast<size_t>((b * p.H + h) * 2)] = head_slope[static_cast<size_t>(gh * 2)];
-        slope_part[static_cast<size_t>((b * p.H + h) * 2 + 1)] =
-            head_slope[static_cast<size_t>(gh * 2 + 1)];
+        if (p.alibi) rows.finish(gh * p.Tq, p.Tq, Di.data(), &slope_part[static_cast<size_t>((b * p.H + h) * 2)]);
       }
     }
   }

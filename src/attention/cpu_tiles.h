@@ -26,8 +26,9 @@ constexpr int kNV = kW == 16 ? 4 : 2;
 
 inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
-// C (MR × NV·kW) (+)= A (MR × K) · B (K × NV·kW), accumulators in registers.
-template <int MR, int NV, bool kAccumulate>
+// C (MR × NV·kW) (+)= A (MR × K) · B (K × NV·kW), accumulators in registers. kTransA: A is
+// stored transposed, element (m, k) at A[k·lda + m] (saves transposing score tiles).
+template <int MR, int NV, bool kAccumulate, bool kTransA>
 inline void tile_product_block(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                                int64_t ldb, int64_t K) {
   vf c[MR][NV];
@@ -41,7 +42,7 @@ inline void tile_product_block(float* C, int64_t ldc, const float* A, int64_t ld
     for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + v * kW);
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
-      const vf a = splat(A[r * lda + k]);
+      const vf a = splat(kTransA ? A[k * lda + r] : A[r * lda + k]);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) c[r][v] += a * b[v];
     }
@@ -52,33 +53,38 @@ inline void tile_product_block(float* C, int64_t ldc, const float* A, int64_t ld
     for (int v = 0; v < NV; ++v) store(C + r * ldc + v * kW, c[r][v]);
 }
 
-template <int NV, bool kAccumulate>
+template <int NV, bool kAccumulate, bool kTransA>
 inline void tile_product_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                               int64_t ldb, int64_t M, int64_t K) {
+  const int64_t step_a = kTransA ? 1 : lda;  // distance between rows of A
   int64_t m = 0;
   for (; m + kMR <= M; m += kMR)
-    tile_product_block<kMR, NV, kAccumulate>(C + m * ldc, ldc, A + m * lda, lda, B, ldb, K);
+    tile_product_block<kMR, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B,
+                                                      ldb, K);
   for (; m < M; ++m)
-    tile_product_block<1, NV, kAccumulate>(C + m * ldc, ldc, A + m * lda, lda, B, ldb, K);
+    tile_product_block<1, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B, ldb,
+                                                    K);
 }
 
 // The one tile product every step of forward and backward uses:
 //   C (M × N) = A (M × K) · B (K × N)   or   C += A · B   (kAccumulate),
-// all row-major with leading dimensions; N must be a multiple of kW (callers pad with zeros).
-template <bool kAccumulate>
+// row-major with leading dimensions (A transposed when kTransA); N must be a multiple of kW
+// (callers pad with zeros).
+template <bool kAccumulate, bool kTransA = false>
 inline void tile_product(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                          int64_t ldb, int64_t M, int64_t N, int64_t K) {
   int64_t n = 0;
   for (; n + kNV * kW <= N; n += kNV * kW)
-    tile_product_rows<kNV, kAccumulate>(C + n, ldc, A, lda, B + n, ldb, M, K);
-  for (; n < N; n += kW) tile_product_rows<1, kAccumulate>(C + n, ldc, A, lda, B + n, ldb, M, K);
+    tile_product_rows<kNV, kAccumulate, kTransA>(C + n, ldc, A, lda, B + n, ldb, M, K);
+  for (; n < N; n += kW)
+    tile_product_rows<1, kAccumulate, kTransA>(C + n, ldc, A, lda, B + n, ldb, M, K);
 }
 
-// dst (cols × rows, leading dim ldd) = transpose of src (rows × cols, leading dim lds).
+// dst (cols × rows, leading dim ldd) = scale · transpose of src (rows × cols, leading dim lds).
 inline void transpose(float* dst, int64_t ldd, const float* src, int64_t lds, int64_t rows,
-                      int64_t cols) {
+                      int64_t cols, float scale = 1.0f) {
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = src[r * lds + c];
+    for (int64_t c = 0; c < cols; ++c) dst[c * ldd + r] = scale * src[r * lds + c];
 }
 
 // Copies rows × n floats (row stride lds, scaled by `scale`) into dst (leading dim ldd ≥ n),
@@ -125,47 +131,59 @@ inline TileSide tile_side(int64_t j0, int64_t ncols, int64_t pos0, int64_t posL)
 struct TileGeom {
   int64_t b, h;         // batch row and query head
   int64_t i0, nrows;    // first query row and count
+  int64_t nrows_pad;    // nrows rounded up to whole vectors
   int64_t pos0;         // position of query row i0 (i0 + Tk − Tq)
   int64_t j0, ncols;    // first key and count of real keys (columns ≥ ncols are padding)
   int64_t ncols_pad;    // ncols rounded up to whole vectors
   TileSide side;
 };
 
-// Adds the ALiBi bias to a score tile S (nrows × ncols_pad, leading dim lds) and sets masked
-// scores (padding columns, masked sides, causal, explicit mask) to −inf.
+// Adds the ALiBi bias to a score tile and sets masked scores (padding, masked sides, causal,
+// explicit mask) to −inf.
 //   bias = m_left·(j − pos) for j ≤ pos, −m_right·(j − pos) for j > pos.
+// Two layouts, one definition: kQueryLanes = false: S is (query rows × key columns), vectors run
+// along keys, keys ≥ ncols are padding; kQueryLanes = true: S is Sᵀ (key rows × query columns),
+// vectors run along queries, only real keys are stored and query lanes ≥ nrows are ignored.
 // The distance j − pos is formed exactly in fp32 (|j − pos| < 2^24), never as m·j − m·pos: the
 // row term would cancel in softmax, but at T = 8k it makes scores ~10^3 and costs 3 digits.
+template <bool kQueryLanes>
 inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const HeadBias& hb,
                                const AttentionProblem& p) {
-  const bool full = g.ncols == g.ncols_pad;
-  const vf lane = iota();
-  if (full && g.side == TileSide::kLeft && !hb.left_masked) {
+  // Outer index o runs over query rows (S) or keys (Sᵀ); lanes over the other.
+  const int64_t n_outer = kQueryLanes ? g.ncols : g.nrows;
+  const int64_t n_lanes = kQueryLanes ? g.nrows_pad : g.ncols_pad;
+  const float sign = kQueryLanes ? -1.0f : 1.0f;  // jd = jd0(o) + sign·(lane index)
+  auto jd0_of = [&](int64_t o) {
+    return static_cast<float>(kQueryLanes ? g.j0 + o - g.pos0 : g.j0 - (g.pos0 + o));
+  };
+  const bool padded = !kQueryLanes && g.ncols != g.ncols_pad;
+  const vf lane = iota() * sign;
+  if (!padded && g.side == TileSide::kLeft && !hb.left_masked) {
     if (hb.alibi)
-      for (int64_t r = 0; r < g.nrows; ++r) {
-        float* s = S + r * lds;
-        const float jd0 = static_cast<float>(g.j0 - (g.pos0 + r));
-        for (int64_t c = 0; c < g.ncols_pad; c += kW)
-          store(s + c, load(s + c) + hb.m_left * (lane + (jd0 + static_cast<float>(c))));
+      for (int64_t o = 0; o < n_outer; ++o) {
+        float* s = S + o * lds;
+        const float jd0 = jd0_of(o);
+        for (int64_t c = 0; c < n_lanes; c += kW)
+          store(s + c, load(s + c) + hb.m_left * (lane + (jd0 + sign * static_cast<float>(c))));
       }
-  } else if (full && g.side == TileSide::kRight && !hb.right_masked) {
+  } else if (!padded && g.side == TileSide::kRight && !hb.right_masked) {
     if (hb.alibi)
-      for (int64_t r = 0; r < g.nrows; ++r) {
-        float* s = S + r * lds;
-        const float jd0 = static_cast<float>(g.j0 - (g.pos0 + r));
-        for (int64_t c = 0; c < g.ncols_pad; c += kW)
-          store(s + c, load(s + c) - hb.m_right * (lane + (jd0 + static_cast<float>(c))));
+      for (int64_t o = 0; o < n_outer; ++o) {
+        float* s = S + o * lds;
+        const float jd0 = jd0_of(o);
+        for (int64_t c = 0; c < n_lanes; c += kW)
+          store(s + c, load(s + c) - hb.m_right * (lane + (jd0 + sign * static_cast<float>(c))));
       }
   } else {
     const vf neg_inf = splat(-INFINITY);
-    const float ncols = static_cast<float>(g.ncols);
-    for (int64_t r = 0; r < g.nrows; ++r) {
-      float* s = S + r * lds;
-      const float jd0 = static_cast<float>(g.j0 - (g.pos0 + r));
-      for (int64_t c = 0; c < g.ncols_pad; c += kW) {
-        const vf col = lane + static_cast<float>(c);
-        const vf jd = col + jd0;
-        vi visible = col < ncols;
+    const vf ncols = splat(static_cast<float>(g.ncols));
+    for (int64_t o = 0; o < n_outer; ++o) {
+      float* s = S + o * lds;
+      const float jd0 = jd0_of(o);
+      for (int64_t c = 0; c < n_lanes; c += kW) {
+        const vf jd = lane + (jd0 + sign * static_cast<float>(c));
+        vi visible = jd == jd;  // all true
+        if (!kQueryLanes) visible &= (iota() + static_cast<float>(c)) < ncols;
         if (hb.right_masked) visible &= jd <= 0.0f;
         if (hb.left_masked) visible &= jd >= 0.0f;
         vf x = load(s + c);
@@ -175,16 +193,17 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
     }
   }
   if (p.mask_kind == MaskKind::kNone) return;
+  const int64_t rs = kQueryLanes ? 1 : lds, cs = kQueryLanes ? lds : 1;  // (r, c) → S[r·rs + c·cs]
   for (int64_t r = 0; r < g.nrows; ++r) {
-    float* s = S + r * lds;
-    const int64_t off = g.b * p.mask_stride_b + g.h * p.mask_stride_h + (g.i0 + r) * p.mask_stride_t + g.j0;
+    const int64_t off =
+        g.b * p.mask_stride_b + g.h * p.mask_stride_h + (g.i0 + r) * p.mask_stride_t + g.j0;
     if (p.mask_kind == MaskKind::kBool) {
       const uint8_t* m = static_cast<const uint8_t*>(p.mask) + off;
       for (int64_t c = 0; c < g.ncols; ++c)
-        if (m[c] == 0) s[c] = -INFINITY;
+        if (m[c] == 0) S[r * rs + c * cs] = -INFINITY;
     } else {
       const float* m = static_cast<const float*>(p.mask) + off;
-      for (int64_t c = 0; c < g.ncols; ++c) s[c] += m[c];
+      for (int64_t c = 0; c < g.ncols; ++c) S[r * rs + c * cs] += m[c];
     }
   }
 }

@@ -26,7 +26,11 @@ inline vf load(const float* p) {
   return v;
 }
 inline void store(float* p, vf v) { std::memcpy(p, &v, sizeof v); }
-inline vf splat(float x) { return vf{} + x; }
+inline vf splat(float x) {  // (not vf{} + x: without -ffast-math that costs an add per splat)
+  vf v;
+  for (int i = 0; i < kW; ++i) v[i] = x;
+  return v;
+}
 inline vf iota() {
   vf v;
   for (int i = 0; i < kW; ++i) v[i] = static_cast<float>(i);

@@ -225,3 +225,11 @@ def test_one_sided_slopes_mask_the_other_side(rng):
     a = slope.attention(q, k, v, alibi_slopes=m, alibi_slopes_right=np.full(4, np.inf, np.float32))
     b = slope.attention(q, k, v, alibi_slopes=m, causal=True)
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+
+
+def test_import_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, slope; assert 'torch' not in sys.modules, 'slope imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -392,3 +392,48 @@ def test_far_tile_skipping_is_within_tolerance():
     assert rel <= 1e-6, f"skip on vs off: relative difference {rel:.3e}"
     rel_lse = np.abs(lse_on - lse_off).max() / np.abs(lse_off).max()
     assert rel_lse <= 1e-6, f"lse skip on vs off: relative difference {rel_lse:.3e}"
+
+
+# ---- slope.torch argument checking ----------------------------------------------------------
+
+
+def test_torch_bad_input_raises_value_error():
+    q = torch.randn(1, 2, 5, 8)
+    good = dict(q=q, k=q.clone(), v=q.clone())
+    bad = [
+        ("q", dict(q=q.double())),
+        ("k", dict(k=q.half())),
+        ("v", dict(v=q.numpy())),
+        ("q", dict(q=torch.empty(1, 2, 5, 8, device="meta"))),  # any non-CPU device, CUDA too
+        ("alibi_slopes", dict(alibi_slopes=torch.ones(2, dtype=torch.float64))),
+        ("alibi_slopes", dict(alibi_slopes=torch.ones(3))),
+        ("attn_mask", dict(attn_mask=torch.zeros(5, 5, requires_grad=True))),
+        ("key_lengths", dict(key_lengths=torch.tensor([9]))),
+        ("k", dict(k=torch.randn(1, 3, 5, 8))),
+    ]
+    for name, change in bad:
+        args = dict(good)
+        args.update(change)
+        with pytest.raises(ValueError, match=name):
+            slope.torch.attention(**args)
+    with pytest.raises(ValueError, match="CPU"):
+        slope.torch.attention(torch.empty(1, 2, 5, 8, device="meta"), q, q)
+
+
+def test_torch_without_autograd_and_with_plain_slopes():
+    """No tensor needs a gradient; slopes as a list and as a plain tensor; strided last dim."""
+    torch.manual_seed(1)
+    q, k, v = (torch.randn(2, 4, 9, 16) for _ in range(3))
+    m = slope.alibi_slopes(4)
+    ref = torch.from_numpy(slope.attention(q.numpy(), k.numpy(), v.numpy(), causal=True,
+                                           alibi_slopes=m))
+    for s in (m.tolist(), torch.from_numpy(m)):
+        out = slope.torch.attention(q, k, v, causal=True, alibi_slopes=s)
+        assert not out.requires_grad
+        torch.testing.assert_close(out, ref, rtol=0, atol=0)
+    # A strided last dimension is copied by slope.torch (the numpy API refuses it).
+    q2 = torch.randn(2, 4, 9, 32)[..., ::2]
+    out = slope.torch.attention(q2, k, v, causal=True, alibi_slopes=m)
+    ref2 = slope.attention(q2.contiguous().numpy(), k.numpy(), v.numpy(), causal=True,
+                           alibi_slopes=m)
+    np.testing.assert_array_equal(out.numpy(), ref2)
