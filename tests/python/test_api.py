@@ -169,6 +169,18 @@ def test_mask_broadcast_shapes_agree(rng, kind):
         np.testing.assert_array_equal(slope.attention(q, k, v, attn_mask=m), ref)
 
 
+def test_mask_broadcast_over_queries(rng):
+    """A mask whose query dimension is 1, or a stride-0 view (np.broadcast_to), is accepted."""
+    B, H, Tq, Tk = 2, 3, 6, 10
+    q, k, v = qkv(rng, B=B, H=H, Tq=Tq, Tk=Tk)
+    row = rng.random((1, Tk)) < 0.5
+    row[0, 0] = True
+    full = np.ascontiguousarray(np.broadcast_to(row, (Tq, Tk)))
+    ref = slope.attention(q, k, v, attn_mask=full)
+    for m in (row, np.broadcast_to(row, (Tq, Tk)), np.broadcast_to(row, (B, H, Tq, Tk))):
+        np.testing.assert_array_equal(slope.attention(q, k, v, attn_mask=m), ref)
+
+
 def test_padding_mask_equals_key_lengths(rng):
     """A (B, 1, 1, Tk) padding mask (broadcast over queries) is key_lengths by another name."""
     B, H, Tq, Tk = 3, 2, 7, 13
