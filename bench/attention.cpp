@@ -77,9 +77,11 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
+// ALiBi variants use fixed Press slopes (no slope gradient) unless `learned`, which also asks
+// the backward for both slope gradients.
 struct Variant {
   const char* name;
-  bool causal, alibi, symmetric;
+  bool causal, alibi, learned;
   float skip;
 };
 const Variant kVariants[] = {
@@ -87,7 +89,8 @@ const Variant kVariants[] = {
     {"causal", true, false, false, 0.0f},
     {"alibi_causal_noskip", true, true, false, 0.0f},
     {"alibi_causal_skip", true, true, false, 0x1p-24f},
-    {"alibi_symmetric_skip", false, true, true, 0x1p-24f},
+    {"alibi_learned_causal_noskip", true, true, true, 0.0f},
+    {"alibi_symmetric_skip", false, true, false, 0x1p-24f},
 };
 
 struct Tensors {
@@ -191,7 +194,7 @@ int main(int argc, char** argv) {
                 slope::attention_cpu_isa(), omp_get_max_threads(), static_cast<long long>(o.B),
                 static_cast<long long>(o.H), static_cast<long long>(o.D));
     std::printf("# OpenBLAS sgemm (1024^3): %.1f GFLOP/s\n", gflops_sgemm);
-    std::printf("%-22s %6s %10s %10s %9s %10s\n", "variant", "T", "fwd_ms", "fwdbwd_ms",
+    std::printf("%-28s %6s %10s %10s %9s %10s\n", "variant", "T", "fwd_ms", "fwdbwd_ms",
                 "fwd_GF/s", "fwd/sgemm");
   } else {
     std::printf("{\"kind\":\"sgemm\",\"gflops\":%.3f,\"isa\":\"%s\",\"threads\":%d}\n", gflops_sgemm,
@@ -202,13 +205,15 @@ int main(int argc, char** argv) {
     for (const Variant& v : kVariants) {
       const slope::AttentionProblem p = problem(o, o.B, T, v);
       slope::AttentionInputs<float> in{t.q.data(), t.k.data(), t.v.data(),
-                                       v.alibi ? t.slopes.data() : nullptr, nullptr};
+                                       v.alibi ? t.slopes.data() : nullptr,
+                                       v.learned ? t.slopes.data() : nullptr};
       const double fwd = time_it(o, [&] { slope::attention_forward(p, in, t.out.data(), t.lse.data()); });
       const double fb = time_it(o, [&] {
         slope::attention_forward(p, in, t.out.data(), t.lse.data());
         slope::attention_backward(p, in, t.out.data(), t.dout.data(), t.lse.data(),
                                   {t.dq.data(), t.dk.data(), t.dv.data(),
-                                   v.alibi ? t.dsl.data() : nullptr, nullptr});
+                                   v.learned ? t.dsl.data() : nullptr,
+                                   v.learned ? t.dsr.data() : nullptr});
       });
       // Forward FLOPs 4·B·H·T²·D, halved when causal (skipped tiles still count: same work asked).
       const double flops = 4.0 * o.B * o.H * static_cast<double>(T) * T * o.D * (v.causal ? 0.5 : 1.0);
@@ -217,7 +222,7 @@ int main(int argc, char** argv) {
         std::printf("{\"kind\":\"slope\",\"variant\":\"%s\",\"T\":%lld,\"fwd_ms\":%.4f,\"fwdbwd_ms\":%.4f,"
                     "\"fwd_gflops\":%.3f}\n", v.name, static_cast<long long>(T), fwd * 1e3, fb * 1e3, gf);
       else
-        std::printf("%-22s %6lld %10.3f %10.3f %9.1f %10.2f\n", v.name, static_cast<long long>(T),
+        std::printf("%-28s %6lld %10.3f %10.3f %9.1f %10.2f\n", v.name, static_cast<long long>(T),
                     fwd * 1e3, fb * 1e3, gf, gf / gflops_sgemm);
       std::fflush(stdout);
     }

@@ -93,7 +93,8 @@ struct AttentionGrads {
   T* dq = nullptr;             // (B, H, Tq, D), q_strides
   T* dk = nullptr;             // (B, Hkv, Tk, D), k_strides
   T* dv = nullptr;             // (B, Hkv, Tk, Dv), v_strides
-  T* dslopes_left = nullptr;   // (H) or null: not wanted
+  T* dslopes_left = nullptr;   // (H) or null: not wanted (fixed slopes; both null skips the
+                               // slope-gradient work entirely)
   T* dslopes_right = nullptr;  // (H) or null. When the inputs' slopes_right is null (one
                                // shared vector), dslopes_left gets its whole gradient and
                                // dslopes_right is left untouched

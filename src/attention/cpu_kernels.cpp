@@ -97,6 +97,37 @@ class SlopeRowSums {
   std::vector<vd> sums_;
 };
 
+// dS = P∘(dP − Dᵢ) of one row, written over dP, and the row's slope-gradient sums (see
+// SlopeRowSums). jd0 = j0 − pos, the signed distance of the tile's first key.
+void slope_terms(const float* pr, float* ds, float di, float jd0, int64_t ncols_pad,
+                 TileSide side, SlopeRowSums* rows, int64_t row) {
+  const vf lane = iota();
+  vf sums[SlopeRowSums::kSums] = {};  // E, S, A_left, B_left, A_right, B_right of this tile
+  for (int64_t c = 0; c < ncols_pad; c += kW) {
+    const vf pv = load(pr + c), dpv = load(ds + c);
+    const vf dsv = pv * (dpv - di);
+    store(ds + c, dsv);
+    // ∂bias/∂m_left = j − pos for j < pos, ∂bias/∂m_right = pos − j for j > pos.
+    const vf jd = lane + (jd0 + static_cast<float>(c));
+    const vf dsjd = dsv * jd, pjd = pv * jd;
+    sums[0] += pv * dpv;
+    sums[1] += pv;
+    if (side == TileSide::kLeft) {  // jd ≤ 0 throughout (jd = 0 adds 0)
+      sums[2] += dsjd;
+      sums[3] += pjd;
+    } else if (side == TileSide::kRight) {
+      sums[4] -= dsjd;
+      sums[5] -= pjd;
+    } else {
+      sums[2] += jd < 0.0f ? dsjd : vf{};
+      sums[3] += jd < 0.0f ? pjd : vf{};
+      sums[4] -= jd > 0.0f ? dsjd : vf{};
+      sums[5] -= jd > 0.0f ? pjd : vf{};
+    }
+  }
+  rows->add(row, sums);
+}
+
 float log_skip_threshold(const AttentionProblem& p) {
   return std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
 }
@@ -240,6 +271,8 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
   const std::vector<float> knorm = skipping ? key_norm_maxima(p, in.k) : std::vector<float>();
   const float log_thresh = skipping ? log_skip_threshold(p) : 0.0f;
   const bool k_direct = p.D % kW == 0, do_direct = p.Dv % kW == 0;
+  // Fixed slopes (no slope gradient asked for) skip the row sums: ALiBi then costs only its bias.
+  const bool slope_grads = p.alibi && (grads.dslopes_left || grads.dslopes_right);
   // Slope gradient partial sums per (b, h, side), reduced over b in a fixed order at the end.
   std::vector<double> slope_part(static_cast<size_t>(p.B * p.H * 2), 0.0);
 
@@ -250,7 +283,7 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
         dK(kTileK * Dpad), dV(kTileK * Dvpad),
         dQ(static_cast<size_t>(group * p.Tq * Dpad)), Di(static_cast<size_t>(group * p.Tq)),
         qn(static_cast<size_t>(group * p.Tq));
-    SlopeRowSums rows(p.alibi ? group * p.Tq : 0);
+    SlopeRowSums rows(slope_grads ? group * p.Tq : 0);
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.Hkv; ++item) {
       const int64_t b = item / p.Hkv, hk = item % p.Hkv;
@@ -358,28 +391,17 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
             // dP = dO · Vᵀ, then dS = P ∘ (dP − Dᵢ) in place, and the slope gradients.
             tile_product<false>(dP.data(), kTileK, dO, lddo, Vt.data(), kTileK, g.nrows, ncols_pad,
                                 p.Dv);
-            const vf lane = iota();
             for (int64_t r = 0; r < g.nrows; ++r) {
               float* ds = dP.data() + r * kTileK;
               const float* pr = S.data() + r * kTileK;
               const float di = Di[gh * p.Tq + i0 + r];
-              const float jd0 = static_cast<float>(j0 - (g.pos0 + r));
-              vf sums[SlopeRowSums::kSums] = {};  // E, S, A_l, B_l, A_r, B_r of this tile
-              for (int64_t c = 0; c < ncols_pad; c += kW) {
-                const vf pv = load(pr + c), dpv = load(ds + c);
-                store(ds + c, pv * (dpv - di));
-                if (!hb.alibi) continue;
-                // ∂bias/∂m_left = j − pos for j < pos, ∂bias/∂m_right = pos − j for j > pos.
-                const vf jd = lane + (jd0 + static_cast<float>(c));
-                const vf dsjd = pv * (dpv - di) * jd, pjd = pv * jd;
-                sums[0] += pv * dpv;
-                sums[1] += pv;
-                sums[2] += jd < 0.0f ? dsjd : vf{};
-                sums[3] += jd < 0.0f ? pjd : vf{};
-                sums[4] -= jd > 0.0f ? dsjd : vf{};
-                sums[5] -= jd > 0.0f ? pjd : vf{};
+              if (!slope_grads) {
+                for (int64_t c = 0; c < ncols_pad; c += kW)
+                  store(ds + c, load(pr + c) * (load(ds + c) - di));
+                continue;
               }
-              if (hb.alibi) rows.add(gh * p.Tq + i0 + r, sums);
+              slope_terms(pr, ds, di, static_cast<float>(j0 - (g.pos0 + r)), ncols_pad, g.side,
+                          &rows, gh * p.Tq + i0 + r);
             }
             // dK += dSᵀ · Qs (scale already in Qs); dQ += dS · K (scale applied at the end).
             tile_product<true, true>(dK.data(), Dpad, dP.data(), kTileK, Qs.data(), Dpad, ncols,
@@ -401,12 +423,12 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
         for (int64_t i = 0; i < p.Tq; ++i)
           for (int64_t d = 0; d < p.D; ++d)
             dq[i * p.q_strides.t + d] = scale * dQ[static_cast<size_t>((gh * p.Tq + i) * Dpad + d)];
-        if (p.alibi) rows.finish(gh * p.Tq, p.Tq, Di.data(), &slope_part[static_cast<size_t>((b * p.H + h) * 2)]);
+        if (slope_grads) rows.finish(gh * p.Tq, p.Tq, Di.data(), &slope_part[static_cast<size_t>((b * p.H + h) * 2)]);
       }
     }
   }
 
-  if (!p.alibi) return;
+  if (!slope_grads) return;
   const bool shared = in.slopes_right == nullptr;
   for (int64_t h = 0; h < p.H; ++h) {
     double left = 0.0, right = 0.0;
