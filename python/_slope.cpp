@@ -329,7 +329,8 @@ Grads backward(const FloatArray& dout, const FloatArray& q, const FloatArray& k,
                const FloatArray& v, const FloatArray& out, const FloatArray& lse, bool causal,
                std::optional<double> scale, std::optional<FloatArray> slopes,
                std::optional<FloatArray> slopes_right, std::optional<IndexArray> key_lengths,
-               std::optional<AnyArray> mask, std::optional<double> skip_tolerance) {
+               std::optional<AnyArray> mask, std::optional<double> skip_tolerance,
+               bool slope_grads) {
   Call c;
   make_call(c, q, k, v, causal, scale, slopes, slopes_right, key_lengths, mask, skip_tolerance);
   auto& p = c.p;
@@ -375,8 +376,9 @@ Grads backward(const FloatArray& dout, const FloatArray& q, const FloatArray& k,
                Dv = static_cast<size_t>(p.Dv);
   Output dq({B, H, Tq, D}), dk({B, Hkv, Tk, D}), dv({B, Hkv, Tk, Dv});
   std::optional<Output> dsl, dsr;
-  if (c.in.slopes_left) dsl.emplace(std::vector<size_t>{H});
-  if (c.in.slopes_right) dsr.emplace(std::vector<size_t>{H});
+  // Fixed slopes (slope_grads false) skip the slope-gradient work in the kernel.
+  if (c.in.slopes_left && slope_grads) dsl.emplace(std::vector<size_t>{H});
+  if (c.in.slopes_right && slope_grads) dsr.emplace(std::vector<size_t>{H});
   slope::AttentionGrads<float> g;
   g.dq = dq.data();
   g.dk = dk.data();
@@ -419,7 +421,7 @@ NB_MODULE(_slope, m) {
   m.def("attention_backward", &backward, "dout"_a.noconvert(), "q"_a.noconvert(), "k"_a.noconvert(),
         "v"_a.noconvert(), "out"_a.noconvert(), "lse"_a.noconvert(), "causal"_a, "scale"_a.none(),
         "alibi_slopes"_a.none(), "alibi_slopes_right"_a.none(), "key_lengths"_a.none(),
-        "attn_mask"_a.none(), "skip_tolerance"_a.none(),
+        "attn_mask"_a.none(), "skip_tolerance"_a.none(), "slope_grads"_a = true,
         "Returns (dq, dk, dv, dslopes, dslopes_right). See slope.attention_backward.");
   m.def(
       "alibi_slopes",

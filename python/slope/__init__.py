@@ -130,11 +130,12 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
 
 def attention_backward(dout, q, k, v, out, lse, *, causal=False, scale=None, alibi_slopes=None,
                        alibi_slopes_right=None, key_lengths=None, attn_mask=None,
-                       skip_tolerance=None):
+                       skip_tolerance=None, slope_grads=True):
     """Gradients of attention(): takes dout (B, H, Tq, Dv) and the forward's out and lse.
 
     Pass the same keywords as to the forward call. Returns (dq, dk, dv, dslopes,
-    dslopes_right); a slope gradient is None when that slope vector was not given. With
+    dslopes_right); a slope gradient is None when that slope vector was not given, or when
+    slope_grads=False (fixed slopes: the kernel then skips the slope-gradient work). With
     alibi_slopes_right None (one shared vector), dslopes is the whole gradient of that vector.
     The attention mask and key lengths get no gradient.
     """
@@ -142,7 +143,7 @@ def attention_backward(dout, q, k, v, out, lse, *, causal=False, scale=None, ali
         _float32("dout", dout), _float32("q", q), _float32("k", k), _float32("v", v),
         _float32("out", out), _float32("lse", lse),
         **_options(causal, scale, alibi_slopes, alibi_slopes_right, key_lengths, attn_mask,
-                   skip_tolerance))
+                   skip_tolerance), slope_grads=bool(slope_grads))
 
 
 def alibi_slopes(n_heads, max_bias=8.0):

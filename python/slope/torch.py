@@ -94,10 +94,10 @@ class _Attention(_torch.autograd.Function):
         dout = dout.to(_torch.float32)
         if dout.shape[-1] > 1 and dout.stride(-1) != 1:
             dout = dout.contiguous()  # e.g. the expanded gradient of out.sum()
+        need = ctx.needs_input_grad
         dq, dk, dv, dsl, dsr = _slope.attention_backward(
             dout.numpy(), _float_array("q", q), _float_array("k", k), _float_array("v", v),
-            out.numpy(), lse.numpy(), **kw)
-        need = ctx.needs_input_grad
+            out.numpy(), lse.numpy(), slope_grads=bool(need[3] or need[4]), **kw)
         return (
             _torch.from_numpy(dq) if need[0] else None,
             _torch.from_numpy(dk) if need[1] else None,

@@ -245,3 +245,16 @@ def test_import_does_not_import_torch():
 
     code = "import sys, slope; assert 'torch' not in sys.modules, 'slope imported torch'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_fixed_slopes_skip_slope_gradients_and_change_nothing_else(rng):
+    q, k, v = (rng.standard_normal((2, 4, 70, 16), dtype=np.float32) for _ in range(3))
+    dout = rng.standard_normal((2, 4, 70, 16), dtype=np.float32)
+    slopes = slope.alibi_slopes(4)
+    out, lse = slope.attention(q, k, v, causal=True, alibi_slopes=slopes, return_lse=True)
+    full = slope.attention_backward(dout, q, k, v, out, lse, causal=True, alibi_slopes=slopes)
+    fixed = slope.attention_backward(dout, q, k, v, out, lse, causal=True, alibi_slopes=slopes,
+                                     slope_grads=False)
+    assert full[3] is not None and fixed[3] is None and fixed[4] is None
+    for a, b in zip(full[:3], fixed[:3]):
+        np.testing.assert_array_equal(a, b)
