@@ -118,12 +118,15 @@ double extra_memory_mib(const BenchAttentionOptions& o, int64_t T, const Variant
     for (auto* x : {&t.dq, &t.dk, &t.dv, &t.lse}) std::fill(x->begin(), x->end(), 1.0f);
     const slope::AttentionProblem p = problem(o, 1, T, v);
     slope::AttentionInputs<float> in{t.q.data(), t.k.data(), t.v.data(),
-                                     v.alibi ? t.slopes.data() : nullptr, nullptr};
+                                     v.alibi ? t.slopes.data() : nullptr,
+                                     v.learned ? t.slopes.data() : nullptr};
     const long before = max_rss_kib();
     slope::attention_forward(p, in, t.out.data(), t.lse.data());
     if (backward)
       slope::attention_backward(p, in, t.out.data(), t.dout.data(), t.lse.data(),
-                                {t.dq.data(), t.dk.data(), t.dv.data(), t.dsl.data(), nullptr});
+                                {t.dq.data(), t.dk.data(), t.dv.data(),
+                                 v.learned ? t.dsl.data() : nullptr,
+                                 v.learned ? t.dsr.data() : nullptr});
     const double mib = static_cast<double>(max_rss_kib() - before) / 1024.0;
     if (write(fds[1], &mib, sizeof mib) != sizeof mib) _exit(1);
     _exit(0);
@@ -155,6 +158,31 @@ void add_bench_attention_options(CLI::App& app, BenchAttentionOptions& o) {
 }
 
 int run_bench_attention(const BenchAttentionOptions& o) {
+  // Memory is measured first, in forked children, before this process starts any OpenMP or
+  // OpenBLAS thread pool (libgomp's pool does not survive fork); printed at the end.
+  struct MemoryRow {
+    const Variant* v;
+    int64_t T;
+    double mib;
+  };
+  std::vector<MemoryRow> memory;
+  if (o.memory)
+    for (const Variant* v : {&kVariants[3], &kVariants[4]})
+      for (int64_t T : {1024, 4096, 16384}) memory.push_back({v, T, extra_memory_mib(o, T, *v, true)});
+  auto print_memory = [&] {
+    if (memory.empty()) return;
+    if (!o.json)
+      std::printf("# peak extra memory, B=1 H=%lld D=%lld (MiB, forward+backward)\n",
+                  static_cast<long long>(o.H), static_cast<long long>(o.D));
+    for (const MemoryRow& m : memory) {
+      if (o.json)
+        std::printf("{\"kind\":\"memory\",\"variant\":\"%s\",\"T\":%lld,\"extra_mib\":%.2f}\n",
+                    m.v->name, static_cast<long long>(m.T), m.mib);
+      else
+        std::printf("memory %-28s T=%-6lld %8.2f MiB\n", m.v->name, static_cast<long long>(m.T),
+                    m.mib);
+    }
+  };
   const double gflops_sgemm = sgemm_gflops(o);
   if (!o.json) {
     std::printf("# slope bench attention: isa=%s threads=%d B=%lld H=%lld D=%lld\n",
@@ -194,18 +222,7 @@ int run_bench_attention(const BenchAttentionOptions& o) {
       std::fflush(stdout);
     }
   }
-  if (o.memory) {
-    if (!o.json) std::printf("# peak extra memory, B=1 H=%lld D=%lld (MiB, forward+backward)\n",
-                             static_cast<long long>(o.H), static_cast<long long>(o.D));
-    for (int64_t T : {1024, 4096, 16384}) {
-      const double mib = extra_memory_mib(o, T, kVariants[3], true);
-      if (o.json)
-        std::printf("{\"kind\":\"memory\",\"variant\":\"alibi_causal_skip\",\"T\":%lld,\"extra_mib\":%.2f}\n",
-                    static_cast<long long>(T), mib);
-      else
-        std::printf("memory alibi_causal_skip T=%-6lld %8.2f MiB\n", static_cast<long long>(T), mib);
-    }
-  }
+  print_memory();
   return 0;
 }
 
