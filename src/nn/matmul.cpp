@@ -1,0 +1,87 @@
+// The linear layer on OpenBLAS (see matmul.h). Row-major throughout:
+//   forward   out (BT, OC)  = inp (BT, C) · W (OC, C)ᵀ           gemm(N, T), β = 1 over the bias
+//   backward  dinp (BT, C)  += dout (BT, OC) · W (OC, C)         gemm(N, N), β = 1
+//             dW (OC, C)    += dout (BT, OC)ᵀ · inp (BT, C)      gemm(T, N), β = 1
+#include "nn/matmul.h"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <limits>
+#include <string>
+
+namespace slope::nn {
+
+namespace {
+
+// Output channels per task of the dbias column sums (rows visited in order inside a task).
+constexpr int64_t kChannelBlock = 64;
+
+int blas_int(int64_t n, const char* what) {
+  if (n > std::numeric_limits<int>::max())
+    throw Error(std::string("matmul: ") + what + " = " + std::to_string(n) +
+                " exceeds the BLAS int range: split the batch");
+  return static_cast<int>(n);
+}
+
+// C (m, n) = alpha · op(A) · op(B) + beta · C, row-major, in the scalar's BLAS precision.
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a,
+          int lda, const float* b, int ldb, float beta, float* c, int ldc) {
+  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha,
+          const double* a, int lda, const double* b, int ldb, double beta, double* c, int ldc) {
+  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace
+
+template <class Real>
+void matmul_forward(Real* out, const Real* inp, const Real* weight, const NoDeduce<Real>* bias,
+                    int64_t B, int64_t T, int64_t C, int64_t OC) {
+  check_sizes("matmul", {{"B", B}, {"T", T}, {"C", C}, {"OC", OC}});
+  check_given("matmul", {{"out", out}, {"inp", inp}, {"weight", weight}});
+  const int m = blas_int(B * T, "B*T"), n = blas_int(OC, "OC"), k = blas_int(C, "C");
+  if (bias) {
+#pragma omp parallel for schedule(static)
+    for (int64_t bt = 0; bt < B * T; ++bt) std::copy(bias, bias + OC, out + bt * OC);
+  }
+  gemm(CblasNoTrans, CblasTrans, m, n, k, Real(1), inp, k, weight, k, bias ? Real(1) : Real(0), out,
+       n);
+}
+
+template <class Real>
+void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Real* dout,
+                     const Real* inp, const Real* weight, int64_t B, int64_t T, int64_t C,
+                     int64_t OC) {
+  check_sizes("matmul backward", {{"B", B}, {"T", T}, {"C", C}, {"OC", OC}});
+  check_given(
+      "matmul backward",
+      {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
+  const int m = blas_int(B * T, "B*T"), n = blas_int(OC, "OC"), k = blas_int(C, "C");
+  gemm(CblasNoTrans, CblasNoTrans, m, k, n, Real(1), dout, n, weight, k, Real(1), dinp, k);
+  gemm(CblasTrans, CblasNoTrans, n, k, m, Real(1), dout, n, inp, k, Real(1), dweight, k);
+  if (!dbias) return;
+  const int64_t nblocks = (OC + kChannelBlock - 1) / kChannelBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t o0 = blk * kChannelBlock, w = std::min(OC - o0, kChannelBlock);
+    Real db[kChannelBlock] = {};
+    for (int64_t bt = 0; bt < B * T; ++bt) {
+      const Real* g = dout + bt * OC + o0;
+      for (int64_t o = 0; o < w; ++o) db[o] += g[o];
+    }
+    for (int64_t o = 0; o < w; ++o) dbias[o0 + o] += db[o];
+  }
+}
+
+#define SLOPE_NN_INSTANTIATE(Real)                                                                \
+  template void matmul_forward<Real>(Real*, const Real*, const Real*, const Real*, int64_t,       \
+                                     int64_t, int64_t, int64_t);                                  \
+  template void matmul_backward<Real>(Real*, Real*, Real*, const Real*, const Real*, const Real*, \
+                                      int64_t, int64_t, int64_t, int64_t);
+SLOPE_NN_INSTANTIATE(float)
+SLOPE_NN_INSTANTIATE(double)
+#undef SLOPE_NN_INSTANTIATE
+
+}  // namespace slope::nn

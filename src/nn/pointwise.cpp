@@ -1,0 +1,69 @@
+// GELU and the residual add (see pointwise.h).
+#include "nn/pointwise.h"
+
+#include <cmath>
+#include <numbers>
+
+namespace slope::nn {
+
+namespace {
+constexpr double kInvSqrt2 = 1.0 / std::numbers::sqrt2;                         // 1/√2
+constexpr double kInvSqrt2Pi = std::numbers::inv_sqrtpi / std::numbers::sqrt2;  // 1/√(2π)
+}  // namespace
+
+template <class Real>
+void gelu_forward(Real* out, const Real* inp, int64_t N) {
+  check_sizes("gelu", {{"N", N}});
+  check_given("gelu", {{"out", out}, {"inp", inp}});
+  const Real r = static_cast<Real>(kInvSqrt2);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < N; ++i) {
+    const Real x = inp[i];
+    out[i] = Real(0.5) * x * (Real(1) + std::erf(x * r));
+  }
+}
+
+template <class Real>
+void gelu_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
+  check_sizes("gelu backward", {{"N", N}});
+  check_given("gelu backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+  const Real r = static_cast<Real>(kInvSqrt2), pdf = static_cast<Real>(kInvSqrt2Pi);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < N; ++i) {
+    const Real x = inp[i];
+    const Real cdf = Real(0.5) * (Real(1) + std::erf(x * r));
+    dinp[i] += dout[i] * (cdf + x * pdf * std::exp(Real(-0.5) * x * x));
+  }
+}
+
+template <class Real>
+void residual_forward(Real* out, const Real* inp1, const Real* inp2, int64_t N) {
+  check_sizes("residual", {{"N", N}});
+  check_given("residual", {{"out", out}, {"inp1", inp1}, {"inp2", inp2}});
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < N; ++i) out[i] = inp1[i] + inp2[i];
+}
+
+template <class Real>
+void residual_backward(Real* dinp1, Real* dinp2, const Real* dout, int64_t N) {
+  check_sizes("residual backward", {{"N", N}});
+  check_given("residual backward", {{"dinp1", dinp1}, {"dinp2", dinp2}, {"dout", dout}});
+  if (dinp1 == dout || dinp2 == dout)
+    throw Error("residual backward: a gradient may not alias dout (it would be doubled)");
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < N; ++i) {
+    dinp1[i] += dout[i];
+    dinp2[i] += dout[i];
+  }
+}
+
+#define SLOPE_NN_INSTANTIATE(Real)                                                \
+  template void gelu_forward<Real>(Real*, const Real*, int64_t);                  \
+  template void gelu_backward<Real>(Real*, const Real*, const Real*, int64_t);    \
+  template void residual_forward<Real>(Real*, const Real*, const Real*, int64_t); \
+  template void residual_backward<Real>(Real*, Real*, const Real*, int64_t);
+SLOPE_NN_INSTANTIATE(float)
+SLOPE_NN_INSTANTIATE(double)
+#undef SLOPE_NN_INSTANTIATE
+
+}  // namespace slope::nn

@@ -1,0 +1,71 @@
+// GELU (exact, erf) and the residual add.
+#include "gradcheck.h"
+#include "nn/pointwise.h"
+
+namespace slope::nn::testing {
+namespace {
+
+struct Gelu {  // x = {inp (N)}
+  template <class Real>
+  std::vector<Real> forward(const Tensors<Real>& x) const {
+    std::vector<Real> out(x[0].size());
+    gelu_forward(out.data(), x[0].data(), static_cast<int64_t>(out.size()));
+    return out;
+  }
+  template <class Real>
+  void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
+    gelu_backward(dx[0].data(), dout.data(), x[0].data(), static_cast<int64_t>(dout.size()));
+  }
+};
+
+struct Residual {  // x = {inp1 (N), inp2 (N)}
+  template <class Real>
+  std::vector<Real> forward(const Tensors<Real>& x) const {
+    std::vector<Real> out(x[0].size());
+    residual_forward(out.data(), x[0].data(), x[1].data(), static_cast<int64_t>(out.size()));
+    return out;
+  }
+  template <class Real>
+  void backward(Tensors<Real>& dx, const Tensors<Real>&, const std::vector<Real>& dout) const {
+    residual_backward(dx[0].data(), dx[1].data(), dout.data(), static_cast<int64_t>(dout.size()));
+  }
+};
+
+TEST(Gelu, Gradient) {
+  std::mt19937_64 rng(1);
+  // Element-wise: a few roundings in erf, exp and the products, no sums.
+  check_layer(Gelu{}, {random_vector(200, rng, -5.0, 5.0)}, {"inp"}, {true},
+              {fp32_tolerance(1), fp32_tolerance(1), kFdTolerance});
+}
+
+TEST(Gelu, IsTheExactErfForm) {
+  // x·Φ(x): Φ(1) = 0.8413447460685429 (the tanh approximation gives 0.8411919906082768).
+  const std::vector<double> x{0.0, 1.0, -1.0, 3.0, -10.0};
+  const std::vector<double> y = Gelu{}.forward<double>({x});
+  EXPECT_EQ(y[0], 0.0);
+  EXPECT_NEAR(y[1], 0.8413447460685429, 1e-15);
+  EXPECT_NEAR(y[2], -0.15865525393145707, 1e-15);
+  EXPECT_NEAR(y[3], 2.99595030590511, 1e-14);
+  EXPECT_NEAR(y[4], 0.0, 1e-20);
+}
+
+TEST(Gelu, InPlace) {
+  std::vector<float> x{-2.0f, 0.5f, 4.0f}, y(3);
+  gelu_forward(y.data(), x.data(), 3);
+  gelu_forward(x.data(), x.data(), 3);
+  EXPECT_EQ(x, y);
+}
+
+TEST(Residual, Gradient) {
+  std::mt19937_64 rng(2);
+  check_layer(Residual{}, {random_vector(30, rng), random_vector(30, rng)}, {"inp1", "inp2"},
+              {true, true}, {kEps32, kEps32, kFdTolerance});
+}
+
+TEST(Residual, RejectsAliasedGradient) {
+  std::vector<float> a(4), b(4);
+  EXPECT_THROW(residual_backward(a.data(), b.data(), a.data(), 4), Error);
+}
+
+}  // namespace
+}  // namespace slope::nn::testing
