@@ -32,7 +32,7 @@ apt_packages=(
   libgtest-dev libbenchmark-dev
   gnuplot-nox
   python3-venv python3-dev
-  bible-kjv-text fortunes
+  bible-kjv bible-kjv-text fortunes
 )
 
 missing=()

@@ -1,0 +1,231 @@
+#include "data/prepare.h"
+
+#include <stdlib.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <cstring>
+#include <system_error>
+
+#include "data/atomic_file.h"
+#include "data/json_file.h"
+#include "data/utf8.h"
+#include "slope/attention.h"
+
+namespace slope::data {
+namespace fs = std::filesystem;
+namespace {
+
+constexpr const char* kMetaFile = "meta.json";
+constexpr const char* kTokenizerDir = "tokenizer";
+constexpr const char* kTrainFile = "train.bin";
+constexpr const char* kValFile = "val.bin";
+// Moved into place in this order: meta.json last, so its presence means the rest is there.
+constexpr std::array<const char*, 4> kOutputs = {kTokenizerDir, kTrainFile, kValFile, kMetaFile};
+
+void check_options(const PrepareOptions& o) {
+  if (o.inputs.empty()) throw Error("no input files: pass --input PATH (one or more)");
+  if (o.out_dir.empty()) throw Error("no output directory: pass --out DIR");
+  if (!(o.val_fraction >= 0.0 && o.val_fraction < 1.0)) {
+    throw Error("--val-fraction must be in [0, 1), got " + std::to_string(o.val_fraction));
+  }
+  if (o.tokenizer == TokenizerKind::kChar && o.vocab_size != 0) {
+    throw Error(
+        "--vocab-size applies to --tokenizer bpe; a char vocabulary is the set of "
+        "characters in the text");
+  }
+}
+
+// Existing outputs in `dir`, for the refusal message.
+std::string existing_outputs(const fs::path& dir) {
+  std::string found;
+  for (const char* name : kOutputs) {
+    std::error_code ec;
+    if (fs::exists(dir / name, ec)) found += (found.empty() ? "" : ", ") + std::string(name);
+  }
+  return found;
+}
+
+// Removes a staging directory (and the output directory, if this run made it and it is empty)
+// unless the run got to the end.
+struct Staging {
+  fs::path tmp;
+  fs::path out_dir;
+  bool created_out_dir = false;
+  ~Staging() {
+    std::error_code ec;
+    if (!tmp.empty()) fs::remove_all(tmp, ec);
+    if (created_out_dir && fs::is_empty(out_dir, ec)) fs::remove(out_dir, ec);
+  }
+};
+
+nlohmann::ordered_json meta_json(const PrepareOptions& o, const PrepareResult& r) {
+  nlohmann::ordered_json sources = nlohmann::ordered_json::array();
+  for (const SourceSummary& s : r.sources) {
+    sources.push_back({{"path", s.path.string()},
+                       {"bytes", s.bytes},
+                       {"split", split_mode_name(s.split)},
+                       {"train_bytes", s.train_bytes},
+                       {"val_bytes", s.val_bytes}});
+  }
+  nlohmann::ordered_json j;
+  j["format"] = "slope-prepared-corpus";
+  j["version"] = kPreparedFormatVersion;
+  j["tokenizer"] = {
+      {"kind", r.tokenizer_kind}, {"vocab_size", r.vocab_size}, {"dir", kTokenizerDir}};
+  j["token_bytes"] = r.token_bytes;
+  j["train"] = {{"file", kTrainFile}, {"tokens", r.train_tokens}};
+  j["val"] = {{"file", kValFile}, {"tokens", r.val_tokens}};
+  if (r.tokenizer_kind == "char") j["val_unknown_chars"] = r.val_unknown;
+  j["val_fraction"] = o.val_fraction;
+  j["seed"] = o.seed;
+  j["sources"] = sources;
+  return j;
+}
+
+// Reads, checks and splits every input; fills result.sources.
+void read_and_split(const PrepareOptions& o, std::string& train_text, std::string& val_text,
+                    PrepareResult& result) {
+  for (const fs::path& path : o.inputs) {
+    const std::string text = read_file(path);
+    if (text.find_first_not_of(" \t\r\n\f\v") == std::string::npos) {
+      throw Error("no text in " + path.string() + (text.empty() ? " (the file is empty)" : ""));
+    }
+    utf8_validate(text, path.string());
+    SplitText split = split_text(text, o.val_fraction, o.split, o.seed);
+    result.sources.push_back({path, text.size(), split.train.size(), split.val.size(), split.mode});
+    train_text += split.train;
+    val_text += split.val;
+  }
+  if (train_text.empty()) throw Error("the training split is empty: lower --val-fraction");
+  if (o.val_fraction > 0 && val_text.empty()) {
+    throw Error(
+        "the validation split is empty (the text is too short to split): give more text "
+        "or pass --val-fraction 0");
+  }
+}
+
+std::unique_ptr<Tokenizer> build_tokenizer(const PrepareOptions& o, const std::string& train_text) {
+  if (o.tokenizer == TokenizerKind::kChar) {
+    return std::make_unique<CharTokenizer>(CharTokenizer::train(train_text));
+  }
+  BpeTrainOptions bpe;
+  bpe.vocab_size = o.vocab_size != 0 ? o.vocab_size : kDefaultBpeVocab;
+  bpe.num_threads = o.num_threads;
+  return std::make_unique<BpeTokenizer>(BpeTokenizer::train(train_text, bpe));
+}
+
+// Writes every output into DIR/.tmp-prepare-XXXXXX, then moves them into DIR, meta.json last.
+void stage_and_commit(const PrepareOptions& o, const Tokenizer& tokenizer,
+                      const std::vector<uint32_t>& train_ids, const std::vector<uint32_t>& val_ids,
+                      const PrepareResult& result) {
+  const fs::path& dir = o.out_dir;
+  std::error_code ec;
+  Staging staging;
+  staging.out_dir = dir;
+  if (!fs::exists(dir, ec)) {
+    fs::create_directories(dir, ec);
+    if (ec) throw Error("cannot create " + dir.string() + ": " + ec.message());
+    staging.created_out_dir = true;
+  }
+  std::string templ = (dir / ".tmp-prepare-XXXXXX").string();
+  if (::mkdtemp(templ.data()) == nullptr) {
+    throw Error("cannot create a staging directory in " + dir.string() + ": " +
+                std::strerror(errno));
+  }
+  staging.tmp = templ;
+  tokenizer.save(staging.tmp / kTokenizerDir);
+  write_token_shard(staging.tmp / kTrainFile, train_ids, result.vocab_size);
+  write_token_shard(staging.tmp / kValFile, val_ids, result.vocab_size);
+  write_json_file(staging.tmp / kMetaFile, meta_json(o, result));
+  fsync_directory(staging.tmp);
+
+  // With --force, first take the old meta.json away, so that a crash in between leaves a
+  // directory that reads as unprepared rather than a mix of two runs.
+  if (o.force) {
+    fs::remove(dir / kMetaFile, ec);
+    fsync_directory(dir);
+  }
+  for (const char* name : kOutputs) {
+    const fs::path target = dir / name;
+    if (o.force) {
+      fs::remove_all(target, ec);
+      if (ec) throw Error("cannot remove the old " + target.string() + ": " + ec.message());
+    }
+    fs::rename(staging.tmp / name, target, ec);
+    if (ec) throw Error("cannot move " + target.string() + " into place: " + ec.message());
+  }
+  fsync_directory(dir);
+  staging.created_out_dir = false;
+}
+
+}  // namespace
+
+PrepareResult prepare_corpus(const PrepareOptions& o) {
+  // Everything that can fail on bad input happens before anything is written.
+  check_options(o);
+  std::error_code ec;
+  if (fs::exists(o.out_dir, ec) && !fs::is_directory(o.out_dir, ec)) {
+    throw Error(o.out_dir.string() + " exists and is not a directory: choose another --out");
+  }
+  if (const std::string found = existing_outputs(o.out_dir); !found.empty() && !o.force) {
+    throw Error(o.out_dir.string() + " already holds prepared data (" + found +
+                "): pass --force to replace it, or choose another --out");
+  }
+  PrepareResult result;
+  std::string train_text, val_text;
+  read_and_split(o, train_text, val_text, result);
+  const std::unique_ptr<Tokenizer> tokenizer = build_tokenizer(o, train_text);
+  const std::vector<uint32_t> train_ids = tokenizer->encode(train_text);
+  const std::vector<uint32_t> val_ids = tokenizer->encode(val_text);
+  result.tokenizer_kind = tokenizer->kind();
+  result.vocab_size = tokenizer->vocab_size();
+  result.token_bytes = token_width_for_vocab(result.vocab_size);
+  result.train_tokens = train_ids.size();
+  result.val_tokens = val_ids.size();
+  if (o.tokenizer == TokenizerKind::kChar) {
+    result.val_unknown =
+        static_cast<uint64_t>(std::count(val_ids.begin(), val_ids.end(), CharTokenizer::kUnkId));
+  }
+  stage_and_commit(o, *tokenizer, train_ids, val_ids, result);
+  return result;
+}
+
+PreparedCorpus open_prepared_corpus(const fs::path& dir) {
+  const fs::path meta_path = dir / kMetaFile;
+  std::error_code ec;
+  if (!fs::exists(meta_path, ec)) {
+    throw Error(dir.string() +
+                " is not a prepared corpus (no meta.json): run `slope prepare "
+                "--input FILE --out " +
+                dir.string() + "` first");
+  }
+  const nlohmann::json meta = read_json_file(meta_path);
+  check_json_format(meta, "slope-prepared-corpus", kPreparedFormatVersion, meta_path);
+  const auto tok = json_field<nlohmann::json>(meta, "tokenizer", meta_path);
+  const auto train = json_field<nlohmann::json>(meta, "train", meta_path);
+  const auto val = json_field<nlohmann::json>(meta, "val", meta_path);
+  const auto tok_dir = json_field<std::string>(tok, "dir", meta_path);
+  const auto vocab = json_field<uint32_t>(tok, "vocab_size", meta_path);
+  PreparedCorpus corpus{load_tokenizer(dir / tok_dir),
+                        TokenShard::open(dir / json_field<std::string>(train, "file", meta_path)),
+                        TokenShard::open(dir / json_field<std::string>(val, "file", meta_path))};
+  if (corpus.tokenizer->vocab_size() != vocab) {
+    throw Error(meta_path.string() + ": vocab size " + std::to_string(vocab) +
+                " but the tokenizer has " + std::to_string(corpus.tokenizer->vocab_size()) +
+                ": run `slope prepare --force` again");
+  }
+  const std::pair<const TokenShard*, const nlohmann::json*> shards[] = {{&corpus.train, &train},
+                                                                        {&corpus.val, &val}};
+  for (const auto& [shard, part] : shards) {
+    const auto tokens = json_field<uint64_t>(*part, "tokens", meta_path);
+    if (shard->vocab_size() != vocab || shard->size() != tokens) {
+      throw Error(shard->path().string() + " does not match " + meta_path.string() +
+                  " (vocab size or token count differ): run `slope prepare --force` again");
+    }
+  }
+  return corpus;
+}
+
+}  // namespace slope::data

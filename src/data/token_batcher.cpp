@@ -1,0 +1,54 @@
+#include "data/token_batcher.h"
+
+#include <string>
+
+#include "data/random.h"
+#include "slope/attention.h"
+
+namespace slope::data {
+
+TokenBatcher::TokenBatcher(const TokenShard& shard, int64_t batch_size, int64_t block_size,
+                           uint64_t seed)
+    : shard_(&shard), B_(batch_size), T_(block_size), seed_(seed) {
+  if (B_ <= 0) throw Error("--batch-size must be positive, got " + std::to_string(B_));
+  if (T_ <= 0) throw Error("--block-size must be positive, got " + std::to_string(T_));
+  if (shard.size() < static_cast<uint64_t>(T_) + 1) {
+    throw Error(shard.path().string() + " holds " + std::to_string(shard.size()) +
+                " tokens, fewer than block size + 1 = " + std::to_string(T_ + 1) +
+                ": lower --block-size (at most " +
+                std::to_string(shard.size() > 0 ? shard.size() - 1 : 0) + ") or prepare more text");
+  }
+}
+
+void TokenBatcher::batch_at(uint64_t k, std::span<uint32_t> tokens) const {
+  const uint64_t W = static_cast<uint64_t>(T_) + 1;
+  if (tokens.size() != static_cast<uint64_t>(B_) * W) {
+    throw Error("batch buffer holds " + std::to_string(tokens.size()) +
+                " tokens, expected B·(T+1) = " + std::to_string(static_cast<uint64_t>(B_) * W));
+  }
+  std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(k)));
+  const uint64_t starts = shard_->size() - W + 1;  // windows [s, s + W) inside the shard
+  for (int64_t b = 0; b < B_; ++b) {
+    shard_->copy(uniform_below(rng, starts), W, tokens.data() + b * W);
+  }
+}
+
+void TokenBatcher::next(std::span<uint32_t> tokens) {
+  batch_at(drawn_, tokens);
+  ++drawn_;
+}
+
+void TokenBatcher::restore(const BatcherState& state) {
+  if (state.batch_size != B_ || state.block_size != T_) {
+    throw Error("the saved data position was taken with batch size " +
+                std::to_string(state.batch_size) + " and block size " +
+                std::to_string(state.block_size) + ", but this run has " + std::to_string(B_) +
+                " and " + std::to_string(T_) + ": pass --batch-size " +
+                std::to_string(state.batch_size) + " --block-size " +
+                std::to_string(state.block_size) + " to resume exactly");
+  }
+  seed_ = state.seed;
+  drawn_ = state.batches_drawn;
+}
+
+}  // namespace slope::data

@@ -1,0 +1,53 @@
+// TokenBatcher: random (B, T+1) windows of a token shard for language-model training.
+//
+// Batch k is a pure function of (seed, k, B, T, the shard): its RNG is std::mt19937_64 seeded
+// from splitmix64(seed, k), and the window starts are drawn by rejection sampling on the raw
+// 64-bit outputs (never std::uniform_int_distribution, whose algorithm differs between standard
+// libraries). So the state to save for an exact resume is (seed, batches drawn), and a resumed
+// run draws the very batches the uninterrupted run would have.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "data/token_shard.h"
+
+namespace slope::data {
+
+// What a checkpoint stores to resume sampling; B and T are kept to refuse a mismatched resume.
+struct BatcherState {
+  uint64_t seed = 0;
+  uint64_t batches_drawn = 0;
+  int64_t batch_size = 0;  // B
+  int64_t block_size = 0;  // T
+};
+
+class TokenBatcher {
+ public:
+  // Reads windows of T+1 tokens from `shard`, which must outlive the batcher. Throws
+  // slope::Error when B or T is not positive, or the shard holds fewer than T+1 tokens
+  // ("... lower --block-size").
+  TokenBatcher(const TokenShard& shard, int64_t batch_size, int64_t block_size, uint64_t seed);
+
+  int64_t batch_size() const { return B_; }
+  int64_t block_size() const { return T_; }
+
+  // tokens (B, T+1), row-major: row b is the shard's tokens [s_b, s_b + T], so inputs are
+  // row[0..T) and targets row[1..T]. Advances the state by one batch.
+  void next(std::span<uint32_t> tokens);
+
+  // Batch k without touching the state (k may be any index, drawn or not).
+  void batch_at(uint64_t k, std::span<uint32_t> tokens) const;
+
+  BatcherState state() const { return {seed_, drawn_, B_, T_}; }
+  // Continues from a saved state. Throws slope::Error when it was saved with another B or T.
+  void restore(const BatcherState& state);
+
+ private:
+  const TokenShard* shard_;
+  int64_t B_, T_;
+  uint64_t seed_;
+  uint64_t drawn_ = 0;
+};
+
+}  // namespace slope::data
