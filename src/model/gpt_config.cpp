@@ -1,0 +1,71 @@
+// Position names and config validation (see gpt_config.h).
+#include "model/gpt_config.h"
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "slope/attention.h"  // slope::Error
+
+namespace slope::model {
+
+namespace {
+
+constexpr Position kPositions[] = {Position::learned, Position::sinusoidal, Position::none,
+                                   Position::alibi, Position::alibi_learned};
+
+void require_positive(const char* field, int64_t value) {
+  if (value < 1)
+    throw Error(std::string("GptConfig: ") + field + " must be at least 1, got " +
+                std::to_string(value));
+}
+
+}  // namespace
+
+const char* position_name(Position pos) {
+  switch (pos) {
+    case Position::learned:
+      return "learned";
+    case Position::sinusoidal:
+      return "sinusoidal";
+    case Position::none:
+      return "none";
+    case Position::alibi:
+      return "alibi";
+    case Position::alibi_learned:
+      return "alibi-learned";
+  }
+  return "?";
+}
+
+Position parse_position(std::string_view name) {
+  if (name == "alibi_learned") return Position::alibi_learned;
+  std::string valid;
+  for (Position p : kPositions) {
+    if (name == position_name(p)) return p;
+    valid += valid.empty() ? "" : ", ";
+    valid += position_name(p);
+  }
+  throw Error("unknown position scheme \"" + std::string(name) + "\": use one of " + valid);
+}
+
+void validate(const GptConfig& c) {
+  require_positive("block_size", c.block_size);
+  require_positive("vocab_size", c.vocab_size);
+  require_positive("n_layer", c.n_layer);
+  require_positive("n_head", c.n_head);
+  require_positive("n_embd", c.n_embd);
+  if (c.vocab_size > std::numeric_limits<int32_t>::max() - kVocabMultiple)
+    throw Error("GptConfig: vocab_size " + std::to_string(c.vocab_size) +
+                " does not fit 32-bit token ids");
+  if (c.n_embd % c.n_head != 0)
+    throw Error("GptConfig: n_embd " + std::to_string(c.n_embd) + " is not a multiple of n_head " +
+                std::to_string(c.n_head) + ": choose n_embd = n_head * head_dim");
+  if (!(c.dropout >= 0.0 && c.dropout < 1.0))
+    throw Error("GptConfig: dropout must be in [0, 1), got " + std::to_string(c.dropout));
+  if (!(c.max_bias > 0.0) || !std::isfinite(c.max_bias))
+    throw Error("GptConfig: max_bias must be a positive finite number, got " +
+                std::to_string(c.max_bias));
+}
+
+}  // namespace slope::model

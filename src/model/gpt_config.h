@@ -1,0 +1,52 @@
+// The shape of a GPT, in nanoGPT's GPTConfig terms plus slope's position scheme.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace slope::model {
+
+// How a token learns where it is (DESIGN.md, "Models and training"). RoPE, FIRE, Kerple would
+// slot in beside these.
+enum class Position {
+  learned,        // nanoGPT's wpe: a trained (block_size, C) table added to the embedding
+  sinusoidal,     // Vaswani et al.'s fixed table added to the embedding, any length
+  none,           // no position signal but the causal mask ("NoPE")
+  alibi,          // Press et al.'s fixed per-head slopes in attention, no parameter
+  alibi_learned,  // one trained slope vector (H) per layer, started at Press's slopes
+};
+
+// "learned", "sinusoidal", "none", "alibi", "alibi-learned" (config.json and the CLI).
+const char* position_name(Position pos);
+// Accepts the names above (and "alibi_learned"); throws slope::Error listing them otherwise.
+Position parse_position(std::string_view name);
+
+// The padded vocabulary is a multiple of this (llm.c's 50257 → 50304), so the head's GEMM gets
+// round sizes. Only the arena and the logits are padded; checkpoints keep (vocab_size, C).
+constexpr int64_t kVocabMultiple = 64;
+constexpr double kDefaultMaxBias = 8.0;  // Press et al.'s slopes
+
+struct GptConfig {
+  int64_t block_size = 1024;  // training context; the length limit only for `learned`
+  int64_t vocab_size = 50304;
+  int64_t n_layer = 12;
+  int64_t n_head = 12;
+  int64_t n_embd = 768;
+  double dropout = 0.0;  // embeddings and residual branches (not attention probabilities)
+  bool bias = true;      // biases in the linear layers and LayerNorms
+  Position pos = Position::learned;
+  double max_bias = kDefaultMaxBias;  // ALiBi slopes, alibi_slopes(n_head, max_bias)
+
+  int64_t padded_vocab_size() const {  // Vp
+    return (vocab_size + kVocabMultiple - 1) / kVocabMultiple * kVocabMultiple;
+  }
+  int64_t head_dim() const { return n_embd / n_head; }
+  bool uses_alibi() const { return pos == Position::alibi || pos == Position::alibi_learned; }
+};
+
+// Throws slope::Error naming the first field that is out of range and what would be valid
+// ("n_embd 100 is not a multiple of n_head 12: ...").
+void validate(const GptConfig& config);
+
+}  // namespace slope::model
