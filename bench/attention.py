@@ -4,7 +4,8 @@
     .venv/bin/python bench/attention.py [--quick] [--T 256,1024,...] [--out docs/BENCHMARKS.md]
                                         [--plot docs/attention_time.png]
 
-Times forward and forward+backward (median of adaptive repeats after a warm-up) at B=4, H=12,
+Times forward and forward+backward (median of adaptive repeats after a warm-up, every method
+timed in interleaved rounds so load from elsewhere hits all alike) at B=4, H=12,
 D=64, float32, for every T, of:
 
   slope:<variant>  slope.torch.attention on CPU tensors with requires_grad (what a PyTorch user
@@ -489,10 +490,30 @@ class Results:
         return getattr(c, what) if c else None
 
 
+def interleaved_median_ms(calls, min_reps, min_seconds):
+    """Median wall time in ms of each callable in `calls` (name -> fn), timed in rounds: one
+    call of each per round, until each has >= min_reps calls and >= min_seconds in all. A burst
+    of load from elsewhere on a shared machine then lands on every method alike, so the ratios
+    between them stay honest. Each gets a warm-up call first."""
+    times = {name: [] for name in calls}
+    for fn in calls.values():
+        fn()
+    pending = dict(calls)
+    while pending:
+        for name, fn in list(pending.items()):
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+            if len(times[name]) >= min_reps and sum(times[name]) >= min_seconds:
+                del pending[name]
+    return {name: statistics.median(ts) * 1e3 for name, ts in times.items()}
+
+
 def measure(ms, ts, min_reps, min_seconds):
     res = Results(ts)
     for t in ts:
         case = Case(B, t)
+        calls = {}  # (method name, "fwd_ms" | "fwdbwd_ms") -> fn
         for m in ms:
             cell = res.cells[m.name, t] = Cell()
             need = m.bytes_needed(B, t)
@@ -503,17 +524,25 @@ def measure(ms, ts, min_reps, min_seconds):
                 cell.note = f"skipped: would need {need / GiB:.1f} GiB"
                 progress(f"{m.name} T={t}: {cell.note}")
                 continue
-            progress(f"{m.name} T={t} ...")
             try:
                 fwd, fwdbwd = m.make(case)
-                cell.fwd_ms = median_ms(fwd, min_reps, min_seconds)
+                fwd()  # fail here, not in the middle of the rounds
+                calls[m.name, "fwd_ms"] = fwd
                 if fwdbwd is not None:
-                    cell.fwdbwd_ms = median_ms(fwdbwd, min_reps, min_seconds)
+                    fwdbwd()
+                    calls[m.name, "fwdbwd_ms"] = fwdbwd
             except Exception as e:
                 cell.note = f"failed: {one_line(e)}"
-            progress(f"{m.name} T={t}: fwd {fmt_ms(cell.fwd_ms)} ms, "
-                     f"fwd+bwd {fmt_ms(cell.fwdbwd_ms)} ms {cell.note}")
-        del case
+                progress(f"{m.name} T={t}: {cell.note}")
+        progress(f"T={t}: timing {len(calls)} calls in interleaved rounds ...")
+        for (name, what), ms_ in interleaved_median_ms(calls, min_reps, min_seconds).items():
+            setattr(res.cells[name, t], what, ms_)
+        for m in ms:
+            cell = res.cells[m.name, t]
+            if cell.fwd_ms is not None:
+                progress(f"{m.name} T={t}: fwd {fmt_ms(cell.fwd_ms)} ms, "
+                         f"fwd+bwd {fmt_ms(cell.fwdbwd_ms)} ms {cell.note}")
+        del case, calls
     return res
 
 
