@@ -104,6 +104,10 @@ struct AttentionGrads {
 // Every backend calls it first. `slopes` is read (when alibi) to reject NaN and negatives.
 void validate(const AttentionProblem& p, const AttentionInputs<float>& in);
 
+// validate(), plus what the backward needs: q, k and v laid out without overlap (no broadcast
+// strides), since dq, dk and dv are written with their strides.
+void validate_backward(const AttentionProblem& p, const AttentionInputs<float>& in);
+
 // ---- Default slopes ----------------------------------------------------------------------
 
 // Press et al.'s closed form generalised by max_bias (MPT, BLOOM, llama.cpp): for H a power of

@@ -82,7 +82,7 @@ void attention_forward(const AttentionProblem& p, const AttentionInputs<float>& 
 void attention_backward(const AttentionProblem& p, const AttentionInputs<float>& in,
                         const float* out, const float* dout, const float* lse,
                         const AttentionGrads<float>& grads) {
-  validate(p, in);
+  validate_backward(p, in);
   if (!out || !dout || !lse) throw Error("attention backward: out, dout and lse must be given");
   if (!grads.dq || !grads.dk || !grads.dv)
     throw Error("attention backward: dq, dk and dv must be given");

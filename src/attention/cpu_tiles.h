@@ -188,7 +188,10 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
         if (hb.right_masked) visible &= jd <= 0.0f;
         if (hb.left_masked) visible &= jd >= 0.0f;
         vf x = load(s + c);
-        if (hb.alibi) x += jd <= 0.0f ? hb.m_left * jd : -hb.m_right * jd;
+        // One multiply-add, like the fast paths above: the forward (whose tiles mostly take a
+        // fast path) and the backward (ragged tiles take this one) must round a score alike,
+        // or exp(s − lse) is off by an ulp of |s| (measured: 2.7× the fp32 dv error).
+        if (hb.alibi) x += (jd <= 0.0f ? splat(hb.m_left) : splat(-hb.m_right)) * jd;
         store(s + c, visible ? x : neg_inf);
       }
     }

@@ -1,6 +1,9 @@
 // The attention problem: its one validation function and the default ALiBi slopes.
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "slope/attention.h"
 
@@ -20,6 +23,28 @@ void check_strides(const char* name, const Strides& s, int64_t inner) {
   if (s.t < inner)
     fail(std::string(name) + " time stride " + std::to_string(s.t) + " is smaller than its head dim " +
          std::to_string(inner) + "; rows would overlap");
+}
+
+// Whether distinct (b, h, t, d) of a (B, H, T, D) tensor with these strides (last dim 1) map to
+// distinct elements: sorted by stride, each dimension must step past everything the smaller
+// ones span. (Sufficient, and what every real layout satisfies; broadcast strides of 0 fail.)
+bool strides_disjoint(const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D) {
+  std::array<std::pair<int64_t, int64_t>, 4> dims = {{{1, D}, {s.t, T}, {s.h, H}, {s.b, B}}};
+  std::sort(dims.begin(), dims.end());
+  int64_t span = 0;  // largest offset reachable by the dimensions so far
+  for (const auto& [stride, n] : dims) {
+    if (n == 1) continue;
+    if (stride <= span) return false;
+    span += (n - 1) * stride;
+  }
+  return true;
+}
+
+void check_disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T,
+                    int64_t D, const char* why) {
+  if (!strides_disjoint(s, B, H, T, D))
+    fail(std::string(name) + " strides (b=" + std::to_string(s.b) + ", h=" + std::to_string(s.h) +
+         ", t=" + std::to_string(s.t) + ") make different positions share memory; " + why);
 }
 
 void check_slopes(const char* name, const float* s, int64_t H) {
@@ -47,6 +72,7 @@ void validate(const AttentionProblem& p, const AttentionInputs<float>& in) {
   check_strides("k", p.k_strides, p.D);
   check_strides("v", p.v_strides, p.Dv);
   check_strides("out", p.out_strides, p.Dv);
+  check_disjoint("out", p.out_strides, p.B, p.H, p.Tq, p.Dv, "the output needs its own memory");
   const float scale = p.effective_scale();
   if (!std::isfinite(scale)) fail("scale must be finite, got " + std::to_string(scale));
   if (p.alibi) {
@@ -70,6 +96,16 @@ void validate(const AttentionProblem& p, const AttentionInputs<float>& in) {
   }
   if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
     fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
+}
+
+void validate_backward(const AttentionProblem& p, const AttentionInputs<float>& in) {
+  validate(p, in);
+  // The gradients are written with the inputs' strides: a broadcast (stride 0) or overlapping
+  // q, k or v would have one gradient overwrite another instead of summing.
+  const char* why = "its gradient is written with the same strides: pass a contiguous copy";
+  check_disjoint("q", p.q_strides, p.B, p.H, p.Tq, p.D, why);
+  check_disjoint("k", p.k_strides, p.B, p.Hkv, p.Tk, p.D, why);
+  check_disjoint("v", p.v_strides, p.B, p.Hkv, p.Tk, p.Dv, why);
 }
 
 // ---- default slopes ----

@@ -22,6 +22,7 @@ struct Case {
   bool causal = false;
   Bias bias = Bias::kNone;
   bool ragged = false;  // key lengths, one of them 0
+  std::vector<int32_t> key_lengths;  // explicit key lengths (B), overriding `ragged`
   MaskKind mask = MaskKind::kNone;
   float input_scale = 1.0f;
   bool shared_slopes = false;  // slopes_right = null
@@ -117,6 +118,10 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
     if (c.B > 1) x.key_lengths[1] = static_cast<int32_t>(c.Tk);
     p.key_lengths = x.key_lengths.data();
   }
+  if (!c.key_lengths.empty()) {
+    x.key_lengths = c.key_lengths;
+    p.key_lengths = x.key_lengths.data();
+  }
   if (c.mask != MaskKind::kNone) {
     // Broadcast over B (stride 0), one mask per head.
     p.mask_kind = c.mask;
@@ -183,7 +188,7 @@ inline Golden run_kernel(const Instance& x, cpu::Isa isa) {
   std::vector<float> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(p.B * p.H * p.Tq)),
       dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
       dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
-  validate(p, x.inputs());
+  validate_backward(p, x.inputs());
   cpu::forward(isa, p, x.inputs(), out.data(), lse.data());
   cpu::backward(isa, p, x.inputs(), out.data(), x.dout.data(), lse.data(),
                 {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()});

@@ -102,6 +102,30 @@ std::vector<Case> cases() {
     v.push_back(c);
   }
   v.push_back(mk("symmetric_H1_T300", 1, 1, 1, 300, 300, 32, 32, false, Bias::kSymmetric));
+  // Non-power-of-two slopes with ragged tiles: the forward's fast-path tiles and the backward's
+  // general-path tiles must round the biased score alike (found in review: dv was 2.7× the
+  // fp32 error on AVX2/AVX-512 before the general path used one multiply-add too).
+  {
+    // Rows far past a short key length have |lse| ~ 10², where an ulp of |s| shows.
+    Case c = mk("learned_short_keys_T300", 2, 4, 4, 300, 300, 32, 32, false, Bias::kLearned);
+    c.key_lengths = {30, 300};
+    v.push_back(c);
+  }
+  {
+    Case c = mk("learned_ragged_D24_Dv20", 3, 4, 4, 150, 150, 24, 20, false, Bias::kLearned);
+    c.ragged = true;  // lengths 0, Tk and one partial; D, Dv not whole vectors: padded tiles
+    v.push_back(c);
+  }
+  {
+    Case c = mk("learned_tq_gt_tk_noncausal", 1, 3, 3, 100, 1, 16, 16, false, Bias::kLearned);
+    c.one_hot = true;  // Tk = 1: every row has one key
+    v.push_back(c);
+  }
+  {
+    Case c = mk("alibi_H12_causal_ragged", 3, 12, 12, 130, 130, 32, 32, true, Bias::kAlibi);
+    c.ragged = true;
+    v.push_back(c);
+  }
   return v;
 }
 

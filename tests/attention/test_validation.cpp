@@ -40,6 +40,23 @@ TEST(Validation, RefusesMalformedProblems) {
   { Instance x = base(); x.p.mask_kind = MaskKind::kBool; expect_error(x, "mask"); }
 }
 
+TEST(Validation, RefusesOverlappingOutputsAndBroadcastInputsToTheBackward) {
+  {
+    Instance x = base();
+    x.p.out_strides.h = 0;  // every head would write the same rows
+    expect_error(x, "out strides");
+  }
+  Instance x = base();
+  x.p.k_strides.b = 0;  // k broadcast over the batch: fine for the forward ...
+  EXPECT_NO_THROW(validate(x.p, x.inputs()));
+  try {  // ... but its gradient would be overwritten per batch row instead of summed
+    validate_backward(x.p, x.inputs());
+    ADD_FAILURE() << "validate_backward accepted a broadcast k";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("k strides"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Validation, PublicEntryPointsValidate) {
   Instance x = base();
   x.p.Hkv = 3;
