@@ -1,22 +1,41 @@
-// The `slope` binary. Subcommands so far: `prepare`, `bench attention`. (train | sample | eval
-// arrive with the trainer.) Errors, on the command line or in the work, become one line
-// "slope: ..." on stderr and exit code 1.
+// The `slope` binary: prepare | train | sample | eval | bench attention. Errors, on the command
+// line or in the work, become one line "slope: ..." on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
+#include <memory>
 
 #include "cli/bench_attention.h"
+#include "cli/config_file.h"
+#include "cli/eval.h"
 #include "cli/prepare.h"
+#include "cli/sample.h"
+#include "cli/train.h"
 #include "slope/attention.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"slope: fused ALiBi attention (CPU) and, later, the trainer built on it"};
+  CLI::App app{"slope: ALiBi attention (fused, CPU) and small GPTs trained end to end"};
   app.require_subcommand(1);
 
   slope::data::PrepareOptions prepare_options;
   CLI::App* prepare =
       app.add_subcommand("prepare", "text files -> tokenizer + token shards for `slope train`");
   slope::cli::add_prepare_options(*prepare, prepare_options);
+
+  slope::cli::TrainCliOptions train_options;
+  auto train = std::make_shared<slope::cli::ConfigurableSubcommand>(
+      "train", "train a GPT on a prepared corpus (checkpoints, exact --resume)");
+  app.add_subcommand(train);
+  slope::cli::add_train_options(*train, train_options);
+
+  slope::cli::SampleOptions sample_options;
+  CLI::App* sample = app.add_subcommand("sample", "generate text from a checkpoint");
+  slope::cli::add_sample_options(*sample, sample_options);
+
+  slope::cli::EvalOptions eval_options;
+  CLI::App* eval =
+      app.add_subcommand("eval", "loss and perplexity of a checkpoint per context length");
+  slope::cli::add_eval_options(*eval, eval_options);
 
   CLI::App* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);
@@ -41,8 +60,15 @@ int main(int argc, char** argv) {
   }
   try {
     if (prepare->parsed()) return slope::cli::run_prepare(prepare_options);
+    if (train->parsed()) {
+      train->apply_config();
+      return slope::cli::run_train(*train, train_options);
+    }
+    if (sample->parsed()) return slope::cli::run_sample(sample_options);
+    if (eval->parsed()) return slope::cli::run_eval(eval_options);
     if (bench_attention->parsed()) return slope::cli::run_bench_attention(attention);
   } catch (const std::exception& e) {
+    std::fflush(stdout);
     std::fprintf(stderr, "slope: %s\n", e.what());
     return 1;
   }

@@ -39,6 +39,7 @@ template std::string json_field<std::string>(const nlohmann::json&, const std::s
                                              const fs::path&);
 template int json_field<int>(const nlohmann::json&, const std::string&, const fs::path&);
 template uint32_t json_field<uint32_t>(const nlohmann::json&, const std::string&, const fs::path&);
+template int64_t json_field<int64_t>(const nlohmann::json&, const std::string&, const fs::path&);
 template uint64_t json_field<uint64_t>(const nlohmann::json&, const std::string&, const fs::path&);
 template double json_field<double>(const nlohmann::json&, const std::string&, const fs::path&);
 template nlohmann::json json_field<nlohmann::json>(const nlohmann::json&, const std::string&,

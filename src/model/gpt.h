@@ -70,6 +70,7 @@ class Gpt {
     dropout_run_seed_ = run_seed;
     dropout_forward_count_ = next_forward;
   }
+  uint64_t dropout_forwards() const { return dropout_forward_count_; }  // training forwards so far
 
   // Runs the model on idx (B, T) and keeps what backward() needs. With targets (B, T, ids in
   // [0, V) or -1 to ignore) returns the mean cross-entropy; without (null), returns NaN and

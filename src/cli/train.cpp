@@ -1,0 +1,144 @@
+#include "cli/train.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "cli/progress.h"
+#include "slope/attention.h"  // slope::Error
+#include "train/train_state.h"
+#include "train/trainer.h"
+
+namespace slope::cli {
+
+void set_threads(int threads) {
+  if (threads <= 0) return;
+  omp_set_num_threads(threads);
+  openblas_set_num_threads(threads);
+}
+
+void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
+  train::TrainOptions& t = o.train;
+  model::GptConfig& m = t.model;
+  app.description(
+      "Train a GPT on a corpus made by `slope prepare`: AdamW, warmup then cosine decay, "
+      "gradient clipping and accumulation. Every --eval-interval steps: train and val loss, a "
+      "line in the log, the latest checkpoint in OUT/ and the best (by val loss) in OUT/best/.");
+  app.footer(
+      "Checkpoints (OUT/ and OUT/best/) hold model.safetensors (nanoGPT names), config.json and\n"
+      "tokenizer/; OUT/ adds optimizer.safetensors and train_state.json for --resume, which\n"
+      "continues exactly (the same losses as a run that never stopped, at the same --threads).\n"
+      "With --resume, flags left out (--data too) take the checkpoint's values.\n"
+      "Examples:\n"
+      "  slope train --data data/names --out out/names --max-iters 2000\n"
+      "  slope train --data data/names --out out/names --resume --max-iters 4000\n"
+      "  slope train --config names.toml   (keys as the flags: n-layer = 4, lr = 1e-3, ...)\n");
+  app.add_option("--data", t.data_dir, "prepared corpus DIR (`slope prepare --out DIR`)")
+      ->type_name("DIR");
+  app.add_option("--out", t.out_dir, "checkpoint directory OUT (created if missing)")
+      ->type_name("DIR");
+  app.add_option("--n-layer", m.n_layer, "transformer blocks")->capture_default_str();
+  app.add_option("--n-head", m.n_head, "attention heads")->capture_default_str();
+  app.add_option("--n-embd", m.n_embd, "channels (a multiple of --n-head)")->capture_default_str();
+  app.add_option("--block-size", m.block_size,
+                 "context length of the model (eval length; learned positions' limit)")
+      ->capture_default_str();
+  app.add_option("--train-block-size", t.train_block_size,
+                 "train on windows this long, batch-size x block-size / this many per "
+                 "micro-step (same tokens per step); 0: --block-size")
+      ->capture_default_str();
+  app.add_option("--batch-size", t.batch_size, "sequences of --block-size per micro-step")
+      ->capture_default_str();
+  app.add_option("--grad-accum", t.grad_accum, "micro-steps per optimizer step")
+      ->capture_default_str();
+  app.add_option("--max-iters", t.max_iters, "optimizer steps of the whole run")
+      ->capture_default_str();
+  app.add_option("--lr", t.lr, "peak learning rate")->capture_default_str();
+  app.add_option("--min-lr", t.min_lr, "learning rate at the end of the cosine (default lr/10)");
+  app.add_option("--warmup-iters", t.warmup_iters, "linear warmup steps")->capture_default_str();
+  app.add_option("--lr-decay-iters", t.lr_decay_iters,
+                 "step where the cosine reaches --min-lr (0: --max-iters)")
+      ->capture_default_str();
+  app.add_option("--weight-decay", t.weight_decay, "AdamW decay of the weight matrices")
+      ->capture_default_str();
+  app.add_option("--beta1", t.beta1, "AdamW beta1")->capture_default_str();
+  app.add_option("--beta2", t.beta2, "AdamW beta2")->capture_default_str();
+  app.add_option("--grad-clip", t.grad_clip, "max global gradient norm (0: no clipping)")
+      ->capture_default_str();
+  app.add_option("--dropout", m.dropout, "dropout on embeddings and residual branches")
+      ->capture_default_str();
+  app.add_option("--pos", o.pos, "position scheme")
+      ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned"}))
+      ->capture_default_str();
+  app.add_option("--seed", t.seed, "seed of the init, the batches and dropout")
+      ->capture_default_str();
+  app.add_option("--eval-interval", t.eval_interval, "steps between evals and checkpoints")
+      ->capture_default_str();
+  app.add_option("--eval-iters", t.eval_iters, "batches per eval estimate")->capture_default_str();
+  app.add_option("--log", t.log_path, "JSON lines, one per eval (default OUT/log.jsonl)")
+      ->type_name("FILE.jsonl");
+  app.add_option("--threads", o.threads, "threads (0: all cores or OMP_NUM_THREADS)")
+      ->check(CLI::Range(0, 1024))
+      ->capture_default_str();
+  app.add_flag("--resume", t.resume, "continue the checkpoint in OUT");
+}
+
+namespace {
+
+// --resume: flags not given take the checkpoint's values; given ones are checked by the
+// trainer (check_resumable), which names any that may not change.
+train::TrainOptions merge_with_checkpoint(const ConfigurableSubcommand& app,
+                                          const train::TrainOptions& given) {
+  const train::TrainState state = train::read_train_state(given.out_dir);
+  nlohmann::ordered_json merged = train::options_to_json(state.options);
+  const nlohmann::ordered_json now = train::options_to_json(given);
+  for (const auto& [key, value] : now.items())
+    if (app.given("--" + key)) merged[key] = value;
+  train::TrainOptions o =
+      train::options_from_json(merged, (given.out_dir / train::kTrainStateFile).string());
+  o.data_dir = given.data_dir.empty() ? state.data_dir : given.data_dir;
+  o.out_dir = given.out_dir, o.log_path = given.log_path;
+  o.resume = true;
+  return o;
+}
+
+}  // namespace
+
+int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
+  o.train.model.pos = model::parse_position(o.pos);
+  if (o.train.out_dir.empty())
+    throw Error("--out is required: the directory for checkpoints and the log");
+  if (o.train.data_dir.empty() && !o.train.resume)
+    throw Error("--data is required: a directory made by `slope prepare`");
+  const train::TrainOptions options =
+      o.train.resume ? merge_with_checkpoint(app, o.train) : o.train;
+  set_threads(o.threads);
+
+  ProgressPrinter progress;
+  train::TrainSummary s;
+  try {
+    s = train::train_gpt(options, &progress);
+  } catch (...) {
+    progress.finish();
+    throw;
+  }
+  progress.finish();
+  if (s.last_eval.step != s.steps) {  // resumed at max_iters: no step, no eval
+    std::printf("nothing to train: the checkpoint in %s is at step %lld = --max-iters\n",
+                options.out_dir.c_str(), static_cast<long long>(s.steps));
+    return 0;
+  }
+  std::printf(
+      "trained to step %lld: train loss %.4f, val loss %.4f (best %.4f at step %lld), %.0f "
+      "tokens/s, %.1f s in all\n",
+      static_cast<long long>(s.steps), s.last_eval.train_loss, s.last_eval.val_loss,
+      s.best_val_loss, static_cast<long long>(s.best_step), s.tokens_per_s, s.elapsed_s);
+  std::printf("checkpoints: %s (latest), %s (best)\n", options.out_dir.c_str(),
+              (options.out_dir / "best").c_str());
+  return 0;
+}
+
+}  // namespace slope::cli

@@ -1,0 +1,27 @@
+// `slope train`: options and entry point (the work is slope::train::train_gpt).
+#pragma once
+
+#include <string>
+
+#include "cli/config_file.h"
+#include "train/train_options.h"
+
+namespace slope::cli {
+
+struct TrainCliOptions {
+  train::TrainOptions train;
+  std::string pos = "alibi";
+  int threads = 0;  // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
+};
+
+// Registers the options of `slope train` on `app`, writing into `o`.
+void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o);
+
+// Trains (or resumes), showing progress on stderr and a summary on stdout; returns the exit
+// code. With --resume, every flag not given takes the checkpoint's value. Throws slope::Error.
+int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o);
+
+// --threads: OpenMP's and OpenBLAS's thread count (0 leaves the defaults).
+void set_threads(int threads);
+
+}  // namespace slope::cli

@@ -1,0 +1,161 @@
+// KV-cache decoding (see gpt_inference.h).
+//
+// Memory: the cache holds 2·L·B·capacity·C values; one forward of Tn tokens needs about
+// 13·B·Tn·C + B·Tn·Vp more (its activations, reused between calls). The cache's capacity
+// doubles when it fills, so decoding N tokens one at a time copies O(N) rows in all.
+#include "model/gpt_inference.h"
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+
+#include "nn/layers.h"
+#include "slope/attention.h"
+
+namespace slope::model {
+
+namespace {
+
+constexpr int64_t kInitialCapacity = 64;  // cache rows per sequence before the first growth
+
+template <class Real>
+Real* at(const Real* base, int64_t offset) {
+  return offset == kAbsent ? nullptr : const_cast<Real*>(base) + offset;
+}
+
+}  // namespace
+
+template <class Real>
+GptInference<Real>::GptInference(const Gpt<Real>& gpt, int64_t batch_size)
+    : gpt_(&gpt), B_(batch_size) {
+  nn::check_sizes("GptInference", {{"batch_size", batch_size}});
+  const GptConfig& c = gpt.config();
+  k_cache_.resize(static_cast<size_t>(c.n_layer));
+  v_cache_.resize(static_cast<size_t>(c.n_layer));
+  if (c.pos == Position::alibi) {
+    const std::vector<float> m = alibi_slopes(c.n_head, c.max_bias);
+    alibi_slopes_.assign(m.begin(), m.end());
+  }
+}
+
+template <class Real>
+int64_t GptInference<Real>::max_length() const {
+  return gpt_->config().pos == Position::learned ? gpt_->config().block_size : -1;
+}
+
+template <class Real>
+const Real* GptInference<Real>::slopes(int64_t block) const {
+  const GptConfig& c = gpt_->config();
+  if (c.pos == Position::alibi) return alibi_slopes_.data();
+  if (c.pos == Position::alibi_learned)
+    return gpt_->params() + gpt_->layout().blocks[static_cast<size_t>(block)].alibi_slopes;
+  return nullptr;
+}
+
+template <class Real>
+void GptInference<Real>::reserve(int64_t capacity) {
+  if (capacity <= capacity_) return;
+  const int64_t C = gpt_->config().n_embd;
+  for (auto* cache : {&k_cache_, &v_cache_})
+    for (std::vector<Real>& layer : *cache) {
+      std::vector<Real> grown(static_cast<size_t>(B_ * capacity * C), Real(0));
+      for (int64_t b = 0; b < B_; ++b)  // (B, capacity_, C) → (B, capacity, C)
+        std::copy_n(layer.data() + b * capacity_ * C, len_ * C, grown.data() + b * capacity * C);
+      layer = std::move(grown);
+    }
+  capacity_ = capacity;
+}
+
+template <class Real>
+const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
+  nn::check_sizes("GptInference::forward", {{"Tn", Tn}});
+  nn::check_given("GptInference::forward", {{"idx", idx}});
+  const GptConfig& c = gpt_->config();
+  const GptLayout& layout = gpt_->layout();
+  const int64_t B = B_, C = c.n_embd, H = c.n_head, V = c.vocab_size, Vp = c.padded_vocab_size();
+  const int64_t P = len_, Tk = len_ + Tn, BT = B * Tn;
+  if (max_length() > 0 && Tk > max_length())
+    throw Error("GptInference: " + std::to_string(Tk) + " positions exceed block_size " +
+                std::to_string(c.block_size) +
+                " of a model with learned positions: reset() and run the last block_size "
+                "tokens again");
+  for (int64_t i = 0; i < BT; ++i)
+    if (idx[i] < 0 || idx[i] >= V)
+      throw Error("GptInference: token id " + std::to_string(idx[i]) +
+                  " is outside the vocabulary [0, " + std::to_string(V) + ")");
+  if (Tk > capacity_) reserve(std::max({Tk, 2 * capacity_, kInitialCapacity}));
+
+  // One forward's activations: x, ln, branch, atty (B,Tn,C); mean, rstd (B,Tn); lse (B,H,Tn);
+  // qkv (B,Tn,3C); fch, fch_gelu (B,Tn,4C); logits (B,Tn,Vp).
+  acts_.resize(static_cast<size_t>(BT * (4 * C + 2 + H + 3 * C + 8 * C + Vp)));
+  Real* x = acts_.data();
+  Real* ln = x + BT * C;
+  Real* branch = ln + BT * C;
+  Real* atty = branch + BT * C;
+  Real* mean = atty + BT * C;
+  Real* rstd = mean + BT;
+  Real* lse = rstd + BT;
+  Real* qkv = lse + B * H * Tn;
+  Real* fch = qkv + BT * 3 * C;
+  Real* fch_gelu = fch + BT * 4 * C;
+  Real* logits = fch_gelu + BT * 4 * C;
+
+  const Real* W = gpt_->params();
+  const Real* pos = nullptr;
+  if (c.pos == Position::learned) {
+    pos = W + layout.wpe + P * C;
+  } else if (c.pos == Position::sinusoidal) {
+    if (static_cast<int64_t>(pos_table_.size()) < Tk * C) {
+      pos_table_.resize(static_cast<size_t>(std::max(Tk, 2 * P) * C));
+      nn::sinusoidal_positions(pos_table_.data(), std::max(Tk, 2 * P), C);
+    }
+    pos = pos_table_.data() + P * C;
+  }
+  nn::encoder_forward(x, idx, W + layout.wte, pos, B, Tn, C, V);
+
+  // The attention problem of one layer: Tn queries from qkv (B, Tn, 3C) over Tk cached keys
+  // (B, capacity, C); query t sits at position P + t (bottom-right alignment).
+  AttentionProblem p;
+  p.B = B, p.H = H, p.Hkv = H, p.Tq = Tn, p.Tk = Tk, p.D = C / H, p.Dv = C / H;
+  p.q_strides = {Tn * 3 * C, C / H, 3 * C};
+  p.k_strides = p.v_strides = {capacity_ * C, C / H, C};
+  p.out_strides = {Tn * C, C / H, C};
+  p.causal = true;
+  p.alibi = c.uses_alibi();
+
+  for (int64_t l = 0; l < c.n_layer; ++l) {
+    const GptBlockOffsets& o = layout.blocks[static_cast<size_t>(l)];
+    Real* kc = k_cache_[static_cast<size_t>(l)].data();
+    Real* vc = v_cache_[static_cast<size_t>(l)].data();
+    nn::layernorm_forward(ln, mean, rstd, x, W + o.ln_1_w, at(W, o.ln_1_b), B, Tn, C);
+    nn::matmul_forward(qkv, ln, W + o.c_attn_w, at(W, o.c_attn_b), B, Tn, C, 3 * C);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < Tn; ++t) {
+        const Real* row = qkv + (b * Tn + t) * 3 * C;
+        std::copy_n(row + C, C, kc + (b * capacity_ + P + t) * C);
+        std::copy_n(row + 2 * C, C, vc + (b * capacity_ + P + t) * C);
+      }
+    const AttentionInputs<Real> in{qkv, kc, vc, slopes(l), nullptr};
+    if constexpr (std::is_same_v<Real, float>) {
+      attention_forward(p, in, atty, lse);
+    } else {
+      attention_forward_reference<Real>(p, in, atty, lse);
+    }
+    nn::matmul_forward(branch, atty, W + o.attn_proj_w, at(W, o.attn_proj_b), B, Tn, C, C);
+    nn::residual_forward(x, x, branch, BT * C);
+    nn::layernorm_forward(ln, mean, rstd, x, W + o.ln_2_w, at(W, o.ln_2_b), B, Tn, C);
+    nn::matmul_forward(fch, ln, W + o.c_fc_w, at(W, o.c_fc_b), B, Tn, C, 4 * C);
+    nn::gelu_forward(fch_gelu, fch, BT * 4 * C);
+    nn::matmul_forward(branch, fch_gelu, W + o.mlp_proj_w, at(W, o.mlp_proj_b), B, Tn, 4 * C, C);
+    nn::residual_forward(x, x, branch, BT * C);
+  }
+  nn::layernorm_forward(ln, mean, rstd, x, W + layout.ln_f_w, at(W, layout.ln_f_b), B, Tn, C);
+  nn::matmul_forward(logits, ln, W + layout.wte, nullptr, B, Tn, C, Vp);
+  len_ = Tk;
+  return logits;
+}
+
+template class GptInference<float>;
+template class GptInference<double>;
+
+}  // namespace slope::model

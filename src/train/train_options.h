@@ -1,0 +1,75 @@
+// What a training run is told: the flags of `slope train`, as one struct. The field names are
+// the flags' (n_layer ↔ --n-layer); error messages name the flag, not the field.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "model/gpt_config.h"
+
+namespace slope::train {
+
+struct TrainOptions {
+  std::filesystem::path data_dir;  // --data: a `slope prepare` output
+  std::filesystem::path out_dir;   // --out: checkpoints, the log, the tokenizer
+  std::filesystem::path log_path;  // --log: JSON lines, one per eval; empty: OUT/log.jsonl
+
+  // --n-layer, --n-head, --n-embd, --block-size, --dropout, --pos. vocab_size comes from the
+  // corpus; block_size is the length the model is for (and evaluated at).
+  model::GptConfig model = small_model();
+
+  int64_t batch_size = 32;       // --batch-size: sequences of block_size per micro-step
+  int64_t train_block_size = 0;  // --train-block-size: 0 = block_size (see micro_batch())
+  int64_t grad_accum = 1;        // --grad-accum: micro-steps per optimizer step
+  int64_t max_iters = 2000;      // --max-iters: optimizer steps of the whole run
+  int64_t lr_decay_iters = 0;    // --lr-decay-iters: end of the cosine; 0 = max_iters
+  double lr = 1e-3;              // --lr: the peak learning rate
+  double min_lr = -1.0;          // --min-lr: the floor; < 0 = lr/10
+  int64_t warmup_iters = 100;    // --warmup-iters
+  double weight_decay = 0.1;     // --weight-decay (tensors of dim >= 2)
+  double beta1 = 0.9;            // --beta1
+  double beta2 = 0.99;           // --beta2 (nanoGPT's small-model setting)
+  double grad_clip = 1.0;        // --grad-clip: max global norm; 0 = off
+  uint64_t seed = 1337;          // --seed: init, batches, dropout
+  int64_t eval_interval = 250;   // --eval-interval: steps between evals (and checkpoints)
+  int64_t eval_iters = 20;       // --eval-iters: batches per eval estimate
+  bool resume = false;           // --resume: continue the checkpoint in OUT
+
+  static model::GptConfig small_model() {
+    model::GptConfig c;
+    c.n_layer = 4, c.n_head = 4, c.n_embd = 128, c.block_size = 64;
+    c.pos = model::Position::alibi;
+    return c;
+  }
+
+  // Composer's sequence-length warmup, held fixed: train on windows of train_block_size with
+  // batch_size·block_size/train_block_size of them per micro-step, so a step sees as many
+  // tokens as at the full length.
+  int64_t train_len() const { return train_block_size > 0 ? train_block_size : model.block_size; }
+  int64_t micro_batch() const { return batch_size * model.block_size / train_len(); }
+  int64_t tokens_per_step() const { return micro_batch() * train_len() * grad_accum; }
+  int64_t decay_end() const { return lr_decay_iters > 0 ? lr_decay_iters : max_iters; }
+  double floor_lr() const { return min_lr >= 0.0 ? min_lr : lr / 10.0; }
+  std::filesystem::path log_file() const {
+    return log_path.empty() ? out_dir / "log.jsonl" : log_path;
+  }
+};
+
+// Throws slope::Error naming the first flag out of range and what would be valid. The model's
+// vocab_size must be set (from the corpus) first.
+void validate(const TrainOptions& o);
+
+// Every field but the paths and --resume, under the flags' names ("n-layer": 4, ...).
+nlohmann::ordered_json options_to_json(const TrainOptions& o);
+// The inverse, for train_state.json; `where` names the file in errors. Paths are left empty.
+TrainOptions options_from_json(const nlohmann::json& j, const std::string& where);
+
+// A run resumed with other flags than it was started with: throws slope::Error naming the
+// first flag that fixes the model or the stream of batches (--n-layer, --n-head, --n-embd,
+// --block-size, --pos, --dropout, --batch-size, --train-block-size, --grad-accum, --seed) and
+// how to resume ("pass --n-layer 4, or drop it"). Optimizer and schedule flags (--lr,
+// --max-iters, ...) may change: extending a run is a resume with a larger --max-iters.
+void check_resumable(const TrainOptions& saved, const TrainOptions& now, const std::string& where);
+
+}  // namespace slope::train

@@ -1,0 +1,286 @@
+// The training loop (see trainer.h).
+#include "train/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "data/atomic_file.h"
+#include "data/prepare.h"
+#include "data/random.h"
+#include "data/token_batcher.h"
+#include "data/tokenizer.h"
+#include "io/gpt_checkpoint.h"
+#include "model/gpt.h"
+#include "slope/attention.h"  // slope::Error
+#include "train/adamw.h"
+#include "train/lr_schedule.h"
+#include "train/train_state.h"
+
+namespace slope::train {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// The run's random streams other than the training batches (seeded with --seed itself) are
+// seeded with splitmix64(--seed ^ salt), one salt per stream.
+constexpr uint64_t kTrainEvalSalt = 0x7472'6169'6e65'7661ull;
+constexpr uint64_t kValEvalSalt = 0x0076'616c'6576'616cull;
+constexpr uint64_t kDropoutSalt = 0x6472'6f70'6f75'7421ull;
+
+constexpr char kTokenizerDir[] = "tokenizer";
+constexpr char kBestDir[] = "best";
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+// Windows (B, T+1) → inputs idx (B, T) and targets (B, T), shifted by one.
+void split_windows(const std::vector<uint32_t>& windows, int64_t B, int64_t T,
+                   std::vector<int32_t>& idx, std::vector<int32_t>& targets) {
+  idx.resize(static_cast<size_t>(B * T));
+  targets.resize(idx.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      idx[b * T + t] = static_cast<int32_t>(windows[b * (T + 1) + t]);
+      targets[b * T + t] = static_cast<int32_t>(windows[b * (T + 1) + t + 1]);
+    }
+}
+
+// Mean loss over batches 0 .. iters−1 of `batcher` (the same batches at every eval), with the
+// model in evaluation mode (no dropout).
+double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, int64_t iters) {
+  const int64_t B = batcher.batch_size(), T = batcher.block_size();
+  std::vector<uint32_t> windows(static_cast<size_t>(B * (T + 1)));
+  std::vector<int32_t> idx, targets;
+  const bool training = gpt.training();
+  gpt.set_training(false);
+  double sum = 0.0;
+  for (int64_t k = 0; k < iters; ++k) {
+    batcher.batch_at(static_cast<uint64_t>(k), windows);
+    split_windows(windows, B, T, idx, targets);
+    sum += gpt.forward(idx.data(), targets.data(), B, T);
+  }
+  gpt.set_training(training);
+  return sum / static_cast<double>(iters);
+}
+
+// The eval log: JSON lines, rewritten whole and atomically at each eval. A resumed run keeps the
+// lines up to its checkpoint's step (later ones came from evals whose checkpoint was never
+// written).
+class EvalLog {
+ public:
+  EvalLog(fs::path path, int64_t keep_through_step) : path_(std::move(path)) {
+    if (keep_through_step < 0) return;
+    std::error_code ec;
+    if (!fs::exists(path_, ec)) return;
+    std::istringstream in(data::read_file(path_));
+    for (std::string line; std::getline(in, line);) {
+      const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
+          j["step"].get<int64_t>() <= keep_through_step)
+        text_ += line + "\n";
+    }
+  }
+  void append(const nlohmann::ordered_json& line) {
+    text_ += line.dump() + "\n";
+    data::write_file_atomic(path_, text_);
+  }
+
+ private:
+  fs::path path_;
+  std::string text_;
+};
+
+// A checkpoint names its tokenizer by content: the corpus resumed on must have been prepared
+// with the same one.
+void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
+  const fs::path ours = out / kTokenizerDir / data::kTokenizerMetaFile;
+  const fs::path theirs = data_dir / kTokenizerDir / data::kTokenizerMetaFile;
+  if (data::read_file(ours) != data::read_file(theirs))
+    throw Error("the corpus in " + data_dir.string() +
+                " was prepared with another tokenizer than " + "the checkpoint in " + out.string() +
+                " (" + ours.string() + " and " + theirs.string() +
+                " differ): resume with --data of the corpus it was trained on");
+}
+
+}  // namespace
+
+TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
+  const Clock::time_point run_start = Clock::now();
+  TrainOptions o = options;
+  if (o.data_dir.empty()) throw Error("--data is required: a directory made by `slope prepare`");
+  if (o.out_dir.empty()) throw Error("--out is required: the directory for checkpoints and logs");
+  const fs::path out = o.out_dir;
+  data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
+  o.model.vocab_size = corpus.tokenizer->vocab_size();
+  validate(o);
+
+  TrainState state;
+  if (o.resume) {
+    state = read_train_state(out);
+    check_resumable(state.options, o, "the checkpoint in " + out.string());
+    check_same_tokenizer(o.data_dir, out);
+    if (state.step > o.max_iters)
+      throw Error("the checkpoint in " + out.string() + " is at step " +
+                  std::to_string(state.step) + ", beyond --max-iters " +
+                  std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
+  } else if (has_checkpoint(out)) {
+    throw Error(out.string() + " already holds a training checkpoint (" + kTrainStateFile +
+                "): pass --resume to continue it, or choose another --out");
+  }
+
+  model::Gpt<float> gpt(o.model, o.seed);
+  AdamW<float> adamw(gpt.table(), {o.beta1, o.beta2, 1e-8, o.weight_decay});
+  data::TokenBatcher batcher(corpus.train, o.micro_batch(), o.train_len(), o.seed);
+  const data::TokenBatcher train_eval(corpus.train, o.batch_size, o.model.block_size,
+                                      data::splitmix64(o.seed ^ kTrainEvalSalt));
+  const data::TokenBatcher val_eval(corpus.val, o.batch_size, o.model.block_size,
+                                    data::splitmix64(o.seed ^ kValEvalSalt));
+  if (o.resume) {
+    load_checkpoint(out, state, gpt, adamw);
+    batcher.restore(state.batcher);
+    gpt.set_dropout_seed(state.dropout_seed, state.dropout_forwards);
+  } else {
+    state.dropout_seed = data::splitmix64(o.seed ^ kDropoutSalt);
+    gpt.set_dropout_seed(state.dropout_seed, 0);
+    std::error_code ec;
+    fs::create_directories(out, ec);
+    if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
+    corpus.tokenizer->save(out / kTokenizerDir);  // a checkpoint is self-contained
+  }
+  state.options = o;
+  state.data_dir = fs::absolute(o.data_dir);
+  const int64_t start = state.step;
+  const double elapsed_before = state.elapsed_s;  // wall time of the runs before this one
+  int64_t saved_step = o.resume ? start : -1;
+  EvalLog log(o.log_file(), o.resume ? start : -1);
+  const LrSchedule schedule{o.lr, o.warmup_iters, o.decay_end(), o.floor_lr(), true};
+
+  const int64_t Bm = o.micro_batch(), Tt = o.train_len();
+  if (observer)
+    observer->on_start(
+        {gpt.num_params(), o.model.vocab_size, start, o.max_iters, Bm, Tt, o.tokens_per_step()});
+
+  // Why a diverged run stops, and what it left behind.
+  const auto diverged = [&](int64_t step, const std::string& what) {
+    const std::string kept = saved_step >= 0
+                                 ? out.string() + " still holds the checkpoint of step " +
+                                       std::to_string(saved_step) + ", untouched"
+                                 : "no checkpoint was written yet";
+    return Error("step " + std::to_string(step) + ": " + what + ": the run diverged (" + kept +
+                 "); lower --lr or --grad-clip and train again" +
+                 (saved_step >= 0 ? " with --resume" : ""));
+  };
+
+  std::vector<uint32_t> windows(static_cast<size_t>(Bm * (Tt + 1)));
+  std::vector<int32_t> idx, targets;
+  gpt.set_training(true);
+  TrainSummary summary;
+  double train_seconds = 0.0, window_seconds = 0.0, last_lr = 0.0;
+  int64_t window_tokens = 0;
+  for (int64_t step = start;; ++step) {
+    const bool last = step == o.max_iters;
+    if ((step % o.eval_interval == 0 || last) && !(o.resume && step == start)) {
+      EvalReport r;
+      r.step = step;
+      r.train_loss = estimate_loss(gpt, train_eval, o.eval_iters);
+      r.val_loss = estimate_loss(gpt, val_eval, o.eval_iters);
+      if (!std::isfinite(r.train_loss) || !std::isfinite(r.val_loss))
+        throw diverged(step, "the eval loss is " + std::to_string(r.val_loss));
+      r.lr = last_lr;
+      r.tokens_per_s = window_seconds > 0.0 ? window_tokens / window_seconds : 0.0;
+      r.elapsed_s = elapsed_before + seconds_since(run_start);
+      r.best = step > 0 && r.val_loss < state.best_val_loss;
+      r.saved = step > 0;
+      nlohmann::ordered_json line;
+      line["step"] = r.step;
+      line["train_loss"] = r.train_loss;
+      line["val_loss"] = r.val_loss;
+      line["lr"] = r.lr;
+      line["tokens_per_s"] = r.tokens_per_s;
+      line["elapsed_s"] = r.elapsed_s;
+      line["best"] = r.best;
+      log.append(line);
+      if (r.best) {
+        state.best_val_loss = r.val_loss, state.best_step = step;
+        io::save_gpt(out / kBestDir, gpt);
+        corpus.tokenizer->save(out / kBestDir / kTokenizerDir);
+      }
+      if (r.saved) {
+        state.step = step;
+        state.adamw_steps = adamw.steps();
+        state.batcher = batcher.state();
+        state.dropout_forwards = gpt.dropout_forwards();
+        state.elapsed_s = r.elapsed_s;
+        save_checkpoint(out, gpt, adamw, state);
+        saved_step = step;
+      }
+      if (observer) observer->on_eval(r);
+      summary.last_eval = r;
+      window_seconds = 0.0, window_tokens = 0;
+    }
+    if (last) break;
+
+    const Clock::time_point t0 = Clock::now();
+    const double lr = lr_at(schedule, step);
+    gpt.zero_grad();
+    double loss = 0.0;
+    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+      batcher.next(windows);
+      split_windows(windows, Bm, Tt, idx, targets);
+      const float micro_loss = gpt.forward(idx.data(), targets.data(), Bm, Tt);
+      if (!std::isfinite(micro_loss))
+        throw diverged(step + 1, "the training loss is " + std::to_string(micro_loss));
+      loss += micro_loss;
+      gpt.backward();
+    }
+    loss /= static_cast<double>(o.grad_accum);
+    const int64_t n = gpt.table().size();
+    if (o.grad_accum > 1) {
+      const float scale = 1.0f / static_cast<float>(o.grad_accum);
+      float* g = gpt.grads();
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+    }
+    double norm = 0.0;
+    try {
+      norm = clip_grad_norm(gpt.grads(), n, o.grad_clip);
+    } catch (const Error&) {
+      throw diverged(step + 1, "the gradient norm is not finite");
+    }
+    adamw.step(gpt.params(), gpt.grads(), lr);
+    last_lr = lr;
+    state.tokens += static_cast<uint64_t>(o.tokens_per_step());
+
+    const double dt = seconds_since(t0);
+    train_seconds += dt, window_seconds += dt;
+    window_tokens += o.tokens_per_step();
+    if (observer) {
+      StepReport s;
+      s.step = step + 1, s.max_iters = o.max_iters;
+      s.loss = loss, s.lr = lr, s.grad_norm = norm;
+      s.tokens_per_s = window_tokens / window_seconds;
+      s.elapsed_s = elapsed_before + seconds_since(run_start);
+      s.eta_s = seconds_since(run_start) / static_cast<double>(step + 1 - start) *
+                static_cast<double>(o.max_iters - step - 1);
+      observer->on_step(s);
+    }
+  }
+  summary.steps = o.max_iters;
+  summary.best_val_loss = state.best_val_loss;
+  summary.best_step = state.best_step;
+  summary.tokens_per_s =
+      train_seconds > 0.0
+          ? static_cast<double>((o.max_iters - start) * o.tokens_per_step()) / train_seconds
+          : 0.0;
+  summary.elapsed_s = elapsed_before + seconds_since(run_start);
+  return summary;
+}
+
+}  // namespace slope::train
