@@ -7,21 +7,12 @@
 #include <vector>
 
 #include "gpt_testing.h"
+#include "common/temp_files.h"
 #include "model/gpt.h"
 #include "slope/attention.h"
 
 namespace slope::model::testing {
 namespace {
-
-#define EXPECT_ERROR_CONTAINS(statement, needle)                                    \
-  do {                                                                              \
-    try {                                                                           \
-      statement;                                                                    \
-      ADD_FAILURE() << "expected slope::Error containing \"" << (needle) << "\"";   \
-    } catch (const slope::Error& e) {                                               \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what(); \
-    }                                                                               \
-  } while (0)
 
 GptConfig small(Position pos) {
   GptConfig c;

@@ -13,38 +13,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/temp_files.h"
 #include "data/prepare.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/train_options.h"
 
 namespace slope::train::testing {
 
-class TempDir {
- public:
-  TempDir() {
-    std::string templ =
-        (std::filesystem::temp_directory_path() / "slope-train-test-XXXXXX").string();
-    if (::mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = templ;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
+using slope::testing::TempDir;
 
-  const std::filesystem::path& path() const { return path_; }
-  std::filesystem::path operator/(const std::string& name) const { return path_ / name; }
-
- private:
-  std::filesystem::path path_;
-};
-
-inline std::string read_bytes(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
+using slope::testing::read_bytes;
 
 // Every regular file under dir (relative path → bytes).
 inline std::map<std::string, std::string> snapshot(const std::filesystem::path& dir) {
@@ -87,16 +65,5 @@ inline TrainOptions tiny_options(const std::filesystem::path& data,
   o.eval_interval = 2, o.eval_iters = 2;
   return o;
 }
-
-// Runs `statement`, expecting slope::Error whose message contains `needle`.
-#define EXPECT_ERROR_CONTAINS(statement, needle)                                    \
-  do {                                                                              \
-    try {                                                                           \
-      statement;                                                                    \
-      ADD_FAILURE() << "expected slope::Error containing \"" << (needle) << "\"";   \
-    } catch (const slope::Error& e) {                                               \
-      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what(); \
-    }                                                                               \
-  } while (0)
 
 }  // namespace slope::train::testing
