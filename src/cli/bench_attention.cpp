@@ -2,14 +2,12 @@
 // by side, against OpenBLAS sgemm measured in the same run, plus peak extra memory versus T.
 // Peers in PyTorch are measured by bench/attention.py, which runs this too and writes
 // docs/BENCHMARKS.md.
-#include <cblas.h>
 #include <omp.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -17,18 +15,18 @@
 #include <random>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
 #include "cli/bench_attention.h"
+#include "cli/sgemm_bench.h"
 #include "slope/attention.h"
 
 namespace slope::cli {
 
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 // ALiBi variants use fixed Press slopes (no slope gradient) unless `learned`, which also asks
 // the backward for both slope gradients.
@@ -76,28 +74,7 @@ slope::AttentionProblem problem(const BenchAttentionOptions& o, int64_t B, int64
 
 template <class F>
 double time_it(const BenchAttentionOptions& o, F&& f) {
-  f();  // warm up
-  std::vector<double> ts;
-  const auto start = Clock::now();
-  while (true) {
-    const auto t0 = Clock::now();
-    f();
-    ts.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
-    const double total = std::chrono::duration<double>(Clock::now() - start).count();
-    if (o.reps ? static_cast<int>(ts.size()) >= o.reps : (ts.size() >= 3 && total >= 0.5)) break;
-  }
-  std::sort(ts.begin(), ts.end());
-  return ts[ts.size() / 2];  // median
-}
-
-double sgemm_gflops(const BenchAttentionOptions& o) {
-  const int n = 1024;
-  std::vector<float> a(static_cast<size_t>(n * n), 1.0f), b(a), c(a);
-  const double t = time_it(o, [&] {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n,
-                0.0f, c.data(), n);
-  });
-  return 2.0 * n * n * n / t * 1e-9;
+  return median_seconds(std::forward<F>(f), o.reps);  // median after a warm-up
 }
 
 long max_rss_kib() {
@@ -183,7 +160,7 @@ int run_bench_attention(const BenchAttentionOptions& o) {
                     m.mib);
     }
   };
-  const double gflops_sgemm = sgemm_gflops(o);
+  const double gflops_sgemm = sgemm_gflops(o.reps);
   if (!o.json) {
     std::printf("# slope bench attention: isa=%s threads=%d B=%lld H=%lld D=%lld\n",
                 slope::attention_cpu_isa(), omp_get_max_threads(), static_cast<long long>(o.B),

@@ -1,11 +1,12 @@
-// The `slope` binary: prepare | train | sample | eval | bench attention. Errors, on the command
-// line or in the work, become one line "slope: ..." on stderr and exit code 1.
+// The `slope` binary: prepare | train | sample | eval | bench attention | bench train. Errors,
+// on the command line or in the work, become one line "slope: ..." on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
 #include <memory>
 
 #include "cli/bench_attention.h"
+#include "cli/bench_train.h"
 #include "cli/config_file.h"
 #include "cli/eval.h"
 #include "cli/prepare.h"
@@ -45,6 +46,12 @@ int main(int argc, char** argv) {
       "time the fused attention variants (forward, forward+backward) against OpenBLAS sgemm "
       "in the same run; --memory adds peak extra memory vs T");
   slope::cli::add_bench_attention_options(*bench_attention, attention);
+  slope::cli::BenchTrainOptions train_bench;
+  CLI::App* bench_train = bench->add_subcommand(
+      "train",
+      "training throughput of a GPT (L6 H6 C384, T=256, B=8) on random tokens: tokens/s and "
+      "model FLOP/s against OpenBLAS sgemm in the same run");
+  slope::cli::add_bench_train_options(*bench_train, train_bench);
 
   try {
     app.parse(argc, argv);
@@ -67,6 +74,7 @@ int main(int argc, char** argv) {
     if (sample->parsed()) return slope::cli::run_sample(sample_options);
     if (eval->parsed()) return slope::cli::run_eval(eval_options);
     if (bench_attention->parsed()) return slope::cli::run_bench_attention(attention);
+    if (bench_train->parsed()) return slope::cli::run_bench_train(train_bench);
   } catch (const std::exception& e) {
     std::fflush(stdout);
     std::fprintf(stderr, "slope: %s\n", e.what());

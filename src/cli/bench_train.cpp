@@ -1,0 +1,217 @@
+// `slope bench train`: training throughput of a GPT (nanoGPT's shape) on random tokens, one full
+// optimizer step at a time (forward + backward + AdamW step + zero_grad), as tokens/s and as
+// model FLOP/s against OpenBLAS sgemm measured in the same run. bench/train.py runs this and
+// the same model in PyTorch eager side by side, and writes docs/BENCHMARKS.md.
+//
+// Model FLOPs per step use nanoGPT's estimate_mfu (PaLM's appendix B): per token
+// 6·N + 12·L·H·Q·T, N the parameters less the position table (nanoGPT's non_embedding count;
+// the tied wte stays in), Q the head size. Its attention term counts the whole T×T score matrix;
+// a causal count would halve it (also printed, as `mfu_causal` in --json).
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "cli/bench_train.h"
+#include "cli/sgemm_bench.h"
+#include "cli/train.h"  // set_threads
+#include "model/gpt.h"
+#include "model/gpt_config.h"
+#include "slope/attention.h"
+#include "train/adamw.h"
+
+namespace slope::cli {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) {
+      const size_t colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(" \t", colon + 1));
+    }
+  return "unknown";
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '"' || c == '\\') out += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) out += c;
+  }
+  return out;
+}
+
+struct Result {
+  int64_t vocab, params, nanogpt_params;
+  double step_median_s, step_min_s, tokens_per_s, flops_per_step, flops_per_step_causal;
+  double model_gflops, mfu, mfu_causal, loss_first, loss_last;
+};
+
+Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
+  model::GptConfig c;
+  c.block_size = o.T;
+  c.vocab_size = vocab;
+  c.n_layer = o.n_layer;
+  c.n_head = o.n_head;
+  c.n_embd = o.n_embd;
+  c.dropout = 0.0;
+  c.pos = model::parse_position(o.pos);
+  model::Gpt<float> gpt(c);
+  gpt.set_training(true);
+  train::AdamW<float> adamw(gpt.table(), train::AdamWConfig{});
+
+  // Random tokens, next-token targets, one fixed batch (the data pipeline is not timed).
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(vocab - 1));
+  std::vector<int32_t> seq(static_cast<size_t>(o.B * (o.T + 1)));
+  for (int32_t& t : seq) t = tok(rng);
+  std::vector<int32_t> idx(static_cast<size_t>(o.B * o.T)), targets(idx.size());
+  for (int64_t b = 0; b < o.B; ++b)
+    for (int64_t t = 0; t < o.T; ++t) {
+      idx[static_cast<size_t>(b * o.T + t)] = seq[static_cast<size_t>(b * (o.T + 1) + t)];
+      targets[static_cast<size_t>(b * o.T + t)] = seq[static_cast<size_t>(b * (o.T + 1) + t + 1)];
+    }
+
+  std::vector<double> losses;
+  auto step = [&] {
+    losses.push_back(gpt.forward(idx.data(), targets.data(), o.B, o.T));
+    gpt.backward();
+    adamw.step(gpt.params(), gpt.grads(), 6e-4);
+    gpt.zero_grad();
+  };
+  step();  // warm up: arenas, thread pools
+  std::vector<double> ts;
+  for (int i = 0; i < o.steps; ++i) {
+    const auto t0 = Clock::now();
+    step();
+    ts.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  std::vector<double> sorted = ts;
+  std::sort(sorted.begin(), sorted.end());
+  const size_t n = sorted.size();
+  const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+
+  Result r{};
+  r.vocab = vocab;
+  r.params = gpt.num_params();
+  r.nanogpt_params = r.params - (c.pos == model::Position::learned ? c.block_size * c.n_embd : 0);
+  r.step_median_s = median;
+  r.step_min_s = sorted.front();
+  const double tokens = static_cast<double>(o.B * o.T);
+  r.tokens_per_s = tokens / median;
+  const double attn = 12.0 * static_cast<double>(o.n_layer * o.n_embd) * static_cast<double>(o.T);
+  r.flops_per_step = (6.0 * static_cast<double>(r.nanogpt_params) + attn) * tokens;
+  r.flops_per_step_causal = (6.0 * static_cast<double>(r.nanogpt_params) + attn / 2) * tokens;
+  r.model_gflops = r.flops_per_step / median * 1e-9;
+  r.mfu = r.model_gflops / gflops_sgemm;
+  r.mfu_causal = r.flops_per_step_causal / median * 1e-9 / gflops_sgemm;
+  r.loss_first = losses.front();
+  r.loss_last = losses.back();
+  return r;
+}
+
+}  // namespace
+
+void add_bench_train_options(CLI::App& app, BenchTrainOptions& o) {
+  app.add_option("--vocab", o.vocab, "vocabulary sizes, comma separated (one model each)")
+      ->delimiter(',')
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 24))
+      ->capture_default_str();
+  app.add_option("--pos", o.pos, "position scheme")
+      ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned"}))
+      ->capture_default_str();
+  app.add_option("--B", o.B, "batch")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--T", o.T, "sequence length")
+      ->check(CLI::Range(int64_t{2}, int64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--n-layer", o.n_layer, "transformer blocks")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--n-head", o.n_head, "attention heads")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--n-embd", o.n_embd, "channels")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--steps", o.steps, "timed steps after one warm-up step (median reported)")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--threads", o.threads, "OpenMP and OpenBLAS threads (0: the defaults)")
+      ->check(CLI::Range(0, 4096))
+      ->capture_default_str();
+  app.add_flag("--json", o.json, "one JSON object per line instead of a table");
+}
+
+int run_bench_train(const BenchTrainOptions& o) {
+  set_threads(o.threads);
+  const std::string cpu = cpu_model();
+  const unsigned cores = std::thread::hardware_concurrency();
+  const int threads = omp_get_max_threads();
+  const double gflops_sgemm = sgemm_gflops();
+  if (o.json) {
+    std::printf(
+        "{\"kind\":\"machine\",\"cpu\":\"%s\",\"cores\":%u,\"threads\":%d,"
+        "\"openblas_threads\":%d,\"isa\":\"%s\",\"openblas\":\"%s\"}\n",
+        json_escape(cpu).c_str(), cores, threads, openblas_get_num_threads(),
+        slope::attention_cpu_isa(), json_escape(openblas_get_config()).c_str());
+    std::printf("{\"kind\":\"sgemm\",\"gflops\":%.3f,\"threads\":%d}\n", gflops_sgemm, threads);
+  } else {
+    std::printf("# slope bench train: %s, %u cores; threads %d (OpenBLAS %d); isa %s\n",
+                cpu.c_str(), cores, threads, openblas_get_num_threads(),
+                slope::attention_cpu_isa());
+    std::printf("# %s; sgemm (1024^3): %.1f GFLOP/s\n", openblas_get_config(), gflops_sgemm);
+    std::printf(
+        "# GPT n_layer=%lld n_head=%lld n_embd=%lld pos=%s dropout=0, B=%lld T=%lld, "
+        "float32; AdamW; 1 warm-up + %d timed steps (fwd+bwd+AdamW+zero_grad), median\n",
+        static_cast<long long>(o.n_layer), static_cast<long long>(o.n_head),
+        static_cast<long long>(o.n_embd), o.pos.c_str(), static_cast<long long>(o.B),
+        static_cast<long long>(o.T), o.steps);
+    std::printf(
+        "# model FLOPs: nanoGPT's estimate_mfu, (6N + 12*L*C*T) per token, N without the "
+        "position table\n");
+    std::printf("%7s %10s %10s %10s %10s %11s %9s %10s\n", "vocab", "params", "step_ms", "min_ms",
+                "tokens/s", "GFLOP/step", "GFLOP/s", "MFU/sgemm");
+  }
+  std::fflush(stdout);
+  for (int64_t vocab : o.vocab) {
+    const Result r = run_one(o, vocab, gflops_sgemm);
+    if (o.json)
+      std::printf(
+          "{\"kind\":\"train\",\"vocab\":%lld,\"pos\":\"%s\",\"B\":%lld,\"T\":%lld,"
+          "\"n_layer\":%lld,\"n_head\":%lld,\"n_embd\":%lld,\"params\":%lld,"
+          "\"nanogpt_params\":%lld,\"steps\":%d,\"step_ms\":%.3f,\"step_min_ms\":%.3f,"
+          "\"tokens_per_s\":%.2f,\"flops_per_step\":%.6g,\"flops_per_step_causal\":%.6g,"
+          "\"model_gflops\":%.3f,\"mfu\":%.4f,\"mfu_causal\":%.4f,\"loss_first\":%.5f,"
+          "\"loss_last\":%.5f}\n",
+          static_cast<long long>(vocab), o.pos.c_str(), static_cast<long long>(o.B),
+          static_cast<long long>(o.T), static_cast<long long>(o.n_layer),
+          static_cast<long long>(o.n_head), static_cast<long long>(o.n_embd),
+          static_cast<long long>(r.params), static_cast<long long>(r.nanogpt_params), o.steps,
+          r.step_median_s * 1e3, r.step_min_s * 1e3, r.tokens_per_s, r.flops_per_step,
+          r.flops_per_step_causal, r.model_gflops, r.mfu, r.mfu_causal, r.loss_first, r.loss_last);
+    else
+      std::printf("%7lld %10lld %10.1f %10.1f %10.0f %11.1f %9.1f %10.2f\n",
+                  static_cast<long long>(vocab), static_cast<long long>(r.params),
+                  r.step_median_s * 1e3, r.step_min_s * 1e3, r.tokens_per_s,
+                  r.flops_per_step * 1e-9, r.model_gflops, r.mfu);
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
+}  // namespace slope::cli
