@@ -55,8 +55,9 @@ import slope.torch as slope_torch
 
 ROOT = Path(__file__).resolve().parent.parent
 CPP_BENCH = ROOT / "build" / "bench" / "attention"
+from bench_common import (OPENBLAS_VARS, md_table, openblas_env_note, progress, ratio,  # noqa: E402
+                          write_markdown)
 BEGIN, END = "<!-- bench/attention.py:begin -->", "<!-- bench/attention.py:end -->"
-OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # unset for the C++ side
 
 B, H, D = 4, 12, 64
 DEFAULT_T = [256, 1024, 2048, 4096, 8192]
@@ -76,10 +77,6 @@ SLOPE_VARIANTS = {
     "alibi_symmetric_skip": dict(causal=False, alibi="fixed"),
 }
 SKIP_OFF_VARIANTS = ("none", "causal", "alibi_causal_noskip", "alibi_learned_causal_noskip")
-
-
-def progress(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
 def one_line(exc):
@@ -550,10 +547,6 @@ def measure(ms, ts, min_reps, min_seconds):
 # Ratios and targets
 
 
-def ratio(a, b):
-    return a / b if a is not None and b is not None and b > 0 else None
-
-
 def fwd_gflops(t, ms, causal):
     """Forward FLOPs 4·B·H·T²·D (halved when causal) per second, in GFLOP/s."""
     if ms is None:
@@ -656,12 +649,6 @@ def machine_info():
     }
 
 
-def md_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 def time_table(res, ms, what):
     def cell(c):
         x = getattr(c, what)
@@ -669,12 +656,6 @@ def time_table(res, ms, what):
 
     return md_table(["method"] + [f"T={t}" for t in res.ts],
                     [[f"`{m.name}`"] + [cell(res.cells[m.name, t]) for t in res.ts] for m in ms])
-
-
-def openblas_env_note():
-    seen = [f"{k}={os.environ[k]}" for k in OPENBLAS_VARS if k in os.environ]
-    return (f"this environment sets {', '.join(seen)}" if seen else "neither is set here") + \
-        "; OPENBLAS_CORETYPE=Haswell halves OpenBLAS on an AVX-512 CPU"
 
 
 def header_section(args, info, ms, res, cpp):
@@ -771,22 +752,6 @@ def report(args, info, ms, res, cpp, peer_memory, acc, acc_t, notes, plot_rel):
     p += ["", "### Notes", ""]
     p += [f"- {n}" for n in notes]
     return "\n".join(p) + "\n"
-
-
-def write_markdown(path, section):
-    """Puts section into path between this script's markers, replacing what was there before
-    and keeping the rest of the file (a new file gets a title)."""
-    block = f"{BEGIN}\n{section}{END}\n"
-    path = Path(path)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
 
 
 def plot(path, res, ms, info):
@@ -919,7 +884,7 @@ def main(argv):
     print()
     print(section, end="")
     if args.out:
-        write_markdown(args.out, section)
+        write_markdown(args.out, section, BEGIN, END)
         progress(f"wrote {args.out}")
 
 

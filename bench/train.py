@@ -43,17 +43,14 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOPE = ROOT / "build" / "slope"
+from bench_common import (OPENBLAS_VARS, md_table, openblas_env_note, progress, ratio,  # noqa: E402
+                          write_markdown)
 BEGIN, END = "<!-- bench/train.py:begin -->", "<!-- bench/train.py:end -->"
-OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # unset for the C++ side
 
 N_LAYER, N_HEAD, N_EMBD, B, T = 6, 6, 384, 8, 256
 DEFAULT_VOCAB = [65, 50304]
 TARGET_RATIO, TARGET_MFU = 1.5, 0.5
 LR = 6e-4
-
-
-def progress(msg):
-    print(f"[bench] {msg}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,24 +224,8 @@ def machine_info():
     }
 
 
-def md_table(header, rows):
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def ratio(a, b):
-    return a / b if a is not None and b is not None and b > 0 else None
-
-
 def fmt(x, spec=".2f"):
     return "n/a" if x is None else format(x, spec)
-
-
-def openblas_env_note():
-    seen = [f"{k}={os.environ[k]}" for k in OPENBLAS_VARS if k in os.environ]
-    return (f"this environment sets {', '.join(seen)}" if seen else "neither is set here") + \
-        "; OPENBLAS_CORETYPE=Haswell halves OpenBLAS on an AVX-512 CPU"
 
 
 def report(args, info, threads, rows):
@@ -325,22 +306,6 @@ def status(x, target):
     return "n/a" if x is None else ("MET" if x >= target else "NOT MET")
 
 
-def write_markdown(path, section):
-    """Puts section into path between this script's markers, replacing what was there before
-    and keeping the rest of the file (a new file gets a title)."""
-    block = f"{BEGIN}\n{section}{END}\n"
-    path = Path(path)
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        head, rest = text.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1].lstrip("\n")
-        text = head + block + ("\n" + tail if tail else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + block
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-
-
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--steps", type=int, default=5, help="timed steps per side (default 5)")
@@ -391,7 +356,7 @@ def main(argv):
     section = report(args, info, threads, rows)
     print(section, end="")
     if args.out:
-        write_markdown(args.out, section)
+        write_markdown(args.out, section, BEGIN, END)
         progress(f"wrote {args.out}")
     ok = all("train" in r["slope"] for r in rows)
     return 0 if ok else 1

@@ -1,0 +1,45 @@
+"""What the benchmark scripts share: progress lines, markdown tables and ratios, the note on
+this environment's OpenBLAS variables, and writing a script's own section into
+docs/BENCHMARKS.md (between its markers, keeping the rest of the file)."""
+
+import os
+import sys
+from pathlib import Path
+
+OPENBLAS_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")  # unset for the C++ side
+
+
+def progress(msg):
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def md_table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def ratio(a, b):
+    return a / b if a is not None and b is not None and b > 0 else None
+
+
+def openblas_env_note():
+    seen = [f"{k}={os.environ[k]}" for k in OPENBLAS_VARS if k in os.environ]
+    return (f"this environment sets {', '.join(seen)}" if seen else "neither is set here") + \
+        "; OPENBLAS_CORETYPE=Haswell halves OpenBLAS on an AVX-512 CPU"
+
+
+def write_markdown(path, section, begin, end):
+    """Puts section into path between the markers begin and end, replacing what was there before
+    and keeping the rest of the file (a new file gets a title)."""
+    block = f"{begin}\n{section}{end}\n"
+    path = Path(path)
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        tail = rest.split(end, 1)[1].lstrip("\n")
+        text = head + block + ("\n" + tail if tail else "")
+    else:
+        text = text.rstrip("\n") + "\n\n" + block
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
