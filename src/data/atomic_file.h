@@ -1,6 +1,5 @@
-// Files that are either whole or absent: write a temporary file in the same directory, fsync
-// it, rename it over the target, fsync the directory. A crash or an error at any point leaves
-// the old file (or no file) in place, never a half-written one.
+// Files for the data layer: atomic writes (whole or absent, from src/io/atomic_file.h), whole-file
+// reads, and the FNV-1a checksum of shards and tokenizer files.
 #pragma once
 
 #include <cstdint>
@@ -8,17 +7,17 @@
 #include <string>
 #include <string_view>
 
+#include "io/atomic_file.h"
+
 namespace slope::data {
 
-// Writes `bytes` to `path` atomically (see above). Throws slope::Error naming the path and the
-// system's reason when any step fails; the temporary file is removed then.
-void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
+// Writes `bytes` to `path` atomically, and fsyncs a directory: the one implementation, in
+// src/io/atomic_file.h (slope_atomic_file), shared with checkpoints.
+using io::fsync_directory;
+using io::write_file_atomic;
 
 // Reads a whole file. Throws slope::Error naming the path when it is missing or unreadable.
 std::string read_file(const std::filesystem::path& path);
-
-// fsyncs a directory so that renames inside it survive a crash. Throws slope::Error on failure.
-void fsync_directory(const std::filesystem::path& dir);
 
 // FNV-1a, 64 bit: the checksum of token shards and of the files a tokenizer refers to.
 // Not cryptographic; it catches truncation, flipped bits and files swapped by mistake.

@@ -24,6 +24,8 @@ fs::path directory_of(const fs::path& path) {
   return path.has_parent_path() ? path.parent_path() : fs::path(".");
 }
 
+}  // namespace
+
 void fsync_directory(const fs::path& dir) {
   const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
   if (fd < 0) fail("cannot open directory", dir, errno);
@@ -32,8 +34,6 @@ void fsync_directory(const fs::path& dir) {
   ::close(fd);
   if (rc != 0) fail("cannot fsync directory", dir, err);
 }
-
-}  // namespace
 
 AtomicFile::AtomicFile(fs::path path) : path_(std::move(path)) {
   // ".NAME.tmp-XXXXXX" (built with append: GCC 12 warns falsely on "." + std::string).

@@ -38,4 +38,7 @@ class AtomicFile {
 // The whole file in one call.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);
 
+// fsyncs a directory so that renames inside it survive a crash. Throws slope::Error on failure.
+void fsync_directory(const std::filesystem::path& dir);
+
 }  // namespace slope::io
