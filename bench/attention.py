@@ -30,11 +30,9 @@ Progress goes to stderr, the report to stdout.
 """
 
 import argparse
-import datetime
 import json
 import logging
 import os
-import platform
 import resource
 import shlex
 import statistics
@@ -55,8 +53,8 @@ import slope.torch as slope_torch
 
 ROOT = Path(__file__).resolve().parent.parent
 CPP_BENCH = ROOT / "build" / "bench" / "attention"
-from bench_common import (OPENBLAS_VARS, md_table, openblas_env_note, progress, ratio,  # noqa: E402
-                          write_markdown)
+from bench_common import (OPENBLAS_VARS, machine_info as _machine_info, md_table,  # noqa: E402
+                          openblas_env_note, progress, ratio, write_markdown)
 BEGIN, END = "<!-- bench/attention.py:begin -->", "<!-- bench/attention.py:end -->"
 
 B, H, D = 4, 12, 64
@@ -628,25 +626,8 @@ def fmt_ratio(x):
 
 
 def machine_info():
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "torch threads": torch.get_num_threads(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
-        "slope isa": slope.cpu_isa(),
-        "torch": torch.__version__,
-        "numpy": np.__version__,
-        "python": platform.python_version(),
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-    }
+    return _machine_info(**{"torch threads": torch.get_num_threads(), "slope isa": slope.cpu_isa(),
+                            "torch": torch.__version__, "numpy": np.__version__})
 
 
 def time_table(res, ms, what):

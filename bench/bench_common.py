@@ -2,7 +2,9 @@
 this environment's OpenBLAS variables, and writing a script's own section into
 docs/BENCHMARKS.md (between its markers, keeping the rest of the file)."""
 
+import datetime
 import os
+import platform
 import sys
 from pathlib import Path
 
@@ -43,3 +45,24 @@ def write_markdown(path, section, begin, end):
         text = text.rstrip("\n") + "\n\n" + block
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text)
+
+
+def machine_info(**extra):
+    """The machine and the date, plus what the caller adds (versions, threads, ISA)."""
+    model = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
+        "python": platform.python_version(),
+        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+    }
+    info.update(extra)
+    return info

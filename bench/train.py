@@ -25,11 +25,9 @@ the section this script wrote there before and keeping the rest.
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
-import platform
 import shlex
 import statistics
 import subprocess
@@ -43,8 +41,8 @@ import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOPE = ROOT / "build" / "slope"
-from bench_common import (OPENBLAS_VARS, md_table, openblas_env_note, progress, ratio,  # noqa: E402
-                          write_markdown)
+from bench_common import (OPENBLAS_VARS, machine_info as _machine_info, md_table,  # noqa: E402
+                          openblas_env_note, progress, ratio, write_markdown)
 BEGIN, END = "<!-- bench/train.py:begin -->", "<!-- bench/train.py:end -->"
 
 N_LAYER, N_HEAD, N_EMBD, B, T = 6, 6, 384, 8, 256
@@ -206,22 +204,7 @@ def run_slope(vocab, pos, steps):
 
 
 def machine_info():
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "unset"),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
-    }
+    return _machine_info(torch=torch.__version__)
 
 
 def fmt(x, spec=".2f"):
