@@ -13,25 +13,13 @@
 #include <limits>
 #include <string>
 
+#include "model/arena.h"
 #include "nn/layers.h"
 #include "slope/attention.h"
 
 namespace slope::model {
 
 namespace {
-
-// Hands out consecutive aligned slices of an arena. With a null base it only counts, which is
-// how the arena's size is found.
-template <class Real>
-struct Carver {
-  Real* base = nullptr;
-  int64_t used = 0;
-  Real* take(int64_t n) {
-    Real* p = base ? base + used : nullptr;
-    used += (n + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
-    return p;
-  }
-};
 
 template <class Real>
 struct BlockActs {
@@ -99,17 +87,6 @@ GradActs<Real> carve_grad_acts(Carver<Real>& a, const GptConfig& c, int64_t B, i
   g.dfch_gelu = a.take(BT * 4 * C), g.dfch = a.take(BT * 4 * C);
   g.dqkv = a.take(BT * 3 * C), g.scratch = a.take(BT * 3 * C);
   return g;
-}
-
-template <class Real>
-void zero(Real* p, int64_t n) {
-  std::fill(p, p + n, Real(0));
-}
-
-// A tensor of an arena, or null when this config does not have it.
-template <class Real>
-Real* at(Real* base, int64_t offset) {
-  return offset == kAbsent ? nullptr : base + offset;
 }
 
 // Dropout call sites of one forward: the embeddings, then two per block.

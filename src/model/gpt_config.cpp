@@ -11,8 +11,13 @@ namespace slope::model {
 
 namespace {
 
-constexpr Position kPositions[] = {Position::learned, Position::sinusoidal, Position::none,
-                                   Position::alibi, Position::alibi_learned};
+constexpr Position kPositions[] = {Position::learned,
+                                   Position::sinusoidal,
+                                   Position::none,
+                                   Position::alibi,
+                                   Position::alibi_learned,
+                                   Position::alibi_symmetric,
+                                   Position::alibi_nonsymmetric};
 
 void require_positive(const char* field, int64_t value) {
   if (value < 1)
@@ -34,12 +39,18 @@ const char* position_name(Position pos) {
       return "alibi";
     case Position::alibi_learned:
       return "alibi-learned";
+    case Position::alibi_symmetric:
+      return "alibi-symmetric";
+    case Position::alibi_nonsymmetric:
+      return "alibi-nonsymmetric";
   }
   return "?";
 }
 
 Position parse_position(std::string_view name) {
   if (name == "alibi_learned") return Position::alibi_learned;
+  if (name == "alibi_symmetric") return Position::alibi_symmetric;
+  if (name == "alibi_nonsymmetric") return Position::alibi_nonsymmetric;
   std::string valid;
   for (Position p : kPositions) {
     if (name == position_name(p)) return p;
@@ -63,6 +74,10 @@ void validate(const GptConfig& c) {
                 std::to_string(c.n_head) + ": choose n_embd = n_head * head_dim");
   if (!(c.dropout >= 0.0 && c.dropout < 1.0))
     throw Error("GptConfig: dropout must be in [0, 1), got " + std::to_string(c.dropout));
+  if (c.pos == Position::alibi_symmetric || c.pos == Position::alibi_nonsymmetric)
+    throw Error(std::string("GptConfig: pos ") + position_name(c.pos) +
+                " is an encoder scheme (bidirectional attention): a GPT takes alibi or "
+                "alibi-learned; train it with --arch encoder or seq2seq");
   if (!(c.max_bias > 0.0) || !std::isfinite(c.max_bias))
     throw Error("GptConfig: max_bias must be a positive finite number, got " +
                 std::to_string(c.max_bias));

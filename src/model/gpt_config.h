@@ -14,10 +14,21 @@ enum class Position {
   sinusoidal,     // Vaswani et al.'s fixed table added to the embedding, any length
   none,           // no position signal but the causal mask ("NoPE")
   alibi,          // Press et al.'s fixed per-head slopes in attention, no parameter
-  alibi_learned,  // one trained slope vector (H) per layer, started at Press's slopes
+  alibi_learned,  // GPT: one trained slope vector (H) per layer, started at Press's slopes;
+                  // encoders: trained left and right slopes sigmoid(θ), θ ~ N(−2, 1)
+  // Encoder schemes (bidirectional attention, model/encdec.h); a GPT refuses them.
+  alibi_symmetric,     // bias −m·|i − j|, Press's slopes
+  alibi_nonsymmetric,  // half the heads see only the left, half only the right (ALiBi authors)
 };
 
-// "learned", "sinusoidal", "none", "alibi", "alibi-learned" (config.json and the CLI).
+// True for the schemes that put the position in attention (a slope per head).
+constexpr bool is_alibi(Position pos) {
+  return pos == Position::alibi || pos == Position::alibi_learned ||
+         pos == Position::alibi_symmetric || pos == Position::alibi_nonsymmetric;
+}
+
+// "learned", "sinusoidal", "none", "alibi", "alibi-learned", "alibi-symmetric",
+// "alibi-nonsymmetric" (config.json and the CLI).
 const char* position_name(Position pos);
 // Accepts the names above (and "alibi_learned"); throws slope::Error listing them otherwise.
 Position parse_position(std::string_view name);

@@ -39,28 +39,26 @@ double normal(uint64_t stream, uint64_t i) {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
 }
 
-struct Builder {
-  GptLayout& layout;
-  int64_t add(const std::string& name, std::vector<int64_t> shape, ParamInit init,
-              int64_t reserve = 0) {
-    layout.init.push_back(init);
-    // ALiBi slopes must stay >= 0 (the kernels' domain, and a negative slope would favour
-    // distant tokens): the optimizer projects them back.
-    const double lower =
-        init == ParamInit::alibi_slopes ? 0.0 : -std::numeric_limits<double>::infinity();
-    return layout.table.add(name, std::move(shape), reserve, lower).offset;
-  }
-  int64_t add_bias(bool bias, const std::string& name, int64_t n) {
-    return bias ? add(name, {n}, ParamInit::zeros) : kAbsent;
-  }
-};
-
 }  // namespace
+
+int64_t LayoutBuilder::add(const std::string& name, std::vector<int64_t> shape, ParamInit how,
+                           int64_t reserve) {
+  init.push_back(how);
+  // ALiBi slopes must stay >= 0 (the kernels' domain, and a negative slope would favour
+  // distant tokens): the optimizer projects them back.
+  const double lower =
+      how == ParamInit::alibi_slopes ? 0.0 : -std::numeric_limits<double>::infinity();
+  return table.add(name, std::move(shape), reserve, lower).offset;
+}
+
+int64_t LayoutBuilder::add_bias(bool bias, const std::string& name, int64_t n) {
+  return bias ? add(name, {n}, ParamInit::zeros) : kAbsent;
+}
 
 GptLayout gpt_layout(const GptConfig& c) {
   validate(c);
   GptLayout layout;
-  Builder b{layout};
+  LayoutBuilder b{layout.table, layout.init};
   const int64_t C = c.n_embd;
   layout.wte = b.add("transformer.wte.weight", {c.vocab_size, C}, ParamInit::normal,
                      c.padded_vocab_size() * C);
@@ -93,18 +91,24 @@ GptLayout gpt_layout(const GptConfig& c) {
 
 template <class Real>
 void gpt_init(Real* params, const GptLayout& layout, const GptConfig& c, uint64_t seed) {
-  std::fill(params, params + layout.table.size(), Real(0));
-  const std::vector<float> slopes = alibi_slopes(c.n_head, c.max_bias);
-  const double residual_std = kInitStd / std::sqrt(2.0 * static_cast<double>(c.n_layer));
-  for (size_t i = 0; i < layout.table.specs().size(); ++i) {
-    const ParamSpec& spec = layout.table.specs()[i];
+  init_params(params, layout.table, layout.init, c.n_layer, c.n_head, c.max_bias, seed);
+}
+
+template <class Real>
+void init_params(Real* params, const ParamTable& table, const std::vector<ParamInit>& init,
+                 int64_t residual_layers, int64_t n_head, double max_bias, uint64_t seed) {
+  std::fill(params, params + table.size(), Real(0));
+  const std::vector<float> slopes = alibi_slopes(n_head, max_bias);
+  const double residual_std = kInitStd / std::sqrt(2.0 * static_cast<double>(residual_layers));
+  for (size_t i = 0; i < table.specs().size(); ++i) {
+    const ParamSpec& spec = table.specs()[i];
     Real* p = params + spec.offset;
     const int64_t n = spec.numel();  // padding rows stay zero
     const uint64_t stream = mix64(mix64(seed) ^ name_hash(spec.name));
-    switch (layout.init[i]) {
+    switch (init[i]) {
       case ParamInit::normal:
       case ParamInit::normal_residual: {
-        const double std = layout.init[i] == ParamInit::normal ? kInitStd : residual_std;
+        const double std = init[i] == ParamInit::normal ? kInitStd : residual_std;
         for (int64_t j = 0; j < n; ++j)
           p[j] = static_cast<Real>(static_cast<float>(std * normal(stream, j)));
         break;
@@ -117,11 +121,19 @@ void gpt_init(Real* params, const GptLayout& layout, const GptConfig& c, uint64_
       case ParamInit::alibi_slopes:
         std::copy(slopes.begin(), slopes.end(), p);
         break;
+      case ParamInit::alibi_theta:
+        for (int64_t j = 0; j < n; ++j)
+          p[j] = static_cast<Real>(static_cast<float>(-2.0 + normal(stream, j)));
+        break;
     }
   }
 }
 
 template void gpt_init<float>(float*, const GptLayout&, const GptConfig&, uint64_t);
 template void gpt_init<double>(double*, const GptLayout&, const GptConfig&, uint64_t);
+template void init_params<float>(float*, const ParamTable&, const std::vector<ParamInit>&, int64_t,
+                                 int64_t, double, uint64_t);
+template void init_params<double>(double*, const ParamTable&, const std::vector<ParamInit>&,
+                                  int64_t, int64_t, double, uint64_t);
 
 }  // namespace slope::model

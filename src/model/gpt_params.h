@@ -18,6 +18,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "model/gpt_config.h"
@@ -45,6 +46,16 @@ enum class ParamInit {
   zeros,            // biases
   ones,             // LayerNorm weights
   alibi_slopes,     // alibi_slopes(n_head, max_bias)
+  alibi_theta,      // N(−2, 1): an encoder's learned slopes are sigmoid(θ) (DESIGN.md)
+};
+
+// Appends tensors to a table and records how each starts; ALiBi slopes get the lower bound 0.
+struct LayoutBuilder {
+  ParamTable& table;
+  std::vector<ParamInit>& init;
+  int64_t add(const std::string& name, std::vector<int64_t> shape, ParamInit how,
+              int64_t reserve = 0);
+  int64_t add_bias(bool bias, const std::string& name, int64_t n);  // kAbsent without bias
 };
 
 struct GptLayout {
@@ -65,5 +76,11 @@ constexpr double kInitStd = 0.02;  // nanoGPT, GPT-2
 // first: a float and a double model built with one seed hold the same numbers.
 template <class Real>
 void gpt_init(Real* params, const GptLayout& layout, const GptConfig& config, uint64_t seed);
+
+// The same for any table: `residual_layers` sets normal_residual's std 0.02/√(2·layers), and
+// n_head, max_bias the alibi_slopes entries.
+template <class Real>
+void init_params(Real* params, const ParamTable& table, const std::vector<ParamInit>& init,
+                 int64_t residual_layers, int64_t n_head, double max_bias, uint64_t seed);
 
 }  // namespace slope::model

@@ -1,0 +1,691 @@
+// The encoder's and the encoder–decoder's forward and backward passes (see encdec.h).
+//
+// Both stacks run through one pair of functions, stack_forward / stack_backward: an encoder
+// stack is bidirectional with the config's slopes and the source's key lengths; a decoder stack
+// is causal and adds, in each block, a cross-attention sub-block over the encoder's output
+// ("memory"). Memory per stack and block: GPT's 16·B·T·C values, plus 5·B·T·C + 2·B·S·C for
+// the cross sub-block.
+#include "model/encdec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "model/arena.h"
+#include "nn/layers.h"
+#include "slope/attention.h"
+
+namespace slope::model {
+
+namespace {
+
+template <class Real>
+struct BlockActs {
+  Real *ln_1, *ln_1_mean, *ln_1_rstd;  // (B,T,C), (B,T), (B,T)
+  Real* qkv;                           // (B,T,3C)
+  Real* atty;                          // (B,T,C)
+  Real* att_lse;                       // (B,H,T)
+  Real* res_2;                         // (B,T,C) after self-attention
+  // The cross sub-block (decoder only; null in an encoder).
+  Real *ln_x, *ln_x_mean, *ln_x_rstd;  // (B,T,C), (B,T), (B,T)
+  Real* xq;                            // (B,T,C)
+  Real* xkv;                           // (B,S,2C) from the memory
+  Real* xatty;                         // (B,T,C)
+  Real* xatt_lse;                      // (B,H,T)
+  Real* res_x;                         // (B,T,C) after cross-attention
+  Real *ln_2, *ln_2_mean, *ln_2_rstd;  // (B,T,C), (B,T), (B,T)
+  Real *fch, *fch_gelu;                // (B,T,4C)
+  Real* res_3;                         // (B,T,C) the block's output
+
+  const Real* mlp_in() const { return res_x ? res_x : res_2; }
+};
+
+template <class Real>
+struct StackActs {
+  Real* encoded;  // (B,T,C)
+  std::vector<BlockActs<Real>> blocks;
+  Real *ln_f, *ln_f_mean, *ln_f_rstd;  // (B,T,C), (B,T), (B,T)
+  const Real* last() const { return blocks.empty() ? encoded : blocks.back().res_3; }
+};
+
+// S > 0 carves the cross sub-blocks (a decoder over a memory of S positions).
+template <class Real>
+StackActs<Real> carve_stack(Carver<Real>& a, int64_t L, int64_t B, int64_t T, int64_t C, int64_t H,
+                            int64_t S) {
+  const int64_t BT = B * T;
+  StackActs<Real> st;
+  st.encoded = a.take(BT * C);
+  for (int64_t l = 0; l < L; ++l) {
+    BlockActs<Real> k{};
+    k.ln_1 = a.take(BT * C), k.ln_1_mean = a.take(BT), k.ln_1_rstd = a.take(BT);
+    k.qkv = a.take(BT * 3 * C), k.atty = a.take(BT * C), k.att_lse = a.take(B * H * T);
+    k.res_2 = a.take(BT * C);
+    if (S > 0) {
+      k.ln_x = a.take(BT * C), k.ln_x_mean = a.take(BT), k.ln_x_rstd = a.take(BT);
+      k.xq = a.take(BT * C), k.xkv = a.take(B * S * 2 * C), k.xatty = a.take(BT * C);
+      k.xatt_lse = a.take(B * H * T), k.res_x = a.take(BT * C);
+    }
+    k.ln_2 = a.take(BT * C), k.ln_2_mean = a.take(BT), k.ln_2_rstd = a.take(BT);
+    k.fch = a.take(BT * 4 * C), k.fch_gelu = a.take(BT * 4 * C), k.res_3 = a.take(BT * C);
+    st.blocks.push_back(k);
+  }
+  st.ln_f = a.take(BT * C), st.ln_f_mean = a.take(BT), st.ln_f_rstd = a.take(BT);
+  return st;
+}
+
+// Everything one forward keeps: the encoder stack over (B, S), the decoder's over (B, T) when
+// T > 0, and the output head over the last stack.
+template <class Real>
+struct Acts {
+  StackActs<Real> enc, dec;
+  Real* branch;             // (B, max(S,T), C) a branch's output on its way to the residual
+  Real* logits;             // (B, Tout, Vp)
+  Real *losses, *loss_lse;  // (B, Tout)
+};
+
+template <class Real>
+Acts<Real> carve_acts(Carver<Real>& a, const EncDecConfig& c, int64_t B, int64_t S, int64_t T) {
+  const int64_t C = c.n_embd, H = c.n_head;
+  Acts<Real> acts;
+  acts.enc = carve_stack(a, c.n_layer, B, S, C, H, 0);
+  if (T > 0) acts.dec = carve_stack(a, c.n_dec_layer, B, T, C, H, S);
+  acts.branch = a.take(B * std::max(S, T) * C);
+  const int64_t Tout = T > 0 ? T : S;
+  const int64_t Vp = T > 0 ? c.padded_tgt_vocab_size() : c.padded_vocab_size();
+  acts.logits = a.take(B * Tout * Vp);
+  acts.losses = a.take(B * Tout), acts.loss_lse = a.take(B * Tout);
+  return acts;
+}
+
+// The backward's scratch, sized for N = B·max(S, T) positions.
+template <class Real>
+struct GradActs {
+  Real* dlogits;           // (B, Tout, Vp)
+  Real* dresidual;         // (N, C) carried down through a stack's blocks
+  Real* dbranch;           // (N, C) a branch's gradient before its dropout
+  Real* dsmall;            // (N, C)
+  Real *dfch_gelu, *dfch;  // (N, 4C)
+  Real* dqkv;              // (N, 3C); d(xq) in a cross sub-block
+  Real* scratch;           // (N, 3C) the attention backward's workspace
+  Real* dxkv;              // (B, S, 2C)
+  Real* dmemory;           // (B, S, C) d(loss)/d(encoder output), summed over the decoder's blocks
+};
+
+template <class Real>
+GradActs<Real> carve_grad_acts(Carver<Real>& a, const EncDecConfig& c, int64_t B, int64_t S,
+                               int64_t T) {
+  const int64_t C = c.n_embd, N = B * std::max(S, T);
+  const int64_t Tout = T > 0 ? T : S;
+  const int64_t Vp = T > 0 ? c.padded_tgt_vocab_size() : c.padded_vocab_size();
+  GradActs<Real> g;
+  g.dlogits = a.take(B * Tout * Vp);
+  g.dresidual = a.take(N * C), g.dbranch = a.take(N * C), g.dsmall = a.take(N * C);
+  g.dfch_gelu = a.take(N * 4 * C), g.dfch = a.take(N * 4 * C);
+  g.dqkv = a.take(N * 3 * C), g.scratch = a.take(N * 3 * C);
+  g.dxkv = a.take(B * S * 2 * C), g.dmemory = a.take(B * S * C);
+  return g;
+}
+
+// Dropout call sites: the encoder's embedding 0, its block l 1 + 2l (attention) and 2 + 2l
+// (MLP); the decoder's from kDecoderSites: embedding, then 3 per block (self, cross, MLP).
+constexpr uint64_t kDecoderSites = 1u << 20;
+uint64_t site(bool decoder, int64_t block, int branch) {  // branch 0 self, 1 cross, 2 MLP
+  if (!decoder) return block < 0 ? 0 : 1 + 2 * static_cast<uint64_t>(block) + (branch == 2);
+  return kDecoderSites + (block < 0 ? 0 : 1 + 3 * static_cast<uint64_t>(block) + branch);
+}
+
+// One stack's call: what it reads besides its activations.
+template <class Real>
+struct StackCall {
+  const StackOffsets* so;
+  bool decoder;
+  int64_t B, T, C, H, V;
+  const int32_t* idx;             // (B, T)
+  const Real* pos;                // (T, C) added to the embedding, or null
+  nn::AttentionBias<Real> bias;   // causal and key lengths; slopes set per layer
+  const Real* memory;             // (B, S, C) the encoder output (decoder only)
+  const int32_t* memory_lengths;  // (B) or null
+  int64_t S;
+};
+
+}  // namespace
+
+template <class Real>
+EncDec<Real>::EncDec(const EncDecConfig& config, uint64_t seed)
+    : config_(config), layout_(encdec_layout(config)) {
+  params_.assign(static_cast<size_t>(layout_.table.size()), Real(0));
+  grads_.assign(params_.size(), Real(0));
+  init_params(params_.data(), layout_.table, layout_.init, config_.n_layer + config_.n_dec_layer,
+              config_.n_head, config_.max_bias, seed);
+  const int64_t H = config_.n_head;
+  if (config_.pos == Position::alibi_symmetric) {
+    const std::vector<float> m = alibi_slopes(H, config_.max_bias);
+    fixed_left_.assign(m.begin(), m.end());
+  } else if (config_.pos == Position::alibi_nonsymmetric) {
+    const SlopePair m = alibi_slopes_nonsymmetric(H, config_.max_bias);
+    fixed_left_.assign(m.left.begin(), m.left.end());
+    fixed_right_.assign(m.right.begin(), m.right.end());
+  }
+  if (config_.pos == Position::alibi_symmetric || config_.pos == Position::alibi_nonsymmetric) {
+    const std::vector<float> m = alibi_slopes(H, config_.max_bias);
+    fixed_causal_.assign(m.begin(), m.end());
+  }
+  learned_.assign(static_cast<size_t>(config_.n_layer * 2 * H + config_.n_dec_layer * H), Real(0));
+}
+
+template <class Real>
+void EncDec<Real>::zero_grad() {
+  std::fill(grads_.begin(), grads_.end(), Real(0));
+}
+
+template <class Real>
+void EncDec<Real>::update_learned_slopes() {
+  if (config_.pos != Position::alibi_learned) return;
+  const int64_t H = config_.n_head;
+  Real* m = learned_.data();
+  auto sigmoid_of = [&](int64_t offset) {
+    for (int64_t h = 0; h < H; ++h) *m++ = Real(1) / (Real(1) + std::exp(-params_[offset + h]));
+  };
+  for (const EncDecBlockOffsets& o : layout_.encoder.blocks)
+    sigmoid_of(o.theta_left), sigmoid_of(o.theta_right);
+  for (const EncDecBlockOffsets& o : layout_.decoder.blocks) sigmoid_of(o.theta_left);
+}
+
+template <class Real>
+void EncDec<Real>::layer_slopes(bool decoder, int64_t l, const Real** left,
+                                const Real** right) const {
+  *left = *right = nullptr;
+  const int64_t H = config_.n_head;
+  switch (config_.pos) {
+    case Position::alibi_symmetric:
+    case Position::alibi_nonsymmetric:
+      if (decoder) {
+        *left = fixed_causal_.data();
+      } else {
+        *left = fixed_left_.data();
+        if (!fixed_right_.empty()) *right = fixed_right_.data();
+      }
+      break;
+    case Position::alibi_learned:
+      if (decoder) {
+        *left = learned_.data() + config_.n_layer * 2 * H + l * H;
+      } else {
+        *left = learned_.data() + l * 2 * H;
+        *right = *left + H;
+      }
+      break;
+    default:
+      break;
+  }
+}
+
+template <class Real>
+const Real* EncDec<Real>::positions(int64_t T) {
+  if (config_.pos != Position::sinusoidal) return nullptr;  // wpe is read by the caller
+  const int64_t C = config_.n_embd;
+  if (static_cast<int64_t>(pos_table_.size()) < T * C) {
+    pos_table_.resize(static_cast<size_t>(T * C));
+    nn::sinusoidal_positions(pos_table_.data(), T, C);
+  }
+  return pos_table_.data();
+}
+
+template <class Real>
+void EncDec<Real>::check_length(const char* what, int64_t T) const {
+  if (config_.pos == Position::learned && T > config_.block_size)
+    throw Error(std::string("EncDec: ") + what + " length " + std::to_string(T) +
+                " exceeds block_size " + std::to_string(config_.block_size) +
+                " of a model with learned positions (wpe has no rows beyond it)");
+}
+
+namespace {
+
+// Runs one stack over acts st (embedding, blocks, ln_f). `drop` applies dropout in place at a
+// call site, or nothing.
+template <class Real, class SlopesOf, class Drop>
+void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real>& call,
+                   const Real* P, SlopesOf slopes_of, Drop drop) {
+  const StackOffsets& so = *call.so;
+  const int64_t B = call.B, T = call.T, C = call.C, H = call.H, BT = B * T;
+  const Real* pos = call.pos ? call.pos : at(P, so.wpe);
+  nn::encoder_forward(st.encoded, call.idx, P + so.wte, pos, B, T, C, call.V);
+  drop(st.encoded, BT * C, site(call.decoder, -1, 0));
+  const Real* residual = st.encoded;
+  for (int64_t l = 0; l < static_cast<int64_t>(so.blocks.size()); ++l) {
+    const EncDecBlockOffsets& ob = so.blocks[static_cast<size_t>(l)];
+    const GptBlockOffsets& o = ob.self;
+    const BlockActs<Real>& k = st.blocks[static_cast<size_t>(l)];
+    nn::layernorm_forward(k.ln_1, k.ln_1_mean, k.ln_1_rstd, residual, P + o.ln_1_w, at(P, o.ln_1_b),
+                          B, T, C);
+    nn::matmul_forward(k.qkv, k.ln_1, P + o.c_attn_w, at(P, o.c_attn_b), B, T, C, 3 * C);
+    nn::AttentionBias<Real> bias = call.bias;
+    slopes_of(l, &bias.slopes_left, &bias.slopes_right);
+    nn::self_attention_forward(k.atty, k.att_lse, k.qkv, bias, B, T, C, H);
+    nn::matmul_forward(branch, k.atty, P + o.attn_proj_w, at(P, o.attn_proj_b), B, T, C, C);
+    drop(branch, BT * C, site(call.decoder, l, 0));
+    nn::residual_forward(k.res_2, residual, branch, BT * C);
+    if (k.res_x) {
+      const int64_t S = call.S;
+      nn::layernorm_forward(k.ln_x, k.ln_x_mean, k.ln_x_rstd, k.res_2, P + ob.ln_x_w,
+                            at(P, ob.ln_x_b), B, T, C);
+      nn::matmul_forward(k.xq, k.ln_x, P + ob.xq_w, at(P, ob.xq_b), B, T, C, C);
+      nn::matmul_forward(k.xkv, call.memory, P + ob.xkv_w, at(P, ob.xkv_b), B, S, C, 2 * C);
+      nn::cross_attention_forward(k.xatty, k.xatt_lse, k.xq, k.xkv, call.memory_lengths, B, T, S, C,
+                                  H);
+      nn::matmul_forward(branch, k.xatty, P + ob.xproj_w, at(P, ob.xproj_b), B, T, C, C);
+      drop(branch, BT * C, site(call.decoder, l, 1));
+      nn::residual_forward(k.res_x, k.res_2, branch, BT * C);
+    }
+    nn::layernorm_forward(k.ln_2, k.ln_2_mean, k.ln_2_rstd, k.mlp_in(), P + o.ln_2_w,
+                          at(P, o.ln_2_b), B, T, C);
+    nn::matmul_forward(k.fch, k.ln_2, P + o.c_fc_w, at(P, o.c_fc_b), B, T, C, 4 * C);
+    nn::gelu_forward(k.fch_gelu, k.fch, BT * 4 * C);
+    nn::matmul_forward(branch, k.fch_gelu, P + o.mlp_proj_w, at(P, o.mlp_proj_b), B, T, 4 * C, C);
+    drop(branch, BT * C, site(call.decoder, l, 2));
+    nn::residual_forward(k.res_3, k.mlp_in(), branch, BT * C);
+    residual = k.res_3;
+  }
+  nn::layernorm_forward(st.ln_f, st.ln_f_mean, st.ln_f_rstd, residual, P + so.ln_f_w,
+                        at(P, so.ln_f_b), B, T, C);
+}
+
+// The backward of stack_forward, from d(loss)/d(ln_f output) in dout, which is read first and
+// only then (it may be g.dsmall or g.dmemory, never g.dresidual).
+// Adds to the parameter gradients G, to g.dmemory (decoder), and to the slope gradients through
+// dslopes_of(l, &dleft, &dright), which names where layer l's slope gradients go (or nulls).
+// `undrop` maps a branch's gradient to its gradient before dropout.
+template <class Real, class SlopesOf, class DSlopesOf, class Undrop>
+void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Real* dout,
+                    const StackCall<Real>& call, const Real* P, Real* G, SlopesOf slopes_of,
+                    DSlopesOf dslopes_of, Undrop undrop) {
+  const StackOffsets& so = *call.so;
+  const int64_t B = call.B, T = call.T, C = call.C, H = call.H, BT = B * T;
+  zero(g.dresidual, BT * C);
+  nn::layernorm_backward(g.dresidual, G + so.ln_f_w, at(G, so.ln_f_b), dout, st.last(),
+                         st.ln_f_mean, st.ln_f_rstd, P + so.ln_f_w, B, T, C);
+  for (int64_t l = static_cast<int64_t>(so.blocks.size()) - 1; l >= 0; --l) {
+    const EncDecBlockOffsets& ob = so.blocks[static_cast<size_t>(l)];
+    const GptBlockOffsets& o = ob.self;
+    const BlockActs<Real>& k = st.blocks[static_cast<size_t>(l)];
+    const Real* residual = l > 0 ? st.blocks[static_cast<size_t>(l - 1)].res_3 : st.encoded;
+
+    const Real* dmlp = undrop(g.dresidual, BT * C, site(call.decoder, l, 2));
+    zero(g.dfch_gelu, BT * 4 * C);
+    nn::matmul_backward(g.dfch_gelu, G + o.mlp_proj_w, at(G, o.mlp_proj_b), dmlp, k.fch_gelu,
+                        P + o.mlp_proj_w, B, T, 4 * C, C);
+    zero(g.dfch, BT * 4 * C);
+    nn::gelu_backward(g.dfch, g.dfch_gelu, k.fch, BT * 4 * C);
+    zero(g.dsmall, BT * C);
+    nn::matmul_backward(g.dsmall, G + o.c_fc_w, at(G, o.c_fc_b), g.dfch, k.ln_2, P + o.c_fc_w, B, T,
+                        C, 4 * C);
+    nn::layernorm_backward(g.dresidual, G + o.ln_2_w, at(G, o.ln_2_b), g.dsmall, k.mlp_in(),
+                           k.ln_2_mean, k.ln_2_rstd, P + o.ln_2_w, B, T, C);
+
+    if (k.res_x) {
+      const int64_t S = call.S;
+      const Real* dx = undrop(g.dresidual, BT * C, site(call.decoder, l, 1));
+      zero(g.dsmall, BT * C);
+      nn::matmul_backward(g.dsmall, G + ob.xproj_w, at(G, ob.xproj_b), dx, k.xatty, P + ob.xproj_w,
+                          B, T, C, C);
+      Real* dxq = g.dqkv;
+      zero(dxq, BT * C);
+      zero(g.dxkv, B * S * 2 * C);
+      nn::cross_attention_backward(dxq, g.dxkv, g.scratch, g.dsmall, k.xq, k.xkv, k.xatty,
+                                   k.xatt_lse, call.memory_lengths, B, T, S, C, H);
+      zero(g.dsmall, BT * C);
+      nn::matmul_backward(g.dsmall, G + ob.xq_w, at(G, ob.xq_b), dxq, k.ln_x, P + ob.xq_w, B, T, C,
+                          C);
+      nn::matmul_backward(g.dmemory, G + ob.xkv_w, at(G, ob.xkv_b), g.dxkv, call.memory,
+                          P + ob.xkv_w, B, S, C, 2 * C);
+      nn::layernorm_backward(g.dresidual, G + ob.ln_x_w, at(G, ob.ln_x_b), g.dsmall, k.res_2,
+                             k.ln_x_mean, k.ln_x_rstd, P + ob.ln_x_w, B, T, C);
+    }
+
+    const Real* dattn = undrop(g.dresidual, BT * C, site(call.decoder, l, 0));
+    zero(g.dsmall, BT * C);
+    nn::matmul_backward(g.dsmall, G + o.attn_proj_w, at(G, o.attn_proj_b), dattn, k.atty,
+                        P + o.attn_proj_w, B, T, C, C);
+    zero(g.dqkv, BT * 3 * C);
+    nn::AttentionBias<Real> bias = call.bias;
+    slopes_of(l, &bias.slopes_left, &bias.slopes_right);
+    Real *dleft = nullptr, *dright = nullptr;
+    dslopes_of(l, &dleft, &dright);
+    nn::self_attention_backward(g.dqkv, dleft, dright, g.scratch, g.dsmall, k.qkv, k.atty,
+                                k.att_lse, bias, B, T, C, H);
+    zero(g.dsmall, BT * C);
+    nn::matmul_backward(g.dsmall, G + o.c_attn_w, at(G, o.c_attn_b), g.dqkv, k.ln_1, P + o.c_attn_w,
+                        B, T, C, 3 * C);
+    nn::layernorm_backward(g.dresidual, G + o.ln_1_w, at(G, o.ln_1_b), g.dsmall, residual,
+                           k.ln_1_mean, k.ln_1_rstd, P + o.ln_1_w, B, T, C);
+  }
+  const Real* demb = undrop(g.dresidual, BT * C, site(call.decoder, -1, 0));
+  nn::encoder_backward(G + so.wte, at(G, so.wpe), demb, call.idx, B, T, C, call.V);
+}
+
+void check_lengths(const char* what, const int32_t* lengths, int64_t B, int64_t S) {
+  if (!lengths) return;
+  for (int64_t b = 0; b < B; ++b)
+    if (lengths[b] < 1 || lengths[b] > S)
+      throw Error(std::string("EncDec: ") + what + "[" + std::to_string(b) + "] = " +
+                  std::to_string(lengths[b]) + " is outside [1, " + std::to_string(S) + "]");
+}
+
+}  // namespace
+
+template <class Real>
+Real EncDec<Real>::forward_mlm(const int32_t* idx, const int32_t* lengths, const int32_t* targets,
+                               int64_t B, int64_t S) {
+  if (config_.arch != Arch::encoder)
+    throw Error("EncDec::forward_mlm: the model is a seq2seq; call forward_seq2seq");
+  nn::check_sizes("EncDec::forward_mlm", {{"B", B}, {"S", S}});
+  nn::check_given("EncDec::forward_mlm", {{"idx", idx}});
+  if (targets && lengths)
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = std::max<int64_t>(lengths[b], 0); t < S; ++t)
+        if (targets[b * S + t] != nn::kIgnoreIndex)
+          throw Error("EncDec::forward_mlm: target at padded position (" + std::to_string(b) +
+                      ", " + std::to_string(t) + ") is not -1: padding never counts in the loss");
+  return run_forward(idx, lengths, nullptr, targets, B, S, 0);
+}
+
+template <class Real>
+Real EncDec<Real>::forward_seq2seq(const int32_t* src, const int32_t* src_lengths,
+                                   const int32_t* tgt, const int32_t* targets, int64_t B, int64_t S,
+                                   int64_t T) {
+  if (config_.arch != Arch::seq2seq)
+    throw Error("EncDec::forward_seq2seq: the model is an encoder; call forward_mlm");
+  nn::check_sizes("EncDec::forward_seq2seq", {{"B", B}, {"S", S}, {"T", T}});
+  nn::check_given("EncDec::forward_seq2seq", {{"src", src}, {"tgt", tgt}});
+  return run_forward(src, src_lengths, tgt, targets, B, S, T);
+}
+
+template <class Real>
+Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, const int32_t* tgt,
+                               const int32_t* targets, int64_t B, int64_t S, int64_t T) {
+  const EncDecConfig& c = config_;
+  check_length("source", S);
+  check_length("target", T);
+  check_lengths("src_lengths", src_lengths, B, S);
+  const int64_t C = c.n_embd, H = c.n_head;
+  Carver<Real> counter;
+  carve_acts(counter, c, B, S, T);
+  if (static_cast<int64_t>(acts_.size()) < counter.used)
+    acts_.assign(static_cast<size_t>(counter.used), Real(0));
+  Carver<Real> carver{acts_.data()};
+  const Acts<Real> a = carve_acts(carver, c, B, S, T);
+  B_ = S_ = T_ = 0, has_targets_ = false;  // until this forward has succeeded
+  src_.assign(src, src + B * S);
+  src_lengths_.assign(src_lengths ? src_lengths : nullptr, src_lengths ? src_lengths + B : nullptr);
+  if (tgt) tgt_.assign(tgt, tgt + B * T);
+  update_learned_slopes();
+
+  const double p = dropout_p();
+  const uint64_t step = dropout_forward_count_;
+  auto drop = [&](Real* x, int64_t n, uint64_t s) {
+    if (p > 0.0) nn::dropout_forward(x, x, p, nn::dropout_seed(dropout_run_seed_, step, s), n);
+  };
+  const Real* P = params_.data();
+  const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
+
+  StackCall<Real> enc{&layout_.encoder,
+                      false,
+                      B,
+                      S,
+                      C,
+                      H,
+                      c.vocab_size,
+                      src_.data(),
+                      positions(S),
+                      {false, nullptr, nullptr, lens},
+                      nullptr,
+                      nullptr,
+                      0};
+  stack_forward(
+      a.enc, a.branch, enc, P,
+      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); }, drop);
+  const Real* head_in = a.enc.ln_f;
+  const Real* wte = P + layout_.encoder.wte;
+  int64_t Tout = S, V = c.vocab_size, Vp = c.padded_vocab_size();
+  if (T > 0) {
+    StackCall<Real> dec{&layout_.decoder,
+                        true,
+                        B,
+                        T,
+                        C,
+                        H,
+                        c.tgt_vocab_size,
+                        tgt_.data(),
+                        positions(T),
+                        {true, nullptr, nullptr, nullptr},
+                        a.enc.ln_f,
+                        lens,
+                        S};
+    stack_forward(
+        a.dec, a.branch, dec, P,
+        [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); }, drop);
+    head_in = a.dec.ln_f, wte = P + layout_.decoder.wte;
+    Tout = T, V = c.tgt_vocab_size, Vp = c.padded_tgt_vocab_size();
+  }
+  nn::matmul_forward(a.logits, head_in, wte, nullptr, B, Tout, C, Vp);
+
+  if (p > 0.0) ++dropout_forward_count_;
+  dropout_step_ = step, last_p_ = p;
+  B_ = B, S_ = S, T_ = T;
+  if (!targets) return std::numeric_limits<Real>::quiet_NaN();
+  const Real loss =
+      nn::crossentropy_forward(a.losses, a.loss_lse, a.logits, targets, B, Tout, V, Vp);
+  targets_.assign(targets, targets + B * Tout);
+  has_targets_ = true;
+  return loss;
+}
+
+template <class Real>
+void EncDec<Real>::backward() {
+  if (B_ == 0 || !has_targets_)
+    throw Error("EncDec::backward: the last forward had no targets (or failed)");
+  const EncDecConfig& c = config_;
+  const int64_t B = B_, S = S_, T = T_, C = c.n_embd, H = c.n_head;
+  Carver<Real> carver{acts_.data()};
+  const Acts<Real> a = carve_acts(carver, c, B, S, T);
+  Carver<Real> counter;
+  carve_grad_acts(counter, c, B, S, T);
+  if (static_cast<int64_t>(grad_acts_.size()) < counter.used)
+    grad_acts_.assign(static_cast<size_t>(counter.used), Real(0));
+  Carver<Real> gcarver{grad_acts_.data()};
+  const GradActs<Real> g = carve_grad_acts(gcarver, c, B, S, T);
+  const Real* P = params_.data();
+  Real* G = grads_.data();
+  const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
+
+  auto undrop = [&](const Real* dout, int64_t n, uint64_t s) -> const Real* {
+    if (last_p_ == 0.0) return dout;
+    zero(g.dbranch, n);
+    nn::dropout_backward(g.dbranch, dout, last_p_,
+                         nn::dropout_seed(dropout_run_seed_, dropout_step_, s), n);
+    return g.dbranch;
+  };
+  // Learned slopes: the layer's gradient w.r.t. m = sigmoid(θ) lands in dm, then θ's gradient
+  // is dm·m·(1 − m).
+  const bool learned = c.pos == Position::alibi_learned;
+  std::vector<Real> dm(learned ? learned_.size() : 0, Real(0));
+  auto dslopes_of = [&](bool decoder, int64_t l, Real** L, Real** R) {
+    if (!learned) return;
+    if (decoder) {
+      *L = dm.data() + c.n_layer * 2 * H + l * H;
+    } else {
+      *L = dm.data() + l * 2 * H;
+      *R = *L + H;
+    }
+  };
+
+  const int64_t Tout = T > 0 ? T : S;
+  const int64_t V = T > 0 ? c.tgt_vocab_size : c.vocab_size;
+  const int64_t Vp = T > 0 ? c.padded_tgt_vocab_size() : c.padded_vocab_size();
+  const StackOffsets& head = T > 0 ? layout_.decoder : layout_.encoder;
+  zero(g.dlogits, B * Tout * Vp);
+  nn::crossentropy_backward(g.dlogits, a.logits, a.loss_lse, targets_.data(), Real(1), B, Tout, V,
+                            Vp);
+  // d(head input): the decoder's ln_f output, or the encoder's (its only use in a MLM). The
+  // stack's backward reads it once, first, so a scratch buffer it reuses later may hold it.
+  zero(g.dmemory, B * S * C);
+  Real* dhead = T > 0 ? g.dsmall : g.dmemory;
+  zero(dhead, B * Tout * C);
+  nn::matmul_backward(dhead, G + head.wte, nullptr, g.dlogits, T > 0 ? a.dec.ln_f : a.enc.ln_f,
+                      P + head.wte, B, Tout, C, Vp);
+  if (T > 0) {
+    StackCall<Real> dec{&layout_.decoder,
+                        true,
+                        B,
+                        T,
+                        C,
+                        H,
+                        c.tgt_vocab_size,
+                        tgt_.data(),
+                        nullptr,
+                        {true, nullptr, nullptr, nullptr},
+                        a.enc.ln_f,
+                        lens,
+                        S};
+    stack_backward(
+        g, a.dec, dhead, dec, P, G,
+        [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); },
+        [&](int64_t l, Real** L, Real** R) { dslopes_of(true, l, L, R); }, undrop);
+  }
+  StackCall<Real> enc{&layout_.encoder,
+                      false,
+                      B,
+                      S,
+                      C,
+                      H,
+                      c.vocab_size,
+                      src_.data(),
+                      nullptr,
+                      {false, nullptr, nullptr, lens},
+                      nullptr,
+                      nullptr,
+                      0};
+  stack_backward(
+      g, a.enc, g.dmemory, enc, P, G,
+      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); },
+      [&](int64_t l, Real** L, Real** R) { dslopes_of(false, l, L, R); }, undrop);
+
+  if (learned) {
+    const Real* m = learned_.data();
+    const Real* d = dm.data();
+    auto chain = [&](int64_t offset) {
+      for (int64_t h = 0; h < H; ++h, ++m, ++d) G[offset + h] += *d * *m * (Real(1) - *m);
+    };
+    for (const EncDecBlockOffsets& o : layout_.encoder.blocks)
+      chain(o.theta_left), chain(o.theta_right);
+    for (const EncDecBlockOffsets& o : layout_.decoder.blocks) chain(o.theta_left);
+  }
+}
+
+template <class Real>
+const Real* EncDec<Real>::logits() const {
+  if (B_ == 0) throw Error("EncDec::logits: no forward has run yet");
+  Carver<Real> a{const_cast<Real*>(acts_.data())};
+  return carve_acts(a, config_, B_, S_, T_).logits;
+}
+
+template <class Real>
+void EncDec<Real>::encode(const int32_t* src, const int32_t* src_lengths, int64_t B, int64_t S) {
+  if (config_.arch != Arch::seq2seq) throw Error("EncDec::encode: the model has no decoder");
+  nn::check_sizes("EncDec::encode", {{"B", B}, {"S", S}});
+  nn::check_given("EncDec::encode", {{"src", src}});
+  check_length("source", S);
+  check_lengths("src_lengths", src_lengths, B, S);
+  const EncDecConfig& c = config_;
+  const int64_t C = c.n_embd, H = c.n_head;
+  memory_B_ = memory_S_ = 0;
+  B_ = 0;  // src_ is about to change: the training forward's state is gone
+  update_learned_slopes();
+  Carver<Real> counter;
+  carve_stack(counter, c.n_layer, B, S, C, H, 0);
+  const int64_t branch_size = B * S * C;
+  if (static_cast<int64_t>(infer_acts_.size()) < counter.used + branch_size)
+    infer_acts_.assign(static_cast<size_t>(counter.used + branch_size), Real(0));
+  Carver<Real> carver{infer_acts_.data()};
+  const StackActs<Real> st = carve_stack(carver, c.n_layer, B, S, C, H, 0);
+  Real* branch = carver.take(branch_size);
+  src_.assign(src, src + B * S);
+  memory_lengths_.assign(src_lengths ? src_lengths : nullptr,
+                         src_lengths ? src_lengths + B : nullptr);
+  if (memory_lengths_.empty())
+    memory_lengths_.assign(static_cast<size_t>(B), static_cast<int32_t>(S));
+  StackCall<Real> enc{&layout_.encoder,
+                      false,
+                      B,
+                      S,
+                      C,
+                      H,
+                      c.vocab_size,
+                      src_.data(),
+                      positions(S),
+                      {false, nullptr, nullptr, memory_lengths_.data()},
+                      nullptr,
+                      nullptr,
+                      0};
+  stack_forward(
+      st, branch, enc, params_.data(),
+      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); },
+      [](Real*, int64_t, uint64_t) {});
+  memory_.assign(st.ln_f, st.ln_f + B * S * C);
+  memory_B_ = B, memory_S_ = S;
+}
+
+template <class Real>
+const Real* EncDec<Real>::decode(const int32_t* tgt, const int32_t* rows, int64_t B2, int64_t T) {
+  if (memory_B_ == 0) throw Error("EncDec::decode: call encode first");
+  nn::check_sizes("EncDec::decode", {{"B", B2}, {"T", T}});
+  nn::check_given("EncDec::decode", {{"tgt", tgt}, {"rows", rows}});
+  check_length("target", T);
+  const EncDecConfig& c = config_;
+  const int64_t C = c.n_embd, H = c.n_head, S = memory_S_, Vp = c.padded_tgt_vocab_size();
+  std::vector<int32_t> lens(static_cast<size_t>(B2));
+  gathered_.resize(static_cast<size_t>(B2 * S * C));
+  for (int64_t r = 0; r < B2; ++r) {
+    if (rows[r] < 0 || rows[r] >= memory_B_)
+      throw Error("EncDec::decode: rows[" + std::to_string(r) + "] = " + std::to_string(rows[r]) +
+                  " is not a row of the encoded batch of " + std::to_string(memory_B_));
+    std::copy_n(memory_.data() + rows[r] * S * C, S * C, gathered_.data() + r * S * C);
+    lens[static_cast<size_t>(r)] = memory_lengths_[static_cast<size_t>(rows[r])];
+  }
+  Carver<Real> counter;
+  carve_stack(counter, c.n_dec_layer, B2, T, C, H, S);
+  const int64_t extra = B2 * T * C + B2 * T * Vp;  // branch, logits
+  if (static_cast<int64_t>(infer_acts_.size()) < counter.used + extra)
+    infer_acts_.assign(static_cast<size_t>(counter.used + extra), Real(0));
+  Carver<Real> carver{infer_acts_.data()};
+  const StackActs<Real> st = carve_stack(carver, c.n_dec_layer, B2, T, C, H, S);
+  Real* branch = carver.take(B2 * T * C);
+  Real* logits = carver.take(B2 * T * Vp);
+  tgt_.assign(tgt, tgt + B2 * T);
+  StackCall<Real> dec{&layout_.decoder,
+                      true,
+                      B2,
+                      T,
+                      C,
+                      H,
+                      c.tgt_vocab_size,
+                      tgt_.data(),
+                      positions(T),
+                      {true, nullptr, nullptr, nullptr},
+                      gathered_.data(),
+                      lens.data(),
+                      S};
+  const Real* P = params_.data();
+  stack_forward(
+      st, branch, dec, P,
+      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); },
+      [](Real*, int64_t, uint64_t) {});
+  nn::matmul_forward(logits, st.ln_f, P + layout_.decoder.wte, nullptr, B2, T, C, Vp);
+  B_ = 0;  // the training forward's activations are gone
+  return logits;
+}
+
+template class EncDec<float>;
+template class EncDec<double>;
+
+}  // namespace slope::model
