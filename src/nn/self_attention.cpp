@@ -1,6 +1,9 @@
-// Causal self-attention over packed qkv (see self_attention.h).
+// Self- and cross-attention layers over packed projections (see self_attention.h). Every call
+// becomes one AttentionProblem of strided views into the caller's buffers, run by the fused
+// kernels in float and by slope's float64 reference in double.
 #include "nn/self_attention.h"
 
+#include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -9,78 +12,220 @@ namespace slope::nn {
 
 namespace {
 
-// The attention problem of one layer call: views into qkv (B, T, 3C) and out (B, T, C).
-//   q[b, h, t, d] = qkv[b·T·3C + t·3C + h·D + d]  →  strides {T·3C, D, 3C}, offset 0
-//   k, v: the same strides, offsets C and 2C;  out: strides {T·C, D, C}.
-AttentionProblem make_problem(const char* layer, int64_t B, int64_t T, int64_t C, int64_t H,
-                              bool alibi) {
-  check_sizes(layer, {{"B", B}, {"T", T}, {"C", C}, {"H", H}});
+// The attention problem of one layer call, every tensor read in place (nanoGPT's head layout):
+//   q[b, h, i, d] = q_base[b·Tq·q_row + i·q_row + h·D + d]  →  strides {Tq·q_row, D, q_row}
+//   k, v: strides {Tk·kv_row, D, kv_row} from their own bases;  out (B, Tq, C): {Tq·C, D, C}.
+// Self-attention reads qkv with q_row = kv_row = 3C (k and v at offsets C and 2C); cross-attention
+// reads q with q_row = C and kv with kv_row = 2C (v at offset C). No bias, not causal: the caller
+// sets those.
+AttentionProblem make_problem(const char* layer, int64_t B, int64_t Tq, int64_t Tk, int64_t C,
+                              int64_t H, int64_t q_row, int64_t kv_row) {
   if (C % H != 0)
     throw Error(std::string(layer) + ": C = " + std::to_string(C) +
                 " is not a multiple of the head count H = " + std::to_string(H));
+  const int64_t D = C / H;
   AttentionProblem p;
-  p.B = B, p.H = H, p.Hkv = H, p.Tq = T, p.Tk = T, p.D = C / H, p.Dv = C / H;
-  p.q_strides = p.k_strides = p.v_strides = {T * 3 * C, C / H, 3 * C};
-  p.out_strides = {T * C, C / H, C};
-  p.causal = true;
-  p.alibi = alibi;
+  p.B = B, p.H = H, p.Hkv = H, p.Tq = Tq, p.Tk = Tk, p.D = D, p.Dv = D;
+  p.q_strides = {Tq * q_row, D, q_row};
+  p.k_strides = p.v_strides = {Tk * kv_row, D, kv_row};
+  p.out_strides = {Tq * C, D, C};
+  return p;
+}
+
+// The layer's checks of its slopes and key lengths. slope::validate rejects the same in float, but
+// the float64 reference checks nothing (it would silently take a negative slope, or a key length
+// past Tk), and both precisions must reject the same arguments, naming the layer.
+template <class Real>
+void check_bias(const char* layer, const AttentionProblem& p, const AttentionInputs<Real>& in) {
+  auto check_slopes = [&](const char* name, const Real* s) {
+    for (int64_t h = 0; s && h < p.H; ++h)
+      if (!(s[h] >= 0))  // NaN fails too; +inf (mask that side) passes
+        throw Error(std::string(layer) + ": ALiBi " + name + "[" + std::to_string(h) +
+                    "] = " + std::to_string(s[h]) +
+                    " is negative or NaN; slopes must be >= 0, or +inf to mask that side");
+  };
+  if (p.alibi) {
+    check_slopes("slopes_left", in.slopes_left);
+    check_slopes("slopes_right", in.slopes_right);
+  }
+  for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
+    const int32_t len = p.key_lengths[b];
+    if (len < 0 || len > p.Tk)
+      throw Error(std::string(layer) + ": key_lengths[" + std::to_string(b) +
+                  "] = " + std::to_string(len) + " is outside [0, " + std::to_string(p.Tk) +
+                  "]: it counts the real keys of sequence " + std::to_string(b) +
+                  ", at most the padded length");
+  }
+}
+
+template <class Real>
+void run_forward(const char* layer, const AttentionProblem& p, const AttentionInputs<Real>& in,
+                 Real* out, Real* lse) {
+  check_bias(layer, p, in);
+  if constexpr (std::is_same_v<Real, float>) {
+    slope::attention_forward(p, in, out, lse);  // validates the rest of the problem
+  } else {
+    attention_forward_reference<Real>(p, in, out, lse);
+  }
+}
+
+// Overwrites the gradients in `g`.
+template <class Real>
+void run_backward(const char* layer, const AttentionProblem& p, const AttentionInputs<Real>& in,
+                  const Real* out, const Real* dout, const Real* lse,
+                  const AttentionGrads<Real>& g) {
+  check_bias(layer, p, in);
+  if constexpr (std::is_same_v<Real, float>) {
+    slope::attention_backward(p, in, out, dout, lse, g);
+  } else {
+    attention_backward_reference<Real>(p, in, dout, g);  // from the definition
+  }
+}
+
+template <class Real>
+void add_into(Real* dst, const Real* src, int64_t n) {
+#pragma omp parallel for simd schedule(static)
+  for (int64_t i = 0; i < n; ++i) dst[i] += src[i];
+}
+
+// The workspace is overwritten before the gradients are read back from it, so it must not share
+// memory with them.
+template <class Real>
+void check_scratch(const char* layer, const Real* scratch, int64_t n_scratch, const char* name,
+                   const Real* grad, int64_t n_grad) {
+  const std::less<const Real*> before;
+  if (before(scratch, grad + n_grad) && before(grad, scratch + n_scratch))
+    throw Error(std::string(layer) + ": scratch overlaps " + name +
+                "; it is overwritten: pass a buffer of its own");
+}
+
+template <class Real>
+AttentionProblem self_problem(const char* layer, const AttentionBias<Real>& bias, int64_t B,
+                              int64_t T, int64_t C, int64_t H) {
+  check_sizes(layer, {{"B", B}, {"T", T}, {"C", C}, {"H", H}});
+  AttentionProblem p = make_problem(layer, B, T, T, C, H, 3 * C, 3 * C);
+  p.causal = bias.causal;
+  p.alibi = bias.slopes_left != nullptr;
+  p.key_lengths = bias.key_lengths;
   return p;
 }
 
 template <class Real>
-AttentionInputs<Real> views(const Real* qkv, const Real* slopes, int64_t C) {
-  // slopes_right null: one vector for both sides (the right side is causally masked anyway),
-  // so the whole slope gradient lands in dslopes_left.
-  return {qkv, qkv + C, qkv + 2 * C, slopes, nullptr};
+AttentionInputs<Real> self_inputs(const Real* qkv, const AttentionBias<Real>& bias, int64_t C) {
+  // Without slopes_left there is no bias, and slopes_right is not read.
+  const Real* right = bias.slopes_left ? bias.slopes_right : nullptr;
+  return {qkv, qkv + C, qkv + 2 * C, bias.slopes_left, right};
 }
 
 }  // namespace
 
 template <class Real>
+void self_attention_forward(Real* out, Real* lse, const Real* qkv,
+                            const AttentionBias<NoDeduce<Real>>& bias, int64_t B, int64_t T,
+                            int64_t C, int64_t H) {
+  const char* layer = "self attention";
+  const AttentionProblem p = self_problem(layer, bias, B, T, C, H);
+  check_given(layer, {{"out", out}, {"lse", lse}, {"qkv", qkv}});
+  run_forward(layer, p, self_inputs(qkv, bias, C), out, lse);
+}
+
+template <class Real>
+void self_attention_backward(Real* dqkv, NoDeduce<Real>* dslopes_left,
+                             NoDeduce<Real>* dslopes_right, Real* scratch, const Real* dout,
+                             const Real* qkv, const Real* out, const Real* lse,
+                             const AttentionBias<NoDeduce<Real>>& bias, int64_t B, int64_t T,
+                             int64_t C, int64_t H) {
+  const char* layer = "self attention backward";
+  const AttentionProblem p = self_problem(layer, bias, B, T, C, H);
+  check_given(layer, {{"dqkv", dqkv},
+                      {"scratch", scratch},
+                      {"dout", dout},
+                      {"qkv", qkv},
+                      {"out", out},
+                      {"lse", lse}});
+  const int64_t n = B * T * 3 * C;
+  check_scratch(layer, scratch, n, "dqkv", dqkv, n);
+  if ((dslopes_left || dslopes_right) && !bias.slopes_left)
+    throw Error(std::string(layer) +
+                ": a slope gradient is asked for but bias.slopes_left is null (no ALiBi): pass "
+                "the forward's bias");
+  if (dslopes_right && !bias.slopes_right)
+    throw Error(std::string(layer) +
+                ": dslopes_right given but bias.slopes_right is null: the one shared slope "
+                "vector's whole gradient goes to dslopes_left");
+  std::vector<Real> dm_left(dslopes_left ? static_cast<size_t>(H) : 0),
+      dm_right(dslopes_right ? static_cast<size_t>(H) : 0);
+  const AttentionGrads<Real> grads{scratch, scratch + C, scratch + 2 * C,
+                                   dslopes_left ? dm_left.data() : nullptr,
+                                   dslopes_right ? dm_right.data() : nullptr};
+  run_backward(layer, p, self_inputs(qkv, bias, C), out, dout, lse, grads);
+  add_into(dqkv, scratch, n);
+  if (dslopes_left) add_into(dslopes_left, dm_left.data(), H);
+  if (dslopes_right) add_into(dslopes_right, dm_right.data(), H);
+}
+
+template <class Real>
 void attention_forward(Real* out, Real* lse, const Real* qkv, const NoDeduce<Real>* slopes,
                        int64_t B, int64_t T, int64_t C, int64_t H) {
-  const AttentionProblem p = make_problem("attention", B, T, C, H, slopes != nullptr);
-  check_given("attention", {{"out", out}, {"lse", lse}, {"qkv", qkv}});
-  const AttentionInputs<Real> in = views(qkv, slopes, C);
-  if constexpr (std::is_same_v<Real, float>) {
-    slope::attention_forward(p, in, out, lse);  // validates the problem and the slopes
-  } else {
-    if (slopes)
-      for (int64_t h = 0; h < H; ++h)
-        if (!(slopes[h] >= 0))
-          throw Error("attention: ALiBi slope " + std::to_string(h) + " is negative or NaN");
-    attention_forward_reference<Real>(p, in, out, lse);
-  }
+  self_attention_forward(out, lse, qkv, AttentionBias<Real>{.causal = true, .slopes_left = slopes},
+                         B, T, C, H);
 }
 
 template <class Real>
 void attention_backward(Real* dqkv, NoDeduce<Real>* dslopes, Real* scratch, const Real* dout,
                         const Real* qkv, const Real* out, const Real* lse,
                         const NoDeduce<Real>* slopes, int64_t B, int64_t T, int64_t C, int64_t H) {
-  const AttentionProblem p = make_problem("attention backward", B, T, C, H, slopes != nullptr);
-  check_given("attention backward", {{"dqkv", dqkv},
-                                     {"scratch", scratch},
-                                     {"dout", dout},
-                                     {"qkv", qkv},
-                                     {"out", out},
-                                     {"lse", lse}});
-  if (scratch == dqkv)
-    throw Error("attention backward: scratch must be its own buffer, not dqkv (it is overwritten)");
-  if (dslopes && !slopes)
-    throw Error("attention backward: dslopes given but no slopes: pass the forward's slopes");
-  const AttentionInputs<Real> in = views(qkv, slopes, C);
-  std::vector<Real> dm(dslopes ? static_cast<size_t>(H) : 0);
-  const AttentionGrads<Real> grads{scratch, scratch + C, scratch + 2 * C,
-                                   dslopes ? dm.data() : nullptr, nullptr};
-  if constexpr (std::is_same_v<Real, float>) {
-    slope::attention_backward(p, in, out, dout, lse, grads);
-  } else {
-    attention_backward_reference<Real>(p, in, dout, grads);  // from the definition
-  }
-  const int64_t n = B * T * 3 * C;
-#pragma omp parallel for simd schedule(static)
-  for (int64_t i = 0; i < n; ++i) dqkv[i] += scratch[i];
-  for (int64_t h = 0; h < static_cast<int64_t>(dm.size()); ++h) dslopes[h] += dm[h];
+  self_attention_backward(dqkv, dslopes, nullptr, scratch, dout, qkv, out, lse,
+                          AttentionBias<Real>{.causal = true, .slopes_left = slopes}, B, T, C, H);
+}
+
+namespace {
+
+AttentionProblem cross_problem(const char* layer, const int32_t* key_lengths, int64_t B, int64_t Tq,
+                               int64_t Tk, int64_t C, int64_t H) {
+  check_sizes(layer, {{"B", B}, {"Tq", Tq}, {"Tk", Tk}, {"C", C}, {"H", H}});
+  AttentionProblem p = make_problem(layer, B, Tq, Tk, C, H, C, 2 * C);
+  p.key_lengths = key_lengths;
+  return p;
+}
+
+}  // namespace
+
+template <class Real>
+void cross_attention_forward(Real* out, Real* lse, const Real* q, const Real* kv,
+                             const int32_t* key_lengths, int64_t B, int64_t Tq, int64_t Tk,
+                             int64_t C, int64_t H) {
+  const char* layer = "cross attention";
+  const AttentionProblem p = cross_problem(layer, key_lengths, B, Tq, Tk, C, H);
+  check_given(layer, {{"out", out}, {"lse", lse}, {"q", q}, {"kv", kv}});
+  run_forward(layer, p, AttentionInputs<Real>{q, kv, kv + C}, out, lse);
+}
+
+template <class Real>
+void cross_attention_backward(Real* dq, Real* dkv, Real* scratch, const Real* dout, const Real* q,
+                              const Real* kv, const Real* out, const Real* lse,
+                              const int32_t* key_lengths, int64_t B, int64_t Tq, int64_t Tk,
+                              int64_t C, int64_t H) {
+  const char* layer = "cross attention backward";
+  const AttentionProblem p = cross_problem(layer, key_lengths, B, Tq, Tk, C, H);
+  check_given(layer, {{"dq", dq},
+                      {"dkv", dkv},
+                      {"scratch", scratch},
+                      {"dout", dout},
+                      {"q", q},
+                      {"kv", kv},
+                      {"out", out},
+                      {"lse", lse}});
+  const int64_t nq = B * Tq * C, nkv = B * Tk * 2 * C;
+  check_scratch(layer, scratch, nq + nkv, "dq", dq, nq);
+  check_scratch(layer, scratch, nq + nkv, "dkv", dkv, nkv);
+  // scratch = [dq (B, Tq, C) | dkv (B, Tk, 2C)], laid out like q and kv.
+  Real* sq = scratch;
+  Real* skv = scratch + nq;
+  run_backward(layer, p, AttentionInputs<Real>{q, kv, kv + C}, out, dout, lse,
+               AttentionGrads<Real>{sq, skv, skv + C});
+  add_into(dq, sq, nq);
+  add_into(dkv, skv, nkv);
 }
 
 #define SLOPE_NN_INSTANTIATE(Real)                                                                \
@@ -88,7 +233,18 @@ void attention_backward(Real* dqkv, NoDeduce<Real>* dslopes, Real* scratch, cons
                                         int64_t, int64_t);                                        \
   template void attention_backward<Real>(Real*, Real*, Real*, const Real*, const Real*,           \
                                          const Real*, const Real*, const Real*, int64_t, int64_t, \
-                                         int64_t, int64_t);
+                                         int64_t, int64_t);                                       \
+  template void self_attention_forward<Real>(                                                     \
+      Real*, Real*, const Real*, const AttentionBias<Real>&, int64_t, int64_t, int64_t, int64_t); \
+  template void self_attention_backward<Real>(                                                    \
+      Real*, Real*, Real*, Real*, const Real*, const Real*, const Real*, const Real*,             \
+      const AttentionBias<Real>&, int64_t, int64_t, int64_t, int64_t);                            \
+  template void cross_attention_forward<Real>(Real*, Real*, const Real*, const Real*,             \
+                                              const int32_t*, int64_t, int64_t, int64_t, int64_t, \
+                                              int64_t);                                           \
+  template void cross_attention_backward<Real>(                                                   \
+      Real*, Real*, Real*, const Real*, const Real*, const Real*, const Real*, const Real*,       \
+      const int32_t*, int64_t, int64_t, int64_t, int64_t, int64_t);
 SLOPE_NN_INSTANTIATE(float)
 SLOPE_NN_INSTANTIATE(double)
 #undef SLOPE_NN_INSTANTIATE

@@ -1,4 +1,5 @@
-// The causal self-attention of a GPT block, over c_attn's packed output.
+// Self-attention over c_attn's packed output: causal (a GPT block) or bidirectional (an
+// encoder), and an encoder–decoder's cross-attention.
 //
 // qkv (B, T, 3C) holds q, k and v side by side along the last dimension, each split into H heads
 // of D = C/H channels (nanoGPT's layout: q[b, t, h, d] = qkv[b, t, h·D + d], k at offset C, v at
@@ -17,6 +18,7 @@
 
 namespace slope::nn {
 
+// The causal case of self_attention_forward below, with one slope vector for the left side.
 // Throws Error when C is not a multiple of H or a slope is negative or NaN.
 template <class Real>
 void attention_forward(Real* out,                     // (B, T, C)
@@ -38,5 +40,76 @@ void attention_backward(Real* dqkv,                    // (B, T, 3C)
                         const Real* lse,               // (B, H, T) from the forward
                         const NoDeduce<Real>* slopes,  // (H), or null: as in the forward
                         int64_t B, int64_t T, int64_t C, int64_t H);
+
+// ---- Bidirectional and cross-attention (encoders, encoder–decoders) ----------------------
+
+// How a self-attention layer sees position and padding.
+//   causal        query i sees keys j ≤ i (decoders); false: every key (encoders)
+//   slopes_left   (H) ALiBi slopes for keys left of the query (j < i), or null: no bias
+//   slopes_right  (H) for keys right of it (j > i); null = slopes_left (symmetric ALiBi, or the
+//                 causal decoder's one vector). +∞ masks that side (the "nonsymmetric" encoder);
+//                 the diagonal is never masked. Only read when slopes_left is given.
+//   key_lengths   (B) or null: keys t ≥ key_lengths[b] are padding and never attended. Queries
+//                 at padded positions still get an output (over the real keys); exclude them
+//                 from the loss. A padded batch gives the real positions exactly the outputs of
+//                 each sequence run alone.
+template <class Real>
+struct AttentionBias {
+  bool causal = false;
+  const Real* slopes_left = nullptr;
+  const Real* slopes_right = nullptr;
+  const int32_t* key_lengths = nullptr;
+};
+
+// Self-attention over packed qkv (B, T, 3C) as above, with any bias. attention_forward is the
+// causal case of it. Throws Error on a bad shape, a negative or NaN slope, a key length outside
+// [0, T]. A sequence of key length 0 gets outputs 0 and lse −∞.
+template <class Real>
+void self_attention_forward(Real* out,        // (B, T, C)
+                            Real* lse,        // (B, H, T)
+                            const Real* qkv,  // (B, T, 3C)
+                            const AttentionBias<NoDeduce<Real>>& bias, int64_t B, int64_t T,
+                            int64_t C, int64_t H);
+
+// ACCUMULATES into dqkv and, when given, dslopes_left / dslopes_right (H each). With
+// bias.slopes_right null the one shared vector's whole gradient goes to dslopes_left and
+// dslopes_right must be null (Error otherwise). A side whose slopes are +∞ gets a zero gradient.
+// `bias` is the forward's; scratch must not overlap dqkv.
+template <class Real>
+void self_attention_backward(Real* dqkv,                     // (B, T, 3C)
+                             NoDeduce<Real>* dslopes_left,   // (H) or null
+                             NoDeduce<Real>* dslopes_right,  // (H) or null
+                             Real* scratch,                  // (B, T, 3C) workspace
+                             const Real* dout,               // (B, T, C)
+                             const Real* qkv,                // (B, T, 3C)
+                             const Real* out,                // (B, T, C) from the forward
+                             const Real* lse,                // (B, H, T) from the forward
+                             const AttentionBias<NoDeduce<Real>>& bias, int64_t B, int64_t T,
+                             int64_t C, int64_t H);
+
+// Cross-attention of a decoder to an encoder's output: queries (B, Tq, C) from the decoder,
+// keys and values packed as kv (B, Tk, 2C) (k at offset 0, v at C, nanoGPT-style heads of
+// D = C/H), no position bias, no causal mask; source keys t ≥ key_lengths[b] are padding.
+// Scale 1/√D.
+template <class Real>
+void cross_attention_forward(Real* out,                   // (B, Tq, C)
+                             Real* lse,                   // (B, H, Tq)
+                             const Real* q,               // (B, Tq, C)
+                             const Real* kv,              // (B, Tk, 2C)
+                             const int32_t* key_lengths,  // (B) in [0, Tk], or null
+                             int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t H);
+
+// ACCUMULATES into dq and dkv; scratch, overwritten, must not overlap them.
+template <class Real>
+void cross_attention_backward(Real* dq,                    // (B, Tq, C)
+                              Real* dkv,                   // (B, Tk, 2C)
+                              Real* scratch,               // (B·Tq·C + B·Tk·2C) workspace
+                              const Real* dout,            // (B, Tq, C)
+                              const Real* q,               // (B, Tq, C)
+                              const Real* kv,              // (B, Tk, 2C)
+                              const Real* out,             // (B, Tq, C) from the forward
+                              const Real* lse,             // (B, H, Tq) from the forward
+                              const int32_t* key_lengths,  // (B) or null
+                              int64_t B, int64_t Tq, int64_t Tk, int64_t C, int64_t H);
 
 }  // namespace slope::nn

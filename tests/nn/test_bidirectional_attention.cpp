@@ -1,0 +1,585 @@
+// Bidirectional self-attention (encoders) and cross-attention (encoder–decoders): gradients for
+// every bias the layer takes (none, symmetric, nonsymmetric, learned left and right slopes), key
+// lengths, causal with key lengths, Tq ≠ Tk, T across a kernel tile; a padded batch against each
+// sequence run alone; and the argument checks.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "gradcheck.h"
+#include "nn/self_attention.h"
+#include "slope/attention.h"
+
+namespace slope::nn::testing {
+namespace {
+
+// A softmax over Tk keys of D-term scores, then Tk-term sums: float32 error ~eps·√(Tk·D) per
+// step (the bound test_self_attention.cpp uses).
+CheckOptions attention_tolerances(int64_t Tk, int64_t D) {
+  const double tol = fp32_tolerance(Tk * D, 32.0);
+  return {tol, tol, kFdTolerance};
+}
+
+const int32_t* lengths_or_null(const std::vector<int32_t>& v) {
+  return v.empty() ? nullptr : v.data();
+}
+
+// x = {qkv (B, T, 3C)}, then optionally slopes_left (H), then optionally slopes_right (H).
+struct SelfAttention {
+  int64_t B, T, C, H;
+  bool causal = false;
+  std::vector<int32_t> key_lengths = {};  // (B), or empty: no padding
+
+  template <class Real>
+  AttentionBias<Real> bias(const Tensors<Real>& x) const {
+    AttentionBias<Real> b;
+    b.causal = causal;
+    b.slopes_left = x.size() > 1 ? x[1].data() : nullptr;
+    b.slopes_right = x.size() > 2 ? x[2].data() : nullptr;
+    b.key_lengths = lengths_or_null(key_lengths);
+    return b;
+  }
+
+  template <class Real>
+  std::vector<Real> forward(const Tensors<Real>& x, std::vector<Real>* lse = nullptr) const {
+    std::vector<Real> out(static_cast<size_t>(B * T * C)), l(static_cast<size_t>(B * H * T));
+    self_attention_forward(out.data(), l.data(), x[0].data(), bias(x), B, T, C, H);
+    if (lse) *lse = l;
+    return out;
+  }
+
+  template <class Real>
+  void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
+    std::vector<Real> lse;
+    const std::vector<Real> out = forward(x, &lse);
+    // Garbage in the workspace: the layer must not read it.
+    std::vector<Real> scratch(static_cast<size_t>(B * T * 3 * C),
+                              std::numeric_limits<Real>::quiet_NaN());
+    self_attention_backward(dx[0].data(), dx.size() > 1 ? or_null(dx[1]) : nullptr,
+                            dx.size() > 2 ? or_null(dx[2]) : nullptr, scratch.data(), dout.data(),
+                            x[0].data(), out.data(), lse.data(), bias(x), B, T, C, H);
+  }
+};
+
+// x = {q (B, Tq, C), kv (B, Tk, 2C)}.
+struct CrossAttention {
+  int64_t B, Tq, Tk, C, H;
+  std::vector<int32_t> key_lengths = {};
+
+  template <class Real>
+  std::vector<Real> forward(const Tensors<Real>& x, std::vector<Real>* lse = nullptr) const {
+    std::vector<Real> out(static_cast<size_t>(B * Tq * C)), l(static_cast<size_t>(B * H * Tq));
+    cross_attention_forward(out.data(), l.data(), x[0].data(), x[1].data(),
+                            lengths_or_null(key_lengths), B, Tq, Tk, C, H);
+    if (lse) *lse = l;
+    return out;
+  }
+
+  template <class Real>
+  void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
+    std::vector<Real> lse;
+    const std::vector<Real> out = forward(x, &lse);
+    std::vector<Real> scratch(static_cast<size_t>(B * Tq * C + B * Tk * 2 * C),
+                              std::numeric_limits<Real>::quiet_NaN());
+    cross_attention_backward(dx[0].data(), dx[1].data(), scratch.data(), dout.data(), x[0].data(),
+                             x[1].data(), out.data(), lse.data(), lengths_or_null(key_lengths), B,
+                             Tq, Tk, C, H);
+  }
+};
+
+// Entries up to 2: scores of a few units, so softmax is neither flat nor one-hot.
+Tensors<double> qkv_input(const SelfAttention& a, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  return {random_vector(a.B * a.T * 3 * a.C, rng, -2.0, 2.0)};
+}
+
+std::vector<double> learned_slopes(int64_t H, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  return random_vector(H, rng, 0.05, 1.0);
+}
+
+std::vector<double> to_double(const std::vector<float>& v) { return cast<double>(v); }
+
+CheckOptions tolerances(const SelfAttention& a) { return attention_tolerances(a.T, a.C / a.H); }
+
+TEST(BidirectionalAttention, NoBias) {
+  const SelfAttention a{.B = 2, .T = 5, .C = 12, .H = 3};
+  check_layer(a, qkv_input(a, 1), {"qkv"}, {true}, tolerances(a));
+}
+
+TEST(BidirectionalAttention, SymmetricAlibi) {  // one vector for both sides, three heads
+  const SelfAttention a{.B = 2, .T = 6, .C = 12, .H = 3};
+  Tensors<double> x = qkv_input(a, 2);
+  x.push_back(to_double(alibi_slopes(a.H)));
+  check_layer(a, x, {"qkv", "slopes"}, {true, false}, tolerances(a));
+}
+
+TEST(BidirectionalAttention, NonsymmetricAlibi) {  // half the heads look left, half right
+  const SelfAttention a{.B = 2, .T = 7, .C = 24, .H = 6};
+  const SlopePair m = alibi_slopes_nonsymmetric(a.H);
+  Tensors<double> x = qkv_input(a, 3);
+  x.push_back(to_double(m.left));
+  x.push_back(to_double(m.right));
+  ASSERT_TRUE(std::isinf(x[1][3]) && std::isinf(x[2][0]));  // the masked sides
+  check_layer(a, x, {"qkv", "slopes_left", "slopes_right"}, {true, false, false}, tolerances(a));
+}
+
+TEST(BidirectionalAttention, LearnedLeftAndRightSlopes) {
+  const SelfAttention a{.B = 2, .T = 7, .C = 12, .H = 3};
+  Tensors<double> x = qkv_input(a, 4);
+  x.push_back(learned_slopes(a.H, 40));
+  x.push_back(learned_slopes(a.H, 41));
+  check_layer(a, x, {"qkv", "slopes_left", "slopes_right"}, {true, true, true}, tolerances(a));
+}
+
+// Padded queries (t ≥ key_lengths[b]) still have outputs, which the probe loss includes: they
+// are functions of the real keys, so differences must match them too.
+TEST(BidirectionalAttention, KeyLengths) {
+  const SelfAttention a{.B = 3, .T = 6, .C = 12, .H = 3, .key_lengths = {6, 3, 1}};
+  Tensors<double> x = qkv_input(a, 5);
+  x.push_back(learned_slopes(a.H, 50));
+  x.push_back(learned_slopes(a.H, 51));
+  check_layer(a, x, {"qkv", "slopes_left", "slopes_right"}, {true, true, true}, tolerances(a));
+}
+
+TEST(BidirectionalAttention, KeyLengthsNoBias) {
+  const SelfAttention a{.B = 3, .T = 5, .C = 8, .H = 2, .key_lengths = {2, 5, 4}};
+  check_layer(a, qkv_input(a, 6), {"qkv"}, {true}, tolerances(a));
+}
+
+TEST(BidirectionalAttention, CausalWithKeyLengths) {  // a decoder over a padded batch
+  const SelfAttention a{.B = 3, .T = 6, .C = 12, .H = 3, .causal = true, .key_lengths = {6, 3, 1}};
+  Tensors<double> x = qkv_input(a, 7);
+  x.push_back(learned_slopes(a.H, 70));
+  check_layer(a, x, {"qkv", "slopes"}, {true, true}, tolerances(a));
+}
+
+// T = 67 crosses the 64-key and 64-query tiles; key lengths end inside the second tile and
+// exactly at the first's end.
+TEST(BidirectionalAttention, AcrossKernelTiles) {
+  const SelfAttention a{.B = 2, .T = 67, .C = 16, .H = 2, .key_lengths = {67, 64}};
+  Tensors<double> x = qkv_input(a, 8);
+  x.push_back(learned_slopes(a.H, 80));
+  x.push_back(learned_slopes(a.H, 81));
+  CheckOptions tol = tolerances(a);
+  tol.fd_every = 31;
+  check_layer(a, x, {"qkv", "slopes_left", "slopes_right"}, {true, true, true}, tol);
+}
+
+// bias.slopes_right null shares one vector between the sides, and dslopes_left gets its whole
+// gradient: the sum of what the two sides get when the same values are passed as two vectors.
+template <class Real>
+void check_shared_slope_gradient(double tol) {
+  const SelfAttention a{.B = 2, .T = 9, .C = 12, .H = 3, .key_lengths = {9, 6}};
+  Tensors<double> x64 = qkv_input(a, 9);
+  x64.push_back(learned_slopes(a.H, 90));
+  std::mt19937_64 rng(91);
+  const std::vector<Real> dout = cast<Real>(random_vector(a.B * a.T * a.C, rng));
+
+  const Tensors<Real> shared = cast_all<Real>(x64);
+  Tensors<Real> g_shared{std::vector<Real>(shared[0].size()), std::vector<Real>(a.H)};
+  a.backward(g_shared, shared, dout);
+
+  Tensors<Real> split = shared;
+  split.push_back(shared[1]);
+  Tensors<Real> g_split{std::vector<Real>(split[0].size()), std::vector<Real>(a.H),
+                        std::vector<Real>(a.H)};
+  a.backward(g_split, split, dout);
+
+  std::vector<double> both(static_cast<size_t>(a.H));
+  for (size_t h = 0; h < both.size(); ++h)
+    both[h] = static_cast<double>(g_split[1][h]) + static_cast<double>(g_split[2][h]);
+  EXPECT_LE(rel_error(g_shared[1], both), tol);
+  EXPECT_LE(rel_error(g_shared[0], cast<double>(g_split[0])), tol);
+}
+
+TEST(BidirectionalAttention, SharedSlopesGradientIsBothSides) {
+  check_shared_slope_gradient<double>(1e-12);
+  const SelfAttention a{.B = 2, .T = 9, .C = 12, .H = 3};
+  check_shared_slope_gradient<float>(tolerances(a).fp32_grad);
+}
+
+// A side whose slopes are +∞ is masked: its slope gradient is exactly zero (not NaN), in both
+// precisions; the finite side's gradient agrees between them.
+TEST(BidirectionalAttention, MaskedSideHasZeroSlopeGradient) {
+  const SelfAttention a{.B = 2, .T = 7, .C = 16, .H = 4, .key_lengths = {7, 5}};
+  const SlopePair m = alibi_slopes_nonsymmetric(a.H);
+  Tensors<double> x = qkv_input(a, 10);
+  x.push_back(to_double(m.left));
+  x.push_back(to_double(m.right));
+  std::mt19937_64 rng(11);
+  const std::vector<double> dout = random_vector(a.B * a.T * a.C, rng);
+
+  Tensors<double> g64{std::vector<double>(x[0].size()), std::vector<double>(a.H),
+                      std::vector<double>(a.H)};
+  a.backward(g64, x, dout);
+  const Tensors<float> x32 = cast_all<float>(x);
+  Tensors<float> g32{std::vector<float>(x32[0].size()), std::vector<float>(a.H),
+                     std::vector<float>(a.H)};
+  a.backward(g32, x32, cast<float>(dout));
+  for (size_t side = 1; side <= 2; ++side)
+    for (size_t h = 0; h < static_cast<size_t>(a.H); ++h) {
+      if (std::isinf(x[side][h])) {
+        EXPECT_EQ(g64[side][h], 0.0) << "side " << side << " head " << h;
+        EXPECT_EQ(g32[side][h], 0.0f) << "side " << side << " head " << h;
+      } else {
+        EXPECT_NE(g64[side][h], 0.0) << "side " << side << " head " << h;
+        EXPECT_LE(std::abs(g32[side][h] - g64[side][h]),
+                  tolerances(a).fp32_grad * max_abs(g64[side]))
+            << "side " << side << " head " << h;
+      }
+    }
+}
+
+TEST(CrossAttention, ShorterTarget) {  // Tq < Tk, ragged sources
+  const CrossAttention a{.B = 3, .Tq = 5, .Tk = 7, .C = 12, .H = 3, .key_lengths = {7, 4, 1}};
+  std::mt19937_64 rng(12);
+  const Tensors<double> x{random_vector(a.B * a.Tq * a.C, rng, -2.0, 2.0),
+                          random_vector(a.B * a.Tk * 2 * a.C, rng, -2.0, 2.0)};
+  check_layer(a, x, {"q", "kv"}, {true, true}, attention_tolerances(a.Tk, a.C / a.H));
+}
+
+TEST(CrossAttention, LongerTarget) {  // Tq > Tk
+  const CrossAttention a{.B = 2, .Tq = 7, .Tk = 3, .C = 8, .H = 2, .key_lengths = {2, 3}};
+  std::mt19937_64 rng(13);
+  const Tensors<double> x{random_vector(a.B * a.Tq * a.C, rng, -2.0, 2.0),
+                          random_vector(a.B * a.Tk * 2 * a.C, rng, -2.0, 2.0)};
+  check_layer(a, x, {"q", "kv"}, {true, true}, attention_tolerances(a.Tk, a.C / a.H));
+}
+
+TEST(CrossAttention, AcrossKernelTiles) {
+  const CrossAttention a{.B = 2, .Tq = 65, .Tk = 67, .C = 16, .H = 2, .key_lengths = {67, 30}};
+  std::mt19937_64 rng(14);
+  const Tensors<double> x{random_vector(a.B * a.Tq * a.C, rng, -2.0, 2.0),
+                          random_vector(a.B * a.Tk * 2 * a.C, rng, -2.0, 2.0)};
+  CheckOptions tol = attention_tolerances(a.Tk, a.C / a.H);
+  tol.fd_every = 29;
+  check_layer(a, x, {"q", "kv"}, {true, true}, tol);
+}
+
+// ---- The layers against the definition --------------------------------------------------
+
+// The gradient checks run the layer's own problem in both precisions, so a wrong side, stride or
+// mask would pass them. This is the definition written out on the packed layouts instead:
+// query row i of sequence b at q + (b·Tq + i)·q_row, key row j at k + (b·Tk + j)·kv_row, value
+// row at v + (b·Tk + j)·kv_row; score = q·k/√D − left[h]·(i − j) (j < i) or − right[h]·(j − i)
+// (j > i), a slope of +∞ masking its side; keys j ≥ lengths[b] masked; a row with every key
+// masked gives 0. Returns out (B, Tq, C).
+struct Definition {
+  int64_t B, Tq, Tk, C, H;
+  bool causal = false;
+  const double* left = nullptr;   // (H) or null: no bias
+  const double* right = nullptr;  // (H) or null: left
+  const int32_t* lengths = nullptr;
+
+  std::vector<double> operator()(const double* q, int64_t q_row, const double* k, const double* v,
+                                 int64_t kv_row) const {
+    const int64_t D = C / H;
+    std::vector<double> out(static_cast<size_t>(B * Tq * C), 0.0);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < Tq; ++i) {
+          std::vector<double> p(static_cast<size_t>(Tk), 0.0);
+          double total = 0.0;
+          for (int64_t j = 0; j < Tk; ++j) {
+            if (lengths && j >= lengths[b]) continue;
+            if (causal && j > i) continue;
+            double s = 0.0;
+            for (int64_t d = 0; d < D; ++d)
+              s += q[(b * Tq + i) * q_row + h * D + d] * k[(b * Tk + j) * kv_row + h * D + d];
+            s /= std::sqrt(static_cast<double>(D));
+            if (left && j != i) {
+              const double m = j < i ? left[h] : (right ? right : left)[h];
+              if (std::isinf(m)) continue;
+              s -= m * static_cast<double>(std::abs(i - j));
+            }
+            p[static_cast<size_t>(j)] = std::exp(s);  // scores of a few units: no overflow
+            total += p[static_cast<size_t>(j)];
+          }
+          if (total == 0.0) continue;  // every key masked: output 0
+          for (int64_t j = 0; j < Tk; ++j)
+            for (int64_t d = 0; d < D; ++d)
+              out[static_cast<size_t>((b * Tq + i) * C + h * D + d)] +=
+                  p[static_cast<size_t>(j)] / total * v[(b * Tk + j) * kv_row + h * D + d];
+        }
+    return out;
+  }
+};
+
+// rel_error passes NaN silently (std::max drops it), so the comparisons below check for it.
+template <class Real>
+bool all_finite(const std::vector<Real>& x) {
+  return std::all_of(x.begin(), x.end(), [](Real e) { return std::isfinite(e); });
+}
+
+// Sequence 2 (length 2) has fully masked rows: queries past its keys in head 2, whose left side
+// is masked.
+TEST(BidirectionalAttention, MatchesDefinition) {
+  const SelfAttention a{.B = 3, .T = 7, .C = 12, .H = 3, .key_lengths = {7, 4, 2}};
+  Tensors<double> x = qkv_input(a, 17);
+  x.push_back({0.3, 0.1, std::numeric_limits<double>::infinity()});   // left
+  x.push_back({0.7, std::numeric_limits<double>::infinity(), 0.05});  // right
+  const Definition def{.B = a.B,
+                       .Tq = a.T,
+                       .Tk = a.T,
+                       .C = a.C,
+                       .H = a.H,
+                       .left = x[1].data(),
+                       .right = x[2].data(),
+                       .lengths = a.key_lengths.data()};
+  const double* qkv = x[0].data();
+  const std::vector<double> want = def(qkv, 3 * a.C, qkv + a.C, qkv + 2 * a.C, 3 * a.C);
+  std::vector<double> lse;
+  const std::vector<double> out = a.forward(x, &lse);
+  const std::vector<float> out32 = a.forward(cast_all<float>(x));
+  ASSERT_TRUE(all_finite(want) && all_finite(out) && all_finite(out32));
+  EXPECT_LE(rel_error(out, want), 1e-14);
+  EXPECT_LE(rel_error(out32, want), tolerances(a).fp32_out);
+  EXPECT_EQ(lse[static_cast<size_t>((2 * a.H + 2) * a.T + 5)], -INFINITY);  // masked row
+
+  // One shared vector, causal.
+  SelfAttention causal = a;
+  causal.causal = true;
+  x.pop_back();
+  Definition shared = def;
+  shared.causal = true;
+  shared.right = nullptr;
+  const std::vector<double> want_causal = shared(qkv, 3 * a.C, qkv + a.C, qkv + 2 * a.C, 3 * a.C);
+  EXPECT_LE(rel_error(causal.forward(x), want_causal), 1e-14);
+  EXPECT_LE(rel_error(causal.forward(cast_all<float>(x)), want_causal), tolerances(a).fp32_out);
+}
+
+TEST(CrossAttention, MatchesDefinition) {
+  const CrossAttention a{.B = 2, .Tq = 4, .Tk = 6, .C = 12, .H = 3, .key_lengths = {6, 3}};
+  std::mt19937_64 rng(18);
+  const Tensors<double> x{random_vector(a.B * a.Tq * a.C, rng, -2.0, 2.0),
+                          random_vector(a.B * a.Tk * 2 * a.C, rng, -2.0, 2.0)};
+  const Definition def{
+      .B = a.B, .Tq = a.Tq, .Tk = a.Tk, .C = a.C, .H = a.H, .lengths = a.key_lengths.data()};
+  const std::vector<double> want = def(x[0].data(), a.C, x[1].data(), x[1].data() + a.C, 2 * a.C);
+  EXPECT_LE(rel_error(a.forward(x), want), 1e-14);
+  EXPECT_LE(rel_error(a.forward(cast_all<float>(x)), want),
+            attention_tolerances(a.Tk, a.C / a.H).fp32_out);
+}
+
+// ---- A padded batch against each sequence alone ------------------------------------------
+
+// Rows [0, n) of sequence b in a (B, T, width) tensor.
+template <class Real>
+std::vector<double> rows(const std::vector<Real>& x, int64_t b, int64_t T, int64_t width,
+                         int64_t n) {
+  const auto first = x.begin() + b * T * width;
+  return std::vector<double>(first, first + n * width);
+}
+
+// Entries [0, n) of every head of sequence b in a (B, H, T) tensor.
+template <class Real>
+std::vector<double> per_head(const std::vector<Real>& x, int64_t b, int64_t H, int64_t T,
+                             int64_t n) {
+  std::vector<double> y;
+  for (int64_t h = 0; h < H; ++h)
+    for (int64_t t = 0; t < n; ++t) y.push_back(x[static_cast<size_t>((b * H + h) * T + t)]);
+  return y;
+}
+
+// Whether rows [n, T) of sequence b in a (B, T, width) tensor are exactly zero.
+template <class Real>
+bool padding_is_zero(const std::vector<Real>& x, int64_t b, int64_t T, int64_t width, int64_t n) {
+  for (int64_t i = (b * T + n) * width; i < (b + 1) * T * width; ++i)
+    if (x[static_cast<size_t>(i)] != Real(0)) return false;
+  return true;
+}
+
+// Bound for the same arithmetic in a different batch layout: the kernels tile keys and queries
+// from position 0 in both runs, so what may differ is the reduction order of the slope gradient
+// over the batch (measured: 2e-8 in float) and far-tile skipping decisions (≤ 2⁻²⁴ of a row's
+// mass). Outputs, lse and dqkv came out bit-identical in both precisions.
+constexpr double kPaddingTolerance = 1e-5;
+
+// A batch of sequences padded to the longest with garbage (finite: a NaN query row would give
+// NaN outputs that dout = 0 does not cancel), through the bidirectional, symmetric-ALiBi layer.
+template <class Real>
+void check_padded_self_attention() {
+  const std::vector<int32_t> lengths{70, 5, 64, 1};
+  const int64_t B = 4, T = 70, C = 24, H = 3;
+  const std::vector<double> slopes = to_double(alibi_slopes(H));
+  std::mt19937_64 rng(15);
+  const std::vector<double> garbage = random_vector(B * T * 3 * C, rng, -50.0, 50.0);
+  const std::vector<double> real = random_vector(B * T * 3 * C, rng, -2.0, 2.0);
+  const std::vector<double> g = random_vector(B * T * C, rng);
+  std::vector<double> qkv = garbage, dout(static_cast<size_t>(B * T * C), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = lengths[static_cast<size_t>(b)];
+    std::copy_n(real.begin() + b * T * 3 * C, n * 3 * C, qkv.begin() + b * T * 3 * C);
+    std::copy_n(g.begin() + b * T * C, n * C, dout.begin() + b * T * C);  // 0 at padded queries
+  }
+  const SelfAttention batch{.B = B, .T = T, .C = C, .H = H, .key_lengths = lengths};
+  const Tensors<Real> x{cast<Real>(qkv), cast<Real>(slopes)};
+  std::vector<Real> lse;
+  const std::vector<Real> out = batch.forward(x, &lse);
+  Tensors<Real> dx{std::vector<Real>(x[0].size()), std::vector<Real>(H)};
+  batch.backward(dx, x, cast<Real>(dout));
+  ASSERT_TRUE(all_finite(out) && all_finite(lse) && all_finite(dx[0]) && all_finite(dx[1]));
+
+  std::vector<double> dslopes_alone(static_cast<size_t>(H), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t n = lengths[static_cast<size_t>(b)];
+    const SelfAttention alone{.B = 1, .T = n, .C = C, .H = H};
+    const Tensors<Real> xb{cast<Real>(rows(x[0], b, T, 3 * C, n)), x[1]};
+    std::vector<Real> lse_b;
+    const std::vector<Real> out_b = alone.forward(xb, &lse_b);
+    Tensors<Real> dxb{std::vector<Real>(xb[0].size()), std::vector<Real>(H)};
+    alone.backward(dxb, xb, cast<Real>(rows(dout, b, T, C, n)));
+    for (int64_t h = 0; h < H; ++h) dslopes_alone[static_cast<size_t>(h)] += dxb[1][h];
+
+    EXPECT_LE(rel_error(rows(out, b, T, C, n), cast<double>(out_b)), kPaddingTolerance) << b;
+    EXPECT_LE(rel_error(per_head(lse, b, H, T, n), cast<double>(lse_b)), kPaddingTolerance) << b;
+    EXPECT_LE(rel_error(rows(dx[0], b, T, 3 * C, n), cast<double>(dxb[0])), kPaddingTolerance) << b;
+    EXPECT_TRUE(padding_is_zero(dx[0], b, T, 3 * C, n)) << "dqkv at the padding of " << b;
+  }
+  EXPECT_LE(rel_error(dx[1], dslopes_alone), kPaddingTolerance);
+}
+
+TEST(PaddedBatch, SelfAttentionMatchesSequencesAlone) {
+  check_padded_self_attention<float>();
+  check_padded_self_attention<double>();
+}
+
+// Targets and sources of different lengths, each padded to the longest.
+template <class Real>
+void check_padded_cross_attention() {
+  const std::vector<int32_t> tq{5, 66, 1}, tk{70, 3, 1};
+  const int64_t B = 3, Tq = 66, Tk = 70, C = 16, H = 2;
+  std::mt19937_64 rng(16);
+  const std::vector<double> q_garbage = random_vector(B * Tq * C, rng, -50.0, 50.0),
+                            kv_garbage = random_vector(B * Tk * 2 * C, rng, -50.0, 50.0),
+                            q_real = random_vector(B * Tq * C, rng, -2.0, 2.0),
+                            kv_real = random_vector(B * Tk * 2 * C, rng, -2.0, 2.0),
+                            g = random_vector(B * Tq * C, rng);
+  std::vector<double> q = q_garbage, kv = kv_garbage, dout(static_cast<size_t>(B * Tq * C), 0.0);
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t nq = tq[static_cast<size_t>(b)], nk = tk[static_cast<size_t>(b)];
+    std::copy_n(q_real.begin() + b * Tq * C, nq * C, q.begin() + b * Tq * C);
+    std::copy_n(kv_real.begin() + b * Tk * 2 * C, nk * 2 * C, kv.begin() + b * Tk * 2 * C);
+    std::copy_n(g.begin() + b * Tq * C, nq * C, dout.begin() + b * Tq * C);
+  }
+  const CrossAttention batch{.B = B, .Tq = Tq, .Tk = Tk, .C = C, .H = H, .key_lengths = tk};
+  const Tensors<Real> x{cast<Real>(q), cast<Real>(kv)};
+  std::vector<Real> lse;
+  const std::vector<Real> out = batch.forward(x, &lse);
+  Tensors<Real> dx{std::vector<Real>(x[0].size()), std::vector<Real>(x[1].size())};
+  batch.backward(dx, x, cast<Real>(dout));
+  ASSERT_TRUE(all_finite(out) && all_finite(lse) && all_finite(dx[0]) && all_finite(dx[1]));
+
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t nq = tq[static_cast<size_t>(b)], nk = tk[static_cast<size_t>(b)];
+    const CrossAttention alone{.B = 1, .Tq = nq, .Tk = nk, .C = C, .H = H};
+    const Tensors<Real> xb{cast<Real>(rows(x[0], b, Tq, C, nq)),
+                           cast<Real>(rows(x[1], b, Tk, 2 * C, nk))};
+    std::vector<Real> lse_b;
+    const std::vector<Real> out_b = alone.forward(xb, &lse_b);
+    Tensors<Real> dxb{std::vector<Real>(xb[0].size()), std::vector<Real>(xb[1].size())};
+    alone.backward(dxb, xb, cast<Real>(rows(dout, b, Tq, C, nq)));
+
+    EXPECT_LE(rel_error(rows(out, b, Tq, C, nq), cast<double>(out_b)), kPaddingTolerance) << b;
+    EXPECT_LE(rel_error(per_head(lse, b, H, Tq, nq), cast<double>(lse_b)), kPaddingTolerance) << b;
+    EXPECT_LE(rel_error(rows(dx[0], b, Tq, C, nq), cast<double>(dxb[0])), kPaddingTolerance) << b;
+    EXPECT_LE(rel_error(rows(dx[1], b, Tk, 2 * C, nk), cast<double>(dxb[1])), kPaddingTolerance)
+        << b;
+    EXPECT_TRUE(padding_is_zero(dx[0], b, Tq, C, nq)) << "dq at the padding of " << b;
+    EXPECT_TRUE(padding_is_zero(dx[1], b, Tk, 2 * C, nk)) << "dkv at the padding of " << b;
+  }
+}
+
+TEST(PaddedBatch, CrossAttentionMatchesSequencesAlone) {
+  check_padded_cross_attention<float>();
+  check_padded_cross_attention<double>();
+}
+
+// ---- Argument checks -----------------------------------------------------------------------
+
+// Whether f throws Error with `what` in its message.
+template <class F>
+bool throws_naming(F&& f, const std::string& what) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return std::string(e.what()).find(what) != std::string::npos;
+  }
+  return false;
+}
+
+template <class Real>
+void check_rejects_bad_arguments() {
+  const int64_t B = 2, T = 4, C = 12, H = 3;
+  std::vector<Real> qkv(B * T * 3 * C, Real(0.5)), out(B * T * C), lse(B * H * T),
+      scratch(B * T * 3 * C), dqkv(B * T * 3 * C), dm_left(H), dm_right(H);
+  const std::vector<Real> slopes{0.5, 0.25, 0.125}, negative{0.5, -0.1, 0.25},
+      nan{0.5, std::numeric_limits<Real>::quiet_NaN(), 0.25},
+      inf{0.5, std::numeric_limits<Real>::infinity(), 0.25};
+  const std::vector<int32_t> too_long{4, 5}, negative_length{-1, 4}, lengths{4, 2};
+  auto forward = [&](AttentionBias<Real> bias) {
+    return
+        [&, bias] { self_attention_forward(out.data(), lse.data(), qkv.data(), bias, B, T, C, H); };
+  };
+  EXPECT_TRUE(throws_naming(forward({.key_lengths = too_long.data()}), "self attention"));
+  EXPECT_TRUE(throws_naming(forward({.key_lengths = negative_length.data()}), "key_lengths[0]"));
+  EXPECT_TRUE(throws_naming(forward({.slopes_left = negative.data()}), "slopes_left[1]"));
+  EXPECT_TRUE(throws_naming(forward({.slopes_left = slopes.data(), .slopes_right = nan.data()}),
+                            "slopes_right[1]"));
+  EXPECT_TRUE(throws_naming(forward({.slopes_left = nan.data()}), "self attention"));
+  // +∞ masks a side: valid, on either side.
+  EXPECT_NO_THROW(forward({.slopes_left = inf.data(), .slopes_right = slopes.data()})());
+  EXPECT_NO_THROW(forward({.slopes_left = slopes.data(), .slopes_right = inf.data()})());
+
+  // The backward, with a valid forward's results.
+  const AttentionBias<Real> shared{.slopes_left = slopes.data(), .key_lengths = lengths.data()};
+  forward(shared)();
+  auto backward = [&](Real* dleft, Real* dright, const AttentionBias<Real>& bias) {
+    self_attention_backward(dqkv.data(), dleft, dright, scratch.data(), out.data(), qkv.data(),
+                            out.data(), lse.data(), bias, B, T, C, H);
+  };
+  EXPECT_TRUE(throws_naming([&] { backward(dm_left.data(), dm_right.data(), shared); },
+                            "dslopes_right given but bias.slopes_right is null"));
+  EXPECT_TRUE(throws_naming([&] { backward(nullptr, dm_right.data(), shared); },
+                            "dslopes_right given but bias.slopes_right is null"));
+  EXPECT_TRUE(throws_naming([&] { backward(dm_left.data(), nullptr, {}); }, "slopes_left is null"));
+  EXPECT_TRUE(throws_naming(
+      [&] {
+        self_attention_backward(scratch.data() + 1, nullptr, nullptr, scratch.data(), out.data(),
+                                qkv.data(), out.data(), lse.data(), shared, B, T, C, H);
+      },
+      "scratch overlaps dqkv"));
+  EXPECT_NO_THROW(backward(dm_left.data(), nullptr, shared));
+
+  // Cross-attention: key lengths against Tk, not Tq; heads must divide C.
+  const int64_t Tq = 3, Tk = 5;
+  std::vector<Real> q(B * Tq * C), kv(B * Tk * 2 * C), cout(B * Tq * C), clse(B * H * Tq);
+  const std::vector<int32_t> five{5, 5}, six{5, 6};
+  auto cross = [&](const int32_t* key_lengths, int64_t heads) {
+    return [&, key_lengths, heads] {
+      cross_attention_forward(cout.data(), clse.data(), q.data(), kv.data(), key_lengths, B, Tq, Tk,
+                              C, heads);
+    };
+  };
+  EXPECT_NO_THROW(cross(five.data(), H)());
+  EXPECT_TRUE(throws_naming(cross(six.data(), H), "cross attention: key_lengths[1] = 6"));
+  EXPECT_TRUE(throws_naming(cross(nullptr, 5), "cross attention"));
+  std::vector<Real> dq(q.size()), dkv(kv.size()), cscratch(q.size() + kv.size());
+  EXPECT_TRUE(throws_naming(
+      [&] {
+        cross_attention_backward(dq.data(), cscratch.data() + 3, cscratch.data(), cout.data(),
+                                 q.data(), kv.data(), cout.data(), clse.data(), five.data(), B, Tq,
+                                 Tk, C, H);
+      },
+      "scratch overlaps dkv"));
+}
+
+TEST(BidirectionalAttention, RejectsBadArguments) {
+  check_rejects_bad_arguments<float>();
+  check_rejects_bad_arguments<double>();
+}
+
+}  // namespace
+}  // namespace slope::nn::testing
