@@ -156,7 +156,9 @@ EncDec<Real>::EncDec(const EncDecConfig& config, uint64_t seed)
     : config_(config), layout_(encdec_layout(config)) {
   params_.assign(static_cast<size_t>(layout_.table.size()), Real(0));
   grads_.assign(params_.size(), Real(0));
-  init_params(params_.data(), layout_.table, layout_.init, config_.n_layer + config_.n_dec_layer,
+  // An encoder has no decoder: its n_dec_layer (any value, unvalidated) counts nowhere.
+  const int64_t dec_layers = static_cast<int64_t>(layout_.decoder.blocks.size());
+  init_params(params_.data(), layout_.table, layout_.init, config_.n_layer + dec_layers,
               config_.n_head, config_.max_bias, seed);
   const int64_t H = config_.n_head;
   if (config_.pos == Position::alibi_symmetric) {
@@ -171,7 +173,7 @@ EncDec<Real>::EncDec(const EncDecConfig& config, uint64_t seed)
     const std::vector<float> m = alibi_slopes(H, config_.max_bias);
     fixed_causal_.assign(m.begin(), m.end());
   }
-  learned_.assign(static_cast<size_t>(config_.n_layer * 2 * H + config_.n_dec_layer * H), Real(0));
+  learned_.assign(static_cast<size_t>(config_.n_layer * 2 * H + dec_layers * H), Real(0));
 }
 
 template <class Real>
@@ -380,6 +382,9 @@ Real EncDec<Real>::forward_mlm(const int32_t* idx, const int32_t* lengths, const
     throw Error("EncDec::forward_mlm: the model is a seq2seq; call forward_seq2seq");
   nn::check_sizes("EncDec::forward_mlm", {{"B", B}, {"S", S}});
   nn::check_given("EncDec::forward_mlm", {{"idx", idx}});
+  B_ = 0, has_targets_ = false;  // a failed forward leaves nothing to differentiate
+  // The lengths first: the targets are read against them.
+  check_lengths("src_lengths", lengths, B, S);
   if (targets && lengths)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t t = std::max<int64_t>(lengths[b], 0); t < S; ++t)
@@ -397,6 +402,7 @@ Real EncDec<Real>::forward_seq2seq(const int32_t* src, const int32_t* src_length
     throw Error("EncDec::forward_seq2seq: the model is an encoder; call forward_mlm");
   nn::check_sizes("EncDec::forward_seq2seq", {{"B", B}, {"S", S}, {"T", T}});
   nn::check_given("EncDec::forward_seq2seq", {{"src", src}, {"tgt", tgt}});
+  B_ = 0, has_targets_ = false;  // a failed forward leaves nothing to differentiate
   return run_forward(src, src_lengths, tgt, targets, B, S, T);
 }
 
