@@ -5,11 +5,13 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "cli/encdec_cli.h"
 #include "cli/plot.h"
 #include "cli/sample.h"  // checkpoint_tokenizer_dir
 #include "cli/train.h"   // set_threads
 #include "data/atomic_file.h"
 #include "data/prepare.h"
+#include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/length_eval.h"
@@ -28,8 +30,13 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
       "each after the first (Press et al.'s sliding evaluation, L/S times the work).\n"
       "Lengths beyond block_size are skipped for learned positions (no wpe rows there).\n"
       "Writes CHECKPOINT/eval.csv (--csv) and a plot beside it (--png).\n"
-      "Example:\n"
-      "  slope eval --checkpoint out/names/best --data data/names --lengths 64,128,256\n");
+      "Encoder checkpoints (--arch encoder): masked-token loss on the val split at each\n"
+      "--lengths. Seq2seq (G2P) checkpoints: word accuracy and phoneme error rate on --split,\n"
+      "per word-length bucket, decoded greedily or with --beam; the CSV has one row per bucket.\n"
+      "Examples:\n"
+      "  slope eval --checkpoint out/names/best --data data/names --lengths 64,128,256\n"
+      "  slope eval --checkpoint out/mlm/best --data data/bible --lengths 64,128,256\n"
+      "  slope eval --checkpoint out/g2p/best --data data/g2p --beam 5 --predictions p.tsv\n");
   app.add_option("--checkpoint", o.checkpoint, "checkpoint DIR")->required()->type_name("DIR");
   app.add_option("--data", o.data_dir, "prepared corpus DIR (its val.bin is evaluated)")
       ->required()
@@ -48,7 +55,29 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
   app.add_option("--csv", o.csv, "CSV output (default CHECKPOINT/eval.csv)")->type_name("PATH");
   app.add_option("--png", o.png, "plot output (default: the CSV path with .png)")
       ->type_name("PATH");
-  app.add_flag("--json", o.json, "print JSON instead of a table");
+  app.add_flag("--json", o.json, "print JSON instead of a table (GPT checkpoints)");
+  app.add_option("--split", o.split, "seq2seq: the split to decode")
+      ->check(CLI::IsMember({"test", "val", "train"}))
+      ->capture_default_str();
+  app.add_option("--beam", o.beam, "seq2seq: beam width (1: greedy)")
+      ->check(CLI::Range(int64_t{1}, int64_t{64}))
+      ->capture_default_str();
+  app.add_option("--bucket-width", o.bucket_width, "seq2seq: word-length bucket, characters")
+      ->check(CLI::Range(int64_t{1}, int64_t{1000}))
+      ->capture_default_str();
+  app.add_option("--batch-size", o.batch_size, "encoder and seq2seq: sequences per batch")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))
+      ->capture_default_str();
+  app.add_option("--max-words", o.max_words, "seq2seq: decode only the first N words (0: all)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--predictions", o.predictions,
+                 "seq2seq: write every word's output (TSV: word, predicted, closest reference, "
+                 "correct)")
+      ->type_name("PATH");
+  app.add_option("--eval-batches", o.eval_batches, "encoder: batches per length")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "threads (0: all cores or OMP_NUM_THREADS)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
@@ -57,6 +86,7 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
 int run_eval(const EvalOptions& o) {
   set_threads(o.threads);
   check_checkpoint_dir(o.checkpoint);
+  if (io::is_encdec_checkpoint(o.checkpoint)) return run_eval_encdec(o);
   const model::GptConfig config = io::read_gpt_config(o.checkpoint / io::kConfigFile);
   const data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
   const fs::path tok = checkpoint_tokenizer_dir(o.checkpoint) / data::kTokenizerMetaFile;

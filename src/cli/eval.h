@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace CLI {
@@ -21,6 +22,16 @@ struct EvalOptions {
   std::filesystem::path csv;  // empty: CHECKPOINT/eval.csv
   std::filesystem::path png;  // empty: the CSV's path with .png
   bool json = false;
+  // Encoder and seq2seq checkpoints (cli/encdec_cli.h).
+  std::string split = "test";         // seq2seq: test | val | train
+  int64_t beam = 1;                   // seq2seq: beam width (1: greedy)
+  int64_t bucket_width = 4;           // seq2seq: word-length buckets, characters
+  int64_t batch_size = 64;            // words decoded together / MLM windows per batch
+  int64_t max_words = 0;              // seq2seq: 0 = the whole split
+  std::filesystem::path predictions;  // seq2seq: a TSV of every word's output, when given
+  int64_t eval_batches = 20;          // encoder: batches per length
+  double mask_prob = 0.15;            // encoder
+  uint64_t seed = 1337;               // encoder: the masking of the eval windows
   int threads = 0;
 };
 

@@ -10,9 +10,11 @@
 #include <random>
 #include <vector>
 
+#include "cli/encdec_cli.h"
 #include "cli/train.h"  // set_threads
 #include "data/random.h"
 #include "data/tokenizer.h"
+#include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt_inference.h"
 #include "model/sampling.h"
@@ -46,6 +48,12 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
       ->capture_default_str();
   app.add_flag("--stop-at-newline", o.stop_at_newline,
                "end each sample at its first generated newline (one name, one line)");
+  app.add_option("--word", o.words,
+                 "seq2seq checkpoints: a word to transcribe (repeatable); printed as "
+                 "word<TAB>phonemes<TAB>(log p)");
+  app.add_option("--beam", o.beam, "seq2seq checkpoints: beam width (1: greedy decoding)")
+      ->check(CLI::Range(int64_t{1}, int64_t{64}))
+      ->capture_default_str();
   app.add_option("--threads", o.threads, "threads (0: all cores or OMP_NUM_THREADS)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
@@ -68,10 +76,14 @@ void check_checkpoint_dir(const fs::path& checkpoint) {
 }
 
 int run_sample(const SampleOptions& o) {
+  check_checkpoint_dir(o.checkpoint);
+  if (io::is_encdec_checkpoint(o.checkpoint)) return run_sample_encdec(o);
+  if (!o.words.empty() || o.beam != 1)
+    throw Error("--word and --beam are for seq2seq checkpoints; " + o.checkpoint.string() +
+                " is a GPT: pass --prompt");
   const model::SamplingConfig sampling{o.temperature, o.top_k};
   model::validate(sampling);
   set_threads(o.threads);
-  check_checkpoint_dir(o.checkpoint);
   const model::GptConfig config = io::read_gpt_config(o.checkpoint / io::kConfigFile);
   const std::unique_ptr<data::Tokenizer> tokenizer =
       data::load_tokenizer(checkpoint_tokenizer_dir(o.checkpoint));

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace CLI {
 class App;
@@ -20,6 +21,8 @@ struct SampleOptions {
   uint64_t seed = 1337;
   int64_t num_samples = 1;
   bool stop_at_newline = false;
+  std::vector<std::string> words;  // seq2seq checkpoints: the sources to decode
+  int64_t beam = 1;                // seq2seq: beam width (1: greedy)
   int threads = 0;
 };
 

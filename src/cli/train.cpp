@@ -9,6 +9,7 @@
 
 #include "cli/progress.h"
 #include "slope/attention.h"  // slope::Error
+#include "train/encdec_trainer.h"
 #include "train/train_state.h"
 #include "train/trainer.h"
 
@@ -24,7 +25,9 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
   train::TrainOptions& t = o.train;
   model::GptConfig& m = t.model;
   app.description(
-      "Train a GPT on a corpus made by `slope prepare`: AdamW, warmup then cosine decay, "
+      "Train a GPT (--arch gpt), a BERT-style masked-LM encoder (--arch encoder) or an "
+      "encoder-decoder for grapheme-to-phoneme (--arch seq2seq) on a corpus made by "
+      "`slope prepare` (`--task g2p` for seq2seq): AdamW, warmup then cosine decay, "
       "gradient clipping and accumulation. Every --eval-interval steps: train and val loss, a "
       "line in the log, the latest checkpoint in OUT/ and the best (by val loss) in OUT/best/.");
   app.footer(
@@ -35,12 +38,35 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       "Examples:\n"
       "  slope train --data data/names --out out/names --max-iters 2000\n"
       "  slope train --data data/names --out out/names --resume --max-iters 4000\n"
-      "  slope train --config names.toml   (keys as the flags: n-layer = 4, lr = 1e-3, ...)\n");
+      "  slope train --config names.toml   (keys as the flags: n-layer = 4, lr = 1e-3, ...)\n"
+      "  slope train --arch encoder --pos alibi-symmetric --data data/bible --out out/mlm\n"
+      "  slope train --arch seq2seq --pos alibi-learned --data data/g2p --out out/g2p\n"
+      "Encoder and seq2seq runs keep OUT/ and OUT/best/ (config.json, model.safetensors and\n"
+      "the vocabulary) but cannot be resumed yet.\n");
   app.add_option("--data", t.data_dir, "prepared corpus DIR (`slope prepare --out DIR`)")
       ->type_name("DIR");
   app.add_option("--out", t.out_dir, "checkpoint directory OUT (created if missing)")
       ->type_name("DIR");
-  app.add_option("--n-layer", m.n_layer, "transformer blocks")->capture_default_str();
+  app.add_option("--arch", o.arch,
+                 "gpt: decoder LM | encoder: masked LM (bidirectional, padded batches) | "
+                 "seq2seq: encoder-decoder on a `slope prepare --task g2p` corpus")
+      ->check(CLI::IsMember({"gpt", "encoder", "seq2seq"}))
+      ->capture_default_str();
+  app.add_option("--n-layer", m.n_layer, "transformer blocks (the encoder's for seq2seq)")
+      ->capture_default_str();
+  app.add_option("--n-dec-layer", t.n_dec_layer, "seq2seq: decoder blocks (0: --n-layer)")
+      ->capture_default_str();
+  app.add_option("--min-len", t.min_len,
+                 "encoder: training windows are --min-len..--block-size tokens, padded to the "
+                 "longest of the batch (0: block-size/4)")
+      ->capture_default_str();
+  app.add_option("--mask-prob", t.mask_prob,
+                 "encoder: fraction of tokens in the MLM loss (80% <mask>, 10% random, 10% kept)")
+      ->capture_default_str();
+  app.add_option("--max-src-len", t.max_src_len,
+                 "seq2seq: train only on words of at most this many characters (0: all), to "
+                 "test longer ones")
+      ->capture_default_str();
   app.add_option("--n-head", m.n_head, "attention heads")->capture_default_str();
   app.add_option("--n-embd", m.n_embd, "channels (a multiple of --n-head)")->capture_default_str();
   app.add_option("--block-size", m.block_size,
@@ -70,8 +96,13 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       ->capture_default_str();
   app.add_option("--dropout", m.dropout, "dropout on embeddings and residual branches")
       ->capture_default_str();
-  app.add_option("--pos", o.pos, "position scheme")
-      ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned"}))
+  app.add_option("--pos", o.pos,
+                 "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned; "
+                 "encoder and seq2seq: learned, sinusoidal, none, alibi-symmetric, "
+                 "alibi-nonsymmetric, alibi-learned (sigmoid slopes, left and right). Default: "
+                 "alibi for gpt, alibi-symmetric otherwise")
+      ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned",
+                             "alibi-symmetric", "alibi-nonsymmetric"}))
       ->capture_default_str();
   app.add_option("--seed", t.seed, "seed of the init, the batches and dropout")
       ->capture_default_str();
@@ -108,6 +139,8 @@ train::TrainOptions merge_with_checkpoint(const ConfigurableSubcommand& app,
 }  // namespace
 
 int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
+  o.train.arch = model::parse_arch(o.arch);
+  if (o.train.arch != model::Arch::gpt && !app.given("--pos")) o.pos = "alibi-symmetric";
   o.train.model.pos = model::parse_position(o.pos);
   if (o.train.out_dir.empty())
     throw Error("--out is required: the directory for checkpoints and the log");
@@ -120,7 +153,8 @@ int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
   ProgressPrinter progress;
   train::TrainSummary s;
   try {
-    s = train::train_gpt(options, &progress);
+    s = options.arch == model::Arch::gpt ? train::train_gpt(options, &progress)
+                                         : train::train_encdec(options, &progress);
   } catch (...) {
     progress.finish();
     throw;

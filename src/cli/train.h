@@ -10,8 +10,9 @@ namespace slope::cli {
 
 struct TrainCliOptions {
   train::TrainOptions train;
-  std::string pos = "alibi";
-  int threads = 0;  // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
+  std::string arch = "gpt";
+  std::string pos = "alibi";  // alibi-symmetric when --arch is not gpt and --pos is not given
+  int threads = 0;            // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
 };
 
 // Registers the options of `slope train` on `app`, writing into `o`.

@@ -44,7 +44,16 @@ void validate(const TrainOptions& o) {
           "--block-size must be at least 1, got " + std::to_string(m.block_size));
   require(m.dropout >= 0.0 && m.dropout < 1.0,
           "--dropout must be in [0, 1), got " + str(m.dropout));
-  model::validate(m);
+  if (o.arch == model::Arch::gpt) model::validate(m);  // encoders: EncDecConfig's validate
+  require(o.n_dec_layer >= 0,
+          "--n-dec-layer must be >= 0 (0: --n-layer), got " + std::to_string(o.n_dec_layer));
+  require(
+      o.min_len >= 0 && o.min_len <= m.block_size,
+      "--min-len must be in [1, --block-size] (0: block_size/4), got " + std::to_string(o.min_len));
+  require(o.mask_prob > 0.0 && o.mask_prob < 1.0,
+          "--mask-prob must be in (0, 1), got " + str(o.mask_prob));
+  require(o.max_src_len >= 0,
+          "--max-src-len must be >= 0 (0: every word), got " + std::to_string(o.max_src_len));
   require(o.batch_size >= 1,
           "--batch-size must be at least 1, got " + std::to_string(o.batch_size));
   require(o.train_block_size >= 0 && o.train_block_size <= m.block_size,
@@ -83,7 +92,12 @@ void validate(const TrainOptions& o) {
 
 nlohmann::ordered_json options_to_json(const TrainOptions& o) {
   nlohmann::ordered_json j;
+  j["arch"] = model::arch_name(o.arch);
   j["n-layer"] = o.model.n_layer;
+  j["n-dec-layer"] = o.n_dec_layer;
+  j["min-len"] = o.min_len;
+  j["mask-prob"] = o.mask_prob;
+  j["max-src-len"] = o.max_src_len;
   j["n-head"] = o.model.n_head;
   j["n-embd"] = o.model.n_embd;
   j["block-size"] = o.model.block_size;
@@ -113,6 +127,14 @@ nlohmann::ordered_json options_to_json(const TrainOptions& o) {
 TrainOptions options_from_json(const nlohmann::json& j, const std::string& where) {
   if (!j.is_object()) throw Error(where + ": \"options\" is not a JSON object");
   TrainOptions o;
+  // Absent in the train states of runs from before encoders existed: their defaults.
+  if (j.contains("arch")) {
+    o.arch = model::parse_arch(field<std::string>(j, "arch", where));
+    o.n_dec_layer = field<int64_t>(j, "n-dec-layer", where);
+    o.min_len = field<int64_t>(j, "min-len", where);
+    o.mask_prob = field<double>(j, "mask-prob", where);
+    o.max_src_len = field<int64_t>(j, "max-src-len", where);
+  }
   o.model.n_layer = field<int64_t>(j, "n-layer", where);
   o.model.n_head = field<int64_t>(j, "n-head", where);
   o.model.n_embd = field<int64_t>(j, "n-embd", where);
@@ -143,8 +165,11 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
 void check_resumable(const TrainOptions& saved, const TrainOptions& now, const std::string& where) {
   // These fix the parameters' shapes or the stream of batches and dropout masks.
   static const char* const kFixed[] = {
-      "n-layer",  "n-head",     "n-embd",     "block-size",       "pos",        "dropout", "bias",
-      "max-bias", "vocab-size", "batch-size", "train-block-size", "grad-accum", "seed"};
+      "arch",        "n-dec-layer", "min-len",    "mask-prob",
+      "max-src-len", "n-layer",     "n-head",     "n-embd",
+      "block-size",  "pos",         "dropout",    "bias",
+      "max-bias",    "vocab-size",  "batch-size", "train-block-size",
+      "grad-accum",  "seed"};
   const nlohmann::ordered_json a = options_to_json(saved), b = options_to_json(now);
   const auto text = [](const nlohmann::ordered_json& v) {
     return v.is_string() ? v.get<std::string>() : v.dump();

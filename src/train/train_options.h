@@ -2,10 +2,12 @@
 // the flags' (n_layer ↔ --n-layer); error messages name the flag, not the field.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "model/encdec_config.h"
 #include "model/gpt_config.h"
 
 namespace slope::train {
@@ -18,6 +20,15 @@ struct TrainOptions {
   // --n-layer, --n-head, --n-embd, --block-size, --dropout, --pos. vocab_size comes from the
   // corpus; block_size is the length the model is for (and evaluated at).
   model::GptConfig model = small_model();
+
+  // --arch: gpt (a decoder LM on a `slope prepare` corpus), encoder (masked LM on the same
+  // corpus, model/encdec.h) or seq2seq (G2P on a `slope prepare --task g2p` corpus).
+  model::Arch arch = model::Arch::gpt;
+  int64_t n_dec_layer = 0;  // --n-dec-layer: seq2seq decoder blocks; 0 = --n-layer
+  int64_t min_len = 0;      // --min-len: encoder windows are [min_len, block_size] long;
+                            // 0 = block_size / 4
+  double mask_prob = 0.15;  // --mask-prob: encoder tokens selected for the MLM loss
+  int64_t max_src_len = 0;  // --max-src-len: seq2seq trains only on sources this short; 0 = all
 
   int64_t batch_size = 32;       // --batch-size: sequences of block_size per micro-step
   int64_t train_block_size = 0;  // --train-block-size: 0 = block_size (see micro_batch())
@@ -46,6 +57,10 @@ struct TrainOptions {
   // Composer's sequence-length warmup, held fixed: train on windows of train_block_size with
   // batch_size·block_size/train_block_size of them per micro-step, so a step sees as many
   // tokens as at the full length.
+  int64_t min_window() const {
+    return min_len > 0 ? min_len : std::max<int64_t>(1, model.block_size / 4);
+  }
+  int64_t dec_layers() const { return n_dec_layer > 0 ? n_dec_layer : model.n_layer; }
   int64_t train_len() const { return train_block_size > 0 ? train_block_size : model.block_size; }
   int64_t micro_batch() const { return batch_size * model.block_size / train_len(); }
   int64_t tokens_per_step() const { return micro_batch() * train_len() * grad_accum; }

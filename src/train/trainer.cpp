@@ -16,6 +16,7 @@
 #include "model/gpt.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
+#include "train/eval_log.h"
 #include "train/lr_schedule.h"
 #include "train/train_state.h"
 
@@ -69,33 +70,6 @@ double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, 
   gpt.set_training(training);
   return sum / static_cast<double>(iters);
 }
-
-// The eval log: JSON lines, rewritten whole and atomically at each eval. A resumed run keeps the
-// lines up to its checkpoint's step (later ones came from evals whose checkpoint was never
-// written).
-class EvalLog {
- public:
-  EvalLog(fs::path path, int64_t keep_through_step) : path_(std::move(path)) {
-    if (keep_through_step < 0) return;
-    std::error_code ec;
-    if (!fs::exists(path_, ec)) return;
-    std::istringstream in(data::read_file(path_));
-    for (std::string line; std::getline(in, line);) {
-      const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-      if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
-          j["step"].get<int64_t>() <= keep_through_step)
-        text_ += line + "\n";
-    }
-  }
-  void append(const nlohmann::ordered_json& line) {
-    text_ += line.dump() + "\n";
-    data::write_file_atomic(path_, text_);
-  }
-
- private:
-  fs::path path_;
-  std::string text_;
-};
 
 // A checkpoint names its tokenizer by content: the corpus resumed on must have been prepared
 // with the same one.
