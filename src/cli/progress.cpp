@@ -38,6 +38,17 @@ std::string format_rate(double v) {
 ProgressPrinter::ProgressPrinter(std::FILE* out) : out_(out), tty_(isatty(fileno(out)) != 0) {}
 
 void ProgressPrinter::on_start(const train::TrainStart& s) {
+  if (s.tokens_per_step == 0) {  // variable-length batches (encoders, seq2seq)
+    std::fprintf(out_,
+                 "%s: %.2fM parameters, vocab %lld, batches of %lld sequences of up to %lld "
+                 "tokens, steps %lld..%lld\n",
+                 s.start_step > 0 ? "resuming" : "training", s.num_params / 1e6,
+                 static_cast<long long>(s.vocab_size), static_cast<long long>(s.micro_batch),
+                 static_cast<long long>(s.train_len), static_cast<long long>(s.start_step),
+                 static_cast<long long>(s.max_iters));
+    std::fflush(out_);
+    return;
+  }
   std::fprintf(out_,
                "%s: %.2fM parameters, vocab %lld, batches of %lld x %lld tokens, %lld tokens "
                "per step, steps %lld..%lld\n",

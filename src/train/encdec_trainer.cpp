@@ -1,6 +1,7 @@
 // The encoder / seq2seq training loop (see encdec_trainer.h).
 #include "train/encdec_trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <functional>
@@ -42,6 +43,7 @@ double seconds_since(Clock::time_point t0) {
 // files a checkpoint carries besides the model.
 struct Task {
   int64_t vocab_size = 0, tgt_vocab_size = 0;
+  int64_t max_len = 0;  // the longest training sequence (source side for seq2seq)
   // Runs one training micro-batch (forward with targets); returns its loss and adds its real
   // tokens to *tokens.
   std::function<float(model::EncDec<float>&, int64_t* tokens)> step;
@@ -54,6 +56,7 @@ Task mlm_task(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpu
   const int32_t corpus_vocab = static_cast<int32_t>(corpus->tokenizer->vocab_size());
   const int32_t mask_id = corpus_vocab;  // <mask>: the id after the corpus's tokens
   t.vocab_size = corpus_vocab + 1;
+  t.max_len = o.model.block_size;
   const int64_t B = o.batch_size, L = o.model.block_size;
   auto batcher = std::make_shared<data::MlmBatcher>(corpus->train, B, o.min_window(), L, mask_id,
                                                     corpus_vocab, o.seed, o.mask_prob);
@@ -82,6 +85,9 @@ Task g2p_task(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
   Task t;
   t.vocab_size = pairs->src_vocab.size();
   t.tgt_vocab_size = pairs->tgt_vocab.size();
+  for (const data::PairExample& e : pairs->train)
+    if (o.max_src_len == 0 || static_cast<int64_t>(e.src.size()) <= o.max_src_len)
+      t.max_len = std::max<int64_t>(t.max_len, static_cast<int64_t>(e.src.size()));
   const int64_t B = o.batch_size;
   auto batcher = std::make_shared<data::PairBatcher>(pairs->train, B, o.seed, o.max_src_len);
   auto batch = std::make_shared<data::PairBatch>();
@@ -165,7 +171,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
 
   if (observer)
     observer->on_start({net.num_params(), task.vocab_size, 0, o.max_iters, o.batch_size,
-                        o.model.block_size, o.batch_size * o.model.block_size});
+                        task.max_len, 0});
   int64_t saved_step = -1;
   const auto diverged = [&](int64_t step, const std::string& what) {
     const std::string kept = saved_step >= 0

@@ -29,7 +29,7 @@ struct TrainStart {
   int64_t start_step = 0;  // > 0 when resumed
   int64_t max_iters = 0;
   int64_t micro_batch = 0, train_len = 0;  // the (B, T) of a training forward
-  int64_t tokens_per_step = 0;
+  int64_t tokens_per_step = 0;  // 0: it varies (padded batches of variable-length sequences)
 };
 
 struct StepReport {
