@@ -288,6 +288,10 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
                 dir.string() + "` first");
   }
   const nlohmann::json meta = read_json_file(meta_path);
+  if (meta.is_object() && meta.value("format", "") == "slope-prepared-corpus")
+    throw Error(dir.string() +
+                " is a text corpus (for --arch gpt or encoder), not word pairs: prepare the "
+                "dictionary with `slope prepare --task g2p --input data/raw/cmudict.txt`");
   check_json_format(meta, "slope-prepared-pairs", kPreparedPairsVersion, meta_path);
   const auto task = json_field<std::string>(meta, "task", meta_path);
   if (task != "g2p") throw Error(meta_path.string() + ": task \"" + task + "\", expected \"g2p\"");

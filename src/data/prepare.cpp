@@ -138,6 +138,10 @@ PreparedCorpus open_prepared_corpus(const fs::path& dir) {
                 dir.string() + "` first");
   }
   const nlohmann::json meta = read_json_file(meta_path);
+  if (meta.is_object() && meta.value("format", "") == "slope-prepared-pairs")
+    throw Error(dir.string() +
+                " holds word pairs (slope prepare --task g2p): train them with --arch seq2seq, "
+                "or give a text corpus");
   check_json_format(meta, "slope-prepared-corpus", kPreparedFormatVersion, meta_path);
   const auto tok = json_field<nlohmann::json>(meta, "tokenizer", meta_path);
   const auto train = json_field<nlohmann::json>(meta, "train", meta_path);
