@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -59,8 +60,12 @@ template <class A>
 double rel_error(const std::vector<A>& a, const std::vector<double>& b) {
   EXPECT_EQ(a.size(), b.size());
   double err = 0.0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    err = std::max(err, std::abs(static_cast<double>(a[i]) - b[i]));
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    const double d = std::abs(static_cast<double>(a[i]) - b[i]);
+    // std::max would drop a NaN; a NaN anywhere is an infinite error.
+    if (!(d <= std::numeric_limits<double>::max())) return std::numeric_limits<double>::infinity();
+    err = std::max(err, d);
+  }
   const double scale = max_abs(b);
   return scale > 0.0 ? err / scale : err;
 }
