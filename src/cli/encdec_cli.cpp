@@ -23,6 +23,7 @@
 #include "model/seq2seq_decode.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/encdec_eval.h"
+#include "train/encdec_trainer.h"  // kTrainOptionsFile
 
 namespace slope::cli {
 
@@ -44,6 +45,29 @@ model::EncDec<float> load_model(const fs::path& checkpoint) {
   model::EncDec<float> m(config);
   io::load_encdec(checkpoint, m);
   return m;
+}
+
+// Greedy or beam decoding with room for twice the longest source plus a few: a pronunciation
+// has about as many phonemes as its word has letters, so only a runaway output reaches it.
+model::DecodeOptions decode_options(int64_t beam, const std::vector<data::PairExample>& words) {
+  int64_t longest = 0;
+  for (const data::PairExample& e : words)
+    longest = std::max<int64_t>(longest, static_cast<int64_t>(e.src.size()));
+  model::DecodeOptions d;
+  d.beam = beam, d.bos = data::kBos, d.eos = data::kEos;
+  d.max_len = 2 * longest + 8;
+  return d;
+}
+
+// --max-src-len of the run that wrote a checkpoint (0: every word, or not recorded).
+int64_t trained_max_src_len(const fs::path& checkpoint) {
+  std::error_code ec;
+  const fs::path path = checkpoint / train::kTrainOptionsFile;
+  if (!fs::exists(path, ec)) return 0;
+  const nlohmann::json j = nlohmann::json::parse(data::read_file(path), nullptr, false);
+  return j.is_object() && j.contains("max-src-len") && j["max-src-len"].is_number_integer()
+             ? j["max-src-len"].get<int64_t>()
+             : 0;
 }
 
 }  // namespace
@@ -72,10 +96,8 @@ int run_sample_encdec(const SampleOptions& o) {
   }
   data::PairBatch batch;
   data::make_pair_batch(examples, 0, static_cast<int64_t>(examples.size()), batch);
-  model::DecodeOptions d;
-  d.beam = o.beam;
-  d.max_len = std::min<int64_t>(o.max_new_tokens, 4 * batch.S + 8);
-  d.bos = data::kBos, d.eos = data::kEos;
+  model::DecodeOptions d = decode_options(o.beam, examples);
+  d.max_len = std::min(d.max_len, o.max_new_tokens);
   const std::vector<model::Decoded> out =
       model::decode(m, batch.src.data(), batch.src_lengths.data(), batch.B, batch.S, d);
   for (size_t i = 0; i < out.size(); ++i)
@@ -144,12 +166,21 @@ int run_eval_encdec(const EvalOptions& o) {
     std::vector<data::PairExample> examples = *split;
     if (o.max_words > 0 && static_cast<int64_t>(examples.size()) > o.max_words)
       examples.resize(static_cast<size_t>(o.max_words));
+    // The longest word trained on: the run's --max-src-len (train_options.json) cuts the split.
+    const int64_t max_src_len = trained_max_src_len(o.checkpoint);
     int64_t longest_train = 0;
-    for (const data::PairExample& e : pairs.train)
-      longest_train = std::max<int64_t>(longest_train, static_cast<int64_t>(e.src.size()));
-    model::DecodeOptions d;
-    d.beam = o.beam, d.bos = data::kBos, d.eos = data::kEos;
-    d.max_len = 64;
+    for (const data::PairExample& e : pairs.train) {
+      const int64_t n = static_cast<int64_t>(e.src.size());
+      if (max_src_len == 0 || n <= max_src_len) longest_train = std::max(longest_train, n);
+    }
+    if (config.pos == model::Position::learned)
+      examples.erase(std::remove_if(examples.begin(), examples.end(),
+                                    [&](const data::PairExample& e) {
+                                      return static_cast<int64_t>(e.src.size()) > config.block_size;
+                                    }),
+                     examples.end());
+    if (examples.empty()) throw Error("no word of the " + o.split + " split to decode");
+    const model::DecodeOptions d = decode_options(o.beam, examples);
     const bool tty = isatty(fileno(stderr));
     const train::G2pReport r = train::evaluate_g2p(
         m, examples, vocab.tgt, d, o.batch_size, o.bucket_width, [&](int64_t done, int64_t n) {

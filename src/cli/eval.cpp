@@ -75,6 +75,10 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
                  "seq2seq: write every word's output (TSV: word, predicted, closest reference, "
                  "correct)")
       ->type_name("PATH");
+  app.add_option("--mask-prob", o.mask_prob,
+                 "encoder: fraction of each window's tokens masked and scored")
+      ->check(CLI::Range(0.001, 0.999))
+      ->capture_default_str();
   app.add_option("--eval-batches", o.eval_batches, "encoder: batches per length")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();

@@ -28,7 +28,8 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       "Train a GPT (--arch gpt), a BERT-style masked-LM encoder (--arch encoder) or an "
       "encoder-decoder for grapheme-to-phoneme (--arch seq2seq) on a corpus made by "
       "`slope prepare` (`--task g2p` for seq2seq): AdamW, warmup then cosine decay, "
-      "gradient clipping and accumulation. Every --eval-interval steps: train and val loss, a "
+      "gradient clipping (and accumulation, gpt only). Every --eval-interval steps: train and val "
+      "loss, a "
       "line in the log, the latest checkpoint in OUT/ and the best (by val loss) in OUT/best/.");
   app.footer(
       "Checkpoints (OUT/ and OUT/best/) hold model.safetensors (nanoGPT names), config.json and\n"
@@ -70,13 +71,16 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
   app.add_option("--n-head", m.n_head, "attention heads")->capture_default_str();
   app.add_option("--n-embd", m.n_embd, "channels (a multiple of --n-head)")->capture_default_str();
   app.add_option("--block-size", m.block_size,
-                 "context length of the model (eval length; learned positions' limit)")
+                 "context length of the model (eval length; learned positions' limit). encoder: "
+                 "the longest training window; seq2seq: learned positions' limit only")
       ->capture_default_str();
   app.add_option("--train-block-size", t.train_block_size,
                  "train on windows this long, batch-size x block-size / this many per "
                  "micro-step (same tokens per step); 0: --block-size")
       ->capture_default_str();
-  app.add_option("--batch-size", t.batch_size, "sequences of --block-size per micro-step")
+  app.add_option("--batch-size", t.batch_size,
+                 "sequences per micro-step (gpt: of --block-size tokens; encoder, seq2seq: "
+                 "of variable length, padded to the longest)")
       ->capture_default_str();
   app.add_option("--grad-accum", t.grad_accum, "micro-steps per optimizer step")
       ->capture_default_str();
@@ -140,6 +144,10 @@ train::TrainOptions merge_with_checkpoint(const ConfigurableSubcommand& app,
 
 int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
   o.train.arch = model::parse_arch(o.arch);
+  if (o.train.arch == model::Arch::gpt)
+    for (const char* flag : {"--n-dec-layer", "--min-len", "--mask-prob", "--max-src-len"})
+      if (app.given(flag))
+        throw Error(std::string(flag) + " is for --arch encoder or seq2seq, not a GPT");
   if (o.train.arch != model::Arch::gpt && !app.given("--pos")) o.pos = "alibi-symmetric";
   o.train.model.pos = model::parse_position(o.pos);
   if (o.train.out_dir.empty())

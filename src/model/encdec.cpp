@@ -169,9 +169,9 @@ EncDec<Real>::EncDec(const EncDecConfig& config, uint64_t seed)
     fixed_left_.assign(m.left.begin(), m.left.end());
     fixed_right_.assign(m.right.begin(), m.right.end());
   }
-  if (config_.pos == Position::alibi_symmetric || config_.pos == Position::alibi_nonsymmetric) {
+  if (config_.arch == Arch::seq2seq && config_.pos != Position::alibi_learned) {
     const std::vector<float> m = alibi_slopes(H, config_.max_bias);
-    fixed_causal_.assign(m.begin(), m.end());
+    fixed_causal_.assign(m.begin(), m.end());  // the decoder is causal ALiBi for every scheme
   }
   learned_.assign(static_cast<size_t>(config_.n_layer * 2 * H + dec_layers * H), Real(0));
 }
@@ -199,15 +199,15 @@ void EncDec<Real>::layer_slopes(bool decoder, int64_t l, const Real** left,
                                 const Real** right) const {
   *left = *right = nullptr;
   const int64_t H = config_.n_head;
+  if (decoder && config_.pos != Position::alibi_learned) {
+    *left = fixed_causal_.data();  // causal ALiBi, whatever the encoder's scheme
+    return;
+  }
   switch (config_.pos) {
     case Position::alibi_symmetric:
     case Position::alibi_nonsymmetric:
-      if (decoder) {
-        *left = fixed_causal_.data();
-      } else {
-        *left = fixed_left_.data();
-        if (!fixed_right_.empty()) *right = fixed_right_.data();
-      }
+      *left = fixed_left_.data();
+      if (!fixed_right_.empty()) *right = fixed_right_.data();
       break;
     case Position::alibi_learned:
       if (decoder) {
@@ -411,7 +411,6 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
                                const int32_t* targets, int64_t B, int64_t S, int64_t T) {
   const EncDecConfig& c = config_;
   check_length("source", S);
-  check_length("target", T);
   check_lengths("src_lengths", src_lengths, B, S);
   const int64_t C = c.n_embd, H = c.n_head;
   Carver<Real> counter;
@@ -462,7 +461,7 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
                         H,
                         c.tgt_vocab_size,
                         tgt_.data(),
-                        positions(T),
+                        nullptr,
                         {true, nullptr, nullptr, nullptr},
                         a.enc.ln_f,
                         lens,
@@ -607,14 +606,14 @@ void EncDec<Real>::encode(const int32_t* src, const int32_t* src_lengths, int64_
   memory_B_ = memory_S_ = 0;
   B_ = 0;  // src_ is about to change: the training forward's state is gone
   update_learned_slopes();
-  Carver<Real> counter;
+  Carver<Real> counter;  // counts with the same aligned takes as the carving below
   carve_stack(counter, c.n_layer, B, S, C, H, 0);
-  const int64_t branch_size = B * S * C;
-  if (static_cast<int64_t>(infer_acts_.size()) < counter.used + branch_size)
-    infer_acts_.assign(static_cast<size_t>(counter.used + branch_size), Real(0));
+  counter.take(B * S * C);
+  if (static_cast<int64_t>(infer_acts_.size()) < counter.used)
+    infer_acts_.assign(static_cast<size_t>(counter.used), Real(0));
   Carver<Real> carver{infer_acts_.data()};
   const StackActs<Real> st = carve_stack(carver, c.n_layer, B, S, C, H, 0);
-  Real* branch = carver.take(branch_size);
+  Real* branch = carver.take(B * S * C);
   src_.assign(src, src + B * S);
   memory_lengths_.assign(src_lengths ? src_lengths : nullptr,
                          src_lengths ? src_lengths + B : nullptr);
@@ -646,7 +645,6 @@ const Real* EncDec<Real>::decode(const int32_t* tgt, const int32_t* rows, int64_
   if (memory_B_ == 0) throw Error("EncDec::decode: call encode first");
   nn::check_sizes("EncDec::decode", {{"B", B2}, {"T", T}});
   nn::check_given("EncDec::decode", {{"tgt", tgt}, {"rows", rows}});
-  check_length("target", T);
   const EncDecConfig& c = config_;
   const int64_t C = c.n_embd, H = c.n_head, S = memory_S_, Vp = c.padded_tgt_vocab_size();
   std::vector<int32_t> lens(static_cast<size_t>(B2));
@@ -658,11 +656,11 @@ const Real* EncDec<Real>::decode(const int32_t* tgt, const int32_t* rows, int64_
     std::copy_n(memory_.data() + rows[r] * S * C, S * C, gathered_.data() + r * S * C);
     lens[static_cast<size_t>(r)] = memory_lengths_[static_cast<size_t>(rows[r])];
   }
-  Carver<Real> counter;
+  Carver<Real> counter;  // counts with the same aligned takes as the carving below
   carve_stack(counter, c.n_dec_layer, B2, T, C, H, S);
-  const int64_t extra = B2 * T * C + B2 * T * Vp;  // branch, logits
-  if (static_cast<int64_t>(infer_acts_.size()) < counter.used + extra)
-    infer_acts_.assign(static_cast<size_t>(counter.used + extra), Real(0));
+  counter.take(B2 * T * C), counter.take(B2 * T * Vp);  // branch, logits
+  if (static_cast<int64_t>(infer_acts_.size()) < counter.used)
+    infer_acts_.assign(static_cast<size_t>(counter.used), Real(0));
   Carver<Real> carver{infer_acts_.data()};
   const StackActs<Real> st = carve_stack(carver, c.n_dec_layer, B2, T, C, H, S);
   Real* branch = carver.take(B2 * T * C);
@@ -676,7 +674,7 @@ const Real* EncDec<Real>::decode(const int32_t* tgt, const int32_t* rows, int64_
                       H,
                       c.tgt_vocab_size,
                       tgt_.data(),
-                      positions(T),
+                      nullptr,
                       {true, nullptr, nullptr, nullptr},
                       gathered_.data(),
                       lens.data(),

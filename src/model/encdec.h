@@ -7,8 +7,8 @@
 //                                 x += drop(mlp(ln_2(x)))
 //             memory = ln_f(x)                             (B, S, C)
 //             MLM:  logits = memory · wteᵀ                 (B, S, Vp), tied head
-//   decoder:  y = drop(wte_dec[tgt] + pos)                 (seq2seq only)
-//             per block: y += drop(c_proj(causal attention(c_attn(ln_1(y)))))
+//   decoder:  y = drop(wte_dec[tgt])                       (seq2seq only; no position table)
+//             per block: y += drop(c_proj(causal ALiBi attention(c_attn(ln_1(y)))))
 //                        y += drop(c_proj(cross attention(c_q(ln_x(y)), c_kv(memory))))
 //                        y += drop(mlp(ln_2(y)))
 //             logits = ln_f(y) · wte_decᵀ                  (B, T, Vp_tgt), tied head
@@ -116,6 +116,21 @@ class EncDec {
   std::vector<Real> infer_acts_, memory_, gathered_;
   std::vector<int32_t> memory_lengths_;
   int64_t memory_B_ = 0, memory_S_ = 0;
+};
+
+// Evaluation mode for a scope: dropout off, the previous mode restored on exit (exceptions
+// included).
+template <class Model>
+class EvalMode {
+ public:
+  explicit EvalMode(Model& m) : m_(m), training_(m.training()) { m_.set_training(false); }
+  ~EvalMode() { m_.set_training(training_); }
+  EvalMode(const EvalMode&) = delete;
+  EvalMode& operator=(const EvalMode&) = delete;
+
+ private:
+  Model& m_;
+  bool training_;
 };
 
 extern template class EncDec<float>;

@@ -29,10 +29,9 @@ struct EncDecConfig {
   double dropout = 0.0;  // embeddings and residual branches
   bool bias = true;
   // Encoder side: learned, sinusoidal, none, alibi-symmetric, alibi-nonsymmetric, alibi-learned
-  // (sigmoid(θ) left and right slopes). The decoder of a seq2seq follows it: the same table
-  // for learned / sinusoidal / none, causal ALiBi with Press's slopes for alibi-symmetric and
-  // alibi-nonsymmetric, learned causal slopes sigmoid(θ) for alibi-learned. Cross-attention
-  // never carries a position bias.
+  // (sigmoid(θ) left and right slopes). The decoder of a seq2seq is causal ALiBi whatever the
+  // encoder's scheme (the recipe): Press's slopes, or learned causal slopes sigmoid(θ)
+  // with alibi-learned. Cross-attention never carries a position bias.
   Position pos = Position::alibi_symmetric;
   double max_bias = kDefaultMaxBias;
 

@@ -13,7 +13,7 @@ StackOffsets add_stack(LayoutBuilder& b, const EncDecConfig& c, bool decoder) {
   const int64_t V = decoder ? c.tgt_vocab_size : c.vocab_size;
   StackOffsets st;
   st.wte = b.add(s + "wte.weight", {V, C}, ParamInit::normal, EncDecConfig::pad_vocab(V) * C);
-  if (c.pos == Position::learned)
+  if (c.pos == Position::learned && !decoder)  // the decoder's positions are its ALiBi
     st.wpe = b.add(s + "wpe.weight", {c.block_size, C}, ParamInit::normal);
   const int64_t L = decoder ? c.n_dec_layer : c.n_layer;
   for (int64_t l = 0; l < L; ++l) {

@@ -6,7 +6,7 @@
 //                                             each tied to its stack's output head (MLM head on
 //                                             the encoder, next-phoneme head on the decoder);
 //                                             the arena keeps padded rows, zero forever
-//   {s}.wpe.weight                    (block_size, C)      `learned` only
+//   encoder.wpe.weight                (block_size, C)      `learned` only
 //   {s}.h.{l}.ln_1.weight / .bias     (C)
 //   {s}.h.{l}.attn.c_attn.weight      (3C, C)  .bias (3C)
 //   {s}.h.{l}.attn.c_proj.weight      (C, C)   .bias (C)

@@ -40,17 +40,29 @@ std::vector<Decoded> decode(EncDec<float>& model, const int32_t* src, const int3
   const int64_t V = c.tgt_vocab_size, Vp = c.padded_tgt_vocab_size();
   if (o.bos < 0 || o.bos >= V || o.eos < 0 || o.eos >= V)
     throw Error("decode: <bos> or <eos> is outside the target vocabulary");
-  const bool training = model.training();
-  model.set_training(false);
+  // Every prefix the decoder sees holds <bos> plus at most max_len − 1 tokens (a hypothesis is
+  // cut at max_len tokens without running it again), so T ≤ max_len.
+  const EvalMode eval_mode(model);
   model.encode(src, src_lengths, B, S);
 
   std::vector<Hyp> alive;
   for (int64_t b = 0; b < B; ++b) alive.push_back({{}, 0.0, b});
   std::vector<Decoded> best(static_cast<size_t>(B));
   std::vector<bool> found(static_cast<size_t>(B), false);
+  auto finish = [&](const Hyp& h) {
+    Decoded& d = best[static_cast<size_t>(h.source)];
+    if (!found[static_cast<size_t>(h.source)] || h.score > d.logprob) {
+      d = {h.ids, h.score};
+      found[static_cast<size_t>(h.source)] = true;
+    }
+  };
   std::vector<int32_t> prefix, rows;
   std::vector<double> lp;
-  for (int64_t t = 0; t <= o.max_len && !alive.empty(); ++t) {
+  for (int64_t t = 0; !alive.empty(); ++t) {
+    if (t == o.max_len) {  // cut: the best of what is left competes as it stands
+      for (const Hyp& h : alive) finish(h);
+      break;
+    }
     const int64_t R = static_cast<int64_t>(alive.size()), T = t + 1;
     prefix.assign(static_cast<size_t>(R * T), o.bos);
     rows.resize(static_cast<size_t>(R));
@@ -65,6 +77,7 @@ std::vector<Decoded> decode(EncDec<float>& model, const int32_t* src, const int3
     for (int64_t r = 0; r < R; ++r) {
       const Hyp& h = alive[static_cast<size_t>(r)];
       log_softmax(logits + (r * T + t) * Vp, V, lp);
+      lp[static_cast<size_t>(o.bos)] = -std::numeric_limits<double>::infinity();  // never emitted
       // Only the beam best tokens of a hypothesis can survive the cut below.
       std::vector<int32_t> order(static_cast<size_t>(V));
       for (int32_t v = 0; v < V; ++v) order[static_cast<size_t>(v)] = v;
@@ -75,16 +88,10 @@ std::vector<Decoded> decode(EncDec<float>& model, const int32_t* src, const int3
       });
       for (int64_t i = 0; i < k; ++i) {
         const int32_t v = order[static_cast<size_t>(i)];
-        if (v == o.bos) continue;  // never generated
         Hyp n = h;
         n.score += lp[static_cast<size_t>(v)];
-        if (v == o.eos || t == o.max_len) {  // finished (or cut)
-          Decoded& d = best[static_cast<size_t>(h.source)];
-          if (!found[static_cast<size_t>(h.source)] || n.score > d.logprob) {
-            if (v != o.eos) n.ids.push_back(v);
-            d = {n.ids, n.score};
-            found[static_cast<size_t>(h.source)] = true;
-          }
+        if (v == o.eos) {
+          finish(n);
           continue;
         }
         n.ids.push_back(v);
@@ -104,7 +111,6 @@ std::vector<Decoded> decode(EncDec<float>& model, const int32_t* src, const int3
       for (Hyp& h : cand) alive.push_back(std::move(h));
     }
   }
-  model.set_training(training);
   return best;
 }
 

@@ -3,7 +3,8 @@
 // Beam search keeps, per source, the `beam` best prefixes by total log-probability; a prefix
 // that emits <eos> is finished. A source stops when its best finished hypothesis scores at least
 // as well as its best unfinished one (log-probabilities only fall as a prefix grows, so no
-// unfinished one can overtake it), or at max_len tokens. No length penalty: G2P outputs are
+// unfinished one can overtake it), or at max_len tokens, where what is left is cut and
+// competes with the finished ones as it stands. No length penalty: G2P outputs are
 // short and their lengths follow the source's. Beam 1 is greedy decoding exactly.
 #pragma once
 

@@ -11,16 +11,9 @@ namespace slope::train {
 
 namespace {
 
-// Runs f with the model in evaluation mode, restoring its mode after.
 template <class F>
 auto in_eval_mode(model::EncDec<float>& m, F f) {
-  const bool training = m.training();
-  m.set_training(false);
-  struct Restore {
-    model::EncDec<float>& m;
-    bool t;
-    ~Restore() { m.set_training(t); }
-  } restore{m, training};
+  const model::EvalMode eval_mode(m);
   return f();
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "data/atomic_file.h"
 #include "data/mlm_batcher.h"
 #include "data/pairs.h"
 #include "data/prepare.h"
@@ -88,6 +89,10 @@ Task g2p_task(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
   for (const data::PairExample& e : pairs->train)
     if (o.max_src_len == 0 || static_cast<int64_t>(e.src.size()) <= o.max_src_len)
       t.max_len = std::max<int64_t>(t.max_len, static_cast<int64_t>(e.src.size()));
+  if (o.model.pos == model::Position::learned && t.max_len > o.model.block_size)
+    throw Error("--pos learned has --block-size " + std::to_string(o.model.block_size) +
+                " positions, but training words have up to " + std::to_string(t.max_len) +
+                " characters: raise --block-size or lower --max-src-len");
   const int64_t B = o.batch_size;
   auto batcher = std::make_shared<data::PairBatcher>(pairs->train, B, o.seed, o.max_src_len);
   auto batch = std::make_shared<data::PairBatch>();
@@ -98,9 +103,19 @@ Task g2p_task(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
     return m.forward_seq2seq(batch->src.data(), batch->src_lengths.data(), batch->tgt_in.data(),
                              batch->tgt_out.data(), batch->B, batch->S, batch->T);
   };
+  // The eval estimates read eval_iters·B words spread evenly over each split (the splits are in
+  // dictionary order: their first words would all start with "a").
   const int64_t n = o.eval_iters * B;
-  t.train_loss = [=](model::EncDec<float>& m) { return seq2seq_loss(m, pairs->train, B, n); };
-  t.val_loss = [=](model::EncDec<float>& m) { return seq2seq_loss(m, pairs->val, B, n); };
+  auto spread = [n](const std::vector<data::PairExample>& all) {
+    const int64_t size = static_cast<int64_t>(all.size());
+    auto picked = std::make_shared<std::vector<data::PairExample>>();
+    for (int64_t i = 0; i < std::min(n, size); ++i)
+      picked->push_back(all[static_cast<size_t>(i * size / std::min(n, size))]);
+    return picked;
+  };
+  auto train_eval = spread(pairs->train), val_eval = spread(pairs->val);
+  t.train_loss = [=](model::EncDec<float>& m) { return seq2seq_loss(m, *train_eval, B, n); };
+  t.val_loss = [=](model::EncDec<float>& m) { return seq2seq_loss(m, *val_eval, B, n); };
   t.save_vocab = [=](const fs::path& dir) {
     data::write_pair_vocab(dir / data::kSrcVocabFile, pairs->src_vocab);
     data::write_pair_vocab(dir / data::kTgtVocabFile, pairs->tgt_vocab);
@@ -164,14 +179,17 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
   EvalLog log(o.log_file(), -1);
   const LrSchedule schedule{o.lr, o.warmup_iters, o.decay_end(), o.floor_lr(), true};
+  // A checkpoint carries the run's flags too: `slope eval` reads --max-src-len from them.
+  const std::string flags = options_to_json(o).dump(2) + "\n";
   const auto save = [&](const fs::path& dir) {
     io::save_encdec(dir, net);
     task.save_vocab(dir);
+    data::write_file_atomic(dir / kTrainOptionsFile, flags);
   };
 
   if (observer)
-    observer->on_start({net.num_params(), task.vocab_size, 0, o.max_iters, o.batch_size,
-                        task.max_len, 0});
+    observer->on_start(
+        {net.num_params(), task.vocab_size, 0, o.max_iters, o.batch_size, task.max_len, 0});
   int64_t saved_step = -1;
   const auto diverged = [&](int64_t step, const std::string& what) {
     const std::string kept = saved_step >= 0

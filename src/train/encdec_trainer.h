@@ -1,6 +1,6 @@
 // The training loop of `slope train --arch encoder | seq2seq` (model/encdec.h): the GPT's loop
-// (trainer.h: AdamW, warmup + cosine, clipping, accumulation, evals, the JSON-lines log, latest
-// and best checkpoints) over other batches and another model.
+// (trainer.h: AdamW, warmup + cosine, clipping, evals, the JSON-lines log, latest and best
+// checkpoints; no gradient accumulation) over other batches and another model.
 //
 //   encoder   masked LM on a `slope prepare` corpus: windows of --min-len .. --block-size
 //             tokens padded to the longest of the batch (key lengths, no mask tensor), 15 % of
@@ -13,14 +13,17 @@
 //             first eval_iters·batch_size words of train and val.
 //
 // A checkpoint directory (OUT/ and OUT/best/) holds config.json and model.safetensors
-// (io/encdec_checkpoint.h) plus what decoding needs: the corpus's tokenizer/ (encoder) or
-// src_vocab.json and tgt_vocab.json (seq2seq). Writes are atomic. These runs cannot be resumed
-// yet (--resume is refused); a crash loses at most the steps since the last eval.
+// (io/encdec_checkpoint.h), train_options.json (the run's flags), and what decoding needs: the
+// corpus's tokenizer/ (encoder) or src_vocab.json and tgt_vocab.json (seq2seq). Writes are atomic.
+// These runs cannot be resumed yet (--resume is refused); a crash loses at most the steps since the
+// last eval.
 #pragma once
 
 #include "train/trainer.h"
 
 namespace slope::train {
+
+constexpr char kTrainOptionsFile[] = "train_options.json";
 
 // Throws slope::Error: bad options (naming the flag), a missing or wrong corpus, an OUT that
 // already holds a checkpoint, a diverged loss. observer may be null.

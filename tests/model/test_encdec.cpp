@@ -457,8 +457,11 @@ TEST(EncDecErrors, BadBatchesAreRefusedAndNamed) {
   EXPECT_ERROR_CONTAINS(s2s.forward_mlm(idx.data(), nullptr, targets.data(), 1, 4),
                         "the model is a seq2seq");
   EXPECT_ERROR_CONTAINS(
-      s2s.forward_seq2seq(idx.data(), lengths.data(), long_idx.data(), nullptr, 1, 4, 17),
-      "target length 17 exceeds block_size 16");
+      s2s.forward_seq2seq(long_idx.data(), nullptr, idx.data(), nullptr, 1, 17, 4),
+      "source length 17 exceeds block_size 16");
+  // The decoder is causal ALiBi whatever the encoder's scheme: any target length.
+  EXPECT_TRUE(
+      std::isnan(s2s.forward_seq2seq(idx.data(), nullptr, long_idx.data(), nullptr, 1, 4, 17)));
   lengths[0] = 9;
   EXPECT_ERROR_CONTAINS(
       s2s.forward_seq2seq(idx.data(), lengths.data(), idx.data(), nullptr, 2, 4, 4),

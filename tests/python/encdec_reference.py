@@ -17,8 +17,9 @@ materialised (H, T, T) bias:
   a query with no visible key (a padded query of a right-looking head) gets output 0, as
   slope's attention problem defines it
 
-Position schemes (the decoder follows the encoder's):
-  learned             {s}.wpe.weight (block_size, C) added to the embedding
+Position schemes (of the encoder; the decoder is always causal ALiBi, with Press's slopes, or
+learned causal slopes for alibi-learned):
+  learned             encoder.wpe.weight (block_size, C) added to the embedding
   sinusoidal          Vaswani et al.'s table added to the embedding
   none                nothing
   alibi-symmetric     encoder m_left = m_right = Press's slopes; decoder Press's causal slopes
@@ -88,7 +89,7 @@ class SelfAttention(nn.Module):
             else:
                 self.alibi_theta_left = nn.Parameter(torch.zeros(H))
                 self.alibi_theta_right = nn.Parameter(torch.zeros(H))
-        elif self.pos == "alibi-symmetric" or (self.pos == "alibi-nonsymmetric" and decoder):
+        elif self.pos == "alibi-symmetric" or decoder:
             self.fixed = (press, press)
         elif self.pos == "alibi-nonsymmetric":
             half = torch.tensor(alibi_slopes(H // 2, cfg["max_bias"]), dtype=torch.float64)
@@ -174,7 +175,8 @@ class Stack(nn.Module):
         C = cfg["n_embd"]
         self.cfg = cfg
         self.wte = nn.Embedding(cfg["tgt_vocab_size"] if decoder else cfg["vocab_size"], C)
-        if cfg["pos"] == "learned":
+        self.positions = None if decoder else cfg["pos"]  # the decoder's are in its attention
+        if self.positions == "learned":
             self.wpe = nn.Embedding(cfg["block_size"], C)
         L = cfg["n_dec_layer"] if decoder else cfg["n_layer"]
         self.h = nn.ModuleList([Block(cfg, decoder) for _ in range(L)])
@@ -183,10 +185,10 @@ class Stack(nn.Module):
     def forward(self, idx, key_lengths=None, memory=None, memory_lengths=None):
         T = idx.shape[1]
         x = self.wte(idx)
-        if self.cfg["pos"] == "learned":
+        if self.positions == "learned":
             assert T <= self.cfg["block_size"], "learned positions: at most block_size"
             x = x + self.wpe(torch.arange(T))
-        elif self.cfg["pos"] == "sinusoidal":
+        elif self.positions == "sinusoidal":
             x = x + torch.from_numpy(sinusoidal_table(T, x.shape[-1])).to(x.dtype)
         for block in self.h:
             x = block(x, key_lengths, memory, memory_lengths)
