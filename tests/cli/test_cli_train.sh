@@ -130,5 +130,6 @@ tr a-z A-Z <"$tmp/names.txt" >"$tmp/upper.txt"
 expect_error "eval on another corpus" "another tokenizer" \
   "$slope" eval --checkpoint "$tmp/out" --data "$tmp/other" --lengths 8
 
-"$slope" train --help | grep -q -- '--train-block-size' || fail "--help lacks --train-block-size"
+"$slope" train --help >"$tmp/help"  # to a file: grep -q would close the pipe early
+grep -q -- '--train-block-size' "$tmp/help" || fail "--help lacks --train-block-size"
 echo "cli train/sample/eval: all checks passed"
