@@ -79,6 +79,10 @@ int run_sample_encdec(const SampleOptions& o) {
     throw Error(o.checkpoint.string() +
                 " is a masked-LM encoder: it fills in masked tokens rather than generating text; "
                 "measure it with `slope eval`");
+  if (o.temperature != 1.0 || o.top_k != 0 || o.num_samples != 1 || o.stop_at_newline)
+    throw Error(
+        "--temperature, --top-k, --num-samples and --stop-at-newline are for GPT checkpoints; "
+        "a seq2seq decodes --word greedily or with --beam");
   std::vector<std::string> words = o.words;
   if (words.empty() && !o.prompt.empty()) words.push_back(o.prompt);
   if (words.empty())
@@ -108,6 +112,9 @@ int run_sample_encdec(const SampleOptions& o) {
 
 int run_eval_encdec(const EvalOptions& o) {
   set_threads(o.threads);
+  if (o.json || o.stride != 0 || o.max_tokens != 0)
+    throw Error("--json, --stride and --max-tokens are for GPT checkpoints; " +
+                o.checkpoint.string() + " is an encoder or seq2seq (see slope eval --help)");
   const model::EncDecConfig config = io::read_encdec_config(o.checkpoint);
   model::EncDec<float> m = load_model(o.checkpoint);
   const fs::path csv_path = o.csv.empty() ? o.checkpoint / "eval.csv" : o.csv;

@@ -192,12 +192,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
         {net.num_params(), task.vocab_size, 0, o.max_iters, o.batch_size, task.max_len, 0});
   int64_t saved_step = -1;
   const auto diverged = [&](int64_t step, const std::string& what) {
-    const std::string kept = saved_step >= 0
-                                 ? out.string() + " still holds the checkpoint of step " +
-                                       std::to_string(saved_step) + ", untouched"
-                                 : "no checkpoint was written yet";
-    return Error("step " + std::to_string(step) + ": " + what + ": the run diverged (" + kept +
-                 "); lower --lr or --grad-clip and train again");
+    return diverged_error(step, what, out, saved_step, false);
   };
 
   net.set_training(true);
@@ -219,15 +214,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
       r.elapsed_s = seconds_since(run_start);
       r.best = step > 0 && r.val_loss < best_val;
       r.saved = step > 0;
-      nlohmann::ordered_json line;
-      line["step"] = r.step;
-      line["train_loss"] = r.train_loss;
-      line["val_loss"] = r.val_loss;
-      line["lr"] = r.lr;
-      line["tokens_per_s"] = r.tokens_per_s;
-      line["elapsed_s"] = r.elapsed_s;
-      line["best"] = r.best;
-      log.append(line);
+      log.append(eval_line(r));
       if (r.best) {
         best_val = r.val_loss, summary.best_step = step;
         save(out / "best");

@@ -7,6 +7,8 @@
 #include <string>
 
 #include "data/atomic_file.h"
+#include "slope/attention.h"  // slope::Error
+#include "train/trainer.h"    // EvalReport
 
 namespace slope::train {
 
@@ -36,5 +38,29 @@ class EvalLog {
   std::filesystem::path path_;
   std::string text_;
 };
+
+// One eval as a line of the log.
+inline nlohmann::ordered_json eval_line(const EvalReport& r) {
+  nlohmann::ordered_json line;
+  line["step"] = r.step;
+  line["train_loss"] = r.train_loss;
+  line["val_loss"] = r.val_loss;
+  line["lr"] = r.lr;
+  line["tokens_per_s"] = r.tokens_per_s;
+  line["elapsed_s"] = r.elapsed_s;
+  line["best"] = r.best;
+  return line;
+}
+
+// Why a diverged run stops, and what it left behind in `out` (saved_step < 0: nothing yet).
+inline Error diverged_error(int64_t step, const std::string& what, const std::filesystem::path& out,
+                            int64_t saved_step, bool resumable) {
+  const std::string kept = saved_step >= 0 ? out.string() + " still holds the checkpoint of step " +
+                                                 std::to_string(saved_step) + ", untouched"
+                                           : "no checkpoint was written yet";
+  return Error("step " + std::to_string(step) + ": " + what + ": the run diverged (" + kept +
+               "); lower --lr or --grad-clip and train again" +
+               (resumable && saved_step >= 0 ? " with --resume" : ""));
+}
 
 }  // namespace slope::train

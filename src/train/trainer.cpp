@@ -143,13 +143,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
 
   // Why a diverged run stops, and what it left behind.
   const auto diverged = [&](int64_t step, const std::string& what) {
-    const std::string kept = saved_step >= 0
-                                 ? out.string() + " still holds the checkpoint of step " +
-                                       std::to_string(saved_step) + ", untouched"
-                                 : "no checkpoint was written yet";
-    return Error("step " + std::to_string(step) + ": " + what + ": the run diverged (" + kept +
-                 "); lower --lr or --grad-clip and train again" +
-                 (saved_step >= 0 ? " with --resume" : ""));
+    return diverged_error(step, what, out, saved_step, true);
   };
 
   std::vector<uint32_t> windows(static_cast<size_t>(Bm * (Tt + 1)));
@@ -172,15 +166,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
       r.elapsed_s = elapsed_before + seconds_since(run_start);
       r.best = step > 0 && r.val_loss < state.best_val_loss;
       r.saved = step > 0;
-      nlohmann::ordered_json line;
-      line["step"] = r.step;
-      line["train_loss"] = r.train_loss;
-      line["val_loss"] = r.val_loss;
-      line["lr"] = r.lr;
-      line["tokens_per_s"] = r.tokens_per_s;
-      line["elapsed_s"] = r.elapsed_s;
-      line["best"] = r.best;
-      log.append(line);
+      log.append(eval_line(r));
       if (r.best) {
         state.best_val_loss = r.val_loss, state.best_step = step;
         io::save_gpt(out / kBestDir, gpt);
