@@ -70,7 +70,7 @@ def mlm_commands(args, pos):
 def g2p_commands(args, pos, steps):
     return ["--arch", "seq2seq", "--pos", pos, "--data", args.data_g2p, "--n-layer", "3",
             "--n-head", "4", "--n-embd", "128", "--batch-size", "64", "--max-iters", str(steps),
-            "--warmup-iters", "100", "--lr", "2e-3", "--dropout", "0.1",
+            "--warmup-iters", "200", "--lr", "2e-3", "--dropout", "0",
             "--max-src-len", str(args.max_src_len), "--eval-interval", str(max(steps // 6, 1)),
             "--eval-iters", "10"]
 
@@ -160,8 +160,8 @@ def main():
     p.add_argument("--rounds", type=int, default=5, help="throughput: interleaved rounds")
     p.add_argument("--lengths", default="64,256", help="throughput: sequence lengths")
     p.add_argument("--positions", default=",".join(POSITIONS))
-    p.add_argument("--mlm-steps", type=int, default=1000)
-    p.add_argument("--g2p-steps", type=int, default=2000)
+    p.add_argument("--mlm-steps", type=int, default=800)
+    p.add_argument("--g2p-steps", type=int, default=2500)
     p.add_argument("--max-src-len", type=int, default=12)
     p.add_argument("--beam", type=int, default=1)
     p.add_argument("--threads", type=int, default=2)
