@@ -16,6 +16,8 @@ tokens/s between variants with the care a shared 2-core machine deserves (bench/
 
   python bench/encoders.py --data-mlm data/bible --data-g2p data/g2p --out runs/encoders \
       --md docs/encoders.md
+  python bench/encoders.py --task throughput --rounds 4 --out runs/throughput \
+      --md docs/BENCHMARKS.md
 """
 
 import argparse
@@ -105,8 +107,7 @@ def g2p_variant(slope, args, pos, steps, tag, log):
     return r
 
 
-THROUGHPUT_POSITIONS = ["none", "alibi-symmetric", "alibi-nonsymmetric", "alibi-learned",
-                        "learned"]
+THROUGHPUT_POSITIONS = ["none", "alibi-symmetric", "alibi-nonsymmetric", "alibi-learned"]
 
 
 def throughput(args, log):
@@ -117,7 +118,7 @@ def throughput(args, log):
     rows = []
     for T in [int(x) for x in args.lengths.split(",")]:
         B = max(1, 2048 // T)
-        steps = 60
+        steps = args.throughput_steps
         tps = {pos: [] for pos in THROUGHPUT_POSITIONS}
         for k in range(args.rounds):
             for pos in THROUGHPUT_POSITIONS:
@@ -138,7 +139,8 @@ def throughput(args, log):
                          f"{statistics.median(ratios):.3f}",
                          f"{min(ratios):.3f}..{max(ratios):.3f}"])
     return ("### Encoder training throughput by position scheme\n\n"
-            f"L4 H4 C128 MLM encoder, {args.rounds} interleaved rounds of 60 steps per variant "
+            f"L4 H4 C128 MLM encoder, {args.rounds} interleaved rounds of {args.throughput_steps} "
+            "steps per variant "
             "and length, batch B = 2048/T windows of exactly T tokens; tokens/s as `slope train` "
             "reports it (evals excluded); ratio = the variant's tokens/s over no bias's in the "
             "same round (median, and the range over rounds).\n\n" +
@@ -159,6 +161,7 @@ def main():
     p.add_argument("--task", choices=["mlm", "g2p", "all", "throughput"], default="all")
     p.add_argument("--rounds", type=int, default=5, help="throughput: interleaved rounds")
     p.add_argument("--lengths", default="64,256", help="throughput: sequence lengths")
+    p.add_argument("--throughput-steps", type=int, default=150, help="throughput: steps per run")
     p.add_argument("--positions", default=",".join(POSITIONS))
     p.add_argument("--mlm-steps", type=int, default=800)
     p.add_argument("--g2p-steps", type=int, default=2500)
