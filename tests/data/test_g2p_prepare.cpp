@@ -283,9 +283,12 @@ TEST_F(G2p, OpenChecksMetaAgainstTheFiles) {
   write_text(dir / "meta.json", j.dump());
   EXPECT_ERROR_CONTAINS(open_prepared_pairs(dir), "tgt_vocab.json holds");
   j = nlohmann::json::parse(meta);
-  j["format"] = "slope-prepared-corpus";
+  j["format"] = "slope-something-else";
   write_text(dir / "meta.json", j.dump());
   EXPECT_ERROR_CONTAINS(open_prepared_pairs(dir), "expected \"slope-prepared-pairs\"");
+  j["format"] = "slope-prepared-corpus";  // a text corpus given where pairs belong: say so
+  write_text(dir / "meta.json", j.dump());
+  EXPECT_ERROR_CONTAINS(open_prepared_pairs(dir), "is a text corpus");
   fs::remove(dir / "meta.json");
   EXPECT_ERROR_CONTAINS(open_prepared_pairs(dir), "no meta.json");
 }
