@@ -45,6 +45,36 @@ Acts<Real> carve_acts(Carver<Real>& a, const EncDecConfig& c, int64_t B, int64_t
   return acts;
 }
 
+// The calls of the two stacks: the encoder bidirectional over the source's key lengths, the
+// decoder causal over the memory (the encoder's output) and its lengths.
+template <class Real>
+StackCall<Real> encoder_call(const EncDecLayout& layout, const EncDecConfig& c, int64_t B,
+                             int64_t S, const int32_t* src, const Real* pos,
+                             const int32_t* lengths) {
+  return {&layout.encoder, false,        B,   S,   c.n_embd,
+          c.n_head,        c.vocab_size, src, pos, {false, nullptr, nullptr, lengths},
+          nullptr,         nullptr,      0};
+}
+
+template <class Real>
+StackCall<Real> decoder_call(const EncDecLayout& layout, const EncDecConfig& c, int64_t B,
+                             int64_t T, const int32_t* tgt, const Real* memory,
+                             const int32_t* memory_lengths, int64_t S) {
+  return {&layout.decoder,
+          true,
+          B,
+          T,
+          c.n_embd,
+          c.n_head,
+          c.tgt_vocab_size,
+          tgt,
+          nullptr,
+          {true, nullptr, nullptr, nullptr},
+          memory,
+          memory_lengths,
+          S};
+}
+
 }  // namespace
 
 template <class Real>
@@ -186,7 +216,7 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
   const EncDecConfig& c = config_;
   check_length("source", S);
   check_lengths("src_lengths", src_lengths, B, S);
-  const int64_t C = c.n_embd, H = c.n_head;
+  const int64_t C = c.n_embd;
   Carver<Real> counter;
   carve_acts(counter, c, B, S, T);
   if (static_cast<int64_t>(acts_.size()) < counter.used)
@@ -207,19 +237,7 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
   const Real* P = params_.data();
   const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
 
-  StackCall<Real> enc{&layout_.encoder,
-                      false,
-                      B,
-                      S,
-                      C,
-                      H,
-                      c.vocab_size,
-                      src_.data(),
-                      positions(S),
-                      {false, nullptr, nullptr, lens},
-                      nullptr,
-                      nullptr,
-                      0};
+  const StackCall<Real> enc = encoder_call<Real>(layout_, c, B, S, src_.data(), positions(S), lens);
   stack_forward(
       a.enc, a.branch, enc, P,
       [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); }, drop);
@@ -227,19 +245,8 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
   const Real* wte = P + layout_.encoder.wte;
   int64_t Tout = S, V = c.vocab_size, Vp = c.padded_vocab_size();
   if (T > 0) {
-    StackCall<Real> dec{&layout_.decoder,
-                        true,
-                        B,
-                        T,
-                        C,
-                        H,
-                        c.tgt_vocab_size,
-                        tgt_.data(),
-                        nullptr,
-                        {true, nullptr, nullptr, nullptr},
-                        a.enc.ln_f,
-                        lens,
-                        S};
+    const StackCall<Real> dec =
+        decoder_call<Real>(layout_, c, B, T, tgt_.data(), a.enc.ln_f, lens, S);
     stack_forward(
         a.dec, a.branch, dec, P,
         [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); }, drop);
@@ -316,37 +323,14 @@ void EncDec<Real>::backward() {
   nn::matmul_backward(dhead, G + head.wte, nullptr, g.dlogits, T > 0 ? a.dec.ln_f : a.enc.ln_f,
                       P + head.wte, B, Tout, C, Vp);
   if (T > 0) {
-    StackCall<Real> dec{&layout_.decoder,
-                        true,
-                        B,
-                        T,
-                        C,
-                        H,
-                        c.tgt_vocab_size,
-                        tgt_.data(),
-                        nullptr,
-                        {true, nullptr, nullptr, nullptr},
-                        a.enc.ln_f,
-                        lens,
-                        S};
+    const StackCall<Real> dec =
+        decoder_call<Real>(layout_, c, B, T, tgt_.data(), a.enc.ln_f, lens, S);
     stack_backward(
         g, a.dec, dhead, dec, P, G,
         [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); },
         [&](int64_t l, Real** L, Real** R) { dslopes_of(true, l, L, R); }, undrop);
   }
-  StackCall<Real> enc{&layout_.encoder,
-                      false,
-                      B,
-                      S,
-                      C,
-                      H,
-                      c.vocab_size,
-                      src_.data(),
-                      nullptr,
-                      {false, nullptr, nullptr, lens},
-                      nullptr,
-                      nullptr,
-                      0};
+  const StackCall<Real> enc = encoder_call<Real>(layout_, c, B, S, src_.data(), nullptr, lens);
   stack_backward(
       g, a.enc, g.dmemory, enc, P, G,
       [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); },
@@ -396,19 +380,8 @@ void EncDec<Real>::encode(const int32_t* src, const int32_t* src_lengths, int64_
                          src_lengths ? src_lengths + B : nullptr);
   if (memory_lengths_.empty())
     memory_lengths_.assign(static_cast<size_t>(B), static_cast<int32_t>(S));
-  StackCall<Real> enc{&layout_.encoder,
-                      false,
-                      B,
-                      S,
-                      C,
-                      H,
-                      c.vocab_size,
-                      src_.data(),
-                      positions(S),
-                      {false, nullptr, nullptr, memory_lengths_.data()},
-                      nullptr,
-                      nullptr,
-                      0};
+  const StackCall<Real> enc =
+      encoder_call<Real>(layout_, c, B, S, src_.data(), positions(S), memory_lengths_.data());
   stack_forward(
       st, branch, enc, params_.data(),
       [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); },
@@ -443,19 +416,8 @@ const Real* EncDec<Real>::decode(const int32_t* tgt, const int32_t* rows, int64_
   Real* branch = carver.take(B2 * T * C);
   Real* logits = carver.take(B2 * T * Vp);
   tgt_.assign(tgt, tgt + B2 * T);
-  StackCall<Real> dec{&layout_.decoder,
-                      true,
-                      B2,
-                      T,
-                      C,
-                      H,
-                      c.tgt_vocab_size,
-                      tgt_.data(),
-                      nullptr,
-                      {true, nullptr, nullptr, nullptr},
-                      gathered_.data(),
-                      lens.data(),
-                      S};
+  const StackCall<Real> dec =
+      decoder_call<Real>(layout_, c, B2, T, tgt_.data(), gathered_.data(), lens.data(), S);
   const Real* P = params_.data();
   stack_forward(
       st, branch, dec, P,

@@ -32,10 +32,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr uint64_t kTrainEvalSalt = 0x7472'6169'6e65'7661ull;
-constexpr uint64_t kValEvalSalt = 0x0076'616c'6576'616cull;
-constexpr uint64_t kDropoutSalt = 0x6472'6f70'6f75'7421ull;
-
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }

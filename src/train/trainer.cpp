@@ -28,12 +28,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// The run's random streams other than the training batches (seeded with --seed itself) are
-// seeded with splitmix64(--seed ^ salt), one salt per stream.
-constexpr uint64_t kTrainEvalSalt = 0x7472'6169'6e65'7661ull;
-constexpr uint64_t kValEvalSalt = 0x0076'616c'6576'616cull;
-constexpr uint64_t kDropoutSalt = 0x6472'6f70'6f75'7421ull;
-
 constexpr char kTokenizerDir[] = "tokenizer";
 constexpr char kBestDir[] = "best";
 

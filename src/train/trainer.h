@@ -23,6 +23,12 @@
 
 namespace slope::train {
 
+// A run's random streams other than its training batches (seeded with --seed itself) are
+// seeded with splitmix64(--seed ^ salt), one salt per stream; every trainer uses these.
+constexpr uint64_t kTrainEvalSalt = 0x7472'6169'6e65'7661ull;
+constexpr uint64_t kValEvalSalt = 0x0076'616c'6576'616cull;
+constexpr uint64_t kDropoutSalt = 0x6472'6f70'6f75'7421ull;
+
 struct TrainStart {
   int64_t num_params = 0;
   int64_t vocab_size = 0;
