@@ -42,8 +42,8 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       "  slope train --config names.toml   (keys as the flags: n-layer = 4, lr = 1e-3, ...)\n"
       "  slope train --arch encoder --pos alibi-symmetric --data data/bible --out out/mlm\n"
       "  slope train --arch seq2seq --pos alibi-learned --data data/g2p --out out/g2p\n"
-      "Encoder and seq2seq runs keep OUT/ and OUT/best/ (config.json, model.safetensors and\n"
-      "the vocabulary) but cannot be resumed yet.\n");
+      "Encoder and seq2seq checkpoints carry their vocabulary (tokenizer/ or src_vocab.json and\n"
+      "tgt_vocab.json) and resume exactly too.\n");
   app.add_option("--data", t.data_dir, "prepared corpus DIR (`slope prepare --out DIR`)")
       ->type_name("DIR");
   app.add_option("--out", t.out_dir, "checkpoint directory OUT (created if missing)")

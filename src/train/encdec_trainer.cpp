@@ -15,6 +15,7 @@
 #include "data/pairs.h"
 #include "data/prepare.h"
 #include "data/random.h"
+#include "data/tokenizer.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"  // kConfigFile
 #include "model/encdec.h"
@@ -23,6 +24,7 @@
 #include "train/encdec_eval.h"
 #include "train/eval_log.h"
 #include "train/lr_schedule.h"
+#include "train/train_state.h"
 
 namespace slope::train {
 
@@ -46,6 +48,12 @@ struct Task {
   std::function<float(model::EncDec<float>&, int64_t* tokens)> step;
   std::function<double(model::EncDec<float>&)> train_loss, val_loss;
   std::function<void(const fs::path&)> save_vocab;
+  // The training batcher's position, for exact resume.
+  std::function<data::BatcherState()> batcher_state;
+  std::function<void(const data::BatcherState&)> restore_batcher;
+  // The vocabulary files of a corpus or checkpoint directory (the same bytes in both), to refuse
+  // resuming on another corpus.
+  std::function<std::string(const fs::path&)> vocab_bytes;
 };
 
 Task mlm_task(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpus) {
@@ -75,6 +83,11 @@ Task mlm_task(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpu
     return mlm_loss(m, corpus->val, L, B, iters, mask_id, p, val_seed);
   };
   t.save_vocab = [=](const fs::path& dir) { corpus->tokenizer->save(dir / "tokenizer"); };
+  t.batcher_state = [=] { return batcher->state(); };
+  t.restore_batcher = [=](const data::BatcherState& st) { batcher->restore(st); };
+  t.vocab_bytes = [](const fs::path& dir) {
+    return data::read_file(dir / "tokenizer" / data::kTokenizerMetaFile);
+  };
   return t;
 }
 
@@ -116,6 +129,11 @@ Task g2p_task(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
     data::write_pair_vocab(dir / data::kSrcVocabFile, pairs->src_vocab);
     data::write_pair_vocab(dir / data::kTgtVocabFile, pairs->tgt_vocab);
   };
+  t.batcher_state = [=] { return batcher->state(); };
+  t.restore_batcher = [=](const data::BatcherState& st) { batcher->restore(st); };
+  t.vocab_bytes = [](const fs::path& dir) {
+    return data::read_file(dir / data::kSrcVocabFile) + data::read_file(dir / data::kTgtVocabFile);
+  };
   return t;
 }
 
@@ -147,17 +165,25 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
     throw Error("--data is required: a directory made by `slope prepare`" +
                 std::string(o.arch == model::Arch::seq2seq ? " --task g2p" : ""));
   if (o.out_dir.empty()) throw Error("--out is required: the directory for checkpoints and logs");
-  if (o.resume)
-    throw Error(std::string("--resume is not supported for --arch ") + model::arch_name(o.arch) +
-                " yet: train again into a new --out (its best model is in OUT/best/)");
   if (o.grad_accum != 1 || o.train_block_size != 0)
     throw Error(std::string("--grad-accum and --train-block-size are GPT options; --arch ") +
                 model::arch_name(o.arch) + " takes --batch-size, --min-len and --max-src-len");
   validate(o);
   const fs::path out = o.out_dir;
   std::error_code ec;
-  if (fs::exists(out / io::kConfigFile, ec) || fs::exists(out / "train_state.json", ec))
-    throw Error(out.string() + " already holds a checkpoint: choose another --out");
+  TrainState state;
+  if (o.resume) {
+    state = read_train_state(out);
+    check_resumable(state.options, o, "the checkpoint in " + out.string());
+    if (state.step > o.max_iters)
+      throw Error("the checkpoint in " + out.string() + " is at step " +
+                  std::to_string(state.step) + ", beyond --max-iters " +
+                  std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
+  } else if (has_checkpoint(out) || fs::exists(out / io::kConfigFile, ec)) {
+    throw Error(out.string() +
+                " already holds a checkpoint: pass --resume to continue it, or "
+                "choose another --out");
+  }
 
   Task task;
   if (o.arch == model::Arch::encoder) {
@@ -170,10 +196,28 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   const model::EncDecConfig config = encdec_config(o, task.vocab_size, task.tgt_vocab_size);
   model::EncDec<float> net(config, o.seed);
   AdamW<float> adamw(net.table(), {o.beta1, o.beta2, 1e-8, o.weight_decay});
-  net.set_dropout_seed(data::splitmix64(o.seed ^ kDropoutSalt), 0);
-  fs::create_directories(out, ec);
-  if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
-  EvalLog log(o.log_file(), -1);
+  if (o.resume) {
+    // The corpus must be the one the checkpoint was trained on: its vocabulary files agree.
+    const std::string ours = task.vocab_bytes(out);
+    const std::string theirs = task.vocab_bytes(o.data_dir);
+    if (ours != theirs)
+      throw Error("the corpus in " + o.data_dir.string() +
+                  " has another vocabulary than the checkpoint in " + out.string() +
+                  ": resume with --data of the corpus it was trained on");
+    load_checkpoint(out, state, net, adamw);
+    task.restore_batcher(state.batcher);
+    net.set_dropout_seed(state.dropout_seed, state.dropout_forwards);
+  } else {
+    state.dropout_seed = data::splitmix64(o.seed ^ kDropoutSalt);
+    net.set_dropout_seed(state.dropout_seed, 0);
+    fs::create_directories(out, ec);
+    if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
+  }
+  state.options = o;
+  state.data_dir = fs::absolute(o.data_dir);
+  const int64_t start = state.step;
+  const double elapsed_before = state.elapsed_s;
+  EvalLog log(o.log_file(), o.resume ? start : -1);
   const LrSchedule schedule{o.lr, o.warmup_iters, o.decay_end(), o.floor_lr(), true};
   // A checkpoint carries the run's flags too: `slope eval` reads --max-src-len from them.
   const std::string flags = options_to_json(o).dump(2) + "\n";
@@ -182,23 +226,34 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
     task.save_vocab(dir);
     data::write_file_atomic(dir / kTrainOptionsFile, flags);
   };
+  // OUT/ is a training checkpoint (model, optimizer, train_state.json: train_state.h) plus the
+  // vocabulary and the flags; OUT/best/ the model alone.
+  const auto save_latest = [&](int64_t step, double elapsed) {
+    state.step = step;
+    state.adamw_steps = adamw.steps();
+    state.batcher = task.batcher_state();
+    state.dropout_forwards = net.dropout_forwards();
+    state.elapsed_s = elapsed;
+    task.save_vocab(out);
+    data::write_file_atomic(out / kTrainOptionsFile, flags);
+    save_checkpoint(out, net, adamw, state);  // train_state.json last
+  };
 
   if (observer)
     observer->on_start(
-        {net.num_params(), task.vocab_size, 0, o.max_iters, o.batch_size, task.max_len, 0});
-  int64_t saved_step = -1;
+        {net.num_params(), task.vocab_size, start, o.max_iters, o.batch_size, task.max_len, 0});
+  int64_t saved_step = o.resume ? start : -1;
   const auto diverged = [&](int64_t step, const std::string& what) {
-    return diverged_error(step, what, out, saved_step, false);
+    return diverged_error(step, what, out, saved_step, true);
   };
 
   net.set_training(true);
   TrainSummary summary;
-  double best_val = std::numeric_limits<double>::infinity();
   double train_seconds = 0.0, window_seconds = 0.0, last_lr = 0.0;
   int64_t window_tokens = 0, total_tokens = 0;
-  for (int64_t step = 0;; ++step) {
+  for (int64_t step = start;; ++step) {
     const bool last = step == o.max_iters;
-    if (step % o.eval_interval == 0 || last) {
+    if ((step % o.eval_interval == 0 || last) && !(o.resume && step == start)) {
       EvalReport r;
       r.step = step;
       r.train_loss = task.train_loss(net);
@@ -207,15 +262,15 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
         throw diverged(step, "the eval loss is " + std::to_string(r.val_loss));
       r.lr = last_lr;
       r.tokens_per_s = window_seconds > 0.0 ? window_tokens / window_seconds : 0.0;
-      r.elapsed_s = seconds_since(run_start);
-      r.best = step > 0 && r.val_loss < best_val;
+      r.elapsed_s = elapsed_before + seconds_since(run_start);
+      r.best = step > 0 && r.val_loss < state.best_val_loss;
       r.saved = step > 0;
       log.append(eval_line(r));
       if (r.best) {
-        best_val = r.val_loss, summary.best_step = step;
+        state.best_val_loss = r.val_loss, state.best_step = step;
         save(out / "best");
       }
-      if (r.saved) save(out), saved_step = step;
+      if (r.saved) save_latest(step, r.elapsed_s), saved_step = step;
       if (observer) observer->on_eval(r);
       summary.last_eval = r;
       window_seconds = 0.0, window_tokens = 0;
@@ -238,6 +293,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
     }
     adamw.step(net.params(), net.grads(), lr);
     last_lr = lr;
+    state.tokens += static_cast<uint64_t>(tokens);
     const double dt = seconds_since(t0);
     train_seconds += dt, window_seconds += dt;
     window_tokens += tokens, total_tokens += tokens;
@@ -246,16 +302,17 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
       s.step = step + 1, s.max_iters = o.max_iters;
       s.loss = loss, s.lr = lr, s.grad_norm = norm;
       s.tokens_per_s = window_tokens / window_seconds;
-      s.elapsed_s = seconds_since(run_start);
-      s.eta_s =
-          s.elapsed_s / static_cast<double>(step + 1) * static_cast<double>(o.max_iters - step - 1);
+      s.elapsed_s = elapsed_before + seconds_since(run_start);
+      s.eta_s = seconds_since(run_start) / static_cast<double>(step + 1 - start) *
+                static_cast<double>(o.max_iters - step - 1);
       observer->on_step(s);
     }
   }
   summary.steps = o.max_iters;
-  summary.best_val_loss = best_val;
+  summary.best_val_loss = state.best_val_loss;
+  summary.best_step = state.best_step;
   summary.tokens_per_s = train_seconds > 0.0 ? total_tokens / train_seconds : 0.0;
-  summary.elapsed_s = seconds_since(run_start);
+  summary.elapsed_s = elapsed_before + seconds_since(run_start);
   return summary;
 }
 

@@ -14,9 +14,10 @@
 //
 // A checkpoint directory (OUT/ and OUT/best/) holds config.json and model.safetensors
 // (io/encdec_checkpoint.h), train_options.json (the run's flags), and what decoding needs: the
-// corpus's tokenizer/ (encoder) or src_vocab.json and tgt_vocab.json (seq2seq). Writes are atomic.
-// These runs cannot be resumed yet (--resume is refused); a crash loses at most the steps since the
-// last eval.
+// corpus's tokenizer/ (encoder) or src_vocab.json and tgt_vocab.json (seq2seq). OUT/ is also a
+// training checkpoint (optimizer.safetensors, train_state.json: train/train_state.h), so
+// --resume continues exactly, as a GPT run does. Writes are atomic; a crash loses at most the
+// steps since the last eval.
 #pragma once
 
 #include "train/trainer.h"

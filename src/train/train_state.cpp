@@ -8,6 +8,7 @@
 
 #include "data/atomic_file.h"  // fnv1a64, hex64
 #include "data/json_file.h"
+#include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
 #include "slope/attention.h"  // slope::Error
@@ -50,9 +51,20 @@ bool has_checkpoint(const fs::path& dir) {
   return fs::exists(dir / kTrainStateFile, ec);
 }
 
-void save_checkpoint(const fs::path& dir, const model::Gpt<float>& gpt, const AdamW<float>& adamw,
+namespace {
+
+// The weights and config.json of each kind of model.
+void save_model(const fs::path& dir, const model::Gpt<float>& gpt) { io::save_gpt(dir, gpt); }
+void save_model(const fs::path& dir, const model::EncDec<float>& m) { io::save_encdec(dir, m); }
+void load_model(const fs::path& dir, model::Gpt<float>& gpt) { io::load_gpt(dir, gpt); }
+void load_model(const fs::path& dir, model::EncDec<float>& m) { io::load_encdec(dir, m); }
+
+}  // namespace
+
+template <class Model>
+void save_checkpoint(const fs::path& dir, const Model& gpt, const AdamW<float>& adamw,
                      const TrainState& state) {
-  io::save_gpt(dir, gpt);  // creates dir
+  save_model(dir, gpt);  // creates dir
   std::vector<io::TensorView> moments;
   for (const model::ParamSpec& s : gpt.table().specs()) {
     moments.push_back({s.name + kMoments[0], io::Dtype::F32, s.shape, adamw.m() + s.offset});
@@ -117,7 +129,8 @@ TrainState read_train_state(const fs::path& dir) {
   return s;
 }
 
-void load_checkpoint(const fs::path& dir, const TrainState& state, model::Gpt<float>& gpt,
+template <class Model>
+void load_checkpoint(const fs::path& dir, const TrainState& state, Model& gpt,
                      AdamW<float>& adamw) {
   const fs::path state_path = dir / kTrainStateFile;
   const nlohmann::json j = data::read_json_file(state_path);
@@ -135,7 +148,7 @@ void load_checkpoint(const fs::path& dir, const TrainState& state, model::Gpt<fl
                   "complete checkpoint or start again without --resume");
   }
 
-  // Stage the moments, then the weights (load_gpt leaves gpt unchanged when it fails).
+  // Stage the moments, then the weights (loading leaves the model unchanged when it fails).
   const io::SafetensorsReader reader(dir / kOptimizerFile);
   const int64_t n = gpt.table().size();
   std::vector<float> m(static_cast<size_t>(n), 0.0f), v(static_cast<size_t>(n), 0.0f);
@@ -143,10 +156,19 @@ void load_checkpoint(const fs::path& dir, const TrainState& state, model::Gpt<fl
     reader.read(s.name + kMoments[0], s.shape, m.data() + s.offset);
     reader.read(s.name + kMoments[1], s.shape, v.data() + s.offset);
   }
-  io::load_gpt(dir, gpt);
+  load_model(dir, gpt);
   std::copy(m.begin(), m.end(), adamw.m());
   std::copy(v.begin(), v.end(), adamw.v());
   adamw.set_steps(state.adamw_steps);
 }
+
+template void save_checkpoint(const fs::path&, const model::Gpt<float>&, const AdamW<float>&,
+                              const TrainState&);
+template void save_checkpoint(const fs::path&, const model::EncDec<float>&, const AdamW<float>&,
+                              const TrainState&);
+template void load_checkpoint(const fs::path&, const TrainState&, model::Gpt<float>&,
+                              AdamW<float>&);
+template void load_checkpoint(const fs::path&, const TrainState&, model::EncDec<float>&,
+                              AdamW<float>&);
 
 }  // namespace slope::train

@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "data/token_batcher.h"
+#include "model/encdec.h"
 #include "model/gpt.h"
 #include "train/adamw.h"
 #include "train/train_options.h"
@@ -49,7 +50,9 @@ bool has_checkpoint(const std::filesystem::path& dir);
 
 // Writes the four files (see above). Throws slope::Error on a failed write; the files already
 // replaced stay, and train_state.json still describes the previous set until it is replaced.
-void save_checkpoint(const std::filesystem::path& dir, const model::Gpt<float>& gpt,
+// Model: model::Gpt<float> (io/gpt_checkpoint.h) or model::EncDec<float> (io/encdec_checkpoint.h).
+template <class Model>
+void save_checkpoint(const std::filesystem::path& dir, const Model& model,
                      const AdamW<float>& adamw, const TrainState& state);
 
 // Reads and checks DIR/train_state.json alone (format, version, fields).
@@ -59,7 +62,8 @@ TrainState read_train_state(const std::filesystem::path& dir);
 // into gpt (whose config must match config.json) and the moments into adamw. Throws
 // slope::Error naming the file that is missing, truncated or from another step; gpt and adamw
 // are unchanged then.
-void load_checkpoint(const std::filesystem::path& dir, const TrainState& state,
-                     model::Gpt<float>& gpt, AdamW<float>& adamw);
+template <class Model>
+void load_checkpoint(const std::filesystem::path& dir, const TrainState& state, Model& model,
+                     AdamW<float>& adamw);
 
 }  // namespace slope::train

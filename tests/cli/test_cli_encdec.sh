@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `slope prepare --task g2p`, `slope train --arch encoder | seq2seq`, `slope sample --word` and
 # `slope eval` on encoder and seq2seq checkpoints, as a user runs them on tiny corpora: the files
-# a run writes, greedy and beam decoding, the eval tables and CSVs, and bad input (an encoder
-# scheme on a GPT, a decoder scheme on an encoder, --resume, a corrupt pair shard, an occupied
+# a run writes, greedy and beam decoding, the eval tables and CSVs, exact resume, and bad input (an encoder
+# scheme on a GPT, a decoder scheme on an encoder, a resume on another corpus, a corrupt pair
+# shard, an occupied
 # --out, the wrong corpus), each of which must give one line "slope: ...", exit 1 and leave
 # existing files as they were.
 # Usage: test_cli_encdec.sh PATH/TO/slope
@@ -70,8 +71,28 @@ grep -q 'trained to step 10' "$tmp/stdout" || fail "encoder: no summary"
   --block-size 16 --max-iters 3 >/dev/null 2>&1
 grep -q '"pos": "alibi-symmetric"' "$tmp/mlm-default/config.json" || fail "encoder default --pos"
 
-# 3. Bad input: one line, exit 1, nothing touched.
+# 3. Exact resume: stopped at 5 and resumed to 10 (same schedule, dropout on) gives the run that
+#    never stopped, for both architectures; --data comes from the checkpoint.
+for arch in seq2seq encoder; do
+  if [[ $arch == seq2seq ]]; then data="$tmp/g2p"; extra=(--pos alibi-learned); else
+    data="$tmp/text"; extra=(--pos alibi-nonsymmetric --block-size 16 --min-len 4); fi
+  "$slope" train --arch $arch "${extra[@]}" --data "$data" --out "$tmp/r-full-$arch" "${small[@]}" \
+    --dropout 0.1 --max-iters 10 >/dev/null 2>&1
+  "$slope" train --arch $arch "${extra[@]}" --data "$data" --out "$tmp/r-stop-$arch" "${small[@]}" \
+    --dropout 0.1 --max-iters 5 --lr-decay-iters 10 >/dev/null 2>&1
+  "$slope" train --out "$tmp/r-stop-$arch" --resume --max-iters 10 --threads 1 >/dev/null 2>&1 ||
+    fail "$arch: resume failed"
+  [[ "$(tail -n 1 "$tmp/r-full-$arch/log.jsonl" | grep -o '"train_loss":[^,]*,"val_loss":[^,]*')" == \
+     "$(tail -n 1 "$tmp/r-stop-$arch/log.jsonl" | grep -o '"train_loss":[^,]*,"val_loss":[^,]*')" ]] ||
+    fail "$arch: resumed losses differ"
+  cmp -s "$tmp/r-full-$arch/model.safetensors" "$tmp/r-stop-$arch/model.safetensors" ||
+    fail "$arch: resumed weights differ"
+done
+
+# 4. Bad input: one line, exit 1, nothing touched.
 before="$(sums "$tmp/s2s")"
+printf 'zq\nqz\n%.0s' {1..200} >"$tmp/other.txt"
+"$slope" prepare --input "$tmp/other.txt" --out "$tmp/bad-vocab" >/dev/null
 expect_error "encoder scheme on a GPT" "encoder scheme" \
   "$slope" train --pos alibi-symmetric --data "$tmp/text" --out "$tmp/x1" "${small[@]}" --max-iters 3
 expect_error "causal alibi on an encoder" "alibi-symmetric" \
@@ -79,8 +100,8 @@ expect_error "causal alibi on an encoder" "alibi-symmetric" \
 expect_error "odd heads, nonsymmetric" "even" \
   "$slope" train --arch encoder --pos alibi-nonsymmetric --n-head 3 --n-embd 18 --data "$tmp/text" \
   --out "$tmp/x3" --max-iters 3 --warmup-iters 1
-expect_error "resume" "resume" \
-  "$slope" train --arch seq2seq --data "$tmp/g2p" --out "$tmp/s2s" --resume --max-iters 20
+expect_error "resume on another corpus" "another vocabulary" \
+  "$slope" train --data "$tmp/bad-vocab" --out "$tmp/r-stop-encoder" --resume --max-iters 20
 expect_error "occupied --out" "already holds" \
   "$slope" train --arch seq2seq --data "$tmp/g2p" --out "$tmp/s2s" "${small[@]}" --max-iters 3
 expect_error "seq2seq on a text corpus" "prepare --task g2p" \
