@@ -22,8 +22,7 @@
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
 #include "train/encdec_eval.h"
-#include "train/eval_log.h"
-#include "train/lr_schedule.h"
+#include "train/train_loop.h"
 #include "train/train_state.h"
 
 namespace slope::train {
@@ -33,10 +32,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // What differs between the two tasks: the batches of a training step, the eval losses and the
 // files a checkpoint carries besides the model.
@@ -215,105 +210,29 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   }
   state.options = o;
   state.data_dir = fs::absolute(o.data_dir);
-  const int64_t start = state.step;
-  const double elapsed_before = state.elapsed_s;
-  EvalLog log(o.log_file(), o.resume ? start : -1);
-  const LrSchedule schedule{o.lr, o.warmup_iters, o.decay_end(), o.floor_lr(), true};
   // A checkpoint carries the run's flags too: `slope eval` reads --max-src-len from them.
   const std::string flags = options_to_json(o).dump(2) + "\n";
-  const auto save = [&](const fs::path& dir) {
-    io::save_encdec(dir, net);
+  const auto save_extras = [&](const fs::path& dir) {
     task.save_vocab(dir);
     data::write_file_atomic(dir / kTrainOptionsFile, flags);
   };
-  // OUT/ is a training checkpoint (model, optimizer, train_state.json: train_state.h) plus the
-  // vocabulary and the flags; OUT/best/ the model alone.
-  const auto save_latest = [&](int64_t step, double elapsed) {
-    state.step = step;
-    state.adamw_steps = adamw.steps();
-    state.batcher = task.batcher_state();
-    state.dropout_forwards = net.dropout_forwards();
-    state.elapsed_s = elapsed;
-    task.save_vocab(out);
-    data::write_file_atomic(out / kTrainOptionsFile, flags);
-    save_checkpoint(out, net, adamw, state);  // train_state.json last
-  };
 
   if (observer)
-    observer->on_start(
-        {net.num_params(), task.vocab_size, start, o.max_iters, o.batch_size, task.max_len, 0});
-  int64_t saved_step = o.resume ? start : -1;
-  const auto diverged = [&](int64_t step, const std::string& what) {
-    return diverged_error(step, what, out, saved_step, true);
+    observer->on_start({net.num_params(), task.vocab_size, state.step, o.max_iters, o.batch_size,
+                        task.max_len, 0});
+  LoopHooks hooks;
+  hooks.train_loss = [&] { return task.train_loss(net); };
+  hooks.val_loss = [&] { return task.val_loss(net); };
+  hooks.micro_step = [&](int64_t* tokens) { return task.step(net, tokens); };
+  hooks.batcher_state = task.batcher_state;
+  hooks.save_best = [&] {
+    io::save_encdec(out / "best", net);
+    save_extras(out / "best");
   };
-
-  net.set_training(true);
-  TrainSummary summary;
-  double train_seconds = 0.0, window_seconds = 0.0, last_lr = 0.0;
-  int64_t window_tokens = 0, total_tokens = 0;
-  for (int64_t step = start;; ++step) {
-    const bool last = step == o.max_iters;
-    if ((step % o.eval_interval == 0 || last) && !(o.resume && step == start)) {
-      EvalReport r;
-      r.step = step;
-      r.train_loss = task.train_loss(net);
-      r.val_loss = task.val_loss(net);
-      if (!std::isfinite(r.train_loss) || !std::isfinite(r.val_loss))
-        throw diverged(step, "the eval loss is " + std::to_string(r.val_loss));
-      r.lr = last_lr;
-      r.tokens_per_s = window_seconds > 0.0 ? window_tokens / window_seconds : 0.0;
-      r.elapsed_s = elapsed_before + seconds_since(run_start);
-      r.best = step > 0 && r.val_loss < state.best_val_loss;
-      r.saved = step > 0;
-      log.append(eval_line(r));
-      if (r.best) {
-        state.best_val_loss = r.val_loss, state.best_step = step;
-        save(out / "best");
-      }
-      if (r.saved) save_latest(step, r.elapsed_s), saved_step = step;
-      if (observer) observer->on_eval(r);
-      summary.last_eval = r;
-      window_seconds = 0.0, window_tokens = 0;
-    }
-    if (last) break;
-
-    const Clock::time_point t0 = Clock::now();
-    const double lr = lr_at(schedule, step);
-    net.zero_grad();
-    int64_t tokens = 0;
-    const float loss = task.step(net, &tokens);
-    if (!std::isfinite(loss))
-      throw diverged(step + 1, "the training loss is " + std::to_string(loss));
-    net.backward();
-    double norm = 0.0;
-    try {
-      norm = clip_grad_norm(net.grads(), net.table().size(), o.grad_clip);
-    } catch (const Error&) {
-      throw diverged(step + 1, "the gradient norm is not finite");
-    }
-    adamw.step(net.params(), net.grads(), lr);
-    last_lr = lr;
-    state.tokens += static_cast<uint64_t>(tokens);
-    const double dt = seconds_since(t0);
-    train_seconds += dt, window_seconds += dt;
-    window_tokens += tokens, total_tokens += tokens;
-    if (observer) {
-      StepReport s;
-      s.step = step + 1, s.max_iters = o.max_iters;
-      s.loss = loss, s.lr = lr, s.grad_norm = norm;
-      s.tokens_per_s = window_tokens / window_seconds;
-      s.elapsed_s = elapsed_before + seconds_since(run_start);
-      s.eta_s = seconds_since(run_start) / static_cast<double>(step + 1 - start) *
-                static_cast<double>(o.max_iters - step - 1);
-      observer->on_step(s);
-    }
-  }
-  summary.steps = o.max_iters;
-  summary.best_val_loss = state.best_val_loss;
-  summary.best_step = state.best_step;
-  summary.tokens_per_s = train_seconds > 0.0 ? total_tokens / train_seconds : 0.0;
-  summary.elapsed_s = elapsed_before + seconds_since(run_start);
-  return summary;
+  // OUT/ is a training checkpoint (model, optimizer, train_state.json) plus the vocabulary and
+  // the flags.
+  hooks.save_extras = [&] { save_extras(out); };
+  return run_training_loop(o, net, adamw, state, hooks, observer, run_start);
 }
 
 }  // namespace slope::train

@@ -1,6 +1,6 @@
-// The training loop of `slope train --arch encoder | seq2seq` (model/encdec.h): the GPT's loop
-// (trainer.h: AdamW, warmup + cosine, clipping, evals, the JSON-lines log, latest and best
-// checkpoints; no gradient accumulation) over other batches and another model.
+// `slope train --arch encoder | seq2seq` (model/encdec.h): the GPT's loop (train_loop.h: AdamW,
+// warmup + cosine, clipping, evals, the JSON-lines log, latest and best checkpoints; gradient
+// accumulation is refused here) over other batches and another model.
 //
 //   encoder   masked LM on a `slope prepare` corpus: windows of --min-len .. --block-size
 //             tokens padded to the longest of the batch (key lengths, no mask tensor), 15 % of

@@ -3,7 +3,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -16,8 +15,7 @@
 #include "model/gpt.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
-#include "train/eval_log.h"
-#include "train/lr_schedule.h"
+#include "train/train_loop.h"
 #include "train/train_state.h"
 
 namespace slope::train {
@@ -30,10 +28,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr char kTokenizerDir[] = "tokenizer";
 constexpr char kBestDir[] = "best";
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // Windows (B, T+1) → inputs idx (B, T) and targets (B, T), shifted by one.
 void split_windows(const std::vector<uint32_t>& windows, int64_t B, int64_t T,
@@ -124,117 +118,28 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
   }
   state.options = o;
   state.data_dir = fs::absolute(o.data_dir);
-  const int64_t start = state.step;
-  const double elapsed_before = state.elapsed_s;  // wall time of the runs before this one
-  int64_t saved_step = o.resume ? start : -1;
-  EvalLog log(o.log_file(), o.resume ? start : -1);
-  const LrSchedule schedule{o.lr, o.warmup_iters, o.decay_end(), o.floor_lr(), true};
 
   const int64_t Bm = o.micro_batch(), Tt = o.train_len();
   if (observer)
-    observer->on_start(
-        {gpt.num_params(), o.model.vocab_size, start, o.max_iters, Bm, Tt, o.tokens_per_step()});
-
-  // Why a diverged run stops, and what it left behind.
-  const auto diverged = [&](int64_t step, const std::string& what) {
-    return diverged_error(step, what, out, saved_step, true);
-  };
-
+    observer->on_start({gpt.num_params(), o.model.vocab_size, state.step, o.max_iters, Bm, Tt,
+                        o.tokens_per_step()});
   std::vector<uint32_t> windows(static_cast<size_t>(Bm * (Tt + 1)));
   std::vector<int32_t> idx, targets;
-  gpt.set_training(true);
-  TrainSummary summary;
-  double train_seconds = 0.0, window_seconds = 0.0, last_lr = 0.0;
-  int64_t window_tokens = 0;
-  for (int64_t step = start;; ++step) {
-    const bool last = step == o.max_iters;
-    if ((step % o.eval_interval == 0 || last) && !(o.resume && step == start)) {
-      EvalReport r;
-      r.step = step;
-      r.train_loss = estimate_loss(gpt, train_eval, o.eval_iters);
-      r.val_loss = estimate_loss(gpt, val_eval, o.eval_iters);
-      if (!std::isfinite(r.train_loss) || !std::isfinite(r.val_loss))
-        throw diverged(step, "the eval loss is " + std::to_string(r.val_loss));
-      r.lr = last_lr;
-      r.tokens_per_s = window_seconds > 0.0 ? window_tokens / window_seconds : 0.0;
-      r.elapsed_s = elapsed_before + seconds_since(run_start);
-      r.best = step > 0 && r.val_loss < state.best_val_loss;
-      r.saved = step > 0;
-      log.append(eval_line(r));
-      if (r.best) {
-        state.best_val_loss = r.val_loss, state.best_step = step;
-        io::save_gpt(out / kBestDir, gpt);
-        corpus.tokenizer->save(out / kBestDir / kTokenizerDir);
-      }
-      if (r.saved) {
-        state.step = step;
-        state.adamw_steps = adamw.steps();
-        state.batcher = batcher.state();
-        state.dropout_forwards = gpt.dropout_forwards();
-        state.elapsed_s = r.elapsed_s;
-        save_checkpoint(out, gpt, adamw, state);
-        saved_step = step;
-      }
-      if (observer) observer->on_eval(r);
-      summary.last_eval = r;
-      window_seconds = 0.0, window_tokens = 0;
-    }
-    if (last) break;
-
-    const Clock::time_point t0 = Clock::now();
-    const double lr = lr_at(schedule, step);
-    gpt.zero_grad();
-    double loss = 0.0;
-    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
-      batcher.next(windows);
-      split_windows(windows, Bm, Tt, idx, targets);
-      const float micro_loss = gpt.forward(idx.data(), targets.data(), Bm, Tt);
-      if (!std::isfinite(micro_loss))
-        throw diverged(step + 1, "the training loss is " + std::to_string(micro_loss));
-      loss += micro_loss;
-      gpt.backward();
-    }
-    loss /= static_cast<double>(o.grad_accum);
-    const int64_t n = gpt.table().size();
-    if (o.grad_accum > 1) {
-      const float scale = 1.0f / static_cast<float>(o.grad_accum);
-      float* g = gpt.grads();
-#pragma omp parallel for simd schedule(static)
-      for (int64_t i = 0; i < n; ++i) g[i] *= scale;
-    }
-    double norm = 0.0;
-    try {
-      norm = clip_grad_norm(gpt.grads(), n, o.grad_clip);
-    } catch (const Error&) {
-      throw diverged(step + 1, "the gradient norm is not finite");
-    }
-    adamw.step(gpt.params(), gpt.grads(), lr);
-    last_lr = lr;
-    state.tokens += static_cast<uint64_t>(o.tokens_per_step());
-
-    const double dt = seconds_since(t0);
-    train_seconds += dt, window_seconds += dt;
-    window_tokens += o.tokens_per_step();
-    if (observer) {
-      StepReport s;
-      s.step = step + 1, s.max_iters = o.max_iters;
-      s.loss = loss, s.lr = lr, s.grad_norm = norm;
-      s.tokens_per_s = window_tokens / window_seconds;
-      s.elapsed_s = elapsed_before + seconds_since(run_start);
-      s.eta_s = seconds_since(run_start) / static_cast<double>(step + 1 - start) *
-                static_cast<double>(o.max_iters - step - 1);
-      observer->on_step(s);
-    }
-  }
-  summary.steps = o.max_iters;
-  summary.best_val_loss = state.best_val_loss;
-  summary.best_step = state.best_step;
-  summary.tokens_per_s =
-      train_seconds > 0.0
-          ? static_cast<double>((o.max_iters - start) * o.tokens_per_step()) / train_seconds
-          : 0.0;
-  summary.elapsed_s = elapsed_before + seconds_since(run_start);
-  return summary;
+  LoopHooks hooks;
+  hooks.train_loss = [&] { return estimate_loss(gpt, train_eval, o.eval_iters); };
+  hooks.val_loss = [&] { return estimate_loss(gpt, val_eval, o.eval_iters); };
+  hooks.micro_step = [&](int64_t* tokens) {
+    batcher.next(windows);
+    split_windows(windows, Bm, Tt, idx, targets);
+    *tokens += Bm * Tt;
+    return gpt.forward(idx.data(), targets.data(), Bm, Tt);
+  };
+  hooks.batcher_state = [&] { return batcher.state(); };
+  hooks.save_best = [&] {
+    io::save_gpt(out / kBestDir, gpt);
+    corpus.tokenizer->save(out / kBestDir / kTokenizerDir);
+  };
+  return run_training_loop(o, gpt, adamw, state, hooks, observer, run_start);
 }
 
 }  // namespace slope::train

@@ -13,6 +13,9 @@
 // eval that is not finite stops the run with slope::Error before anything is written: the
 // checkpoint in OUT/ is the last good one.
 //
+// The loop itself is train_loop.h's, which the encoder / seq2seq trainer (encdec_trainer.h)
+// runs too; this file sets up the GPT, its batches and its checkpoint files around it.
+//
 // Library code: nothing is printed. A TrainObserver sees each step and eval (the CLI's
 // progress bar and eval lines).
 #pragma once

@@ -1,0 +1,139 @@
+// The training loop (see train_loop.h).
+#include "train/train_loop.h"
+
+#include <cmath>
+#include <string>
+
+#include "model/encdec.h"
+#include "model/gpt.h"
+#include "slope/attention.h"  // slope::Error
+#include "train/eval_log.h"
+#include "train/lr_schedule.h"
+
+namespace slope::train {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+}  // namespace
+
+template <class Model>
+TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>& adamw,
+                               TrainState& state, const LoopHooks& hooks, TrainObserver* observer,
+                               Clock::time_point run_start) {
+  const std::filesystem::path& out = o.out_dir;
+  const int64_t start = state.step;
+  const double elapsed_before = state.elapsed_s;  // wall time of the runs before this one
+  int64_t saved_step = o.resume ? start : -1;
+  EvalLog log(o.log_file(), o.resume ? start : -1);
+  const LrSchedule schedule{o.lr, o.warmup_iters, o.decay_end(), o.floor_lr(), true};
+  // Why a diverged run stops, and what it left behind.
+  const auto diverged = [&](int64_t step, const std::string& what) {
+    return diverged_error(step, what, out, saved_step, true);
+  };
+
+  model.set_training(true);
+  TrainSummary summary;
+  double train_seconds = 0.0, window_seconds = 0.0, last_lr = 0.0;
+  int64_t window_tokens = 0, run_tokens = 0;
+  for (int64_t step = start;; ++step) {
+    const bool last = step == o.max_iters;
+    if ((step % o.eval_interval == 0 || last) && !(o.resume && step == start)) {
+      EvalReport r;
+      r.step = step;
+      r.train_loss = hooks.train_loss();
+      r.val_loss = hooks.val_loss();
+      if (!std::isfinite(r.train_loss) || !std::isfinite(r.val_loss))
+        throw diverged(step, "the eval loss is " + std::to_string(r.val_loss));
+      r.lr = last_lr;
+      r.tokens_per_s = window_seconds > 0.0 ? window_tokens / window_seconds : 0.0;
+      r.elapsed_s = elapsed_before + seconds_since(run_start);
+      r.best = step > 0 && r.val_loss < state.best_val_loss;
+      r.saved = step > 0;
+      log.append(eval_line(r));
+      if (r.best) {
+        state.best_val_loss = r.val_loss, state.best_step = step;
+        hooks.save_best();
+      }
+      if (r.saved) {
+        state.step = step;
+        state.adamw_steps = adamw.steps();
+        state.batcher = hooks.batcher_state();
+        state.dropout_forwards = model.dropout_forwards();
+        state.elapsed_s = r.elapsed_s;
+        if (hooks.save_extras) hooks.save_extras();
+        save_checkpoint(out, model, adamw, state);  // train_state.json last
+        saved_step = step;
+      }
+      if (observer) observer->on_eval(r);
+      summary.last_eval = r;
+      window_seconds = 0.0, window_tokens = 0;
+    }
+    if (last) break;
+
+    const Clock::time_point t0 = Clock::now();
+    const double lr = lr_at(schedule, step);
+    model.zero_grad();
+    double loss = 0.0;
+    int64_t tokens = 0;
+    for (int64_t micro = 0; micro < o.grad_accum; ++micro) {
+      const float micro_loss = hooks.micro_step(&tokens);
+      if (!std::isfinite(micro_loss))
+        throw diverged(step + 1, "the training loss is " + std::to_string(micro_loss));
+      loss += micro_loss;
+      model.backward();
+    }
+    loss /= static_cast<double>(o.grad_accum);
+    const int64_t n = model.table().size();
+    if (o.grad_accum > 1) {
+      const float scale = 1.0f / static_cast<float>(o.grad_accum);
+      float* g = model.grads();
+#pragma omp parallel for simd schedule(static)
+      for (int64_t i = 0; i < n; ++i) g[i] *= scale;
+    }
+    double norm = 0.0;
+    try {
+      norm = clip_grad_norm(model.grads(), n, o.grad_clip);
+    } catch (const Error&) {
+      throw diverged(step + 1, "the gradient norm is not finite");
+    }
+    adamw.step(model.params(), model.grads(), lr);
+    last_lr = lr;
+    state.tokens += static_cast<uint64_t>(tokens);
+
+    const double dt = seconds_since(t0);
+    train_seconds += dt, window_seconds += dt;
+    window_tokens += tokens, run_tokens += tokens;
+    if (observer) {
+      StepReport s;
+      s.step = step + 1, s.max_iters = o.max_iters;
+      s.loss = loss, s.lr = lr, s.grad_norm = norm;
+      s.tokens_per_s = window_tokens / window_seconds;
+      s.elapsed_s = elapsed_before + seconds_since(run_start);
+      s.eta_s = seconds_since(run_start) / static_cast<double>(step + 1 - start) *
+                static_cast<double>(o.max_iters - step - 1);
+      observer->on_step(s);
+    }
+  }
+  summary.steps = o.max_iters;
+  summary.best_val_loss = state.best_val_loss;
+  summary.best_step = state.best_step;
+  summary.tokens_per_s =
+      train_seconds > 0.0 ? static_cast<double>(run_tokens) / train_seconds : 0.0;
+  summary.elapsed_s = elapsed_before + seconds_since(run_start);
+  return summary;
+}
+
+template TrainSummary run_training_loop(const TrainOptions&, model::Gpt<float>&, AdamW<float>&,
+                                        TrainState&, const LoopHooks&, TrainObserver*,
+                                        Clock::time_point);
+template TrainSummary run_training_loop(const TrainOptions&, model::EncDec<float>&, AdamW<float>&,
+                                        TrainState&, const LoopHooks&, TrainObserver*,
+                                        Clock::time_point);
+
+}  // namespace slope::train
