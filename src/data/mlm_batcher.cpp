@@ -53,7 +53,7 @@ MlmBatcher::MlmBatcher(const TokenShard& shard, int64_t batch_size, int64_t min_
 }
 
 void MlmBatcher::batch_at(uint64_t k, MlmBatch& batch) const {
-  std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(k)));
+  std::mt19937_64 rng = batch_rng(seed_, k);
   // First every row's window (so T is known), then every row's masking, all from one stream.
   std::vector<std::pair<uint64_t, int64_t>> windows(static_cast<size_t>(B_));  // (start, length)
   const auto lengths = static_cast<uint64_t>(max_len_ - min_len_ + 1);
@@ -104,14 +104,7 @@ void MlmBatcher::next(MlmBatch& batch) {
 }
 
 void MlmBatcher::restore(const BatcherState& state) {
-  if (state.batch_size != B_ || state.block_size != max_len_) {
-    throw Error("the saved data position was taken with batch size " +
-                std::to_string(state.batch_size) + " and maximum length " +
-                std::to_string(state.block_size) + ", but this run has " + std::to_string(B_) +
-                " and " + std::to_string(max_len_) + ": pass --batch-size " +
-                std::to_string(state.batch_size) + " --block-size " +
-                std::to_string(state.block_size) + " to resume exactly");
-  }
+  check_restorable(state, B_, max_len_, "maximum length", "--block-size");
   seed_ = state.seed;
   drawn_ = state.batches_drawn;
 }

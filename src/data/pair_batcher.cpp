@@ -58,7 +58,7 @@ PairBatcher::PairBatcher(const std::vector<PairExample>& examples, int64_t batch
 }
 
 void PairBatcher::batch_at(uint64_t k, PairBatch& batch) const {
-  std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(k)));
+  std::mt19937_64 rng = batch_rng(seed_, k);
   std::vector<Pair> rows(static_cast<size_t>(B_));
   int64_t S = 0, L = 0;
   for (Pair& row : rows) {
@@ -81,12 +81,7 @@ void PairBatcher::next(PairBatch& batch) {
 }
 
 void PairBatcher::restore(const BatcherState& state) {
-  if (state.batch_size != B_ || state.block_size != max_src_len_) {
-    throw Error("the saved data position was taken with batch size " +
-                std::to_string(state.batch_size) + " and source length limit " +
-                std::to_string(state.block_size) + ", but this run has " + std::to_string(B_) +
-                " and " + std::to_string(max_src_len_) + ": use the saved ones to resume exactly");
-  }
+  check_restorable(state, B_, max_src_len_, "source length limit", "--max-src-len");
   seed_ = state.seed;
   drawn_ = state.batches_drawn;
 }

@@ -17,6 +17,12 @@ inline uint64_t splitmix64(uint64_t x) {
 }
 
 // Uniform in [0, n), n > 0: rejects the low raw values that would bias the modulo.
+// The generator of batch k of a batcher seeded with `seed`: each batch is a pure function of
+// (seed, k), so a batcher's whole state is (seed, batches drawn).
+inline std::mt19937_64 batch_rng(uint64_t seed, uint64_t k) {
+  return std::mt19937_64(splitmix64(seed ^ splitmix64(k)));
+}
+
 inline uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
   const uint64_t threshold = (0 - n) % n;  // 2^64 mod n
   while (true) {

@@ -26,7 +26,7 @@ void TokenBatcher::batch_at(uint64_t k, std::span<uint32_t> tokens) const {
     throw Error("batch buffer holds " + std::to_string(tokens.size()) +
                 " tokens, expected B·(T+1) = " + std::to_string(static_cast<uint64_t>(B_) * W));
   }
-  std::mt19937_64 rng(splitmix64(seed_ ^ splitmix64(k)));
+  std::mt19937_64 rng = batch_rng(seed_, k);
   const uint64_t starts = shard_->size() - W + 1;  // windows [s, s + W) inside the shard
   for (int64_t b = 0; b < B_; ++b) {
     shard_->copy(uniform_below(rng, starts), W, tokens.data() + b * W);
@@ -39,16 +39,22 @@ void TokenBatcher::next(std::span<uint32_t> tokens) {
 }
 
 void TokenBatcher::restore(const BatcherState& state) {
-  if (state.batch_size != B_ || state.block_size != T_) {
-    throw Error("the saved data position was taken with batch size " +
-                std::to_string(state.batch_size) + " and block size " +
-                std::to_string(state.block_size) + ", but this run has " + std::to_string(B_) +
-                " and " + std::to_string(T_) + ": pass --batch-size " +
-                std::to_string(state.batch_size) + " --block-size " +
-                std::to_string(state.block_size) + " to resume exactly");
-  }
+  check_restorable(state, B_, T_, "block size", "--block-size");
   seed_ = state.seed;
   drawn_ = state.batches_drawn;
+}
+
+const BatcherState& check_restorable(const BatcherState& saved, int64_t batch_size, int64_t length,
+                                     const char* length_name, const char* length_flag) {
+  if (saved.batch_size != batch_size || saved.block_size != length) {
+    throw Error("the saved data position was taken with batch size " +
+                std::to_string(saved.batch_size) + " and " + length_name + " " +
+                std::to_string(saved.block_size) + ", but this run has " +
+                std::to_string(batch_size) + " and " + std::to_string(length) +
+                ": pass --batch-size " + std::to_string(saved.batch_size) + " " + length_flag +
+                " " + std::to_string(saved.block_size) + " to resume exactly");
+  }
+  return saved;
 }
 
 }  // namespace slope::data

@@ -22,6 +22,12 @@ struct BatcherState {
   int64_t block_size = 0;  // T
 };
 
+// A batcher's restore(): throws slope::Error unless `saved` was taken with this batch size and
+// length (`length_name` says which: "block size", "maximum length", ...; `length_flag` is the
+// flag that sets it), and returns it.
+const BatcherState& check_restorable(const BatcherState& saved, int64_t batch_size, int64_t length,
+                                     const char* length_name, const char* length_flag);
+
 class TokenBatcher {
  public:
   // Reads windows of T+1 tokens from `shard`, which must outlive the batcher. Throws
