@@ -58,7 +58,7 @@ StackOffsets stack_offsets(const GptLayout& layout) {
 
 template <class Real>
 Gpt<Real>::Gpt(const GptConfig& config, uint64_t seed)
-    : config_(config), layout_(gpt_layout(config)) {
+    : config_(config), layout_(gpt_layout(config)), stack_(stack_offsets(layout_)) {
   params_.assign(static_cast<size_t>(layout_.table.size()), Real(0));
   grads_.assign(params_.size(), Real(0));
   gpt_init(params_.data(), layout_, config_, seed);
@@ -125,9 +125,8 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
     }
     pos = pos_table_.data();
   }
-  const StackOffsets so = stack_offsets(layout_);
   const StackCall<Real> call{
-      &so,     false,   B, T, C, H, V, idx_.data(), pos, {true, nullptr, nullptr, nullptr},
+      &stack_, false,   B, T, C, H, V, idx_.data(), pos, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
   stack_forward(
       a.st, a.branch, call, P,
@@ -182,9 +181,8 @@ void Gpt<Real>::backward() {
   zero(g.dsmall, BT * C);
   nn::matmul_backward(g.dsmall, G + layout_.wte, nullptr, g.dlogits, a.st.ln_f, P + layout_.wte, B,
                       T, C, Vp);
-  const StackOffsets so = stack_offsets(layout_);
   const StackCall<Real> call{
-      &so,     false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
+      &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
   const bool learned = c.pos == Position::alibi_learned;
   stack_backward(

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "model/encdec_params.h"  // StackOffsets
 #include "model/gpt_config.h"
 #include "model/gpt_params.h"
 #include "model/param_table.h"
@@ -94,6 +95,7 @@ class Gpt {
 
   GptConfig config_;
   GptLayout layout_;
+  StackOffsets stack_;                  // layout_'s blocks as model/stack.h reads them
   std::vector<Real> params_;            // (table().size())
   std::vector<Real> grads_;             // (table().size())
   std::vector<Real> acts_;              // activations of the last forward, laid out for (B_, T_)
