@@ -144,6 +144,51 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
                                   const T* dout, const AttentionGrads<T>& grads,
                                   const T* out = nullptr);
 
+// ---- Rounding-error bounds of an fp32 evaluation ---------------------------------------------
+
+// Per-element bounds on |fp32 result − exact result| for any fp32 implementation of the
+// problem that forms scores as dot products, a softmax with a rowwise normaliser (online or
+// not), P·V, and the flash backward (D_i = rowsum(dO∘O), dS = P∘(dP − D_i)), possibly dropping
+// keys of probability ≤ 2·skip_tolerance/Tk of the row's largest (far-tile skipping).
+// Computed in float64 from the float32 inputs, so it is the same on every machine.
+//
+// The model (first order in u = 2⁻²⁴, the unit roundoff of fp32), after Higham, "Accuracy and
+// Stability of Numerical Algorithms" (2002), §3, with the probabilistic sum bound of Higham &
+// Mary, "A new approach to probabilistic rounding error analysis", SISC 41 (2019):
+//   an n-term sum or dot product of terms tᵢ errs by at most γ(n)·Σ|tᵢ|,
+//   γ(n) = u·min(n, λ√n), λ = kErrorModelLambda (the deterministic bound n·u for short sums,
+//   and for long ones a bound that fails with probability ≤ 2n·exp(−λ²/2) per sum);
+//   a score s_ij errs by δs_ij = γ(D+2)·scale·Σ_d|q_id·k_jd| + 2u·|bias_ij|; a droppable key
+//   adds 1 to it (its probability may be lost whole);
+//   P_ij = exp(s_ij − lse_i) errs relatively by ρ_ij = (1 − P_ij)·δs_ij + Σ_{k≠j} P_ik·δs_ik
+//   (the exact derivative of s_ij − lse_i) + γ(Tk) (the row sum) + u·(|lse_i| + |s_ij − lse_i|)
+//   (lse stored in fp32, the subtraction) + 3u (exp, the product);
+//   out_id = Σ_j P_ij·v_jd errs by Σ_j P_ij·ρ_ij·|v_jd − out_id| + γ(Tk)·(Σ_j P_ij·|v_jd| +
+//   |out_id|); and the backward's dP, D_i, dS, dq, dk and dv likewise, each a sum whose terms
+//   carry their factors' bounds (error_bounds.cpp spells out each line);
+//   a slope gradient, for a softmax backward whose D_i is consistent with its P (autograd's,
+//   and slope's kernel, which corrects the flash D_i) and whose terms are summed in fp32 over
+//   at most 64 keys, then in double: errors common to a row cancel, each key's own error
+//   counts with its distance from the row's P-weighted mean distance, and the B·Tq·Tk
+//   independent term errors add in quadrature, λ·√(Σ bound²) (Hoeffding's inequality).
+// Each result's own rounding to fp32 adds u·|result|. Fully masked rows have bound 0 (their
+// results are exact zeros).
+struct AttentionErrorBounds {
+  // Indexed like the tensors they bound (their strides), each as long as the offset of that
+  // tensor's last element + 1; elements no tensor element maps to are 0.
+  std::vector<double> out;            // like out, out_strides
+  std::vector<double> lse;            // (B, H, Tq) contiguous
+  std::vector<double> dq, dk, dv;     // like q, k, v
+  std::vector<double> dslopes_left;   // (H); the whole gradient when slopes_right is null
+  std::vector<double> dslopes_right;  // (H); zeros when slopes_right is null
+};
+inline constexpr double kErrorModelLambda = 8.0;
+
+// dout (B, H, Tq, Dv) with out_strides, or null: forward bounds only (the gradients' vectors
+// are left empty). Throws Error on an invalid problem (validate()).
+AttentionErrorBounds attention_error_bounds(const AttentionProblem& p,
+                                            const AttentionInputs<float>& in, const float* dout);
+
 // ---- Fused CPU kernels (fp32) ----------------------------------------------------------------
 
 // Tiled online-softmax forward. Writes out (out_strides) and lse (B, H, Tq), natural log.
@@ -157,7 +202,17 @@ void attention_backward(const AttentionProblem& p, const AttentionInputs<float>&
                         const float* out, const float* dout, const float* lse,
                         const AttentionGrads<float>& grads);
 
-// Which vector instruction set the kernels dispatched to ("avx512", "avx2", "generic").
+// Which vector instruction set the kernels dispatched to ("avx512", "avx2", "generic"): the best
+// this processor has, or the one the environment variable SLOPE_ISA names (read once, at the
+// first call), or the last set_attention_cpu_isa().
 const char* attention_cpu_isa();
+
+// The instruction sets this processor runs, from "generic" up.
+std::vector<std::string> attention_cpu_isas();
+
+// Makes every later kernel call use `name` ("generic", "avx2" or "avx512"), for tests and
+// benchmarks. Throws Error if the name is unknown or this processor lacks it. Not meant to be
+// called while another thread runs a kernel (that call may use either instruction set).
+void set_attention_cpu_isa(const std::string& name);
 
 }  // namespace slope

@@ -14,7 +14,8 @@ Arrays are float32 numpy arrays laid out (B, H, T, D); ``k`` and ``v`` may have 
 dimension is contiguous; the forward pass reads them in place. Bad input raises ValueError
 naming the argument.
 
-``slope.torch`` (imported on first use) wraps the same kernels as a torch.autograd.Function.
+``slope.torch`` (imported on first use) wraps the same kernels as a torch.autograd.Function;
+``slope.testing`` gives the float64 reference and per-element fp32 error bounds, for tests.
 """
 
 import numpy as _np
@@ -30,6 +31,9 @@ __all__ = [
     "alibi_slopes_geometric",
     "alibi_slopes_nonsymmetric",
     "cpu_isa",
+    "cpu_isas",
+    "set_cpu_isa",
+    "testing",
     "torch",
 ]
 
@@ -165,13 +169,25 @@ def alibi_slopes_nonsymmetric(n_heads, max_bias=8.0):
 
 
 def cpu_isa():
-    """The vector instruction set the CPU kernels dispatched to: "avx512", "avx2" or "generic"."""
+    """The vector instruction set the CPU kernels dispatch to: "avx512", "avx2" or "generic" (the
+    best this processor has, or what the SLOPE_ISA environment variable or set_cpu_isa chose)."""
     return _C.cpu_isa()
+
+
+def cpu_isas():
+    """The instruction sets this processor runs, from "generic" up (a list of str)."""
+    return list(_C.cpu_isas())
+
+
+def set_cpu_isa(name):
+    """Makes every later kernel call use instruction set `name` (one of cpu_isas()), for tests
+    and benchmarks; ValueError if this processor lacks it. Not thread-safe against running calls."""
+    _C.set_cpu_isa(str(name))
 
 
 def __getattr__(name):
     # slope.torch imports torch: load it on first use, so `import slope` needs only numpy.
-    if name == "torch":
+    if name in ("torch", "testing"):
         import importlib
 
         return importlib.import_module(".torch", __name__)

@@ -1,4 +1,5 @@
 // Public entry points of the CPU kernels: validate once, pick the instruction set once, call.
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <string>
@@ -29,24 +30,31 @@ bool isa_supported(Isa isa) {
 }
 
 namespace {
+// The instruction set named `name`, if this processor supports it; `what` prefixes the error.
+Isa isa_named(const char* name, const std::string& what) {
+  for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512})
+    if (std::strcmp(name, isa_name(isa)) == 0) {
+      if (!isa_supported(isa)) throw Error(what + " is not supported by this processor");
+      return isa;
+    }
+  throw Error(what + " is unknown; use generic, avx2 or avx512");
+}
+
 Isa choose_isa() {
   // SLOPE_ISA=generic|avx2|avx512 forces a (supported) instruction set, for tests and benchmarks.
-  if (const char* env = std::getenv("SLOPE_ISA")) {
-    for (Isa isa : {Isa::kGeneric, Isa::kAvx2, Isa::kAvx512})
-      if (std::strcmp(env, isa_name(isa)) == 0) {
-        if (!isa_supported(isa))
-          throw Error(std::string("SLOPE_ISA=") + env + " is not supported by this processor");
-        return isa;
-      }
-    throw Error(std::string("SLOPE_ISA=") + env + " is unknown; use generic, avx2 or avx512");
-  }
+  if (const char* env = std::getenv("SLOPE_ISA"))
+    return isa_named(env, std::string("SLOPE_ISA=") + env);
   if (isa_supported(Isa::kAvx512)) return Isa::kAvx512;
   if (isa_supported(Isa::kAvx2)) return Isa::kAvx2;
   return Isa::kGeneric;
 }
+
+std::atomic<int> g_forced{-1};  // set_attention_cpu_isa(); −1: none
 }  // namespace
 
 Isa best_isa() {
+  const int forced = g_forced.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<Isa>(forced);
   static const Isa isa = choose_isa();
   return isa;
 }
@@ -90,5 +98,17 @@ void attention_backward(const AttentionProblem& p, const AttentionInputs<float>&
 }
 
 const char* attention_cpu_isa() { return cpu::isa_name(cpu::best_isa()); }
+
+std::vector<std::string> attention_cpu_isas() {
+  std::vector<std::string> r;
+  for (cpu::Isa isa : {cpu::Isa::kGeneric, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
+    if (cpu::isa_supported(isa)) r.emplace_back(cpu::isa_name(isa));
+  return r;
+}
+
+void set_attention_cpu_isa(const std::string& name) {
+  const cpu::Isa isa = cpu::isa_named(name.c_str(), "instruction set '" + name + "'");
+  cpu::g_forced.store(static_cast<int>(isa), std::memory_order_relaxed);
+}
 
 }  // namespace slope

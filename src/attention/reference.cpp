@@ -5,73 +5,16 @@
 #include <complex>
 #include <vector>
 
+#include "attention/scorer.h"
 #include "slope/attention.h"
 
 namespace slope {
 
-namespace {
-
-double re(double x) { return x; }
-double re(const std::complex<double>& x) { return x.real(); }
-
-// The bias and visibility of key j for query position pos in head h (the one definition).
-template <class T>
-struct Scorer {
-  const AttentionProblem& p;
-  const AttentionInputs<T>& in;
-
-  // Returns false when (i, j) is masked; otherwise adds the ALiBi bias and the explicit mask
-  // to *s and sets *dist = p_i - j.
-  bool visible(int64_t b, int64_t h, int64_t i, int64_t j, T* s) const {
-    const int64_t pos = i + p.query_offset();
-    if (p.key_lengths && j >= p.key_lengths[b]) return false;
-    if (p.causal && j > pos) return false;
-    if (p.alibi && j != pos) {
-      const bool left = j < pos;
-      const T* slopes = (left || !in.slopes_right) ? in.slopes_left : in.slopes_right;
-      const T m = slopes[h];
-      if (std::isinf(re(m))) return false;
-      const double dist = static_cast<double>(left ? pos - j : j - pos);
-      *s -= m * dist;
-    }
-    if (p.mask_kind != MaskKind::kNone) {
-      const int64_t off = b * p.mask_stride_b + h * p.mask_stride_h + i * p.mask_stride_t + j;
-      if (p.mask_kind == MaskKind::kBool) {
-        if (static_cast<const uint8_t*>(p.mask)[off] == 0) return false;
-      } else {
-        const float a = static_cast<const float*>(p.mask)[off];
-        if (a == -std::numeric_limits<float>::infinity()) return false;
-        *s += static_cast<double>(a);
-      }
-    }
-    return true;
-  }
-
-  // Scores of row (b, h, i) into s (Tk), visibility into vis. Returns the row max (-inf if none).
-  double row(int64_t b, int64_t h, int64_t i, std::vector<T>& s, std::vector<char>& vis) const {
-    const int64_t hk = h / (p.H / p.Hkv);
-    const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
-    const double scale = p.effective_scale();
-    double mx = -INFINITY;
-    for (int64_t j = 0; j < p.Tk; ++j) {
-      const T* k = in.k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
-      T dot = 0;
-      for (int64_t d = 0; d < p.D; ++d) dot += q[d] * k[d];
-      T sj = dot * scale;
-      vis[j] = visible(b, h, i, j, &sj);
-      s[j] = sj;
-      if (vis[j]) mx = std::max(mx, re(sj));
-    }
-    return mx;
-  }
-};
-
-}  // namespace
 
 template <class T>
 void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
                                  T* lse) {
-  const Scorer<T> sc{p, in};
+  const detail::Scorer<T> sc{p, in};
   std::vector<T> s(p.Tk);
   std::vector<char> vis(p.Tk);
   for (int64_t b = 0; b < p.B; ++b)
@@ -102,7 +45,7 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
 template <class T>
 void attention_backward_reference(const AttentionProblem& p, const AttentionInputs<T>& in,
                                   const T* dout, const AttentionGrads<T>& g, const T* out) {
-  const Scorer<T> sc{p, in};
+  const detail::Scorer<T> sc{p, in};
   const double scale = p.effective_scale();
   // Zero every gradient first (backward overwrites).
   for (int64_t b = 0; b < p.B; ++b) {

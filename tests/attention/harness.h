@@ -28,7 +28,6 @@ struct Case {
   bool shared_slopes = false;  // slopes_right = null
   bool strided = false;        // q/k/v as slices of a packed (B, T, 3, H, D)-like buffer
   float skip_tolerance = 0x1p-24f;
-  bool one_hot = false;  // P is one-hot (T = 1, huge inputs): exact gradients cancel to ~0
 };
 
 // All tensors of one problem, in float (what kernels read) and double (the reference).

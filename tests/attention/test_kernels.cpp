@@ -1,14 +1,15 @@
 // The fused CPU kernels against the float64 reference, on every instruction set this processor
-// has, on awkward shapes and every bias variant. Tolerance (STYLE.md): the kernel's error against
-// float64 may be at most twice that of the naive fp32 computation on the same input, plus a few
-// ulps of the largest value (for cases the naive path gets exactly right, such as T = 1).
-// The fp32 baseline of the gradients forms D_i = rowsum(dO∘O) as every flash backward does
-// (PyTorch's CPU flash path included): where P is one-hot (T = 1, inputs of 1e3) the exact
-// gradient is 0 and Σ P·dP cancels exactly while dO·O does not, by ~eps·|dP|.
+// has, on awkward shapes and every bias variant. Tolerance: every element of every result within
+// its rounding-error bound of attention_error_bounds() (the model is stated in attention.h),
+// computed in float64 from the input itself, so it holds on every machine and for every
+// instruction set. SLOPE_ERROR_SEEDS=N (default 1) repeats each case over N input draws and
+// prints the worst ratio of error to bound per quantity (the one-off accuracy survey).
 #include <gtest/gtest.h>
 #include <omp.h>
 
 #include <cfloat>
+#include <cstdlib>
+#include <map>
 
 #include "attention/harness.h"
 
@@ -22,16 +23,35 @@ std::vector<cpu::Isa> isas() {
   return r;
 }
 
-void expect_close(const char* what, const std::vector<double>& got, const std::vector<double>& gold,
-                  const std::vector<double>& f32, const std::string& where,
-                  double cancelled = 0.0) {
-  int64_t mism = 0, mism32 = 0;
-  const double err = max_abs_diff(got, gold, &mism);
-  const double err32 = max_abs_diff(f32, gold, &mism32);
-  const double floor = 4.0 * FLT_EPSILON * (std::max(1e-30, max_abs(gold)) + cancelled);
+int error_seeds() {
+  const char* s = std::getenv("SLOPE_ERROR_SEEDS");
+  return s ? std::max(1, std::atoi(s)) : 1;
+}
+
+// Worst |got − gold| / bound over the elements; non-finite values must agree exactly, and an
+// element with bound 0 (a fully masked row) must be exact.
+void expect_within_bound(const char* what, const std::vector<double>& got,
+                         const std::vector<double>& gold, const std::vector<double>& bound,
+                         const std::string& where, double* worst) {
+  ASSERT_EQ(got.size(), gold.size()) << where << " " << what;
+  int64_t mism = 0;
+  size_t at = 0;
+  double ratio = 0.0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (!std::isfinite(got[i]) || !std::isfinite(gold[i])) {
+      if (got[i] != gold[i]) ++mism;
+      continue;
+    }
+    const double err = std::abs(got[i] - gold[i]);
+    const double b = i < bound.size() ? bound[i] : 0.0;  // past the bound's extent: padding
+    const double r = err == 0.0 ? 0.0 : b > 0.0 ? err / b : INFINITY;
+    if (r > ratio) ratio = r, at = i;
+  }
   EXPECT_EQ(mism, 0) << where << " " << what << ": non-finite values differ from float64";
-  EXPECT_LE(err, 2.0 * err32 + floor)
-      << where << " " << what << ": kernel error " << err << " vs naive fp32 error " << err32;
+  EXPECT_LE(ratio, 1.0) << where << " " << what << "[" << at << "]: kernel " << got[at]
+                        << ", float64 " << gold[at] << ", error " << std::abs(got[at] - gold[at])
+                        << " > bound " << (at < bound.size() ? bound[at] : 0.0);
+  *worst = std::max(*worst, ratio);
 }
 
 Case mk(std::string name, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t Tk, int64_t D,
@@ -45,11 +65,7 @@ Case mk(std::string name, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t
 
 std::vector<Case> cases() {
   std::vector<Case> v;
-  {
-    Case c = mk("none_T1", 1, 1, 1, 1, 1, 16, 16, false, Bias::kNone);
-    c.one_hot = true;
-    v.push_back(c);
-  }
+  v.push_back(mk("none_T1", 1, 1, 1, 1, 1, 16, 16, false, Bias::kNone));
   v.push_back(mk("none_tile_plus_one", 2, 5, 5, 65, 65, 32, 32, false, Bias::kNone));
   v.push_back(mk("causal_113x203", 1, 6, 6, 113, 203, 64, 64, true, Bias::kNone));
   v.push_back(mk("causal_tq_gt_tk", 1, 1, 1, 203, 113, 16, 16, true, Bias::kNone));
@@ -77,8 +93,7 @@ std::vector<Case> cases() {
   }
   {
     Case c = mk("alibi_causal_inputs_1e3", 1, 6, 6, 97, 97, 64, 64, true, Bias::kAlibi);
-    c.input_scale = 1e3f;
-    c.one_hot = true;
+    c.input_scale = 1e3f;  // P one-hot: exact dq, dk, dslopes ~0 from cancelling terms
     v.push_back(c);
   }
   {
@@ -117,9 +132,8 @@ std::vector<Case> cases() {
     v.push_back(c);
   }
   {
-    Case c = mk("learned_tq_gt_tk_noncausal", 1, 3, 3, 100, 1, 16, 16, false, Bias::kLearned);
-    c.one_hot = true;  // Tk = 1: every row has one key
-    v.push_back(c);
+    // Tk = 1: every row has one key, P = 1
+    v.push_back(mk("learned_tq_gt_tk_noncausal", 1, 3, 3, 100, 1, 16, 16, false, Bias::kLearned));
   }
   {
     Case c = mk("alibi_H12_causal_ragged", 3, 12, 12, 130, 130, 32, 32, true, Bias::kAlibi);
@@ -129,63 +143,65 @@ std::vector<Case> cases() {
   return v;
 }
 
+// The error model bounds any fp32 evaluation; slope's slope gradients are held to more: their
+// largest error over 4 input draws and every head may be at most 2× that of the naive fp32
+// reference (ours: a fixed order, the same on every machine), which sums the terms in fp32. A
+// flash backward that forms D_i = rowsum(dO∘O) without SlopeRowSums' correction errs by
+// ~eps·|D_i|·distance per row (3.5× torch's float32 error, measured), and fails here.
+void expect_slope_gradients_beat_naive_fp32(const Case& c) {
+  for (cpu::Isa isa : isas()) {
+    double err = 0.0, err32 = 0.0;
+    for (uint64_t seed : {1234u, 1u, 2u, 3u}) {
+      const Instance x = make_instance(c, seed);
+      const Golden gold = run_reference<double>(x), f32 = run_reference<float>(x);
+      const Golden got = run_kernel(x, isa);
+      for (size_t h = 0; h < gold.dsl.size(); ++h) {
+        for (auto [a, b, g] : {std::tuple{&got.dsl, &f32.dsl, &gold.dsl},
+                               std::tuple{&got.dsr, &f32.dsr, &gold.dsr}}) {
+          if (!std::isfinite((*g)[h])) continue;
+          err = std::max(err, std::abs((*a)[h] - (*g)[h]));
+          err32 = std::max(err32, std::abs((*b)[h] - (*g)[h]));
+        }
+      }
+    }
+    EXPECT_LE(err, 2.0 * err32) << c.name << " [" << cpu::isa_name(isa)
+                                << "]: slope-gradient error " << err << " vs naive fp32 " << err32;
+  }
+}
+
 class KernelVsReference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(KernelVsReference, ForwardAndBackward) {
   const Case& c = GetParam();
-  const Instance x = make_instance(c);
-  const Golden gold = run_reference<double>(x);
-  const Golden f32 = run_reference<float>(x, /*flash=*/true);
-  // Where P is one-hot the exact dq, dk and slope gradients are ~0: terms of size |Dᵢ| cancel,
-  // and any fp32 flash backward is left with ~eps of them (the naive baseline cancels exactly
-  // only because it computes dP and Dᵢ in the same order). Those cases get that scale as floor.
-  double dq_c = 0.0, dk_c = 0.0, ds_c = 0.0;
-  if (c.one_hot) {
-    const AttentionProblem& p = x.p;
-    double dmax = 0.0, dsum = 0.0;
-    for (int64_t b = 0; b < p.B; ++b)
-      for (int64_t h = 0; h < p.H; ++h)
-        for (int64_t i = 0; i < p.Tq; ++i) {
-          const int64_t o = b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
-          double di = 0.0;
-          for (int64_t d = 0; d < p.Dv; ++d) di += x.dout[static_cast<size_t>(o + d)] * gold.out[static_cast<size_t>(o + d)];
-          dmax = std::max(dmax, std::abs(di));
-          dsum += std::abs(di);
-        }
-    const double scale = p.effective_scale();
-    dq_c = scale * dmax * max_abs(std::vector<double>(x.k.begin(), x.k.end()));
-    dk_c = scale * dmax * max_abs(std::vector<double>(x.q.begin(), x.q.end()));
-    ds_c = dsum * static_cast<double>(p.Tk);
-  }
-  for (cpu::Isa isa : isas()) {
-    const Golden got = run_kernel(x, isa);
-    const std::string where = c.name + " [" + cpu::isa_name(isa) + "]";
-    expect_close("out", got.out, gold.out, f32.out, where);
-    expect_close("lse", got.lse, gold.lse, f32.lse, where);
-    expect_close("dq", got.dq, gold.dq, f32.dq, where, dq_c);
-    expect_close("dk", got.dk, gold.dk, f32.dk, where, dk_c);
-    expect_close("dv", got.dv, gold.dv, f32.dv, where);
-  }
-  if (c.bias == Bias::kNone) return;
-  // A slope gradient is H numbers, each a sum of B·Tq·Tk rounded terms: one draw of its max
-  // error is a noisy statistic (the naive baseline's error varies 5× from seed to seed). So the
-  // same rule is applied to the largest error over four input draws.
-  for (cpu::Isa isa : isas()) {
-    std::vector<double> got_l, gold_l, f32_l, got_r, gold_r, f32_r;
-    for (uint64_t seed : {1234u, 1u, 2u, 3u}) {
-      const Instance xs = make_instance(c, seed);
-      const Golden gs = seed == 1234u ? gold : run_reference<double>(xs);
-      const Golden fs = seed == 1234u ? f32 : run_reference<float>(xs, /*flash=*/true);
-      const Golden ks = run_kernel(xs, isa);
-      for (auto [dst, src] : {std::pair{&got_l, &ks.dsl}, std::pair{&gold_l, &gs.dsl},
-                              std::pair{&f32_l, &fs.dsl}, std::pair{&got_r, &ks.dsr},
-                              std::pair{&gold_r, &gs.dsr}, std::pair{&f32_r, &fs.dsr}})
-        dst->insert(dst->end(), src->begin(), src->end());
+  std::map<std::string, double> worst;  // quantity [isa] → worst error / bound over the draws
+  const int n_seeds = error_seeds();
+  for (int draw = 0; draw < n_seeds; ++draw) {
+    const Instance x = make_instance(c, 1234u + static_cast<uint64_t>(draw));
+    const Golden gold = run_reference<double>(x);
+    const AttentionErrorBounds bound = attention_error_bounds(x.p, x.inputs(), x.dout.data());
+    const bool shared = x.sr.empty();
+    for (cpu::Isa isa : isas()) {
+      const Golden got = run_kernel(x, isa);
+      const std::string tag = std::string(" [") + cpu::isa_name(isa) + "]";
+      const std::string where = c.name + tag + " draw " + std::to_string(draw);
+      expect_within_bound("out", got.out, gold.out, bound.out, where, &worst["out" + tag]);
+      expect_within_bound("lse", got.lse, gold.lse, bound.lse, where, &worst["lse" + tag]);
+      expect_within_bound("dq", got.dq, gold.dq, bound.dq, where, &worst["dq" + tag]);
+      expect_within_bound("dk", got.dk, gold.dk, bound.dk, where, &worst["dk" + tag]);
+      expect_within_bound("dv", got.dv, gold.dv, bound.dv, where, &worst["dv" + tag]);
+      if (c.bias == Bias::kNone) continue;
+      expect_within_bound("dslopes_left", got.dsl, gold.dsl, bound.dslopes_left, where,
+                          &worst["dslopes_left" + tag]);
+      if (!shared)
+        expect_within_bound("dslopes_right", got.dsr, gold.dsr, bound.dslopes_right, where,
+                            &worst["dslopes_right" + tag]);
     }
-    const std::string where = c.name + " [" + cpu::isa_name(isa) + "], 4 draws";
-    expect_close("dslopes_left", got_l, gold_l, f32_l, where, ds_c);
-    expect_close("dslopes_right", got_r, gold_r, f32_r, where, ds_c);
   }
+  if (c.bias != Bias::kNone) expect_slope_gradients_beat_naive_fp32(c);
+  if (n_seeds > 1)
+    for (const auto& [what, r] : worst)
+      std::printf("[error survey] %s %s: worst error/bound %.3g over %d draws\n", c.name.c_str(),
+                  what.c_str(), r, n_seeds);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllVariants, KernelVsReference, ::testing::ValuesIn(cases()),
@@ -229,27 +245,26 @@ TEST(Kernel, BackwardIsDeterministicAcrossThreadCounts) {
   EXPECT_EQ(two.dsr, again.dsr);
 }
 
-// Far-tile skipping at the default tolerance: the error against float64 is that of skip off
-// (plus at most the documented loss of skip_tolerance of each row's mass).
+// Far-tile skipping at the default tolerance, long causal ALiBi: with skipping on and off, every
+// result within its error bound (the model counts each droppable key as lost whole).
 TEST(Kernel, FarTileSkippingKeepsFloat64Error) {
   Case c = mk("skip", 1, 12, 12, 1024, 1024, 64, 64, true, Bias::kAlibi);
   Instance on = make_instance(c);
   Instance off = make_instance(c);
   off.p.skip_tolerance = 0.0f;
   const Golden gold = run_reference<double>(on);
-  const Golden a = run_kernel(on, cpu::best_isa());
-  const Golden b = run_kernel(off, cpu::best_isa());
-  const double vmax = max_abs(std::vector<double>(on.v.begin(), on.v.end()));
-  int64_t mism = 0;
-  const double err_on = max_abs_diff(a.out, gold.out, &mism);
-  const double err_off = max_abs_diff(b.out, gold.out, &mism);
-  EXPECT_EQ(mism, 0);
-  EXPECT_LE(err_on, err_off + 2.0 * 0x1p-24 * vmax);
-  for (const auto& [name, ga, gb, gg] :
-       {std::tuple{"dq", &a.dq, &b.dq, &gold.dq}, std::tuple{"dk", &a.dk, &b.dk, &gold.dk},
-        std::tuple{"dv", &a.dv, &b.dv, &gold.dv}, std::tuple{"dslopes", &a.dsl, &b.dsl, &gold.dsl}}) {
-    const double eon = max_abs_diff(*ga, *gg, &mism), eoff = max_abs_diff(*gb, *gg, &mism);
-    EXPECT_LE(eon, 1.25 * eoff + 4.0 * FLT_EPSILON * max_abs(*gg)) << name;
+  // The bound with skipping on also bounds skipping off (it only adds the droppable keys).
+  const AttentionErrorBounds bound = attention_error_bounds(on.p, on.inputs(), on.dout.data());
+  for (const Instance* x : {&on, &off}) {
+    const Golden got = run_kernel(*x, cpu::best_isa());
+    const std::string where = x == &on ? "skip on" : "skip off";
+    double worst = 0.0;
+    expect_within_bound("out", got.out, gold.out, bound.out, where, &worst);
+    expect_within_bound("lse", got.lse, gold.lse, bound.lse, where, &worst);
+    expect_within_bound("dq", got.dq, gold.dq, bound.dq, where, &worst);
+    expect_within_bound("dk", got.dk, gold.dk, bound.dk, where, &worst);
+    expect_within_bound("dv", got.dv, gold.dv, bound.dv, where, &worst);
+    expect_within_bound("dslopes", got.dsl, gold.dsl, bound.dslopes_left, where, &worst);
   }
 }
 

@@ -14,3 +14,29 @@ def pytest_report_header(config):
 @pytest.fixture
 def rng():
     return np.random.default_rng(20240607)
+
+
+def _isas():
+    try:
+        import slope
+
+        return slope.cpu_isas()
+    except Exception:  # reported by the tests themselves
+        return ["default"]
+
+
+@pytest.fixture(params=_isas())
+def isa(request):
+    """Runs a test once per instruction set this processor has (slope.set_cpu_isa), as the C++
+    kernel tests do, and restores the previous choice after it."""
+    import slope
+
+    if request.param == "default":
+        yield slope.cpu_isa()
+        return
+    before = slope.cpu_isa()
+    slope.set_cpu_isa(request.param)
+    try:
+        yield request.param
+    finally:
+        slope.set_cpu_isa(before)

@@ -7,9 +7,10 @@ into the reference with load_state_dict(strict=True) and run in float64; the tol
 test_gpt_reference.py's:
 
 - slope float64 within 1e-12 (the same formulas, rounded differently);
-- slope float32: logits, loss and every gradient within 4x the error the reference's own float32
-  run makes against float64 on the same input, floored at 1e-6 relative; logits also within
-  1e-4 of the largest logit.
+- slope float32: logits, loss and every gradient within 64x the error of the fp32-storage model
+  (the reference in float64 with every operation's output rounded to float32: the same on every
+  machine), floored at 1e-6 relative; logits also within 1e-4 of the largest logit. The argument
+  and the measured ratios are in oracle.py.
 
 Logits are compared at every position, padding included: a padded query gets its output over
 the real keys (0 when it sees none), as both define it. Every encoder position scheme is run as
@@ -25,11 +26,12 @@ import subprocess
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
 
+import oracle
+
+torch = oracle.require("torch")
 from encdec_reference import load_encdec  # noqa: E402
 from gpt_reference import alibi_slopes, load_safetensors  # noqa: E402
-import oracle  # noqa: E402
 
 POSITIONS = [
     "learned",
@@ -99,7 +101,8 @@ def test_encdec_matches_pytorch(dumped):
     if config["pos"] != "learned":
         assert S > config["block_size"], "lengths beyond block_size"
     ref64 = reference(config, state, batch, torch.float64)
-    ref32 = reference(config, state, batch, torch.float32)
+    with oracle.Fp32Storage():
+        ref32 = reference(config, state, batch, torch.float64)
     assert np.isfinite(ref64[0]).all() and np.isfinite(ref64[1])
     oracle.check_outputs(out32, out64, V, ref64, ref32, require_live_grads=True)
 

@@ -6,11 +6,10 @@ checkpoint is loaded into the reference with load_state_dict(strict=True) (so th
 names, shapes and the tied lm_head copy are checked too) and run in float64:
 
 - slope float64 must agree to 1e-12 (measured ~1e-14): the same formulas, rounded differently.
-- slope float32: logits, loss and every gradient within 4x the error the reference's own float32
-  run makes against float64 on the same input (STYLE.md), floored at 1e-6 relative; logits also
-  within 1e-4 of the largest logit. Measured: logits ~1e-6 (torch float32 alike), gradients
-  <= 6e-6 and at most 2.6x torch's float32 error (fused attention, FA2-style backward, other
-  GEMM summation orders).
+- slope float32: logits, loss and every gradient within 64x the error of the fp32-storage model
+  (the reference in float64 with every operation's output rounded to float32: the same on every
+  machine), floored at 1e-6 relative; logits also within 1e-4 of the largest logit. The argument
+  and the measured ratios are in oracle.py.
 
 The binary is looked for in $SLOPE_GPT_DUMP, then build/ (oracle.py, shared with
 test_encdec_reference.py, which also holds the tolerances): outside CI the tests skip when it is
@@ -23,9 +22,10 @@ import subprocess
 import numpy as np
 import pytest
 
-torch = pytest.importorskip("torch")
 
 import oracle  # noqa: E402
+
+torch = oracle.require("torch")
 from gpt_reference import load_gpt, load_safetensors  # noqa: E402
 
 POSITIONS = ["learned", "sinusoidal", "none", "alibi", "alibi-learned"]
@@ -66,7 +66,8 @@ def test_gpt_matches_pytorch(dumped):
     if config["pos"] != "learned":
         assert batch["idx"].shape[1] > config["block_size"], "lengths beyond block_size"
     ref64 = reference(config, state, batch, torch.float64)
-    ref32 = reference(config, state, batch, torch.float32)
+    with oracle.Fp32Storage():
+        ref32 = reference(config, state, batch, torch.float64)
     oracle.check_outputs(out32, out64, V, ref64, ref32)
 
 

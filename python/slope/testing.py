@@ -1,0 +1,50 @@
+"""What a test of an attention implementation needs from slope: the float64 reference and the
+rounding-error bounds of an fp32 evaluation, on the same arguments as ``slope.attention``.
+
+    ref = slope.testing.attention_reference(q, k, v, dout, causal=True, alibi_slopes=m)
+    bound = slope.testing.attention_error_bounds(q, k, v, dout, causal=True, alibi_slopes=m)
+    assert np.all(np.abs(out - ref["out"]) <= bound["out"])
+
+Both take float32 numpy arrays (B, H, T, D) and return dicts of float64 arrays in the contiguous
+layouts: ``out`` (B, H, Tq, Dv) and ``lse`` (B, H, Tq); with ``dout`` (B, H, Tq, Dv) also the
+gradients of sum(out * dout): ``dq``, ``dk``, ``dv`` and ``dslopes``/``dslopes_right`` (H,) (None
+when those slopes are not given; with one shared slope vector ``dslopes`` is its whole
+gradient).
+
+The bounds are per element, computed in float64 from the input itself, so they are the same on
+every machine: the model (first order in u = 2^-24, after Higham 2002 and Higham & Mary 2019) is
+stated in include/slope/attention.h beside ``attention_error_bounds``. They hold for any fp32
+flash-style implementation: slope's kernels on every instruction set, or a naive one.
+"""
+
+from . import _C, _float32, _options
+
+__all__ = ["attention_reference", "attention_error_bounds"]
+
+_NAMES = ("out", "lse", "dq", "dk", "dv", "dslopes", "dslopes_right")
+
+
+def _dout(dout):
+    return None if dout is None else _float32("dout", dout)
+
+
+def attention_reference(q, k, v, dout=None, *, causal=False, scale=None, alibi_slopes=None,
+                        alibi_slopes_right=None, key_lengths=None, attn_mask=None):
+    """float64 results of the naive reference on the float32 inputs (see the module doc)."""
+    opts = _options(causal, scale, alibi_slopes, alibi_slopes_right, key_lengths, attn_mask, None)
+    del opts["skip_tolerance"]
+    r = _C.attention_reference(_float32("q", q), _float32("k", k), _float32("v", v), _dout(dout),
+                               **opts)
+    return dict(zip(_NAMES, r))
+
+
+def attention_error_bounds(q, k, v, dout=None, *, causal=False, scale=None, alibi_slopes=None,
+                           alibi_slopes_right=None, key_lengths=None, attn_mask=None,
+                           skip_tolerance=None):
+    """Per-element bounds on |fp32 result - exact| (see the module doc); ``skip_tolerance`` as
+    in ``slope.attention`` (keys it may drop count as lost whole)."""
+    r = _C.attention_error_bounds(
+        _float32("q", q), _float32("k", k), _float32("v", v), _dout(dout),
+        **_options(causal, scale, alibi_slopes, alibi_slopes_right, key_lengths, attn_mask,
+                   skip_tolerance))
+    return dict(zip(_NAMES, r))
