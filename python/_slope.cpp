@@ -403,9 +403,9 @@ Grads backward(const FloatArray& dout, const FloatArray& q, const FloatArray& k,
 // The float64 reference and the rounding-error bounds of an fp32 evaluation, on the same
 // float32 arguments as forward/backward (slope.testing). Inputs are made contiguous first, so
 // every result comes back in the contiguous (B, H, T, D) layout.
-using Results64 = std::tuple<Numpy64, Numpy64, std::optional<Numpy64>, std::optional<Numpy64>,
-                             std::optional<Numpy64>, std::optional<Numpy64>,
-                             std::optional<Numpy64>>;
+using Results64 =
+    std::tuple<Numpy64, Numpy64, std::optional<Numpy64>, std::optional<Numpy64>,
+               std::optional<Numpy64>, std::optional<Numpy64>, std::optional<Numpy64>>;
 
 struct Call64 {
   Call c;
@@ -417,8 +417,8 @@ void make_call64(Call64& c64, const FloatArray& q, const FloatArray& k, const Fl
                  const std::optional<FloatArray>& dout, bool causal, std::optional<double> scale,
                  const std::optional<FloatArray>& slopes,
                  const std::optional<FloatArray>& slopes_right,
-                 const std::optional<IndexArray>& key_lengths,
-                 const std::optional<AnyArray>& mask, std::optional<double> skip_tolerance) {
+                 const std::optional<IndexArray>& key_lengths, const std::optional<AnyArray>& mask,
+                 std::optional<double> skip_tolerance) {
   Call& c = c64.c;
   make_call(c, q, k, v, causal, scale, slopes, slopes_right, key_lengths, mask, skip_tolerance);
   make_contiguous(c.q, c.copies[0]);
@@ -527,8 +527,7 @@ Results64 error_bounds(const FloatArray& q, const FloatArray& k, const FloatArra
     if (p.alibi) dsl = to_numpy64(sh.h, b.dslopes_left.data());
     if (p.alibi && c64.c.in.slopes_right) dsr = to_numpy64(sh.h, b.dslopes_right.data());
   }
-  return {to_numpy64(sh.out, b.out.data()), to_numpy64(sh.lse, b.lse.data()), dq, dk, dv, dsl,
-          dsr};
+  return {to_numpy64(sh.out, b.out.data()), to_numpy64(sh.lse, b.lse.data()), dq, dk, dv, dsl, dsr};
 }
 
 NumpyArray to_numpy(const std::vector<float>& v) {
@@ -589,6 +588,6 @@ NB_MODULE(_slope, m) {
       "n_heads"_a, "max_bias"_a = 8.0);
   m.def("cpu_isa", [] { return std::string(slope::attention_cpu_isa()); });
   m.def("cpu_isas", [] { return slope::attention_cpu_isas(); });
-  m.def("set_cpu_isa", [](const std::string& name) { slope::set_attention_cpu_isa(name); },
-        "name"_a);
+  m.def(
+      "set_cpu_isa", [](const std::string& name) { slope::set_attention_cpu_isa(name); }, "name"_a);
 }

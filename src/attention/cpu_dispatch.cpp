@@ -11,9 +11,12 @@ namespace cpu {
 
 const char* isa_name(Isa isa) {
   switch (isa) {
-    case Isa::kAvx512: return "avx512";
-    case Isa::kAvx2: return "avx2";
-    default: return "generic";
+    case Isa::kAvx512:
+      return "avx512";
+    case Isa::kAvx2:
+      return "avx2";
+    default:
+      return "generic";
   }
 }
 
@@ -24,8 +27,10 @@ bool isa_supported(Isa isa) {
       return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
              __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
              __builtin_cpu_supports("fma");
-    case Isa::kAvx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    default: return true;
+    case Isa::kAvx2:
+      return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    default:
+      return true;
   }
 }
 
@@ -62,9 +67,12 @@ Isa best_isa() {
 void forward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& in, float* out,
              float* lse) {
   switch (isa) {
-    case Isa::kAvx512: return avx512::forward(p, in, out, lse);
-    case Isa::kAvx2: return avx2::forward(p, in, out, lse);
-    default: return generic::forward(p, in, out, lse);
+    case Isa::kAvx512:
+      return avx512::forward(p, in, out, lse);
+    case Isa::kAvx2:
+      return avx2::forward(p, in, out, lse);
+    default:
+      return generic::forward(p, in, out, lse);
   }
 }
 
@@ -72,9 +80,12 @@ void backward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& 
               const float* out, const float* dout, const float* lse,
               const AttentionGrads<float>& grads) {
   switch (isa) {
-    case Isa::kAvx512: return avx512::backward(p, in, out, dout, lse, grads);
-    case Isa::kAvx2: return avx2::backward(p, in, out, dout, lse, grads);
-    default: return generic::backward(p, in, out, dout, lse, grads);
+    case Isa::kAvx512:
+      return avx512::backward(p, in, out, dout, lse, grads);
+    case Isa::kAvx2:
+      return avx2::backward(p, in, out, dout, lse, grads);
+    default:
+      return generic::backward(p, in, out, dout, lse, grads);
   }
 }
 

@@ -62,8 +62,7 @@ AttentionErrorBounds attention_error_bounds(const AttentionProblem& p,
   const int64_t G = p.H / p.Hkv;
   // Far-tile skipping may drop keys of probability ≤ tol/Tk of the row's largest (the bound is
   // evaluated in fp32 with slack, hence the factor 2).
-  const bool may_drop =
-      p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive;
+  const bool may_drop = p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive;
   const double drop_below = 2.0 * p.skip_tolerance / static_cast<double>(p.Tk);
 
   AttentionErrorBounds r;
@@ -176,8 +175,7 @@ AttentionErrorBounds attention_error_bounds(const AttentionProblem& p,
           const double* kj = k_row(j);
           const double dS = w.P[j] * (dP[j] - Di);
           const double e_dS =
-              w.P[j] * ((rho[j] + kU) * std::abs(dP[j] - Di) + a_dP[j] + e_Di) +
-              kU * std::abs(dS);
+              w.P[j] * ((rho[j] + kU) * std::abs(dP[j] - Di) + a_dP[j] + e_Di) + kU * std::abs(dS);
           const int64_t k_off = b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
           const int64_t v_off = b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.D; ++d) {

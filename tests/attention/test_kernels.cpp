@@ -81,7 +81,8 @@ std::vector<Case> cases() {
   }
   v.push_back(mk("nonsymmetric_T129", 1, 6, 6, 129, 129, 64, 64, false, Bias::kNonsymmetric));
   {
-    Case c = mk("nonsymmetric_ragged_D80_Dv48", 2, 6, 3, 97, 150, 80, 48, false, Bias::kNonsymmetric);
+    Case c =
+        mk("nonsymmetric_ragged_D80_Dv48", 2, 6, 3, 97, 150, 80, 48, false, Bias::kNonsymmetric);
     c.ragged = true;
     v.push_back(c);
   }
