@@ -159,7 +159,8 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
 //   γ(n) = u·min(n, λ√n), λ = kErrorModelLambda (the deterministic bound n·u for short sums,
 //   and for long ones a bound that fails with probability ≤ 2n·exp(−λ²/2) per sum);
 //   a score s_ij errs by δs_ij = γ(D+2)·scale·Σ_d|q_id·k_jd| + 2u·|bias_ij|; a droppable key
-//   adds 1 to it (its probability may be lost whole);
+//   (one skipping may drop, or P_ij < 2⁻¹²⁰, where an fp32 exp may flush to 0) adds 1 to it
+//   (its probability may be lost whole);
 //   P_ij = exp(s_ij − lse_i) errs relatively by ρ_ij = (1 − P_ij)·δs_ij + Σ_{k≠j} P_ik·δs_ik
 //   (the exact derivative of s_ij − lse_i) + γ(Tk) (the row sum) + u·(|lse_i| + |s_ij − lse_i|)
 //   (lse stored in fp32, the subtraction) + 3u (exp, the product);

@@ -15,6 +15,10 @@ namespace slope {
 namespace {
 
 constexpr double kU = 0x1p-24;  // unit roundoff of fp32
+// Below this a probability may come out of an fp32 exp as 0 (slope's vexp flushes arguments
+// under −87.3, where exp is 1.2e-38; fp32's smallest normal is 2⁻¹²⁶): such keys may be lost
+// whole, as skipped ones are. 2⁻¹²⁰ leaves room for the error of the argument.
+constexpr double kUnderflow = 0x1p-120;
 // Slope-gradient terms are summed in fp32 over at most this many keys, then in double (slope's
 // kernel: one key tile, kTileK in cpu_tiles.h; see attention.h).
 constexpr int64_t kSlopeChunk = 64;
@@ -110,7 +114,7 @@ AttentionErrorBounds attention_error_bounds(const AttentionProblem& p,
           w.P[j] = w.vis[j] ? std::exp(w.s[j] - w.lse) : 0.0;
           pmax = std::max(pmax, w.P[j]);
         }
-        // Score errors δs_ij (a droppable key: 1, its whole probability).
+        // Score errors δs_ij (a droppable key, skipped or underflowing: 1, its whole probability).
         w.E = 0.0;
         for (int64_t j = 0; j < p.Tk; ++j) {
           w.ds[j] = 0.0;
@@ -119,7 +123,7 @@ AttentionErrorBounds attention_error_bounds(const AttentionProblem& p,
           double abs_dot = 0.0;
           for (int64_t d = 0; d < p.D; ++d) abs_dot += std::abs(qi[d] * kj[d]);
           w.ds[j] = gamma(p.D + 2) * scale * abs_dot + 2.0 * kU * sc.abs_bias(b, h, i, j);
-          if (may_drop && w.P[j] <= drop_below * pmax) w.ds[j] += 1.0;
+          if ((may_drop && w.P[j] <= drop_below * pmax) || w.P[j] < kUnderflow) w.ds[j] += 1.0;
           w.E += w.P[j] * w.ds[j];
         }
         // ρ_ij: relative error of P_ij (attention.h).
