@@ -129,8 +129,8 @@ SlopePair alibi_slopes_nonsymmetric(int64_t n_heads, double max_bias = 8.0);
 // ---- Float64 reference (naive, obviously right; stays in the code forever) ----------------
 
 // out (B, H, Tq, Dv) with out_strides, lse (B, H, Tq) contiguous. T: double (golden outputs),
-// complex<double> (complex-step gradients) or float (the naive fp32 baseline that tolerances
-// are measured against).
+// complex<double> (complex-step gradients) or float (the naive fp32 baseline that slope's
+// slope gradients are compared with; the other tolerances come from attention_error_bounds).
 template <class T>
 void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
                                  T* lse);
@@ -138,7 +138,9 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
 // Plain backward from the definition: recomputes P, returns every gradient, with
 // D_i = Σ_j P_ij·dP_ij. Given `out` (the forward output), it forms D_i = rowsum(dout∘out)
 // instead, as every flash backward does (ours, FA2, PyTorch's CPU flash path): in float that is
-// the error baseline of the formulation, which loses ~eps·|dP| where P is nearly one-hot.
+// the error baseline of the formulation, which loses ~eps·|dP| where P is nearly one-hot. The
+// slope-gradient terms are summed in double (complex<double> for complex T), as slope's kernel
+// sums them. Nothing is accumulated: every gradient is overwritten.
 template <class T>
 void attention_backward_reference(const AttentionProblem& p, const AttentionInputs<T>& in,
                                   const T* dout, const AttentionGrads<T>& grads,

@@ -3,6 +3,7 @@
 // complex<double> for complex-step gradients. Slow on purpose; every fast path is tested against it.
 #include <cmath>
 #include <complex>
+#include <type_traits>
 #include <vector>
 
 #include "attention/scorer.h"
@@ -62,10 +63,10 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
       }
   }
   const bool shared = !in.slopes_right;
-  for (int64_t h = 0; h < p.H; ++h) {
-    if (g.dslopes_left) g.dslopes_left[h] = 0;
-    if (g.dslopes_right && !shared) g.dslopes_right[h] = 0;
-  }
+  // Slope-gradient terms are summed in double (complex<double> for T = complex), as slope's
+  // kernel sums them: in float the naive sum over B·Tq·Tk terms would be the baseline's error.
+  using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
+  std::vector<Acc> dsl_acc(static_cast<size_t>(p.H), Acc(0)), dsr_acc(dsl_acc);
   std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk);
   std::vector<char> vis(p.Tk);
   for (int64_t b = 0; b < p.B; ++b)
@@ -111,11 +112,16 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
           if (p.alibi && j != pos) {
             const bool left = j < pos;
             const double dist = static_cast<double>(left ? pos - j : j - pos);
-            T* dm = (left || shared) ? g.dslopes_left : g.dslopes_right;
-            if (dm) dm[h] -= dS * dist;
+            std::vector<Acc>& dm = (left || shared) ? dsl_acc : dsr_acc;
+            dm[static_cast<size_t>(h)] -= Acc(dS) * dist;
           }
         }
       }
+  for (int64_t h = 0; h < p.H; ++h) {
+    const size_t i = static_cast<size_t>(h);
+    if (g.dslopes_left) g.dslopes_left[h] = static_cast<T>(dsl_acc[i]);
+    if (g.dslopes_right && !shared) g.dslopes_right[h] = static_cast<T>(dsr_acc[i]);
+  }
 }
 
 template void attention_forward_reference<float>(const AttentionProblem&, const AttentionInputs<float>&, float*, float*);
