@@ -60,18 +60,17 @@ inline void tile_product_rows(float* C, int64_t ldc, const float* A, int64_t lda
   const int64_t step_a = kTransA ? 1 : lda;  // distance between rows of A
   int64_t m = 0;
   for (; m + kMR <= M; m += kMR)
-    tile_product_block<kMR, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B,
-                                                      ldb, K);
+    tile_product_block<kMR, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B, ldb,
+                                                      K);
   for (; m < M; ++m)
     tile_product_block<1, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B, ldb,
                                                     K);
 }
 
-// The one tile product every step of forward and backward uses:
-//   C (M × N) = A (M × K) · B (K × N)   or   C += A · B   (kAccumulate),
-// row-major with leading dimensions (A transposed when kTransA); N must be a multiple of kW
-// (callers pad with zeros).
-template <bool kAccumulate, bool kTransA = false>
+// C (M × N) (+)= A (M × K) · B (K × N), row-major with leading dimensions (A stored transposed
+// when kTransA); N must be a multiple of kW (callers pad with zeros). Called through the three
+// names below, which say what each step of the kernels computes.
+template <bool kAccumulate, bool kTransA>
 inline void tile_product(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                          int64_t ldb, int64_t M, int64_t N, int64_t K) {
   int64_t n = 0;
@@ -79,6 +78,24 @@ inline void tile_product(float* C, int64_t ldc, const float* A, int64_t lda, con
     tile_product_rows<kNV, kAccumulate, kTransA>(C + n, ldc, A, lda, B + n, ldb, M, K);
   for (; n < N; n += kW)
     tile_product_rows<1, kAccumulate, kTransA>(C + n, ldc, A, lda, B + n, ldb, M, K);
+}
+
+// C = A·B  (A: M × K, row-major, leading dim lda; B: K × N; C: M × N).
+inline void mm_AB(float* C, int64_t ldc, const float* A, int64_t lda, const float* B, int64_t ldb,
+                  int64_t M, int64_t N, int64_t K) {
+  tile_product<false, false>(C, ldc, A, lda, B, ldb, M, N, K);
+}
+
+// C += A·B.
+inline void mm_AB_acc(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
+                      int64_t ldb, int64_t M, int64_t N, int64_t K) {
+  tile_product<true, false>(C, ldc, A, lda, B, ldb, M, N, K);
+}
+
+// C += Aᵀ·B, A stored as K × M (leading dim lda): saves transposing score tiles.
+inline void mm_AtB_acc(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
+                       int64_t ldb, int64_t M, int64_t N, int64_t K) {
+  tile_product<true, true>(C, ldc, A, lda, B, ldb, M, N, K);
 }
 
 // dst (cols × rows, leading dim ldd) = scale · transpose of src (rows × cols, leading dim lds).
@@ -130,12 +147,12 @@ inline TileSide tile_side(int64_t j0, int64_t ncols, int64_t pos0, int64_t posL)
 
 // Geometry of one (query rows, key columns) tile.
 struct TileGeom {
-  int64_t b, h;         // batch row and query head
-  int64_t i0, nrows;    // first query row and count
-  int64_t nrows_pad;    // nrows rounded up to whole vectors
-  int64_t pos0;         // position of query row i0 (i0 + Tk − Tq)
-  int64_t j0, ncols;    // first key and count of real keys (columns ≥ ncols are padding)
-  int64_t ncols_pad;    // ncols rounded up to whole vectors
+  int64_t b, h;       // batch row and query head
+  int64_t i0, nrows;  // first query row and count
+  int64_t nrows_pad;  // nrows rounded up to whole vectors
+  int64_t pos0;       // position of query row i0 (i0 + Tk − Tq)
+  int64_t j0, ncols;  // first key and count of real keys (columns ≥ ncols are padding)
+  int64_t ncols_pad;  // ncols rounded up to whole vectors
   TileSide side;
 };
 

@@ -21,8 +21,8 @@ void check_strides(const char* name, const Strides& s, int64_t inner) {
   if (s.b < 0 || s.h < 0 || s.t < 0)
     fail(std::string(name) + " has a negative stride; pass a tensor with non-negative strides");
   if (s.t < inner)
-    fail(std::string(name) + " time stride " + std::to_string(s.t) + " is smaller than its head dim " +
-         std::to_string(inner) + "; rows would overlap");
+    fail(std::string(name) + " time stride " + std::to_string(s.t) +
+         " is smaller than its head dim " + std::to_string(inner) + "; rows would overlap");
 }
 
 // Whether distinct (b, h, t, d) of a (B, H, T, D) tensor with these strides (last dim 1) map to
@@ -40,8 +40,8 @@ bool strides_disjoint(const Strides& s, int64_t B, int64_t H, int64_t T, int64_t
   return true;
 }
 
-void check_disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T,
-                    int64_t D, const char* why) {
+void check_disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D,
+                    const char* why) {
   if (!strides_disjoint(s, B, H, T, D))
     fail(std::string(name) + " strides (b=" + std::to_string(s.b) + ", h=" + std::to_string(s.h) +
          ", t=" + std::to_string(s.t) + ") make different positions share memory; " + why);
@@ -61,9 +61,8 @@ void check_slopes(const char* name, const float* s, int64_t H) {
 void validate(const AttentionProblem& p, const AttentionInputs<float>& in) {
   if (p.B < 1 || p.H < 1 || p.Hkv < 1 || p.Tq < 1 || p.Tk < 1 || p.D < 1 || p.Dv < 1)
     fail("every size must be >= 1 (B=" + std::to_string(p.B) + " H=" + std::to_string(p.H) +
-         " Hkv=" + std::to_string(p.Hkv) + " Tq=" + std::to_string(p.Tq) +
-         " Tk=" + std::to_string(p.Tk) + " D=" + std::to_string(p.D) +
-         " Dv=" + std::to_string(p.Dv) + ")");
+         " Hkv=" + std::to_string(p.Hkv) + " Tq=" + std::to_string(p.Tq) + " Tk=" +
+         std::to_string(p.Tk) + " D=" + std::to_string(p.D) + " Dv=" + std::to_string(p.Dv) + ")");
   if (p.H % p.Hkv != 0)
     fail("H=" + std::to_string(p.H) + " is not a multiple of Hkv=" + std::to_string(p.Hkv) +
          " (grouped queries need whole groups)");
@@ -114,8 +113,8 @@ namespace {
 std::vector<float> geometric(int64_t n, double max_bias) {
   std::vector<float> s(static_cast<size_t>(n));
   for (int64_t h = 0; h < n; ++h)
-    s[static_cast<size_t>(h)] =
-        static_cast<float>(std::exp2(-max_bias * static_cast<double>(h + 1) / static_cast<double>(n)));
+    s[static_cast<size_t>(h)] = static_cast<float>(
+        std::exp2(-max_bias * static_cast<double>(h + 1) / static_cast<double>(n)));
   return s;
 }
 void check_heads(int64_t n, double max_bias) {
@@ -134,7 +133,8 @@ std::vector<float> alibi_slopes(int64_t n_heads, double max_bias) {
   if (pow2 == n_heads) return s;
   // Press et al.: the remaining heads take every other slope of the next power of two.
   const std::vector<float> next = geometric(2 * pow2, max_bias);
-  for (int64_t i = 0; static_cast<int64_t>(s.size()) < n_heads; i += 2) s.push_back(next[static_cast<size_t>(i)]);
+  for (int64_t i = 0; static_cast<int64_t>(s.size()) < n_heads; i += 2)
+    s.push_back(next[static_cast<size_t>(i)]);
   return s;
 }
 
@@ -146,8 +146,9 @@ std::vector<float> alibi_slopes_geometric(int64_t n_heads, double max_bias) {
 SlopePair alibi_slopes_nonsymmetric(int64_t n_heads, double max_bias) {
   check_heads(n_heads, max_bias);
   if (n_heads % 2 != 0)
-    throw Error("alibi_slopes_nonsymmetric: n_heads must be even (half look left, half right), got " +
-                std::to_string(n_heads));
+    throw Error(
+        "alibi_slopes_nonsymmetric: n_heads must be even (half look left, half right), got " +
+        std::to_string(n_heads));
   const std::vector<float> half = alibi_slopes(n_heads / 2, max_bias);
   const float inf = std::numeric_limits<float>::infinity();
   SlopePair p;

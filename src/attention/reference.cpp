@@ -1,6 +1,7 @@
 // Float64 reference of the attention problem: naive, row by row, straight from the definition in
 // attention.h. Templated on the scalar so tests run it in double for golden outputs and in
-// complex<double> for complex-step gradients. Slow on purpose; every fast path is tested against it.
+// complex<double> for complex-step gradients. Slow on purpose; every fast path is tested against
+// it.
 #include <cmath>
 #include <complex>
 #include <type_traits>
@@ -10,7 +11,6 @@
 #include "slope/attention.h"
 
 namespace slope {
-
 
 template <class T>
 void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
@@ -124,8 +124,11 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   }
 }
 
-template void attention_forward_reference<float>(const AttentionProblem&, const AttentionInputs<float>&, float*, float*);
-template void attention_backward_reference<float>(const AttentionProblem&, const AttentionInputs<float>&, const float*, const AttentionGrads<float>&, const float*);
+template void attention_forward_reference<float>(const AttentionProblem&,
+                                                 const AttentionInputs<float>&, float*, float*);
+template void attention_backward_reference<float>(const AttentionProblem&,
+                                                  const AttentionInputs<float>&, const float*,
+                                                  const AttentionGrads<float>&, const float*);
 template void attention_forward_reference<double>(const AttentionProblem&,
                                                   const AttentionInputs<double>&, double*, double*);
 template void attention_backward_reference<double>(const AttentionProblem&,

@@ -1,0 +1,81 @@
+// Internal: far-tile skipping (docs/far-tile-skipping.md), one object built once per kernel call
+// and asked per (key tile, block of query rows). Included by cpu_kernels.cpp only (one copy per
+// instruction set).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <vector>
+
+#include "attention/cpu_tiles.h"
+#include "slope/attention.h"
+
+namespace slope::cpu::SLOPE_ISA {
+
+// Norms enter the bound a hair above their computed value, so that fp32 rounding in the dot
+// products of the scores cannot beat it.
+constexpr float kNormSlack = 1.0f + 1e-5f;
+
+// The bound (★) of docs/far-tile-skipping.md: a key tile J may be skipped for a block of query
+// rows when every row r of the block has
+//   ‖scale·q_r‖·max_{j∈J}‖k_j‖ + max_{j∈J} bias(r, j) − M_r < ln(skip_tolerance) − ln(Tk),
+// M_r a score of the row already known (forward: the running max; backward: the logsumexp).
+// Every probability of the tile is then at most skip_tolerance/Tk of the row's largest, and a
+// row loses at most skip_tolerance of its softmax mass.
+class FarTileSkip {
+ public:
+  FarTileSkip(const AttentionProblem& p, const float* k)
+      : enabled_(p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
+        n_key_tiles_((p.Tk + kTileK - 1) / kTileK),
+        hkv_(p.Hkv) {
+    if (!enabled_) return;
+    log_threshold_ = std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
+    key_norm_max_ = key_norm_maxima(p, k);
+  }
+
+  // Whether key tile t of kv head (b, hk) is skipped for the rows of g. q_norm (g.nrows):
+  // ‖scale·q_r‖·kNormSlack; row_ref (g.nrows): M_r. A row whose M_r is −∞ has seen no score
+  // yet (forward: it cannot be skipped) or has no visible key at all (backward, lse = −∞:
+  // nothing to compute); dead_rows says which.
+  enum class MinusInf { kNotYetSeen, kDeadRow };
+  bool skips(const AttentionProblem& p, const HeadBias& hb, const TileGeom& g, int64_t b,
+             int64_t hk, int64_t t, const float* q_norm, const float* row_ref,
+             MinusInf dead_rows) const {
+    if (!enabled_ || !may_skip(p, hb, g)) return false;
+    const float kmax = key_norm_max_[static_cast<size_t>((b * hkv_ + hk) * n_key_tiles_ + t)];
+    for (int64_t r = 0; r < g.nrows; ++r) {
+      if (dead_rows == MinusInf::kDeadRow && row_ref[r] == -INFINITY) continue;
+      if (!(q_norm[r] * kmax + max_bias_in_tile(g, hb, r) - row_ref[r] < log_threshold_))
+        return false;
+    }
+    return true;
+  }
+
+ private:
+  // Max ‖k_j‖·kNormSlack over each key tile, per (b, kv head).
+  static std::vector<float> key_norm_maxima(const AttentionProblem& p, const float* k) {
+    const int64_t ntk = (p.Tk + kTileK - 1) / kTileK;
+    std::vector<float> out(static_cast<size_t>(p.B * p.Hkv * ntk));
+#pragma omp parallel for schedule(static)
+    for (int64_t item = 0; item < p.B * p.Hkv * ntk; ++item) {
+      const int64_t t = item % ntk, bh = item / ntk, hk = bh % p.Hkv, b = bh / p.Hkv;
+      float mx = 0.0f;
+      for (int64_t j = t * kTileK; j < std::min(p.Tk, (t + 1) * kTileK); ++j) {
+        const float* kj = k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+        float ss = 0.0f;
+        for (int64_t d = 0; d < p.D; ++d) ss += kj[d] * kj[d];
+        mx = std::max(mx, ss);
+      }
+      out[static_cast<size_t>(item)] = std::sqrt(mx) * kNormSlack;
+    }
+    return out;
+  }
+
+  bool enabled_;
+  int64_t n_key_tiles_, hkv_;
+  float log_threshold_ = 0.0f;
+  std::vector<float> key_norm_max_;  // (B, Hkv, n_key_tiles)
+};
+
+}  // namespace slope::cpu::SLOPE_ISA
