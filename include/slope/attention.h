@@ -7,17 +7,12 @@
 
 #include <cstdint>
 #include <limits>
-#include <stdexcept>
 #include <string>
 #include <vector>
 
-namespace slope {
+#include "slope/error.h"
 
-// Every error the library reports: says what was wrong and what to do. Never exit(), never print.
-class Error : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+namespace slope {
 
 // Explicit mask / additive bias, broadcast over B and H (stride 0), never copied to T×T per head.
 enum class MaskKind : int {

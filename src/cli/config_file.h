@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::cli {
 

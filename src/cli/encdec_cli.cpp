@@ -21,7 +21,7 @@
 #include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
 #include "model/seq2seq_decode.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 #include "train/encdec_eval.h"
 #include "train/encdec_trainer.h"  // kTrainOptionsFile
 

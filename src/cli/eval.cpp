@@ -13,7 +13,7 @@
 #include "data/prepare.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 #include "train/length_eval.h"
 
 namespace slope::cli {

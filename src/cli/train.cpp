@@ -8,7 +8,7 @@
 #include <exception>
 
 #include "cli/progress.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 #include "train/encdec_trainer.h"
 #include "train/train_state.h"
 #include "train/trainer.h"

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace fs = std::filesystem;

@@ -5,7 +5,7 @@
 #include "data/json_file.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace fs = std::filesystem;

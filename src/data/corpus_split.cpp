@@ -8,7 +8,7 @@
 
 #include "data/random.h"
 #include "data/utf8.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace {

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "data/atomic_file.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace fs = std::filesystem;

@@ -7,7 +7,7 @@
 #include <utility>
 
 #include "data/random.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace {

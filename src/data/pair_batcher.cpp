@@ -4,7 +4,7 @@
 
 #include "data/pairs.h"
 #include "data/random.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace {

@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "data/atomic_file.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace fs = std::filesystem;

@@ -3,7 +3,7 @@
 #include <string>
 
 #include "data/random.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 

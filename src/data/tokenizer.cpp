@@ -2,7 +2,7 @@
 #include "data/tokenizer.h"
 
 #include "data/json_file.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::data {
 namespace fs = std::filesystem;

@@ -8,7 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::io {
 

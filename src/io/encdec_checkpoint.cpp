@@ -13,7 +13,7 @@
 #include "io/atomic_file.h"
 #include "io/gpt_checkpoint.h"  // kConfigFile, kModelFile
 #include "io/safetensors.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::io {
 

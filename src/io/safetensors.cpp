@@ -11,7 +11,7 @@
 
 #include "io/atomic_file.h"
 #include "model/param_table.h"  // shape_string
-#include "slope/attention.h"    // slope::Error
+#include "slope/error.h"    // slope::Error
 
 namespace slope::io {
 

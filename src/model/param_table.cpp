@@ -1,7 +1,7 @@
 // The arena's table of named tensors (see param_table.h).
 #include "model/param_table.h"
 
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::model {
 

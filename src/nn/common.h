@@ -12,7 +12,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::nn {
 

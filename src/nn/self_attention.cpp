@@ -2,6 +2,7 @@
 // becomes one AttentionProblem of strided views into the caller's buffers, run by the fused
 // kernels in float and by slope's float64 reference in double.
 #include "nn/self_attention.h"
+#include "slope/attention.h"
 
 #include <functional>
 #include <string>

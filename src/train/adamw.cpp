@@ -6,7 +6,7 @@
 #include <limits>
 #include <string>
 
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::train {
 

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "data/mlm_batcher.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::train {
 

@@ -7,7 +7,7 @@
 #include <string>
 
 #include "data/atomic_file.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 #include "train/trainer.h"    // EvalReport
 
 namespace slope::train {

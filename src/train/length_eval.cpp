@@ -6,7 +6,7 @@
 #include <string>
 
 #include "nn/crossentropy.h"  // kIgnoreIndex
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::train {
 

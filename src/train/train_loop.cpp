@@ -6,7 +6,7 @@
 
 #include "model/encdec.h"
 #include "model/gpt.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 #include "train/eval_log.h"
 #include "train/lr_schedule.h"
 

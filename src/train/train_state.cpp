@@ -11,7 +11,7 @@
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
-#include "slope/attention.h"  // slope::Error
+#include "slope/error.h"  // slope::Error
 
 namespace slope::train {
 
