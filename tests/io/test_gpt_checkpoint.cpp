@@ -6,9 +6,9 @@
 #include <fstream>
 #include <vector>
 
+#include "common/temp_files.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
-#include "io_testing.h"
 #include "model/gpt_testing.h"
 #include "slope/attention.h"
 
