@@ -6,6 +6,7 @@
 #include <complex>
 
 #include "attention/harness.h"
+#include "common/finite_difference.h"
 
 namespace slope::testing {
 namespace {
@@ -30,16 +31,9 @@ void check_fd(const Case& c) {
     double gmax = 1e-12;
     for (double e : grad) gmax = std::max(gmax, std::abs(e));
     for (size_t i = 0; i < tensor.size(); i += static_cast<size_t>(stride)) {
-      const double x0 = tensor[i];
-      if (std::isinf(x0)) continue;
-      const double h = 1e-3 * std::max(1.0, std::abs(x0));
-      auto f = [&](double dx) {
-        tensor[i] = x0 + dx;
-        const double r = loss(p, t);
-        tensor[i] = x0;
-        return r;
-      };
-      const double fd = (-f(2 * h) + 8 * f(h) - 8 * f(-h) + f(-2 * h)) / (12 * h);
+      if (std::isinf(tensor[i])) continue;
+      const auto l = [&] { return loss(p, t); };
+      const double fd = central_difference(tensor[i], l, 1e-3);
       // 1e-11: the rounding floor of the difference quotient, eps·|L|/h with |L| ~ 10.
       EXPECT_NEAR(grad[i], fd, 1e-7 * gmax + 1e-11) << c.name << " " << name << "[" << i << "]";
     }

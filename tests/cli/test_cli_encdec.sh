@@ -1,27 +1,13 @@
 #!/usr/bin/env bash
 # `slope prepare --task g2p`, `slope train --arch encoder | seq2seq`, `slope sample --word` and
 # `slope eval` on encoder and seq2seq checkpoints, as a user runs them on tiny corpora: the files
-# a run writes, greedy and beam decoding, the eval tables and CSVs, exact resume, and bad input (an encoder
-# scheme on a GPT, a decoder scheme on an encoder, a resume on another corpus, a corrupt pair
-# shard, an occupied
-# --out, the wrong corpus), each of which must give one line "slope: ...", exit 1 and leave
-# existing files as they were.
+# a run writes, greedy and beam decoding, the eval tables and CSVs, exact resume, and bad input
+# (an encoder scheme on a GPT, a decoder scheme on an encoder, a resume on another corpus, a
+# corrupt pair shard, an occupied --out, the wrong corpus), each of which must give one line
+# "slope: ...", exit 1 and leave existing files as they were.
 # Usage: test_cli_encdec.sh PATH/TO/slope
-set -euo pipefail
-slope="$1"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/preamble.sh"
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
-sums() { (cd "$1" && find . -type f | sort | xargs cksum); }
-expect_error() {
-  local what="$1" needle="$2" rc=0
-  shift 2
-  "$@" >/dev/null 2>"$tmp/stderr" || rc=$?
-  [[ $rc == 1 ]] || fail "$what: exit $rc, expected 1 ($(cat "$tmp/stderr"))"
-  [[ "$(grep -c '^slope: ' "$tmp/stderr")" == 1 ]] || fail "$what: not one error line: $(cat "$tmp/stderr")"
-  grep -q -- "$needle" "$tmp/stderr" || fail "$what: no '$needle' in: $(cat "$tmp/stderr")"
-}
 
 # A made-up pronouncing dictionary: words of syllables, each syllable a fixed phoneme pair.
 awk 'BEGIN { split("ba:B AA|ki:K IY|to:T OW|ne:N EH|ru:R UW|sa:S AA|mi:M IY|lo:L OW", s, "|");

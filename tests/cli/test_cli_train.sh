@@ -4,11 +4,7 @@
 # truncated checkpoint, mismatched flags, a diverging run), each of which must give one line
 # "slope: ...", a non-zero exit, and leave every existing file as it was.
 # Usage: test_cli_train.sh PATH/TO/slope
-set -euo pipefail
-slope="$1"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/preamble.sh"
 export OMP_NUM_THREADS=1 OMP_WAIT_POLICY=passive
 
 # Made-up names from a fixed generator, one per line.
@@ -22,18 +18,6 @@ awk 'BEGIN { split("an na li sa mar el jo ra be th ka ri on ia em", s, " "); x =
 model=(--n-layer 2 --n-head 2 --n-embd 32 --block-size 16 --batch-size 4
       --eval-interval 3 --eval-iters 2 --warmup-iters 2 --threads 1)
 tiny=(--data "$tmp/data" "${model[@]}")
-sums() { (cd "$1" && find . -type f | sort | xargs cksum); }
-# expect_error DESCRIPTION NEEDLE COMMAND...: exit 1, stderr's last line is the one "slope: "
-# line and contains NEEDLE.
-expect_error() {
-  local what="$1" needle="$2" rc=0
-  shift 2
-  "$@" >/dev/null 2>"$tmp/stderr" || rc=$?
-  [[ $rc == 1 ]] || fail "$what: exit $rc, expected 1 ($(cat "$tmp/stderr"))"
-  [[ "$(grep -c '^slope: ' "$tmp/stderr")" == 1 ]] || fail "$what: not one error line: $(cat "$tmp/stderr")"
-  tail -n 1 "$tmp/stderr" | grep -q '^slope: ' || fail "$what: the error is not the last line"
-  grep -q -- "$needle" "$tmp/stderr" || fail "$what: no '$needle' in: $(cat "$tmp/stderr")"
-}
 
 # 1. A run writes the checkpoint, its best copy, the tokenizer and one log line per eval.
 "$slope" train "${tiny[@]}" --out "$tmp/out" --max-iters 6 >"$tmp/stdout" 2>"$tmp/stderr"

@@ -5,9 +5,9 @@
 #include <optional>
 #include <set>
 
+#include "common/temp_files.h"
 #include "data/token_batcher.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

@@ -8,10 +8,10 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "common/temp_files.h"
 #include "data/atomic_file.h"
 #include "data/pairs.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

@@ -7,9 +7,9 @@
 #include <map>
 #include <set>
 
+#include "common/temp_files.h"
 #include "data/pairs.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

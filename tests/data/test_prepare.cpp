@@ -3,9 +3,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/temp_files.h"
 #include "data/prepare.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

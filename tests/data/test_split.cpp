@@ -3,9 +3,9 @@
 
 #include <sstream>
 
+#include "common/temp_files.h"
 #include "data/corpus_split.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

@@ -4,10 +4,10 @@
 #include <cstring>
 #include <random>
 
+#include "common/temp_files.h"
 #include "data/atomic_file.h"
 #include "data/token_shard.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

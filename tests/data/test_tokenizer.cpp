@@ -4,9 +4,9 @@
 #include <random>
 #include <set>
 
+#include "common/temp_files.h"
 #include "data/tokenizer.h"
 #include "slope/attention.h"
-#include "temp_dir.h"
 
 namespace slope::data {
 namespace {

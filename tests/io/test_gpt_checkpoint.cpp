@@ -6,10 +6,10 @@
 #include <fstream>
 #include <vector>
 
-#include "../model/gpt_testing.h"
+#include "common/temp_files.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
-#include "io_testing.h"
+#include "model/gpt_testing.h"
 #include "slope/attention.h"
 
 namespace slope::io {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
+#include "common/temp_files.h"
 #include "io/atomic_file.h"
 #include "io/safetensors.h"
-#include "io_testing.h"
 #include "slope/attention.h"
 
 namespace slope::io {

@@ -13,6 +13,27 @@
 
 namespace slope::model::testing {
 
+// Every position scheme an encoder or encoder–decoder takes.
+constexpr Position kEncoderPositions[] = {
+    Position::learned,         Position::sinusoidal,         Position::none,
+    Position::alibi_symmetric, Position::alibi_nonsymmetric, Position::alibi_learned};
+
+// A small model of either arch (the padding, inference, error and checkpoint tests).
+inline EncDecConfig small_encdec(Arch arch, Position pos) {
+  EncDecConfig c;
+  c.arch = arch;
+  c.n_layer = 2, c.n_dec_layer = 2, c.n_head = 4, c.n_embd = 32, c.block_size = 16;
+  c.vocab_size = 11, c.tgt_vocab_size = arch == Arch::seq2seq ? 13 : 0;
+  c.pos = pos;
+  return c;
+}
+
+// The model's parameters, copied out.
+template <class Real>
+std::vector<Real> params_of(const EncDec<Real>& m) {
+  return std::vector<Real>(m.params(), m.params() + m.table().size());
+}
+
 // As randomize_params for a Gpt: weights in ±0.5, LayerNorm weights 1 ± 0.5; learned slopes
 // θ ∈ (−3, 0), so sigmoid(θ) ∈ (0.05, 0.5): slopes that neither vanish nor mask.
 template <class Real>

@@ -2,6 +2,7 @@
 // from nanoGPT's init that every path carries signal, and batches.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <ostream>
 #include <random>
@@ -16,6 +17,13 @@ inline void PrintTo(Position pos, std::ostream* os) { *os << position_name(pos);
 }  // namespace slope::model
 
 namespace slope::model::testing {
+
+// A position scheme as a test-name suffix: "alibi_learned" (GoogleTest names take no '-').
+inline std::string label(Position pos) {
+  std::string s = position_name(pos);
+  std::replace(s.begin(), s.end(), '-', '_');
+  return s;
+}
 
 // Uniform in [lo, hi), rounded to float so that float and double models read the same values.
 inline double uniform_float(std::mt19937_64& rng, double lo, double hi) {

@@ -1,13 +1,11 @@
 // The encoder (masked LM) and the encoder–decoder: the whole backward against finite differences
 // in float64 for every position scheme on padded batches, float against double, padded batches
-// against each sequence run alone, encode()+decode() against the training forward, bad input,
-// and checkpoints.
+// against each sequence run alone, encode()+decode() against the training forward, and bad input.
+// Checkpoints: tests/io/test_encdec_checkpoint.cpp.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <filesystem>
 #include <functional>
 #include <numeric>
 #include <random>
@@ -15,24 +13,15 @@
 #include <type_traits>
 #include <vector>
 
-#include "common/temp_files.h"
+#include "common/temp_files.h"  // EXPECT_ERROR_CONTAINS
 #include "encdec_testing.h"
-#include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
+#include "model_gradcheck.h"
 #include "slope/attention.h"
 
 namespace slope::model::testing {
 namespace {
 
-using slope::testing::read_bytes;
-using slope::testing::TempDir;
-using slope::testing::write_text;
-
-constexpr Position kEncoderPositions[] = {
-    Position::learned,         Position::sinusoidal,         Position::none,
-    Position::alibi_symmetric, Position::alibi_nonsymmetric, Position::alibi_learned};
-
-constexpr int64_t kSamplesPerTensor = 12;  // entries per tensor checked by differences
 // As test_gpt_gradients.cpp: 4-point central differences with h = 5e-4 (truncation ~h⁴, the
 // tied embeddings the least linear), held to 1e-8 of each tensor's largest entry.
 constexpr double kFdStep = 5e-4;
@@ -43,12 +32,6 @@ constexpr double kFloatTolerance = 2e-5;
 // buffer sizes (GEMM blocking, kernel tiles), so only rounding may differ.
 constexpr double kPaddingTolerance = 1e-5;
 constexpr double kPaddingGradTolerance = 1e-12;  // the same, in double
-
-std::string label(Position pos) {
-  std::string s = position_name(pos);
-  std::replace(s.begin(), s.end(), '-', '_');
-  return s;
-}
 
 EncDecConfig tiny_encoder(Position pos, double dropout = 0.0, bool bias = true) {
   EncDecConfig c;
@@ -94,26 +77,6 @@ int64_t logits_size(const EncDecConfig& c) {
   return seq2seq_batch().B * seq2seq_batch().T * c.padded_tgt_vocab_size();
 }
 
-// Restores the OpenMP thread count on the way out.
-class OneThread {
- public:
-  OneThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneThread() { omp_set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
-
-// Entries of a tensor to difference: all of a small one (the slopes), a sample of a larger one.
-std::vector<int64_t> sample(int64_t n, std::mt19937_64& rng) {
-  std::vector<int64_t> all(static_cast<size_t>(n));
-  std::iota(all.begin(), all.end(), 0);
-  if (n <= kSamplesPerTensor) return all;
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(kSamplesPerTensor);
-  return all;
-}
-
 void check_gradients(const EncDecConfig& config) {
   // Thousands of tiny forwards: one thread (see test_gpt_gradients.cpp).
   const OneThread one_thread;
@@ -128,38 +91,7 @@ void check_gradients(const EncDecConfig& config) {
   m.zero_grad();
   m.backward();
 
-  std::mt19937_64 rng(6);
-  double largest = 0.0;
-  struct Result {
-    std::string name;
-    double err = 0.0, scale = 0.0;
-  };
-  std::vector<Result> results;
-  for (const ParamSpec& s : m.table().specs()) {
-    Result r{s.name};
-    for (int64_t j : sample(s.numel(), rng)) {
-      double& x = m.params()[s.offset + j];
-      const double x0 = x, h = kFdStep * std::max(1.0, std::abs(x0));
-      auto f = [&](double delta) {
-        x = x0 + delta;
-        const double l = loss();
-        x = x0;
-        return l;
-      };
-      const double fd = (f(-2 * h) - 8 * f(-h) + 8 * f(h) - f(2 * h)) / (12 * h);
-      r.err = std::max(r.err, std::abs(m.grads()[s.offset + j] - fd));
-      r.scale = std::max(r.scale, std::abs(fd));
-    }
-    largest = std::max(largest, r.scale);
-    results.push_back(r);
-  }
-  for (const Result& r : results) {
-    EXPECT_LE(r.err, kFdTolerance * std::max(r.scale, 1e-3 * largest))
-        << "d" << r.name << ": error " << r.err << ", largest entry " << r.scale;
-    // Every tensor is used: learned slopes included (a zero gradient would hide a dead path).
-    EXPECT_GT(r.scale, 0.0) << "d" << r.name << " is zero";
-  }
-  EXPECT_GT(largest, 1e-2);
+  check_against_differences(m, loss, kFdStep, kFdTolerance, /*every_tensor_used=*/true);
 
   // The embeddings' padding rows (V..Vp) take no gradient.
   for (const char* name : {"encoder.wte.weight", "decoder.wte.weight"}) {
@@ -229,15 +161,6 @@ INSTANTIATE_TEST_SUITE_P(Positions, Seq2SeqGradients, ::testing::ValuesIn(kEncod
 
 // ---- A padded batch against its sequences run alone ---------------------------------------
 
-EncDecConfig small(Arch arch, Position pos) {
-  EncDecConfig c;
-  c.arch = arch;
-  c.n_layer = 2, c.n_dec_layer = 2, c.n_head = 4, c.n_embd = 32, c.block_size = 16;
-  c.vocab_size = 11, c.tgt_vocab_size = arch == Arch::seq2seq ? 13 : 0;
-  c.pos = pos;
-  return c;
-}
-
 // max |a − b| over n entries, against max |b|.
 struct Diff {
   double err = 0.0, scale = 0.0;
@@ -285,7 +208,7 @@ double logits_tolerance() {
 
 template <class Real>
 void check_encoder_padding(Position pos) {
-  const EncDecConfig c = small(Arch::encoder, pos);
+  const EncDecConfig c = small_encdec(Arch::encoder, pos);
   EncDec<Real> m(c, 1);
   randomize_params(m, 2);
   const int64_t S = 9, Vp = c.padded_vocab_size();
@@ -316,7 +239,7 @@ void check_encoder_padding(Position pos) {
 
 template <class Real>
 void check_seq2seq_padding(Position pos) {
-  const EncDecConfig c = small(Arch::seq2seq, pos);
+  const EncDecConfig c = small_encdec(Arch::seq2seq, pos);
   EncDec<Real> m(c, 1);
   randomize_params(m, 2);
   const int64_t S = 7, T = 6, Vp = c.padded_tgt_vocab_size();
@@ -368,7 +291,7 @@ INSTANTIATE_TEST_SUITE_P(Positions, Padding, ::testing::ValuesIn(kEncoderPositio
 
 template <class Real>
 void check_encode_decode(Position pos, double tolerance) {
-  const EncDecConfig c = small(Arch::seq2seq, pos);
+  const EncDecConfig c = small_encdec(Arch::seq2seq, pos);
   EncDec<Real> m(c, 1);
   randomize_params(m, 2);
   const int64_t S = 7, T = 5, Vp = c.padded_tgt_vocab_size();
@@ -415,15 +338,10 @@ TEST_P(EncodeDecode, DecodeEqualsForwardSeq2SeqDouble) {
 INSTANTIATE_TEST_SUITE_P(Positions, EncodeDecode, ::testing::ValuesIn(kEncoderPositions),
                          [](const auto& p) { return label(p.param); });
 
-template <class Real>
-std::vector<Real> params_of(const EncDec<Real>& m) {
-  return std::vector<Real>(m.params(), m.params() + m.table().size());
-}
-
 // ---- Bad input ----------------------------------------------------------------------------
 
 TEST(EncDecErrors, BadBatchesAreRefusedAndNamed) {
-  EncDec<float> enc(small(Arch::encoder, Position::learned), 1);
+  EncDec<float> enc(small_encdec(Arch::encoder, Position::learned), 1);
   const int64_t S = 4;
   std::vector<int32_t> idx = {1, 2, 3, 4, 5, 6, 7, 8};
   std::vector<int32_t> lengths = {4, 2};
@@ -453,7 +371,7 @@ TEST(EncDecErrors, BadBatchesAreRefusedAndNamed) {
   EXPECT_TRUE(std::isnan(enc.forward_mlm(idx.data(), lengths.data(), nullptr, 2, S)));
   EXPECT_ERROR_CONTAINS(enc.backward(), "no targets");
 
-  EncDec<float> s2s(small(Arch::seq2seq, Position::learned), 1);
+  EncDec<float> s2s(small_encdec(Arch::seq2seq, Position::learned), 1);
   EXPECT_ERROR_CONTAINS(s2s.forward_mlm(idx.data(), nullptr, targets.data(), 1, 4),
                         "the model is a seq2seq");
   EXPECT_ERROR_CONTAINS(
@@ -478,7 +396,7 @@ TEST(EncDecErrors, BadBatchesAreRefusedAndNamed) {
 // (it once scaled the residual projections' init, and sized the learned-slope buffer).
 TEST(EncDecInit, EncoderIgnoresNDecLayer) {
   for (Position pos : {Position::learned, Position::alibi_learned}) {
-    EncDecConfig c = small(Arch::encoder, pos);
+    EncDecConfig c = small_encdec(Arch::encoder, pos);
     c.n_dec_layer = 0;
     const EncDec<float> base(c, 5);
     for (int64_t n : {-3, 1, 7}) {
@@ -492,98 +410,12 @@ TEST(EncDecInit, EncoderIgnoresNDecLayer) {
 TEST(EncDecErrors, LengthsBeyondBlockSizeWithoutLearnedPositions) {
   for (Position pos : kEncoderPositions) {
     if (pos == Position::learned) continue;
-    EncDec<float> m(small(Arch::seq2seq, pos), 1);
+    EncDec<float> m(small_encdec(Arch::seq2seq, pos), 1);
     std::vector<int32_t> ids(24, 1);
     EXPECT_TRUE(
         std::isfinite(m.forward_seq2seq(ids.data(), nullptr, ids.data(), ids.data(), 1, 24, 24)))
         << position_name(pos);
   }
-}
-
-// ---- Checkpoints ----------------------------------------------------------------------------
-
-TEST(EncDecCheckpoint, RoundTripEveryArchAndScheme) {
-  for (Arch arch : {Arch::encoder, Arch::seq2seq})
-    for (Position pos : kEncoderPositions) {
-      TempDir dir;
-      const EncDecConfig c = small(arch, pos);
-      EncDec<float> saved(c, 1);
-      randomize_params(saved, 2);
-      io::save_encdec(dir / "ckpt", saved);
-      EXPECT_TRUE(io::is_encdec_checkpoint(dir / "ckpt"));
-      EXPECT_EQ(encdec_config_to_json(io::read_encdec_config(dir / "ckpt")),
-                encdec_config_to_json(c));
-      EncDec<float> loaded(c, 99);
-      io::load_encdec(dir / "ckpt", loaded);
-      ASSERT_EQ(params_of(loaded), params_of(saved))
-          << arch_name(arch) << " " << position_name(pos);
-      EncDec<double> wide(c, 99);  // the float checkpoint into a double model: the same numbers
-      io::load_encdec(dir / "ckpt", wide);
-      const std::vector<float> p = params_of(saved);
-      const std::vector<double> w = params_of(wide);
-      ASSERT_TRUE(std::equal(p.begin(), p.end(), w.begin()));
-    }
-}
-
-TEST(EncDecCheckpoint, MismatchedConfigIsRefused) {
-  TempDir dir;
-  const EncDecConfig c = small(Arch::seq2seq, Position::alibi_symmetric);
-  EncDec<float> saved(c, 1);
-  io::save_encdec(dir / "ckpt", saved);
-  {
-    EncDecConfig other = c;
-    other.pos = Position::alibi_learned;
-    EncDec<float> m(other, 1);
-    EXPECT_ERROR_CONTAINS(io::load_encdec(dir / "ckpt", m), "pos");
-  }
-  {
-    EncDecConfig other = c;
-    other.n_dec_layer = 1;
-    EncDec<float> m(other, 1);
-    EXPECT_ERROR_CONTAINS(io::load_encdec(dir / "ckpt", m), "n_dec_layer");
-  }
-  {
-    EncDec<float> m(small(Arch::encoder, Position::alibi_symmetric), 1);
-    EXPECT_ERROR_CONTAINS(io::load_encdec(dir / "ckpt", m), "arch");
-  }
-  {
-    EncDecConfig other = c;
-    other.dropout = 0.3;  // a training setting, not the architecture
-    EncDec<float> m(other, 1);
-    io::load_encdec(dir / "ckpt", m);
-    EXPECT_EQ(params_of(m), params_of(saved));
-  }
-  // A GPT's config.json (no "arch") is not an encoder's.
-  std::filesystem::create_directories(dir / "gpt");
-  write_text(dir / "gpt" / "config.json",
-             R"({"block_size": 16, "vocab_size": 11, "n_layer": 2, "n_head": 4, "n_embd": 32})");
-  EXPECT_FALSE(io::is_encdec_checkpoint(dir / "gpt"));
-  EXPECT_ERROR_CONTAINS(io::read_encdec_config(dir / "gpt"), "is a GPT's config");
-}
-
-TEST(EncDecCheckpoint, TruncatedWeightsAreRefusedAndTheModelIsUnchanged) {
-  TempDir dir;
-  const EncDecConfig c = small(Arch::seq2seq, Position::alibi_learned);
-  EncDec<float> saved(c, 1);
-  randomize_params(saved, 2);
-  io::save_encdec(dir / "ckpt", saved);
-  const std::filesystem::path weights = dir / "ckpt" / "model.safetensors";
-  const std::string bytes = read_bytes(weights);
-  EncDec<float> m(c, 7);
-  const std::vector<float> before = params_of(m);
-  for (size_t keep : {bytes.size() - 4, bytes.size() / 2, size_t{100}, size_t{4}}) {
-    write_text(weights, bytes.substr(0, keep));
-    try {
-      io::load_encdec(dir / "ckpt", m);
-      ADD_FAILURE() << "a file cut to " << keep << " of " << bytes.size() << " bytes loaded";
-    } catch (const Error& e) {
-      EXPECT_NE(std::string(e.what()).find("model.safetensors"), std::string::npos) << e.what();
-    }
-    ASSERT_EQ(params_of(m), before) << "cut to " << keep << " bytes";
-  }
-  write_text(weights, bytes);
-  io::load_encdec(dir / "ckpt", m);
-  EXPECT_EQ(params_of(m), params_of(saved));
 }
 
 }  // namespace

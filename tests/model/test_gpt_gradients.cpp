@@ -1,21 +1,19 @@
 // The whole GPT's backward against finite differences in float64, for every position scheme
 // (a sample of every tensor, every ALiBi slope), and the float32 model against the float64 one.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
-#include <numeric>
 #include <random>
 
 #include "gpt_testing.h"
 #include "model/gpt.h"
+#include "model_gradcheck.h"
 
 namespace slope::model::testing {
 namespace {
 
 constexpr int64_t kB = 2, kT = 5;
-constexpr int64_t kSamplesPerTensor = 12;  // entries per tensor checked by differences
 // 4-point central differences: truncation ~h⁴·|f⁽⁵⁾|/30, rounding ~1e-16·|L|/h. The tied wte
 // (embedding and head: the loss is far from linear in it) needs h below 1e-3, which measured
 // 3e-8; at 5e-4 the worst tensor measured 8e-10 of its largest entry, rounding ~1e-12.
@@ -28,32 +26,6 @@ GptConfig tiny(Position pos, bool bias = true, double dropout = 0.0) {
   c.pos = pos, c.bias = bias, c.dropout = dropout;
   return c;
 }
-
-std::string label(Position pos) {
-  std::string s = position_name(pos);
-  std::replace(s.begin(), s.end(), '-', '_');
-  return s;
-}
-
-// Entries of a tensor to difference: all of a small one (the slopes), a sample of a larger one.
-std::vector<int64_t> sample(int64_t n, std::mt19937_64& rng) {
-  std::vector<int64_t> all(static_cast<size_t>(n));
-  std::iota(all.begin(), all.end(), 0);
-  if (n <= kSamplesPerTensor) return all;
-  std::shuffle(all.begin(), all.end(), rng);
-  all.resize(kSamplesPerTensor);
-  return all;
-}
-
-// Restores the OpenMP thread count on the way out.
-class OneThread {
- public:
-  OneThread() : saved_(omp_get_max_threads()) { omp_set_num_threads(1); }
-  ~OneThread() { omp_set_num_threads(saved_); }
-
- private:
-  int saved_;
-};
 
 void check_gradients(const GptConfig& config) {
   // Hundreds of forwards of a few hundred flops each: with more threads than idle cores, every
@@ -73,38 +45,7 @@ void check_gradients(const GptConfig& config) {
   gpt.zero_grad();
   gpt.backward();
 
-  std::mt19937_64 rng(6);
-  double largest = 0.0;  // the largest difference quotient of the model, for a floor
-  struct Result {
-    std::string name;
-    double err = 0.0, scale = 0.0;
-  };
-  std::vector<Result> results;
-  for (const ParamSpec& s : gpt.table().specs()) {
-    Result r{s.name};
-    for (int64_t j : sample(s.numel(), rng)) {
-      double& x = gpt.params()[s.offset + j];
-      const double x0 = x, h = kFdStep * std::max(1.0, std::abs(x0));
-      auto f = [&](double delta) {
-        x = x0 + delta;
-        const double l = loss();
-        x = x0;
-        return l;
-      };
-      const double fd = (f(-2 * h) - 8 * f(-h) + 8 * f(h) - f(2 * h)) / (12 * h);
-      r.err = std::max(r.err, std::abs(gpt.grads()[s.offset + j] - fd));
-      r.scale = std::max(r.scale, std::abs(fd));
-    }
-    largest = std::max(largest, r.scale);
-    results.push_back(r);
-  }
-  for (const Result& r : results) {
-    // Relative to the tensor's own largest entry; tensors whose sampled gradient is tiny (rows
-    // of tokens absent from the batch) are held to the model's scale instead.
-    EXPECT_LE(r.err, kFdTolerance * std::max(r.scale, 1e-3 * largest))
-        << "d" << r.name << ": error " << r.err << ", largest entry " << r.scale;
-  }
-  EXPECT_GT(largest, 1e-2);
+  check_against_differences(gpt, loss, kFdStep, kFdTolerance, /*every_tensor_used=*/false);
 
   // wte's padding rows (V..Vp) take no gradient: no token reads them, no target scores them.
   const ParamSpec& wte = gpt.table().at("transformer.wte.weight");

@@ -1,6 +1,7 @@
 // The check every layer goes through. A layer is written once as a template on its scalar, so
 // the same code runs in float64 and in float32:
-//   1. float64 analytic gradients against 4-point central differences of the float64 forward,
+//   1. float64 analytic gradients against 4-point central differences (common/finite_difference.h)
+//      of the float64 forward,
 //      for the probe loss L = Σ out ∘ G with a random G. Truncation O(h⁴) ≈ 1e-13 and rounding
 //      ≈ 1e-16·|L|/h ≈ 1e-13·|L| at h = 1e-3; measured ≤ 3e-11 of the gradient's largest entry.
 //      The bound, 1e-9, also catches forward and backward disagreeing at the 1e-8 level (say, a
@@ -22,6 +23,8 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "common/finite_difference.h"
 
 namespace slope::nn::testing {
 
@@ -133,14 +136,8 @@ void check_layer(const Layer& layer, Tensors<double> x, const std::vector<std::s
     if (!wanted[i]) continue;
     std::vector<double> fd, analytic;
     for (size_t j = 0; j < x[i].size(); j += tol.fd_every) {
-      const double x0 = x[i][j], h = kFdStep * std::max(1.0, std::abs(x0));
-      auto f = [&](double delta) {
-        x[i][j] = x0 + delta;
-        const double r = probe(layer.template forward<double>(x), G);
-        x[i][j] = x0;
-        return r;
-      };
-      fd.push_back((f(-2 * h) - 8 * f(-h) + 8 * f(h) - f(2 * h)) / (12 * h));
+      const auto loss = [&] { return probe(layer.template forward<double>(x), G); };
+      fd.push_back(slope::testing::central_difference(x[i][j], loss, kFdStep));
       analytic.push_back(g64[i][j]);
     }
     EXPECT_LE(rel_error(analytic, fd), tol.fd) << "float64 d" << names[i] << " vs differences";

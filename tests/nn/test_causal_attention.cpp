@@ -1,10 +1,11 @@
-// Causal self-attention over packed qkv: gradients (no bias, fixed and learned ALiBi slopes,
-// T = 1, T across a kernel tile), and the layer against slope's reference run on the
-// head-major (B, H, T, D) layout through the public API, which checks the strides themselves.
+// Causal self-attention over packed qkv (a GPT block, attention_forward/backward): gradients (no
+// bias, fixed and learned ALiBi slopes, T = 1, T across a kernel tile), and the layer against
+// slope's reference run on the head-major (B, H, T, D) layout through the public API, which checks
+// the strides themselves.
 #include <cmath>
 #include <limits>
 
-#include "gradcheck.h"
+#include "attention_testing.h"
 #include "nn/self_attention.h"
 #include "slope/attention.h"
 
@@ -12,31 +13,28 @@ namespace slope::nn::testing {
 namespace {
 
 // x = {qkv (B, T, 3C)} or {qkv, slopes (H)}.
-struct SelfAttention {
+struct CausalAttention {
   int64_t B, T, C, H;
 
   template <class Real>
   std::vector<Real> forward(const Tensors<Real>& x, std::vector<Real>* lse = nullptr) const {
-    std::vector<Real> out(static_cast<size_t>(B * T * C)), l(static_cast<size_t>(B * H * T));
-    attention_forward(out.data(), l.data(), x[0].data(), x.size() > 1 ? x[1].data() : nullptr, B, T,
-                      C, H);
-    if (lse) *lse = l;
-    return out;
+    return forward_keeping_lse<Real>(B * T * C, B * H * T, lse, [&](Real* out, Real* l) {
+      attention_forward(out, l, x[0].data(), x.size() > 1 ? x[1].data() : nullptr, B, T, C, H);
+    });
   }
   template <class Real>
   void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
-    std::vector<Real> lse;
-    const std::vector<Real> out = forward(x, &lse);
-    // Garbage in the workspace: the layer must not read it.
-    std::vector<Real> scratch(static_cast<size_t>(B * T * 3 * C),
-                              std::numeric_limits<Real>::quiet_NaN());
-    attention_backward(dx[0].data(), dx.size() > 1 ? or_null(dx[1]) : nullptr, scratch.data(),
-                       dout.data(), x[0].data(), out.data(), lse.data(),
-                       x.size() > 1 ? x[1].data() : nullptr, B, T, C, H);
+    backward_after_forward(
+        *this, x, B * T * 3 * C, [&](const Real* out, const Real* lse, Real* scratch) {
+          attention_backward(dx[0].data(), dx.size() > 1 ? or_null(dx[1]) : nullptr, scratch,
+                             dout.data(), x[0].data(), out, lse,
+                             x.size() > 1 ? x[1].data() : nullptr, B, T, C, H);
+        });
   }
 };
 
-Tensors<double> attention_inputs(const SelfAttention& a, bool alibi, bool learned, uint64_t seed) {
+Tensors<double> attention_inputs(const CausalAttention& a, bool alibi, bool learned,
+                                 uint64_t seed) {
   std::mt19937_64 rng(seed);
   // Entries up to 2: scores of a few units, so softmax is neither flat nor one-hot.
   Tensors<double> x{random_vector(a.B * a.T * 3 * a.C, rng, -2.0, 2.0)};
@@ -51,43 +49,40 @@ Tensors<double> attention_inputs(const SelfAttention& a, bool alibi, bool learne
   return x;
 }
 
-// A softmax over T keys of D-term scores, then T-term sums: float32 error ~eps·√(T·D) per step.
-CheckOptions attention_tolerances(const SelfAttention& a) {
-  const double tol = fp32_tolerance(a.T * (a.C / a.H), 32.0);
-  return {tol, tol, kFdTolerance};
-}
+// T keys of D = C/H channels (attention_testing.h).
+CheckOptions tolerances(const CausalAttention& a) { return attention_tolerances(a.T, a.C / a.H); }
 
 TEST(SelfAttention, NoBias) {  // learned, sinusoidal and no positions
-  const SelfAttention a{2, 5, 12, 3};
-  check_layer(a, attention_inputs(a, false, false, 1), {"qkv"}, {true}, attention_tolerances(a));
+  const CausalAttention a{2, 5, 12, 3};
+  check_layer(a, attention_inputs(a, false, false, 1), {"qkv"}, {true}, tolerances(a));
 }
 
 TEST(SelfAttention, FixedAlibiSlopes) {
-  const SelfAttention a{2, 6, 12, 3};  // three heads: not a power of two
+  const CausalAttention a{2, 6, 12, 3};  // three heads: not a power of two
   check_layer(a, attention_inputs(a, true, false, 2), {"qkv", "slopes"}, {true, false},
-              attention_tolerances(a));
+              tolerances(a));
 }
 
 TEST(SelfAttention, LearnedAlibiSlopes) {
-  const SelfAttention a{2, 7, 8, 2};
+  const CausalAttention a{2, 7, 8, 2};
   check_layer(a, attention_inputs(a, true, true, 3), {"qkv", "slopes"}, {true, true},
-              attention_tolerances(a));
+              tolerances(a));
 }
 
 TEST(SelfAttention, SingleToken) {  // T = 1: out = v, every other gradient zero but dv
-  const SelfAttention a{3, 1, 8, 4};
+  const CausalAttention a{3, 1, 8, 4};
   Tensors<double> x = attention_inputs(a, false, false, 4);
   const std::vector<double> out = a.forward(x);
   for (int64_t b = 0; b < a.B; ++b)
     for (int64_t c = 0; c < a.C; ++c)
       EXPECT_EQ(out[static_cast<size_t>(b * a.C + c)],
                 x[0][static_cast<size_t>(b * 3 * a.C + 2 * a.C + c)]);
-  check_layer(a, x, {"qkv"}, {true}, attention_tolerances(a));
+  check_layer(a, x, {"qkv"}, {true}, tolerances(a));
 }
 
 TEST(SelfAttention, AcrossKernelTiles) {  // T past the 64-row tiles, learned slopes
-  const SelfAttention a{1, 70, 16, 2};
-  CheckOptions tol = attention_tolerances(a);
+  const CausalAttention a{1, 70, 16, 2};
+  CheckOptions tol = tolerances(a);
   tol.fd_every = 31;
   check_layer(a, attention_inputs(a, true, true, 5), {"qkv", "slopes"}, {true, true}, tol);
 }
@@ -95,7 +90,7 @@ TEST(SelfAttention, AcrossKernelTiles) {  // T past the 64-row tiles, learned sl
 // The layer (float, fused kernels) against slope's float64 reference given q, k, v permuted
 // into contiguous (B, H, T, D): catches a layout error the double layer would share.
 TEST(SelfAttention, MatchesReferenceInHeadMajorLayout) {
-  const SelfAttention a{2, 9, 12, 3};
+  const CausalAttention a{2, 9, 12, 3};
   const int64_t B = a.B, T = a.T, C = a.C, H = a.H, D = C / H;
   const Tensors<double> x = attention_inputs(a, true, false, 6);
   std::mt19937_64 rng(7);
@@ -152,7 +147,7 @@ TEST(SelfAttention, MatchesReferenceInHeadMajorLayout) {
           dk_l[head_major(b, h, t, d)] = g[0][packed(b, h, t, d) + C];
           dv_l[head_major(b, h, t, d)] = g[0][packed(b, h, t, d) + 2 * C];
         }
-  const CheckOptions tol = attention_tolerances(a);
+  const CheckOptions tol = tolerances(a);
   EXPECT_LE(rel_error(out_l, out_ref), tol.fp32_out);
   EXPECT_LE(rel_error(lse, lse_ref), tol.fp32_out);  // lse is (B, H, T) in both
   EXPECT_LE(rel_error(dq_l, dq), tol.fp32_grad);

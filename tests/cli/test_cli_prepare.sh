@@ -1,11 +1,7 @@
 #!/usr/bin/env bash
 # `slope prepare` as a user runs it: success, refusal without --force, bad flags, --help.
 # Usage: test_cli_prepare.sh PATH/TO/slope
-set -euo pipefail
-slope="$1"
-tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
+source "$(dirname "${BASH_SOURCE[0]}")/preamble.sh"
 
 printf 'emma\nolivia\nava\nisabella\nsophia\nmia\nzoë\nliam\nnoah\n' >"$tmp/names.txt"
 
