@@ -170,7 +170,6 @@ void set_slopes(Call& c, const std::optional<FloatArray>& left,
           ",), one slope per query head, got shape " + shape_str(*a));
     if (c.p.H > 1 && a->stride(0) != 1) bad(std::string(names[side]) + " must be contiguous");
   }
-  c.p.alibi = true;
   c.in.slopes_left = left->data();
   c.in.slopes_right = right ? right->data() : nullptr;  // null: the same as the left slopes
 }
@@ -486,8 +485,8 @@ Results64 reference64(const FloatArray& q, const FloatArray& k, const FloatArray
   if (c64.dout) {
     dout64 = wide(c64.dout, static_cast<size_t>(p.B * p.H * p.Tq * p.Dv));
     dq.emplace(sh.q), dk.emplace(sh.k), dv.emplace(sh.v);
-    if (p.alibi) dsl.emplace(sh.h);
-    if (p.alibi && c.in.slopes_right) dsr.emplace(sh.h);
+    if (c.in.slopes_left) dsl.emplace(sh.h);
+    if (c.in.slopes_right) dsr.emplace(sh.h);
   }
   {
     nb::gil_scoped_release release;
@@ -524,8 +523,8 @@ Results64 error_bounds(const FloatArray& q, const FloatArray& k, const FloatArra
     dq = to_numpy64(sh.q, b.dq.data());
     dk = to_numpy64(sh.k, b.dk.data());
     dv = to_numpy64(sh.v, b.dv.data());
-    if (p.alibi) dsl = to_numpy64(sh.h, b.dslopes_left.data());
-    if (p.alibi && c64.c.in.slopes_right) dsr = to_numpy64(sh.h, b.dslopes_right.data());
+    if (c64.c.in.slopes_left) dsl = to_numpy64(sh.h, b.dslopes_left.data());
+    if (c64.c.in.slopes_right) dsr = to_numpy64(sh.h, b.dslopes_right.data());
   }
   return {to_numpy64(sh.out, b.out.data()), to_numpy64(sh.lse, b.lse.data()), dq, dk, dv, dsl, dsr};
 }

@@ -53,7 +53,6 @@ struct AttentionProblem {
 
   float scale = std::numeric_limits<float>::quiet_NaN();  // NaN: 1/sqrt(D)
   bool causal = false;
-  bool alibi = false;  // slopes are given (slopes_left/right in the inputs)
 
   const int32_t* key_lengths = nullptr;  // (B) or null: every key visible
 
@@ -78,8 +77,8 @@ struct AttentionInputs {
   const T* q = nullptr;             // (B, H, Tq, D)
   const T* k = nullptr;             // (B, Hkv, Tk, D)
   const T* v = nullptr;             // (B, Hkv, Tk, Dv)
-  const T* slopes_left = nullptr;   // (H) when alibi
-  const T* slopes_right = nullptr;  // (H) when alibi; null = the same as slopes_left
+  const T* slopes_left = nullptr;   // (H), or null: no position bias (the one switch for ALiBi)
+  const T* slopes_right = nullptr;  // (H), or null: the same as slopes_left
 };
 
 // Gradients the backward pass writes (overwrites, does not accumulate).

@@ -425,7 +425,7 @@ void reduce_slope_gradients(const AttentionProblem& p, const AttentionInputs<flo
 
 void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out, float* lse) {
   const int64_t ntq = (p.Tq + kTileQ - 1) / kTileQ;
-  const FarTileSkip skip(p, in.k);
+  const FarTileSkip skip(p, in);
 #pragma omp parallel
   {
     ForwardTiles w(p.D, round_up(p.Dv, kW));
@@ -441,9 +441,9 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
   const float scale = p.effective_scale();
   const int64_t Dpad = round_up(p.D, kW), Dvpad = round_up(p.Dv, kW);
   const int64_t ntk = (p.Tk + kTileK - 1) / kTileK;
-  const FarTileSkip skip(p, in.k);
+  const FarTileSkip skip(p, in);
   // Fixed slopes (no slope gradient asked for) skip the row sums: ALiBi then costs only its bias.
-  const bool slope_grads = p.alibi && (grads.dslopes_left || grads.dslopes_right);
+  const bool slope_grads = in.slopes_left && (grads.dslopes_left || grads.dslopes_right);
   // Slope gradient partial sums per (b, h, side), reduced over b in a fixed order at the end.
   std::vector<double> slope_part(static_cast<size_t>(p.B * p.H * 2), 0.0);
 #pragma omp parallel

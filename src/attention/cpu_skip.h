@@ -25,13 +25,13 @@ constexpr float kNormSlack = 1.0f + 1e-5f;
 // row loses at most skip_tolerance of its softmax mass.
 class FarTileSkip {
  public:
-  FarTileSkip(const AttentionProblem& p, const float* k)
-      : enabled_(p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
+  FarTileSkip(const AttentionProblem& p, const AttentionInputs<float>& in)
+      : enabled_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
         n_key_tiles_((p.Tk + kTileK - 1) / kTileK),
         hkv_(p.Hkv) {
     if (!enabled_) return;
     log_threshold_ = std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
-    key_norm_max_ = key_norm_maxima(p, k);
+    key_norm_max_ = key_norm_maxima(p, in.k);
   }
 
   // Whether key tile t of kv head (b, hk) is skipped for the rows of g. q_norm (g.nrows):

@@ -125,7 +125,7 @@ struct HeadBias {
 inline HeadBias head_bias(const AttentionProblem& p, const AttentionInputs<float>& in, int64_t h) {
   HeadBias hb;
   hb.right_masked = p.causal;
-  if (!p.alibi) return hb;
+  if (!in.slopes_left) return hb;
   hb.alibi = true;
   const float ml = in.slopes_left[h];
   const float mr = in.slopes_right ? in.slopes_right[h] : ml;

@@ -65,12 +65,12 @@ class ErrorModel {
         q_(widen(in.q, extent(p.q_strides, p.B, p.H, p.Tq, p.D))),
         k_(widen(in.k, extent(p.k_strides, p.B, p.Hkv, p.Tk, p.D))),
         v_(widen(in.v, extent(p.v_strides, p.B, p.Hkv, p.Tk, p.Dv))),
-        sl_(widen(in.slopes_left, p.alibi ? p.H : 0)),
-        sr_(widen(in.slopes_right, p.alibi ? p.H : 0)),
+        sl_(widen(in.slopes_left, p.H)),
+        sr_(widen(in.slopes_right, p.H)),
         in64_{q_.data(), k_.data(), v_.data(), sl_.empty() ? nullptr : sl_.data(),
               sr_.empty() ? nullptr : sr_.data()},
         scorer_{p, in64_},
-        may_drop_(p.alibi && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
+        may_drop_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
         drop_below_(2.0 * p.skip_tolerance / static_cast<double>(p.Tk)),
         g_row_(gamma(p.Tk)),
         s_(static_cast<size_t>(p.Tk)),
@@ -100,7 +100,7 @@ class ErrorModel {
           forward_row(b, h, i);
           if (!dout_) continue;
           const double Di = backward_row(b, h, i);
-          if (p_.alibi) slope_row(h, i, Di);
+          if (!sl_.empty()) slope_row(h, i, Di);
         }
     if (dout_) finish_backward();
     return std::move(r_);

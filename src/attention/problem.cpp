@@ -74,8 +74,9 @@ void validate(const AttentionProblem& p, const AttentionInputs<float>& in) {
   check_disjoint("out", p.out_strides, p.B, p.H, p.Tq, p.Dv, "the output needs its own memory");
   const float scale = p.effective_scale();
   if (!std::isfinite(scale)) fail("scale must be finite, got " + std::to_string(scale));
-  if (p.alibi) {
-    if (!in.slopes_left) fail("alibi is set but slopes_left is null");
+  if (in.slopes_right && !in.slopes_left)
+    fail("slopes_right is given without slopes_left; pass slopes_left too (it switches ALiBi on)");
+  if (in.slopes_left) {
     check_slopes("alibi_slopes", in.slopes_left, p.H);
     if (in.slopes_right) check_slopes("alibi_slopes_right", in.slopes_right, p.H);
   }

@@ -109,7 +109,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
             dk[d] += dS * scale * q[d];
           }
           for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * dO[d];
-          if (p.alibi && j != pos) {
+          if (in.slopes_left && j != pos) {
             const bool left = j < pos;
             const double dist = static_cast<double>(left ? pos - j : j - pos);
             std::vector<Acc>& dm = (left || shared) ? dsl_acc : dsr_acc;

@@ -29,7 +29,7 @@ struct Scorer {
     const int64_t pos = i + p.query_offset();
     if (p.key_lengths && j >= p.key_lengths[b]) return false;
     if (p.causal && j > pos) return false;
-    if (p.alibi && j != pos) {
+    if (in.slopes_left && j != pos) {
       const bool left = j < pos;
       const T* slopes = (left || !in.slopes_right) ? in.slopes_left : in.slopes_right;
       const T m = slopes[h];
@@ -55,7 +55,7 @@ struct Scorer {
   double abs_bias(int64_t b, int64_t h, int64_t i, int64_t j) const {
     const int64_t pos = i + p.query_offset();
     double a = 0.0;
-    if (p.alibi && j != pos) {
+    if (in.slopes_left && j != pos) {
       const T* slopes = (j < pos || !in.slopes_right) ? in.slopes_left : in.slopes_right;
       a += std::abs(re(slopes[h])) * static_cast<double>(j < pos ? pos - j : j - pos);
     }

@@ -67,7 +67,6 @@ slope::AttentionProblem problem(const BenchAttentionOptions& o, int64_t B, int64
   p.B = B, p.H = o.H, p.Hkv = o.H, p.Tq = T, p.Tk = T, p.D = o.D, p.Dv = o.D;
   p.q_strides = p.k_strides = p.v_strides = p.out_strides = slope::contiguous_strides(o.H, T, o.D);
   p.causal = v.causal;
-  p.alibi = v.alibi;
   p.skip_tolerance = v.skip;
   return p;
 }

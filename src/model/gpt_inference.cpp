@@ -121,7 +121,6 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
   p.k_strides = p.v_strides = {capacity_ * C, C / H, C};
   p.out_strides = {Tn * C, C / H, C};
   p.causal = true;
-  p.alibi = c.uses_alibi();
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
     const GptBlockOffsets& o = layout.blocks[static_cast<size_t>(l)];

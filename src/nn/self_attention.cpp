@@ -45,10 +45,8 @@ void check_bias(const char* layer, const AttentionProblem& p, const AttentionInp
                     "] = " + std::to_string(s[h]) +
                     " is negative or NaN; slopes must be >= 0, or +inf to mask that side");
   };
-  if (p.alibi) {
-    check_slopes("slopes_left", in.slopes_left);
-    check_slopes("slopes_right", in.slopes_right);
-  }
+  check_slopes("slopes_left", in.slopes_left);
+  check_slopes("slopes_right", in.slopes_right);
   for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
     const int32_t len = p.key_lengths[b];
     if (len < 0 || len > p.Tk)
@@ -106,7 +104,6 @@ AttentionProblem self_problem(const char* layer, const AttentionBias<Real>& bias
   check_sizes(layer, {{"B", B}, {"T", T}, {"C", C}, {"H", H}});
   AttentionProblem p = make_problem(layer, B, T, T, C, H, 3 * C, 3 * C);
   p.causal = bias.causal;
-  p.alibi = bias.slopes_left != nullptr;
   p.key_lengths = bias.key_lengths;
   return p;
 }

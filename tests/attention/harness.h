@@ -40,7 +40,7 @@ struct Instance {
 
   AttentionInputs<float> inputs() const {
     AttentionInputs<float> in{q.data(), k.data(), v.data(), nullptr, nullptr};
-    if (p.alibi) {
+    if (!sl.empty()) {
       in.slopes_left = sl.data();
       in.slopes_right = sr.empty() ? nullptr : sr.data();
     }
@@ -85,19 +85,16 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
     case Bias::kNone: break;
     case Bias::kAlibi:
     case Bias::kSymmetric:
-      p.alibi = true;
       x.sl = alibi_slopes(c.H);
       if (!c.shared_slopes) x.sr = x.sl;
       break;
     case Bias::kNonsymmetric: {
-      p.alibi = true;
       const SlopePair s = alibi_slopes_nonsymmetric(c.H);
       x.sl = s.left;
       x.sr = s.right;
       break;
     }
     case Bias::kLearned: {
-      p.alibi = true;
       std::uniform_real_distribution<float> u(0.01f, 0.9f);
       x.sl.resize(static_cast<size_t>(c.H));
       for (float& m : x.sl) m = u(rng);
@@ -154,9 +151,9 @@ struct Typed {
       : q(x.q.begin(), x.q.end()), k(x.k.begin(), x.k.end()), v(x.v.begin(), x.v.end()),
         sl(x.sl.begin(), x.sl.end()), sr(x.sr.begin(), x.sr.end()),
         dout(x.dout.begin(), x.dout.end()) {}
-  AttentionInputs<T> inputs(const AttentionProblem& p) const {
+  AttentionInputs<T> inputs() const {
     AttentionInputs<T> in{q.data(), k.data(), v.data(), nullptr, nullptr};
-    if (p.alibi) {
+    if (!sl.empty()) {
       in.slopes_left = sl.data();
       in.slopes_right = sr.empty() ? nullptr : sr.data();
     }
@@ -173,8 +170,8 @@ Golden run_reference(const Instance& x, bool flash = false) {
   std::vector<T> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(p.B * p.H * p.Tq)),
       dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
       dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
-  attention_forward_reference<T>(p, t.inputs(p), out.data(), lse.data());
-  attention_backward_reference<T>(p, t.inputs(p), t.dout.data(),
+  attention_forward_reference<T>(p, t.inputs(), out.data(), lse.data());
+  attention_backward_reference<T>(p, t.inputs(), t.dout.data(),
                                   {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()},
                                   flash ? out.data() : nullptr);
   auto widen = [](const std::vector<T>& a) { return std::vector<double>(a.begin(), a.end()); };

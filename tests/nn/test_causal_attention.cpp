@@ -121,7 +121,6 @@ TEST(SelfAttention, MatchesReferenceInHeadMajorLayout) {
   p.B = B, p.H = H, p.Hkv = H, p.Tq = T, p.Tk = T, p.D = D, p.Dv = D;
   p.q_strides = p.k_strides = p.v_strides = p.out_strides = contiguous_strides(H, T, D);
   p.causal = true;
-  p.alibi = true;
   const AttentionInputs<double> in{q.data(), k.data(), v.data(), x[1].data(), nullptr};
   std::vector<double> out_ref(n), lse_ref(static_cast<size_t>(B * H * T)), dq(n), dk(n), dv(n),
       dm(static_cast<size_t>(H));
