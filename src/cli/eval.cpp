@@ -24,7 +24,8 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
   app.description(
       "Loss and perplexity of a GPT checkpoint at several context lengths on the validation "
       "split of a prepared corpus: does the model extrapolate past the length it was trained "
-      "on? Encoder and seq2seq checkpoints: below.");
+      "on? Encoders: masked-token loss per length; seq2seq: word accuracy and phoneme error "
+      "rate per word length.");
   app.footer(
       "Windows: non-overlapping by default (every token scored once, early positions see\n"
       "little context); --stride S slides windows by S and scores only the last S tokens of\n"
