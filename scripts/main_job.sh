@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# The main job: installs everything and builds (setup.sh), then trains a small ALiBi GPT on
-# US census first names end to end with the `slope` binary, in a few minutes on 2 cores:
+# The main job: installs only what it needs and builds the `slope` binary (setup.sh), then
+# trains a small ALiBi GPT on US census first names end to end with it, in a few minutes on
+# 2 cores:
 #
 #   fetch names → slope prepare → slope train → 10 samples → slope eval at 1x, 2x, 4x the
 #   training length (ALiBi extrapolates: the loss must not blow up past it)
 #
 # The run goes to runs/names-<UTC time>/ (checkpoints, log.jsonl, eval.csv, eval.png).
-# The attention benchmark is not part of it: .venv/bin/python bench/attention.py --quick
+# The attention benchmark is not part of it: after `bash scripts/setup.sh --tests` (torch and
+# the `slope` module), .venv/bin/python bench/attention.py --quick
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 

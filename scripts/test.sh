@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Runs every test: setup (deps, Release build, Python module), then the C++ suite (ctest), then
-# the Python suite (pytest). The last line printed is the summary of the last runner that ran;
+# Runs every test: setup for the tests (setup.sh --tests: GoogleTest, the venv with torch, the
+# Release build with the tests, the Python module), then the C++ suite (ctest), then the Python
+# suite (pytest). The last line printed is the summary of the last runner that ran;
 # exits non-zero if either failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 
 # Decide before ctest whether pytest runs, so that nothing follows the last runner's summary.
 py_tests=()

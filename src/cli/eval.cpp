@@ -22,8 +22,10 @@ namespace fs = std::filesystem;
 
 void add_eval_options(CLI::App& app, EvalOptions& o) {
   app.description(
-      "Loss and perplexity of a checkpoint at several context lengths on the validation split "
-      "of a prepared corpus: does the model extrapolate past the length it was trained on?");
+      "Loss and perplexity of a GPT checkpoint at several context lengths on the validation "
+      "split of a prepared corpus: does the model extrapolate past the length it was trained "
+      "on? Encoders: masked-token loss per length; seq2seq: word accuracy and phoneme error "
+      "rate per word length.");
   app.footer(
       "Windows: non-overlapping by default (every token scored once, early positions see\n"
       "little context); --stride S slides windows by S and scores only the last S tokens of\n"
@@ -38,7 +40,7 @@ void add_eval_options(CLI::App& app, EvalOptions& o) {
       "  slope eval --checkpoint out/mlm/best --data data/bible --lengths 64,128,256\n"
       "  slope eval --checkpoint out/g2p/best --data data/g2p --beam 5 --predictions p.tsv\n");
   app.add_option("--checkpoint", o.checkpoint, "checkpoint DIR")->required()->type_name("DIR");
-  app.add_option("--data", o.data_dir, "prepared corpus DIR (its val.bin is evaluated)")
+  app.add_option("--data", o.data_dir, "prepared corpus DIR (its val.bin; seq2seq: --split)")
       ->required()
       ->type_name("DIR");
   app.add_option("--lengths", o.lengths, "context lengths, comma-separated")

@@ -15,27 +15,27 @@
 #include "slope/attention.h"
 
 int main(int argc, char** argv) {
-  CLI::App app{"slope: ALiBi attention (fused, CPU) and small GPTs trained end to end"};
+  CLI::App app{
+      "slope: ALiBi attention (fused, CPU) and small transformers (GPT, encoder, "
+      "encoder-decoder) trained end to end"};
   app.require_subcommand(1);
 
   slope::data::PrepareOptions prepare_options;
-  CLI::App* prepare =
-      app.add_subcommand("prepare", "text files -> tokenizer + token shards for `slope train`");
+  // prepare, train, sample and eval get their descriptions from their add_*_options.
+  CLI::App* prepare = app.add_subcommand("prepare");
   slope::cli::add_prepare_options(*prepare, prepare_options);
 
   slope::cli::TrainCliOptions train_options;
-  auto train = std::make_shared<slope::cli::ConfigurableSubcommand>(
-      "train", "train a GPT on a prepared corpus (checkpoints, exact --resume)");
+  auto train = std::make_shared<slope::cli::ConfigurableSubcommand>("train", "");
   app.add_subcommand(train);
   slope::cli::add_train_options(*train, train_options);
 
   slope::cli::SampleOptions sample_options;
-  CLI::App* sample = app.add_subcommand("sample", "generate text from a checkpoint");
+  CLI::App* sample = app.add_subcommand("sample");
   slope::cli::add_sample_options(*sample, sample_options);
 
   slope::cli::EvalOptions eval_options;
-  CLI::App* eval =
-      app.add_subcommand("eval", "loss and perplexity of a checkpoint per context length");
+  CLI::App* eval = app.add_subcommand("eval");
   slope::cli::add_eval_options(*eval, eval_options);
 
   CLI::App* bench = app.add_subcommand("bench", "benchmarks");

@@ -25,7 +25,9 @@ namespace slope::cli {
 namespace fs = std::filesystem;
 
 void add_sample_options(CLI::App& app, SampleOptions& o) {
-  app.description("Generate text from a checkpoint of `slope train` (temperature, top-k).");
+  app.description(
+      "Generate text from a GPT checkpoint of `slope train` (temperature, top-k), or transcribe "
+      "words (--word) with a seq2seq checkpoint (greedy or --beam).");
   app.footer(
       "Examples:\n"
       "  slope sample --checkpoint out/names/best --num-samples 10 --stop-at-newline\n"
