@@ -15,7 +15,8 @@
 
 #include "cli/plot.h"
 #include "cli/train.h"  // set_threads
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "data/pairs.h"
 #include "data/prepare.h"
 #include "io/encdec_checkpoint.h"
@@ -64,7 +65,7 @@ int64_t trained_max_src_len(const fs::path& checkpoint) {
   std::error_code ec;
   const fs::path path = checkpoint / train::kTrainOptionsFile;
   if (!fs::exists(path, ec)) return 0;
-  const nlohmann::json j = nlohmann::json::parse(data::read_file(path), nullptr, false);
+  const nlohmann::json j = nlohmann::json::parse(files::read_file(path), nullptr, false);
   return j.is_object() && j.contains("max-src-len") && j["max-src-len"].is_number_integer()
              ? j["max-src-len"].get<int64_t>()
              : 0;
@@ -154,7 +155,7 @@ int run_eval_encdec(const EvalOptions& o) {
       csv << L << "," << batches * o.batch_size << "," << loss << "\n";
       series.x.push_back(static_cast<double>(L)), series.y.push_back(loss);
     }
-    data::write_file_atomic(csv_path, csv.str());
+    files::write_file_atomic(csv_path, csv.str());
     plot_note = series.x.empty()
                     ? "no length was evaluated: no plot"
                     : plot_png(png, "masked-token loss vs sequence length",
@@ -217,13 +218,13 @@ int run_eval_encdec(const EvalOptions& o) {
                 100 * r.all.accuracy(), 100 * r.all.per());
     csv << "0,0," << r.all.words << "," << r.all.correct << "," << r.all.accuracy() << ","
         << r.all.edits << "," << r.all.ref_phonemes << "," << r.all.per() << "\n";
-    data::write_file_atomic(csv_path, csv.str());
+    files::write_file_atomic(csv_path, csv.str());
     if (!o.predictions.empty()) {
       std::ostringstream tsv;
       tsv << "word\tpredicted\tclosest_reference\tcorrect\n";
       for (const auto& e : r.examples)
         tsv << e.word << "\t" << e.predicted << "\t" << e.reference << "\t" << e.correct << "\n";
-      data::write_file_atomic(o.predictions, tsv.str());
+      files::write_file_atomic(o.predictions, tsv.str());
       std::printf("wrote %s\n", o.predictions.c_str());
     }
     plot_note = plot_png(png, "G2P word accuracy vs word length (" + o.split + ")",

@@ -9,7 +9,8 @@
 #include "cli/plot.h"
 #include "cli/sample.h"  // checkpoint_tokenizer_dir
 #include "cli/train.h"   // set_threads
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "data/prepare.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
@@ -96,7 +97,7 @@ int run_eval(const EvalOptions& o) {
   const model::GptConfig config = io::read_gpt_config(o.checkpoint / io::kConfigFile);
   const data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
   const fs::path tok = checkpoint_tokenizer_dir(o.checkpoint) / data::kTokenizerMetaFile;
-  if (data::read_file(tok) != data::read_file(o.data_dir / "tokenizer" / data::kTokenizerMetaFile))
+  if (files::read_file(tok) != files::read_file(o.data_dir / "tokenizer" / data::kTokenizerMetaFile))
     throw Error("the corpus in " + o.data_dir.string() +
                 " was prepared with another tokenizer "
                 "than the checkpoint " +
@@ -124,7 +125,7 @@ int run_eval(const EvalOptions& o) {
     series.y.push_back(r.perplexity);
   }
   const fs::path csv_path = o.csv.empty() ? o.checkpoint / "eval.csv" : o.csv;
-  data::write_file_atomic(csv_path, csv.str());
+  files::write_file_atomic(csv_path, csv.str());
   fs::path png = o.png;
   if (png.empty()) png = fs::path(csv_path).replace_extension(".png");
   const std::string windows = o.stride > 0 ? "sliding windows, stride " + std::to_string(o.stride)

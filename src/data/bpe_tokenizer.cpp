@@ -10,8 +10,9 @@
 #include <thread>
 #include <unordered_map>
 
-#include "data/atomic_file.h"
-#include "data/json_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
+#include "files/json_file.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
 #include "slope/attention.h"
@@ -167,7 +168,7 @@ std::string BpeTokenizer::decode(const std::vector<uint32_t>& ids) const {
 
 void BpeTokenizer::save(const fs::path& dir) const {
   fs::create_directories(dir);
-  write_file_atomic(dir / kModelFile, model_proto_);
+  files::write_file_atomic(dir / kModelFile, model_proto_);
   nlohmann::ordered_json j;
   j["format"] = "slope-tokenizer";
   j["version"] = kTokenizerFormatVersion;
@@ -175,32 +176,32 @@ void BpeTokenizer::save(const fs::path& dir) const {
   j["vocab_size"] = vocab_size();
   j["model"] = kModelFile;
   j["model_bytes"] = model_proto_.size();
-  j["model_fnv1a64"] = hex64(fnv1a64(model_proto_.data(), model_proto_.size()));
-  write_json_file(dir / kTokenizerMetaFile, j);  // last: its presence says the model is there
+  j["model_fnv1a64"] = files::hex64(files::fnv1a64(model_proto_.data(), model_proto_.size()));
+  files::write_json_file(dir / kTokenizerMetaFile, j);  // last: its presence says the model is there
 }
 
 BpeTokenizer BpeTokenizer::load(const fs::path& dir) {
   const fs::path meta_path = dir / kTokenizerMetaFile;
-  const nlohmann::json j = read_json_file(meta_path);
-  check_json_format(j, "slope-tokenizer", kTokenizerFormatVersion, meta_path);
-  if (json_field<std::string>(j, "kind", meta_path) != "bpe") {
+  const nlohmann::json j = files::read_json_file(meta_path);
+  files::check_json_format(j, "slope-tokenizer", kTokenizerFormatVersion, meta_path);
+  if (files::json_field<std::string>(j, "kind", meta_path) != "bpe") {
     throw Error(meta_path.string() + ": not a BPE tokenizer");
   }
-  const fs::path model_path = dir / json_field<std::string>(j, "model", meta_path);
-  std::string proto = read_file(model_path);
-  const auto bytes = json_field<uint64_t>(j, "model_bytes", meta_path);
-  const auto sum = json_field<std::string>(j, "model_fnv1a64", meta_path);
+  const fs::path model_path = dir / files::json_field<std::string>(j, "model", meta_path);
+  std::string proto = files::read_file(model_path);
+  const auto bytes = files::json_field<uint64_t>(j, "model_bytes", meta_path);
+  const auto sum = files::json_field<std::string>(j, "model_fnv1a64", meta_path);
   if (proto.size() != bytes) {
     throw Error(model_path.string() + ": " + std::to_string(proto.size()) + " bytes, but " +
                 meta_path.string() + " says " + std::to_string(bytes) +
                 ": the file is truncated or was replaced");
   }
-  if (hex64(fnv1a64(proto.data(), proto.size())) != sum) {
+  if (files::hex64(files::fnv1a64(proto.data(), proto.size())) != sum) {
     throw Error(model_path.string() + ": checksum mismatch with " + meta_path.string() +
                 ": the file is corrupt or was replaced");
   }
   BpeTokenizer tok(std::move(proto));
-  if (json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
+  if (files::json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
     throw Error(meta_path.string() + ": \"vocab_size\" disagrees with " + model_path.string());
   }
   return tok;

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <set>
 
-#include "data/json_file.h"
+#include "files/json_file.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
 #include "slope/error.h"
@@ -69,17 +69,17 @@ void CharTokenizer::save(const fs::path& dir) const {
   j["unk_id"] = kUnkId;
   // Numbers, not a string: control characters and lone combining marks stay unambiguous.
   j["code_points"] = std::vector<uint32_t>(code_points_.begin(), code_points_.end());
-  write_json_file(dir / kTokenizerMetaFile, j);
+  files::write_json_file(dir / kTokenizerMetaFile, j);
 }
 
 CharTokenizer CharTokenizer::load(const fs::path& dir) {
   const fs::path meta_path = dir / kTokenizerMetaFile;
-  const nlohmann::json j = read_json_file(meta_path);
-  check_json_format(j, "slope-tokenizer", kTokenizerFormatVersion, meta_path);
-  if (json_field<std::string>(j, "kind", meta_path) != "char") {
+  const nlohmann::json j = files::read_json_file(meta_path);
+  files::check_json_format(j, "slope-tokenizer", kTokenizerFormatVersion, meta_path);
+  if (files::json_field<std::string>(j, "kind", meta_path) != "char") {
     throw Error(meta_path.string() + ": not a char tokenizer");
   }
-  const auto raw = json_field<std::vector<uint32_t>>(j, "code_points", meta_path);
+  const auto raw = files::json_field<std::vector<uint32_t>>(j, "code_points", meta_path);
   std::vector<char32_t> cps(raw.begin(), raw.end());
   for (size_t i = 0; i < cps.size(); ++i) {
     if (cps[i] > 0x10FFFF || (cps[i] >= 0xD800 && cps[i] <= 0xDFFF) ||
@@ -90,7 +90,7 @@ CharTokenizer CharTokenizer::load(const fs::path& dir) {
     }
   }
   CharTokenizer tok(std::move(cps));
-  if (json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
+  if (files::json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
     throw Error(meta_path.string() + ": \"vocab_size\" disagrees with \"code_points\"");
   }
   return tok;

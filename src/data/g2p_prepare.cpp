@@ -9,8 +9,9 @@
 #include <string>
 #include <unordered_map>
 
-#include "data/atomic_file.h"
-#include "data/json_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
+#include "files/json_file.h"
 #include "data/pairs.h"
 #include "data/random.h"
 #include "data/staged_dir.h"
@@ -141,7 +142,7 @@ G2pPrepareResult prepare_g2p(const G2pPrepareOptions& o) {
   check_options(o);
   const std::vector<std::string> outputs(kOutputs.begin(), kOutputs.end());
   check_output_dir(o.out_dir, outputs, o.force);
-  const std::string text = read_file(o.input);
+  const std::string text = files::read_file(o.input);
   if (text.find_first_not_of(" \t\r\n\f\v") == std::string::npos) {
     throw Error("no text in " + o.input.string() + (text.empty() ? " (the file is empty)" : ""));
   }
@@ -245,7 +246,7 @@ G2pPrepareResult prepare_g2p(const G2pPrepareOptions& o) {
                      static_cast<uint32_t>(r.src_vocab_size),
                      static_cast<uint32_t>(r.tgt_vocab_size));
   }
-  write_json_file(staging.path() / kMetaFile, meta);
+  files::write_json_file(staging.path() / kMetaFile, meta);
   staging.commit(o.force);
   return r;
 }

@@ -7,8 +7,9 @@
 #include <set>
 #include <string>
 
-#include "data/atomic_file.h"
-#include "data/json_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
+#include "files/json_file.h"
 #include "data/utf8.h"
 #include "slope/attention.h"
 
@@ -66,10 +67,10 @@ class Cursor {
 }  // namespace
 
 PairVocab read_pair_vocab(const fs::path& path) {
-  const nlohmann::json j = read_json_file(path);
-  check_json_format(j, "slope-pair-vocab", kPreparedPairsVersion, path);
+  const nlohmann::json j = files::read_json_file(path);
+  files::check_json_format(j, "slope-pair-vocab", kPreparedPairsVersion, path);
   PairVocab vocab;
-  vocab.tokens = json_field<std::vector<std::string>>(j, "tokens", path);
+  vocab.tokens = files::json_field<std::vector<std::string>>(j, "tokens", path);
   if (vocab.tokens.empty()) throw Error(path.string() + ": the vocabulary holds no tokens");
   std::set<std::string> seen;
   for (const std::string& t : vocab.tokens) {
@@ -82,7 +83,7 @@ PairVocab read_pair_vocab(const fs::path& path) {
 }
 
 void write_pair_vocab(const fs::path& path, const PairVocab& vocab) {
-  write_json_file(path, {{"format", "slope-pair-vocab"},
+  files::write_json_file(path, {{"format", "slope-pair-vocab"},
                          {"version", kPreparedPairsVersion},
                          {"tokens", vocab.tokens}});
 }
@@ -176,15 +177,15 @@ void write_pair_shard(const fs::path& path, const std::vector<PairExample>& exam
   store<uint32_t>(p + 16, tgt_vocab_size);
   store<uint64_t>(p + 24, examples.size());
   store<uint64_t>(p + 32, payload);
-  uint64_t h = fnv1a64(p, kChecksummedHeaderBytes);
-  h = fnv1a64(p + kPairShardHeaderBytes, payload, h);
+  uint64_t h = files::fnv1a64(p, kChecksummedHeaderBytes);
+  h = files::fnv1a64(p + kPairShardHeaderBytes, payload, h);
   store<uint64_t>(p + 40, h);
-  write_file_atomic(path, bytes);
+  files::write_file_atomic(path, bytes);
 }
 
 PairShard read_pair_shard(const fs::path& path) {
   const std::string name = path.string();
-  const std::string bytes = read_file(path);
+  const std::string bytes = files::read_file(path);
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   const size_t magic_seen = std::min(bytes.size(), sizeof kPairShardMagic);
   if (bytes.empty() || std::memcmp(p, kPairShardMagic, magic_seen) != 0) {
@@ -222,11 +223,11 @@ PairShard read_pair_shard(const fs::path& path) {
     throw Error(name + ": pair shard has " + std::to_string(have - payload) + " bytes after its " +
                 std::to_string(count) + " words: the file is corrupt");
   }
-  uint64_t sum = fnv1a64(p, kChecksummedHeaderBytes);
-  sum = fnv1a64(p + kPairShardHeaderBytes, payload, sum);
+  uint64_t sum = files::fnv1a64(p, kChecksummedHeaderBytes);
+  sum = files::fnv1a64(p + kPairShardHeaderBytes, payload, sum);
   if (sum != stored_sum) {
-    throw Error(name + ": pair shard checksum mismatch (stored " + hex64(stored_sum) +
-                ", computed " + hex64(sum) +
+    throw Error(name + ": pair shard checksum mismatch (stored " + files::hex64(stored_sum) +
+                ", computed " + files::hex64(sum) +
                 "): the file is corrupt; run `slope prepare --task g2p --force` to rebuild it");
   }
   // Every record takes at least 6 + 1 + 2 + 2 + 2 bytes: a bound on the count before reserving.
@@ -287,24 +288,24 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
                 "g2p --input data/raw/cmudict.txt --out " +
                 dir.string() + "` first");
   }
-  const nlohmann::json meta = read_json_file(meta_path);
+  const nlohmann::json meta = files::read_json_file(meta_path);
   if (meta.is_object() && meta.value("format", "") == "slope-prepared-corpus")
     throw Error(dir.string() +
                 " is a text corpus (for --arch gpt or encoder), not word pairs: prepare the "
                 "dictionary with `slope prepare --task g2p --input data/raw/cmudict.txt`");
-  check_json_format(meta, "slope-prepared-pairs", kPreparedPairsVersion, meta_path);
-  const auto task = json_field<std::string>(meta, "task", meta_path);
+  files::check_json_format(meta, "slope-prepared-pairs", kPreparedPairsVersion, meta_path);
+  const auto task = files::json_field<std::string>(meta, "task", meta_path);
   if (task != "g2p") throw Error(meta_path.string() + ": task \"" + task + "\", expected \"g2p\"");
 
   PreparedPairs out;
-  out.stress = json_field<bool>(meta, "stress", meta_path);
+  out.stress = files::json_field<bool>(meta, "stress", meta_path);
   const std::pair<PairVocab*, const char*> vocabs[] = {{&out.src_vocab, "src_vocab"},
                                                        {&out.tgt_vocab, "tgt_vocab"}};
   for (const auto& [vocab, key] : vocabs) {
-    const auto part = json_field<nlohmann::json>(meta, key, meta_path);
-    const fs::path file = dir / json_field<std::string>(part, "file", meta_path);
+    const auto part = files::json_field<nlohmann::json>(meta, key, meta_path);
+    const fs::path file = dir / files::json_field<std::string>(part, "file", meta_path);
     *vocab = read_pair_vocab(file);
-    if (vocab->size() != json_field<int32_t>(part, "size", meta_path)) {
+    if (vocab->size() != files::json_field<int32_t>(part, "size", meta_path)) {
       throw Error(file.string() + " holds " + std::to_string(vocab->size()) +
                   " tokens, but meta.json says " + part.at("size").dump() +
                   ": run `slope prepare --task g2p --force` again");
@@ -322,11 +323,11 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
   const std::pair<std::vector<PairExample>*, const char*> splits[] = {
       {&out.train, "train"}, {&out.val, "val"}, {&out.test, "test"}};
   for (const auto& [examples, key] : splits) {
-    const auto part = json_field<nlohmann::json>(meta, key, meta_path);
-    const fs::path file = dir / json_field<std::string>(part, "file", meta_path);
+    const auto part = files::json_field<nlohmann::json>(meta, key, meta_path);
+    const fs::path file = dir / files::json_field<std::string>(part, "file", meta_path);
     PairShard shard = read_pair_shard(file);
-    const auto words = json_field<uint64_t>(part, "words", meta_path);
-    const auto prons = json_field<uint64_t>(part, "pronunciations", meta_path);
+    const auto words = files::json_field<uint64_t>(part, "words", meta_path);
+    const auto prons = files::json_field<uint64_t>(part, "pronunciations", meta_path);
     uint64_t found_prons = 0;
     for (const PairExample& x : shard.examples) found_prons += x.prons.size();
     if (shard.src_vocab_size != static_cast<uint32_t>(out.src_vocab.size()) ||

@@ -4,8 +4,9 @@
 #include <array>
 #include <system_error>
 
-#include "data/atomic_file.h"
-#include "data/json_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
+#include "files/json_file.h"
 #include "data/staged_dir.h"
 #include "data/utf8.h"
 #include "slope/attention.h"
@@ -63,7 +64,7 @@ nlohmann::ordered_json meta_json(const PrepareOptions& o, const PrepareResult& r
 void read_and_split(const PrepareOptions& o, std::string& train_text, std::string& val_text,
                     PrepareResult& result) {
   for (const fs::path& path : o.inputs) {
-    const std::string text = read_file(path);
+    const std::string text = files::read_file(path);
     if (text.find_first_not_of(" \t\r\n\f\v") == std::string::npos) {
       throw Error("no text in " + path.string() + (text.empty() ? " (the file is empty)" : ""));
     }
@@ -99,7 +100,7 @@ void stage_and_commit(const PrepareOptions& o, const Tokenizer& tokenizer,
   tokenizer.save(staging.path() / kTokenizerDir);
   write_token_shard(staging.path() / kTrainFile, train_ids, result.vocab_size);
   write_token_shard(staging.path() / kValFile, val_ids, result.vocab_size);
-  write_json_file(staging.path() / kMetaFile, meta_json(o, result));
+  files::write_json_file(staging.path() / kMetaFile, meta_json(o, result));
   staging.commit(o.force);
 }
 
@@ -137,20 +138,20 @@ PreparedCorpus open_prepared_corpus(const fs::path& dir) {
                 "--input FILE --out " +
                 dir.string() + "` first");
   }
-  const nlohmann::json meta = read_json_file(meta_path);
+  const nlohmann::json meta = files::read_json_file(meta_path);
   if (meta.is_object() && meta.value("format", "") == "slope-prepared-pairs")
     throw Error(dir.string() +
                 " holds word pairs (slope prepare --task g2p): train them with --arch seq2seq, "
                 "or give a text corpus");
-  check_json_format(meta, "slope-prepared-corpus", kPreparedFormatVersion, meta_path);
-  const auto tok = json_field<nlohmann::json>(meta, "tokenizer", meta_path);
-  const auto train = json_field<nlohmann::json>(meta, "train", meta_path);
-  const auto val = json_field<nlohmann::json>(meta, "val", meta_path);
-  const auto tok_dir = json_field<std::string>(tok, "dir", meta_path);
-  const auto vocab = json_field<uint32_t>(tok, "vocab_size", meta_path);
+  files::check_json_format(meta, "slope-prepared-corpus", kPreparedFormatVersion, meta_path);
+  const auto tok = files::json_field<nlohmann::json>(meta, "tokenizer", meta_path);
+  const auto train = files::json_field<nlohmann::json>(meta, "train", meta_path);
+  const auto val = files::json_field<nlohmann::json>(meta, "val", meta_path);
+  const auto tok_dir = files::json_field<std::string>(tok, "dir", meta_path);
+  const auto vocab = files::json_field<uint32_t>(tok, "vocab_size", meta_path);
   PreparedCorpus corpus{load_tokenizer(dir / tok_dir),
-                        TokenShard::open(dir / json_field<std::string>(train, "file", meta_path)),
-                        TokenShard::open(dir / json_field<std::string>(val, "file", meta_path))};
+                        TokenShard::open(dir / files::json_field<std::string>(train, "file", meta_path)),
+                        TokenShard::open(dir / files::json_field<std::string>(val, "file", meta_path))};
   if (corpus.tokenizer->vocab_size() != vocab) {
     throw Error(meta_path.string() + ": vocab size " + std::to_string(vocab) +
                 " but the tokenizer has " + std::to_string(corpus.tokenizer->vocab_size()) +
@@ -159,7 +160,7 @@ PreparedCorpus open_prepared_corpus(const fs::path& dir) {
   const std::pair<const TokenShard*, const nlohmann::json*> shards[] = {{&corpus.train, &train},
                                                                         {&corpus.val, &val}};
   for (const auto& [shard, part] : shards) {
-    const auto tokens = json_field<uint64_t>(*part, "tokens", meta_path);
+    const auto tokens = files::json_field<uint64_t>(*part, "tokens", meta_path);
     if (shard->vocab_size() != vocab || shard->size() != tokens) {
       throw Error(shard->path().string() + " does not match " + meta_path.string() +
                   " (vocab size or token count differ): run `slope prepare --force` again");

@@ -7,7 +7,8 @@
 #include <system_error>
 #include <utility>
 
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "slope/error.h"
 
 namespace slope::data {
@@ -56,10 +57,10 @@ StagedDir::~StagedDir() {
 
 void StagedDir::commit(bool force) {
   std::error_code ec;
-  fsync_directory(tmp_);
+  files::fsync_directory(tmp_);
   if (force && !outputs_.empty()) {
     fs::remove(dir_ / outputs_.back(), ec);
-    fsync_directory(dir_);
+    files::fsync_directory(dir_);
   }
   for (const std::string& name : outputs_) {
     const fs::path target = dir_ / name;
@@ -70,7 +71,7 @@ void StagedDir::commit(bool force) {
     fs::rename(tmp_ / name, target, ec);
     if (ec) throw Error("cannot move " + target.string() + " into place: " + ec.message());
   }
-  fsync_directory(dir_);
+  files::fsync_directory(dir_);
   created_dir_ = false;
 }
 

@@ -13,7 +13,8 @@
 #include <string>
 #include <utility>
 
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "slope/error.h"
 
 namespace slope::data {
@@ -64,10 +65,10 @@ void write_token_shard(const fs::path& path, std::span<const uint32_t> tokens,
       store<uint32_t>(payload + 4 * i, tokens[i]);
     }
   }
-  uint64_t h = fnv1a64(p, kChecksummedHeaderBytes);
-  h = fnv1a64(payload, tokens.size() * width, h);
+  uint64_t h = files::fnv1a64(p, kChecksummedHeaderBytes);
+  h = files::fnv1a64(payload, tokens.size() * width, h);
   store<uint64_t>(p + 32, h);
-  write_file_atomic(path, bytes);
+  files::write_file_atomic(path, bytes);
 }
 
 TokenShard TokenShard::open(const fs::path& path) {
@@ -141,11 +142,11 @@ TokenShard TokenShard::open(const fs::path& path) {
                 " bytes after its " + std::to_string(count) + " tokens: the file is corrupt");
   }
   const unsigned char* payload = p + kTokenShardHeaderBytes;
-  uint64_t sum = fnv1a64(p, kChecksummedHeaderBytes);
-  sum = fnv1a64(payload, payload_bytes, sum);
+  uint64_t sum = files::fnv1a64(p, kChecksummedHeaderBytes);
+  sum = files::fnv1a64(payload, payload_bytes, sum);
   if (sum != stored_sum) {
-    throw Error(name + ": token shard checksum mismatch (stored " + hex64(stored_sum) +
-                ", computed " + hex64(sum) +
+    throw Error(name + ": token shard checksum mismatch (stored " + files::hex64(stored_sum) +
+                ", computed " + files::hex64(sum) +
                 "): the file is corrupt; run `slope prepare --force` to rebuild it");
   }
   shard.tokens_ = payload;

@@ -1,7 +1,7 @@
 // load_tokenizer: the one place that maps tokenizer.json's "kind" to a class.
 #include "data/tokenizer.h"
 
-#include "data/json_file.h"
+#include "files/json_file.h"
 #include "slope/error.h"
 
 namespace slope::data {
@@ -9,9 +9,9 @@ namespace fs = std::filesystem;
 
 std::unique_ptr<Tokenizer> load_tokenizer(const fs::path& dir) {
   const fs::path meta_path = dir / kTokenizerMetaFile;
-  const nlohmann::json meta = read_json_file(meta_path);
-  check_json_format(meta, "slope-tokenizer", kTokenizerFormatVersion, meta_path);
-  const auto kind = json_field<std::string>(meta, "kind", meta_path);
+  const nlohmann::json meta = files::read_json_file(meta_path);
+  files::check_json_format(meta, "slope-tokenizer", kTokenizerFormatVersion, meta_path);
+  const auto kind = files::json_field<std::string>(meta, "kind", meta_path);
   if (kind == "char") return std::make_unique<CharTokenizer>(CharTokenizer::load(dir));
   if (kind == "bpe") return std::make_unique<BpeTokenizer>(BpeTokenizer::load(dir));
   throw Error(meta_path.string() + ": unknown tokenizer kind \"" + kind +

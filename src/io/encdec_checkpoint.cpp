@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "io/atomic_file.h"
+#include "files/atomic_file.h"
 #include "io/gpt_checkpoint.h"  // kConfigFile, kModelFile
 #include "io/safetensors.h"
 #include "slope/error.h"  // slope::Error
@@ -57,7 +57,7 @@ void save_encdec(const fs::path& dir, const model::EncDec<Real>& m) {
   for (const model::ParamSpec& s : m.table().specs())
     views.push_back({s.name, dtype, s.shape, m.params() + s.offset});
   write_safetensors(dir / kModelFile, views, {{"format", "pt"}});
-  write_file_atomic(dir / kConfigFile, model::encdec_config_to_json(m.config()).dump(2) + "\n");
+  files::write_file_atomic(dir / kConfigFile, model::encdec_config_to_json(m.config()).dump(2) + "\n");
 }
 
 template <class Real>

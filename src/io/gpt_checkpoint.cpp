@@ -9,7 +9,7 @@
 #include <type_traits>
 #include <vector>
 
-#include "io/atomic_file.h"
+#include "files/atomic_file.h"
 #include "io/safetensors.h"
 #include "slope/attention.h"  // slope::Error
 
@@ -97,7 +97,7 @@ GptConfig gpt_config_from_json(const nlohmann::json& j, const std::string& where
 }
 
 void write_gpt_config(const fs::path& path, const GptConfig& config) {
-  write_file_atomic(path, gpt_config_to_json(config).dump(2) + "\n");
+  files::write_file_atomic(path, gpt_config_to_json(config).dump(2) + "\n");
 }
 
 GptConfig read_gpt_config(const fs::path& path) {

@@ -9,7 +9,7 @@
 #include <set>
 #include <type_traits>
 
-#include "io/atomic_file.h"
+#include "files/atomic_file.h"
 #include "model/param_table.h"  // shape_string
 #include "slope/error.h"    // slope::Error
 
@@ -81,7 +81,7 @@ void write_safetensors(const fs::path& path, std::span<const TensorView> tensors
   json.append((kHeaderAlign - (8 + json.size()) % kHeaderAlign) % kHeaderAlign, ' ');
   const uint64_t n = json.size();  // little-endian on this host (static_assert above)
 
-  AtomicFile file(path);
+  files::AtomicFile file(path);
   file.write(&n, sizeof n);
   file.write(json);
   for (const TensorView& t : tensors)

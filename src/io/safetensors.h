@@ -6,7 +6,7 @@
 //   the rest  the tensors' bytes, row-major little-endian, at [begin, end) from here; no gaps,
 //             no overlaps, nothing after the last one
 //
-// The writer is atomic (io/atomic_file.h). The reader checks everything above before any
+// The writer is atomic (files/atomic_file.h). The reader checks everything above before any
 // tensor is read and says what is wrong with a file ("model.safetensors is truncated: header
 // says 1234 bytes of data, file has 1000").
 #pragma once

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "data/mlm_batcher.h"
 #include "data/pairs.h"
 #include "data/prepare.h"
@@ -81,7 +82,7 @@ Task mlm_task(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpu
   t.batcher_state = [=] { return batcher->state(); };
   t.restore_batcher = [=](const data::BatcherState& st) { batcher->restore(st); };
   t.vocab_bytes = [](const fs::path& dir) {
-    return data::read_file(dir / "tokenizer" / data::kTokenizerMetaFile);
+    return files::read_file(dir / "tokenizer" / data::kTokenizerMetaFile);
   };
   return t;
 }
@@ -127,7 +128,7 @@ Task g2p_task(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
   t.batcher_state = [=] { return batcher->state(); };
   t.restore_batcher = [=](const data::BatcherState& st) { batcher->restore(st); };
   t.vocab_bytes = [](const fs::path& dir) {
-    return data::read_file(dir / data::kSrcVocabFile) + data::read_file(dir / data::kTgtVocabFile);
+    return files::read_file(dir / data::kSrcVocabFile) + files::read_file(dir / data::kTgtVocabFile);
   };
   return t;
 }
@@ -214,7 +215,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   const std::string flags = options_to_json(o).dump(2) + "\n";
   const auto save_extras = [&](const fs::path& dir) {
     task.save_vocab(dir);
-    data::write_file_atomic(dir / kTrainOptionsFile, flags);
+    files::write_file_atomic(dir / kTrainOptionsFile, flags);
   };
 
   if (observer)

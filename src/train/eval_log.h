@@ -6,7 +6,8 @@
 #include <sstream>
 #include <string>
 
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "slope/error.h"  // slope::Error
 #include "train/trainer.h"    // EvalReport
 
@@ -21,7 +22,7 @@ class EvalLog {
     if (keep_through_step < 0) return;
     std::error_code ec;
     if (!std::filesystem::exists(path_, ec)) return;
-    std::istringstream in(data::read_file(path_));
+    std::istringstream in(files::read_file(path_));
     for (std::string line; std::getline(in, line);) {
       const nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
       if (j.is_object() && j.contains("step") && j["step"].is_number_integer() &&
@@ -31,7 +32,7 @@ class EvalLog {
   }
   void append(const nlohmann::ordered_json& line) {
     text_ += line.dump() + "\n";
-    data::write_file_atomic(path_, text_);
+    files::write_file_atomic(path_, text_);
   }
 
  private:

@@ -6,8 +6,9 @@
 #include <string>
 #include <vector>
 
-#include "data/atomic_file.h"  // fnv1a64, hex64
-#include "data/json_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
+#include "files/json_file.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
@@ -25,7 +26,7 @@ constexpr size_t kChunk = size_t{1} << 20;
 
 struct FileSum {
   uint64_t bytes = 0;
-  uint64_t fnv = data::kFnv1aOffset;
+  uint64_t fnv = files::kFnv1aOffset;
 };
 
 FileSum checksum(const fs::path& path) {
@@ -36,7 +37,7 @@ FileSum checksum(const fs::path& path) {
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     const size_t n = static_cast<size_t>(in.gcount());
-    s.fnv = data::fnv1a64(buf.data(), n, s.fnv);
+    s.fnv = files::fnv1a64(buf.data(), n, s.fnv);
     s.bytes += n;
   }
   return s;
@@ -92,10 +93,10 @@ void save_checkpoint(const fs::path& dir, const Model& gpt, const AdamW<float>& 
   nlohmann::ordered_json files = nlohmann::ordered_json::object();
   for (const char* name : kCheckedFiles) {
     const FileSum s = checksum(dir / name);
-    files[name] = {{"bytes", s.bytes}, {"fnv1a64", data::hex64(s.fnv)}};
+    files[name] = {{"bytes", s.bytes}, {"fnv1a64", files::hex64(s.fnv)}};
   }
   j["files"] = files;
-  data::write_json_file(dir / kTrainStateFile, j);
+  files::write_json_file(dir / kTrainStateFile, j);
 }
 
 TrainState read_train_state(const fs::path& dir) {
@@ -103,26 +104,26 @@ TrainState read_train_state(const fs::path& dir) {
   if (!has_checkpoint(dir))
     throw Error(dir.string() + " holds no training checkpoint (no " + kTrainStateFile +
                 "): train without --resume first");
-  const nlohmann::json j = data::read_json_file(path);
-  data::check_json_format(j, kFormat, kTrainStateVersion, path);
+  const nlohmann::json j = files::read_json_file(path);
+  files::check_json_format(j, kFormat, kTrainStateVersion, path);
   TrainState s;
-  s.step = data::json_field<int64_t>(j, "step", path);
-  s.adamw_steps = data::json_field<int64_t>(j, "adamw_steps", path);
-  const auto batcher = data::json_field<nlohmann::json>(j, "batcher", path);
-  s.batcher.seed = data::json_field<uint64_t>(batcher, "seed", path);
-  s.batcher.batches_drawn = data::json_field<uint64_t>(batcher, "batches_drawn", path);
-  s.batcher.batch_size = data::json_field<int64_t>(batcher, "batch_size", path);
-  s.batcher.block_size = data::json_field<int64_t>(batcher, "block_size", path);
-  const auto dropout = data::json_field<nlohmann::json>(j, "dropout", path);
-  s.dropout_seed = data::json_field<uint64_t>(dropout, "run_seed", path);
-  s.dropout_forwards = data::json_field<uint64_t>(dropout, "forwards", path);
-  s.best_step = data::json_field<int64_t>(j, "best_step", path);
-  if (s.best_step >= 0) s.best_val_loss = data::json_field<double>(j, "best_val_loss", path);
-  s.elapsed_s = data::json_field<double>(j, "elapsed_s", path);
-  s.tokens = data::json_field<uint64_t>(j, "tokens", path);
-  s.data_dir = data::json_field<std::string>(j, "data", path);
+  s.step = files::json_field<int64_t>(j, "step", path);
+  s.adamw_steps = files::json_field<int64_t>(j, "adamw_steps", path);
+  const auto batcher = files::json_field<nlohmann::json>(j, "batcher", path);
+  s.batcher.seed = files::json_field<uint64_t>(batcher, "seed", path);
+  s.batcher.batches_drawn = files::json_field<uint64_t>(batcher, "batches_drawn", path);
+  s.batcher.batch_size = files::json_field<int64_t>(batcher, "batch_size", path);
+  s.batcher.block_size = files::json_field<int64_t>(batcher, "block_size", path);
+  const auto dropout = files::json_field<nlohmann::json>(j, "dropout", path);
+  s.dropout_seed = files::json_field<uint64_t>(dropout, "run_seed", path);
+  s.dropout_forwards = files::json_field<uint64_t>(dropout, "forwards", path);
+  s.best_step = files::json_field<int64_t>(j, "best_step", path);
+  if (s.best_step >= 0) s.best_val_loss = files::json_field<double>(j, "best_val_loss", path);
+  s.elapsed_s = files::json_field<double>(j, "elapsed_s", path);
+  s.tokens = files::json_field<uint64_t>(j, "tokens", path);
+  s.data_dir = files::json_field<std::string>(j, "data", path);
   s.options =
-      options_from_json(data::json_field<nlohmann::json>(j, "options", path), path.string());
+      options_from_json(files::json_field<nlohmann::json>(j, "options", path), path.string());
   if (s.step < 0 || s.adamw_steps != s.step)
     throw Error(path.string() + ": step " + std::to_string(s.step) + " and adamw_steps " +
                 std::to_string(s.adamw_steps) + " disagree: the checkpoint is damaged");
@@ -133,14 +134,14 @@ template <class Model>
 void load_checkpoint(const fs::path& dir, const TrainState& state, Model& gpt,
                      AdamW<float>& adamw) {
   const fs::path state_path = dir / kTrainStateFile;
-  const nlohmann::json j = data::read_json_file(state_path);
-  const auto files = data::json_field<nlohmann::json>(j, "files", state_path);
+  const nlohmann::json j = files::read_json_file(state_path);
+  const auto files = files::json_field<nlohmann::json>(j, "files", state_path);
   for (const char* name : kCheckedFiles) {
-    const auto entry = data::json_field<nlohmann::json>(files, name, state_path);
-    const auto bytes = data::json_field<uint64_t>(entry, "bytes", state_path);
-    const auto fnv = data::json_field<std::string>(entry, "fnv1a64", state_path);
+    const auto entry = files::json_field<nlohmann::json>(files, name, state_path);
+    const auto bytes = files::json_field<uint64_t>(entry, "bytes", state_path);
+    const auto fnv = files::json_field<std::string>(entry, "fnv1a64", state_path);
     const FileSum s = checksum(dir / name);
-    if (s.bytes != bytes || data::hex64(s.fnv) != fnv)
+    if (s.bytes != bytes || files::hex64(s.fnv) != fnv)
       throw Error("checkpoint file " + (dir / name).string() + " does not match " +
                   state_path.string() + " (" + std::to_string(s.bytes) + " bytes, expected " +
                   std::to_string(bytes) + (s.bytes == bytes ? ", other content" : "") +

@@ -6,7 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "data/prepare.h"
 #include "data/random.h"
 #include "data/token_batcher.h"
@@ -64,7 +65,7 @@ double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, 
 void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
   const fs::path ours = out / kTokenizerDir / data::kTokenizerMetaFile;
   const fs::path theirs = data_dir / kTokenizerDir / data::kTokenizerMetaFile;
-  if (data::read_file(ours) != data::read_file(theirs))
+  if (files::read_file(ours) != files::read_file(theirs))
     throw Error("the corpus in " + data_dir.string() +
                 " was prepared with another tokenizer than " + "the checkpoint in " + out.string() +
                 " (" + ours.string() + " and " + theirs.string() +

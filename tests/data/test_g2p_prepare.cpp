@@ -9,7 +9,8 @@
 #include <set>
 
 #include "common/temp_files.h"
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "data/pairs.h"
 #include "slope/attention.h"
 
@@ -260,8 +261,8 @@ TEST_F(G2p, CorruptShardsAreRefused) {
   bad[id_at] = bad[id_at + 1] = '\xff';
   uint64_t payload;
   std::memcpy(&payload, bad.data() + 32, 8);
-  uint64_t sum = fnv1a64(bad.data(), 40);
-  sum = fnv1a64(bad.data() + kPairShardHeaderBytes, payload, sum);
+  uint64_t sum = files::fnv1a64(bad.data(), 40);
+  sum = files::fnv1a64(bad.data() + kPairShardHeaderBytes, payload, sum);
   std::memcpy(bad.data() + 40, &sum, 8);
   write_text(train, bad);
   EXPECT_ERROR_CONTAINS(open_prepared_pairs(dir), "source id 65535 is not below the vocab size");

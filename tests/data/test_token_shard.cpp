@@ -5,7 +5,8 @@
 #include <random>
 
 #include "common/temp_files.h"
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "data/token_shard.h"
 #include "slope/attention.h"
 
@@ -150,8 +151,8 @@ TEST_F(BrokenShard, TokenAboveVocabWithAValidChecksum) {
   std::string b = bytes_;
   b[16] = 10;  // vocab 300 -> 10 (little-endian 0x012c -> 0x000a)
   b[17] = 0;
-  uint64_t sum = fnv1a64(b.data(), 32);
-  sum = fnv1a64(b.data() + 64, b.size() - 64, sum);
+  uint64_t sum = files::fnv1a64(b.data(), 32);
+  sum = files::fnv1a64(b.data() + 64, b.size() - 64, sum);
   std::memcpy(b.data() + 32, &sum, 8);
   expect_open_error(b, "is not below the vocab size 10");
 }

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/temp_files.h"
-#include "io/atomic_file.h"
+#include "files/atomic_file.h"
 #include "io/safetensors.h"
 #include "slope/attention.h"
 
@@ -154,7 +154,7 @@ TEST(AtomicFile, UncommittedLeavesTheOldFile) {
   const fs::path path = dir / "model.safetensors";
   write_text(path, "old contents");
   {
-    AtomicFile f(path);
+    files::AtomicFile f(path);
     f.write("new, half written");
     EXPECT_TRUE(fs::exists(f.temp_path()));
     // An exception here (bad tensor, full disk) destroys f without commit().
@@ -162,7 +162,7 @@ TEST(AtomicFile, UncommittedLeavesTheOldFile) {
   EXPECT_EQ(read_bytes(path), "old contents");
   EXPECT_EQ(entries(dir.path()), std::vector<fs::path>{"model.safetensors"})
       << "the temporary file is removed";
-  AtomicFile f(path);
+  files::AtomicFile f(path);
   f.write("new");
   f.commit();
   EXPECT_EQ(read_bytes(path), "new");
@@ -194,7 +194,7 @@ TEST(AtomicFile, FailedWriteLeavesTheOldFile) {
   EXPECT_NE(message.find("cannot write"), std::string::npos) << message;
   EXPECT_EQ(read_bytes(path), "old contents");
   EXPECT_EQ(entries(dir.path()), std::vector<fs::path>{"model.safetensors"});
-  EXPECT_ERROR_CONTAINS(AtomicFile{dir / "no-such-dir" / "x"}, "cannot create a temporary file");
+  EXPECT_ERROR_CONTAINS(files::AtomicFile{dir / "no-such-dir" / "x"}, "cannot create a temporary file");
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <string>
 #include <string_view>
 
-namespace slope::io {
+namespace slope::files {
 
 class AtomicFile {
  public:
@@ -41,4 +41,4 @@ void write_file_atomic(const std::filesystem::path& path, std::string_view bytes
 // fsyncs a directory so that renames inside it survive a crash. Throws slope::Error on failure.
 void fsync_directory(const std::filesystem::path& dir);
 
-}  // namespace slope::io
+}  // namespace slope::files

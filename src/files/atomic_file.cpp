@@ -1,5 +1,5 @@
 // Atomic, streamed file writes (see atomic_file.h).
-#include "io/atomic_file.h"
+#include "files/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -10,7 +10,7 @@
 
 #include "slope/error.h"  // slope::Error
 
-namespace slope::io {
+namespace slope::files {
 
 namespace fs = std::filesystem;
 
@@ -83,4 +83,4 @@ void write_file_atomic(const fs::path& path, std::string_view bytes) {
   f.commit();
 }
 
-}  // namespace slope::io
+}  // namespace slope::files

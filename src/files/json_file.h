@@ -1,12 +1,12 @@
-// JSON files of the data layer (tokenizer.json, meta.json): read with errors that name the
-// file and the field, written atomically.
+// JSON files (tokenizer.json, meta.json, config.json, train_state.json): read with errors that
+// name the file and the field, written atomically.
 #pragma once
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 
-namespace slope::data {
+namespace slope::files {
 
 // Parses a JSON file. Throws slope::Error naming the file when it is missing or malformed.
 nlohmann::json read_json_file(const std::filesystem::path& path);
@@ -24,4 +24,4 @@ T json_field(const nlohmann::json& j, const std::string& key, const std::filesys
 void check_json_format(const nlohmann::json& j, const std::string& format, int max_version,
                        const std::filesystem::path& file);
 
-}  // namespace slope::data
+}  // namespace slope::files

@@ -1,4 +1,4 @@
-#include "data/atomic_file.h"
+#include "files/read_file.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -8,7 +8,7 @@
 
 #include "slope/error.h"
 
-namespace slope::data {
+namespace slope::files {
 namespace fs = std::filesystem;
 std::string read_file(const fs::path& path) {
   std::error_code ec;
@@ -28,4 +28,4 @@ std::string hex64(uint64_t v) {
   return buf;
 }
 
-}  // namespace slope::data
+}  // namespace slope::files

@@ -1,5 +1,4 @@
-// Files for the data layer: atomic writes (whole or absent, from src/io/atomic_file.h), whole-file
-// reads, and the FNV-1a checksum of shards and tokenizer files.
+// Whole-file reads, and the FNV-1a checksum of token shards, tokenizer files and checkpoints.
 #pragma once
 
 #include <cstdint>
@@ -7,14 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "io/atomic_file.h"
-
-namespace slope::data {
-
-// Writes `bytes` to `path` atomically, and fsyncs a directory: the one implementation, in
-// src/io/atomic_file.h (slope_atomic_file), shared with checkpoints.
-using io::fsync_directory;
-using io::write_file_atomic;
+namespace slope::files {
 
 // Reads a whole file. Throws slope::Error naming the path when it is missing or unreadable.
 std::string read_file(const std::filesystem::path& path);
@@ -32,4 +24,4 @@ inline uint64_t fnv1a64(const void* data, size_t n, uint64_t h = kFnv1aOffset) {
 // A 64-bit checksum as 16 lower-case hex digits (how JSON files store it).
 std::string hex64(uint64_t v);
 
-}  // namespace slope::data
+}  // namespace slope::files

@@ -1,12 +1,13 @@
-#include "data/json_file.h"
+#include "files/json_file.h"
 
 #include <cstdint>
 #include <vector>
 
-#include "data/atomic_file.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "slope/error.h"
 
-namespace slope::data {
+namespace slope::files {
 namespace fs = std::filesystem;
 
 nlohmann::json read_json_file(const fs::path& path) {
@@ -66,4 +67,4 @@ void check_json_format(const nlohmann::json& j, const std::string& format, int m
   }
 }
 
-}  // namespace slope::data
+}  // namespace slope::files
