@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ostream>
 #include <random>
 #include <string>
 #include <vector>
@@ -29,6 +30,9 @@ struct Case {
   bool strided = false;        // q/k/v as slices of a packed (B, T, 3, H, D)-like buffer
   float skip_tolerance = 0x1p-24f;
 };
+
+// How GoogleTest prints a case (in test names and failures): by its name, not its bytes.
+inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 
 // All tensors of one problem, in float (what kernels read) and double (the reference).
 struct Instance {
