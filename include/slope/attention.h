@@ -95,8 +95,13 @@ struct AttentionGrads {
 };
 
 // Checks shapes, strides, slopes, key lengths and the mask; throws Error naming what is wrong.
-// Every backend calls it first. `slopes` is read (when alibi) to reject NaN and negatives.
-void validate(const AttentionProblem& p, const AttentionInputs<float>& in);
+// Every backend (the kernels, the reference, the nn layers, the Python binding) calls it first.
+// The slopes are read, when given, to reject NaN and negatives.
+// T: float (kernels), double or complex<double> (the reference, the nn layers in double). `who`
+// starts every message ("attention", or the nn layer that built the problem).
+template <class T>
+void validate(const AttentionProblem& p, const AttentionInputs<T>& in,
+              const char* who = "attention");
 
 // validate(), plus what the backward needs: q, k and v laid out without overlap (no broadcast
 // strides), since dq, dk and dv are written with their strides.

@@ -2,9 +2,11 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <complex>
 #include <string>
 #include <utility>
 
+#include "attention/scorer.h"  // detail::re
 #include "slope/attention.h"
 
 namespace slope {
@@ -15,15 +17,38 @@ float AttentionProblem::effective_scale() const {
 
 namespace {
 
-[[noreturn]] void fail(const std::string& what) { throw Error("attention: " + what); }
+// Raises Error("WHO: what"): WHO is "attention", or the nn layer that built the problem.
+struct Checker {
+  const char* who;
 
-void check_strides(const char* name, const Strides& s, int64_t inner) {
-  if (s.b < 0 || s.h < 0 || s.t < 0)
-    fail(std::string(name) + " has a negative stride; pass a tensor with non-negative strides");
-  if (s.t < inner)
-    fail(std::string(name) + " time stride " + std::to_string(s.t) +
-         " is smaller than its head dim " + std::to_string(inner) + "; rows would overlap");
-}
+  [[noreturn]] void fail(const std::string& what) const {
+    throw Error(std::string(who) + ": " + what);
+  }
+
+  void strides(const char* name, const Strides& s, int64_t inner) const {
+    if (s.b < 0 || s.h < 0 || s.t < 0)
+      fail(std::string(name) + " has a negative stride; pass a tensor with non-negative strides");
+    if (s.t < inner)
+      fail(std::string(name) + " time stride " + std::to_string(s.t) +
+           " is smaller than its head dim " + std::to_string(inner) + "; rows would overlap");
+  }
+
+  void disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D,
+                const char* why) const;
+
+  // `py` is the argument's name in Python, `field` in C++ (AttentionInputs): messages name both.
+  template <class T>
+  void slopes(const char* py, const char* field, const T* s, int64_t H) const {
+    for (int64_t h = 0; h < H; ++h) {
+      const double m = detail::re(s[h]);
+      if (!(std::isnan(m) || m < 0.0)) continue;
+      std::string what(py);
+      what.append("[").append(std::to_string(h)).append("] (").append(field);
+      what.append("[").append(std::to_string(h)).append("]) = ").append(std::to_string(m));
+      fail(what + " is negative or NaN; slopes must be >= 0, or +inf to mask that side");
+    }
+  }
+};
 
 // Whether distinct (b, h, t, d) of a (B, H, T, D) tensor with these strides (last dim 1) map to
 // distinct elements: sorted by stride, each dimension must step past everything the smaller
@@ -40,72 +65,77 @@ bool strides_disjoint(const Strides& s, int64_t B, int64_t H, int64_t T, int64_t
   return true;
 }
 
-void check_disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D,
-                    const char* why) {
+void Checker::disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T,
+                       int64_t D, const char* why) const {
   if (!strides_disjoint(s, B, H, T, D))
     fail(std::string(name) + " strides (b=" + std::to_string(s.b) + ", h=" + std::to_string(s.h) +
          ", t=" + std::to_string(s.t) + ") make different positions share memory; " + why);
 }
 
-void check_slopes(const char* name, const float* s, int64_t H) {
-  for (int64_t h = 0; h < H; ++h) {
-    const float m = s[h];
-    if (std::isnan(m) || m < 0.0f)
-      fail(std::string(name) + "[" + std::to_string(h) + "] = " + std::to_string(m) +
-           "; slopes must be >= 0 (or +inf to mask that side)");
-  }
-}
-
 }  // namespace
 
-void validate(const AttentionProblem& p, const AttentionInputs<float>& in) {
+template <class T>
+void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const char* who) {
+  const Checker c{who};
   if (p.B < 1 || p.H < 1 || p.Hkv < 1 || p.Tq < 1 || p.Tk < 1 || p.D < 1 || p.Dv < 1)
-    fail("every size must be >= 1 (B=" + std::to_string(p.B) + " H=" + std::to_string(p.H) +
-         " Hkv=" + std::to_string(p.Hkv) + " Tq=" + std::to_string(p.Tq) + " Tk=" +
-         std::to_string(p.Tk) + " D=" + std::to_string(p.D) + " Dv=" + std::to_string(p.Dv) + ")");
+    c.fail("every size must be >= 1 (B=" + std::to_string(p.B) + " H=" + std::to_string(p.H) +
+           " Hkv=" + std::to_string(p.Hkv) + " Tq=" + std::to_string(p.Tq) +
+           " Tk=" + std::to_string(p.Tk) + " D=" + std::to_string(p.D) +
+           " Dv=" + std::to_string(p.Dv) + ")");
   if (p.H % p.Hkv != 0)
-    fail("H=" + std::to_string(p.H) + " is not a multiple of Hkv=" + std::to_string(p.Hkv) +
-         " (grouped queries need whole groups)");
-  if (!in.q || !in.k || !in.v) fail("q, k and v must all be given");
-  check_strides("q", p.q_strides, p.D);
-  check_strides("k", p.k_strides, p.D);
-  check_strides("v", p.v_strides, p.Dv);
-  check_strides("out", p.out_strides, p.Dv);
-  check_disjoint("out", p.out_strides, p.B, p.H, p.Tq, p.Dv, "the output needs its own memory");
+    c.fail("H=" + std::to_string(p.H) + " is not a multiple of Hkv=" + std::to_string(p.Hkv) +
+           " (grouped queries need whole groups)");
+  if (!in.q || !in.k || !in.v) c.fail("q, k and v must all be given");
+  c.strides("q", p.q_strides, p.D);
+  c.strides("k", p.k_strides, p.D);
+  c.strides("v", p.v_strides, p.Dv);
+  c.strides("out", p.out_strides, p.Dv);
+  c.disjoint("out", p.out_strides, p.B, p.H, p.Tq, p.Dv, "the output needs its own memory");
   const float scale = p.effective_scale();
-  if (!std::isfinite(scale)) fail("scale must be finite, got " + std::to_string(scale));
+  if (!std::isfinite(scale)) c.fail("scale must be finite, got " + std::to_string(scale));
   if (in.slopes_right && !in.slopes_left)
-    fail("slopes_right is given without slopes_left; pass slopes_left too (it switches ALiBi on)");
+    c.fail(
+        "slopes_right is given without slopes_left; pass slopes_left too (it switches ALiBi "
+        "on)");
   if (in.slopes_left) {
-    check_slopes("alibi_slopes", in.slopes_left, p.H);
-    if (in.slopes_right) check_slopes("alibi_slopes_right", in.slopes_right, p.H);
+    c.slopes("alibi_slopes", "slopes_left", in.slopes_left, p.H);
+    if (in.slopes_right) c.slopes("alibi_slopes_right", "slopes_right", in.slopes_right, p.H);
   }
-  if (p.key_lengths) {
-    for (int64_t b = 0; b < p.B; ++b) {
-      const int32_t len = p.key_lengths[b];
-      if (len < 0 || len > p.Tk)
-        fail("key_lengths[" + std::to_string(b) + "] = " + std::to_string(len) +
-             " is outside [0, Tk=" + std::to_string(p.Tk) + "]");
-    }
+  for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
+    const int32_t len = p.key_lengths[b];
+    if (len < 0 || len > p.Tk)
+      c.fail("key_lengths[" + std::to_string(b) + "] = " + std::to_string(len) +
+             " is outside [0, Tk=" + std::to_string(p.Tk) +
+             "]: it counts the real keys of "
+             "sequence " +
+             std::to_string(b) + ", at most the padded length");
   }
   if (p.mask_kind != MaskKind::kNone) {
-    if (!p.mask) fail("attn_mask kind is set but the mask pointer is null");
+    if (!p.mask) c.fail("attn_mask kind is set but the mask pointer is null");
     if (p.mask_stride_b < 0 || p.mask_stride_h < 0 || p.mask_stride_t < p.Tk)
-      fail("attn_mask strides are invalid: rows need stride >= Tk=" + std::to_string(p.Tk) +
-           " and the batch/head strides must be >= 0 (0 broadcasts)");
+      c.fail("attn_mask strides are invalid: rows need stride >= Tk=" + std::to_string(p.Tk) +
+             " and the batch/head strides must be >= 0 (0 broadcasts)");
   }
   if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
-    fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
+    c.fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
 }
+
+template void validate<float>(const AttentionProblem&, const AttentionInputs<float>&, const char*);
+template void validate<double>(const AttentionProblem&, const AttentionInputs<double>&,
+                               const char*);
+template void validate<std::complex<double>>(const AttentionProblem&,
+                                             const AttentionInputs<std::complex<double>>&,
+                                             const char*);
 
 void validate_backward(const AttentionProblem& p, const AttentionInputs<float>& in) {
   validate(p, in);
   // The gradients are written with the inputs' strides: a broadcast (stride 0) or overlapping
   // q, k or v would have one gradient overwrite another instead of summing.
+  const Checker c{"attention"};
   const char* why = "its gradient is written with the same strides: pass a contiguous copy";
-  check_disjoint("q", p.q_strides, p.B, p.H, p.Tq, p.D, why);
-  check_disjoint("k", p.k_strides, p.B, p.Hkv, p.Tk, p.D, why);
-  check_disjoint("v", p.v_strides, p.B, p.Hkv, p.Tk, p.Dv, why);
+  c.disjoint("q", p.q_strides, p.B, p.H, p.Tq, p.D, why);
+  c.disjoint("k", p.k_strides, p.B, p.Hkv, p.Tk, p.D, why);
+  c.disjoint("v", p.v_strides, p.B, p.Hkv, p.Tk, p.Dv, why);
 }
 
 // ---- default slopes ----

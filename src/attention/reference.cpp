@@ -15,6 +15,7 @@ namespace slope {
 template <class T>
 void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
                                  T* lse) {
+  validate(p, in);
   const detail::Scorer<T> sc{p, in};
   std::vector<T> s(p.Tk);
   std::vector<char> vis(p.Tk);
@@ -46,6 +47,7 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
 template <class T>
 void attention_backward_reference(const AttentionProblem& p, const AttentionInputs<T>& in,
                                   const T* dout, const AttentionGrads<T>& g, const T* out) {
+  validate(p, in);
   const detail::Scorer<T> sc{p, in};
   const double scale = p.effective_scale();
   // Zero every gradient first (backward overwrites).

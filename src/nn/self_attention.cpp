@@ -2,12 +2,13 @@
 // becomes one AttentionProblem of strided views into the caller's buffers, run by the fused
 // kernels in float and by slope's float64 reference in double.
 #include "nn/self_attention.h"
-#include "slope/attention.h"
 
 #include <functional>
 #include <string>
 #include <type_traits>
 #include <vector>
+
+#include "slope/attention.h"
 
 namespace slope::nn {
 
@@ -33,36 +34,14 @@ AttentionProblem make_problem(const char* layer, int64_t B, int64_t Tq, int64_t 
   return p;
 }
 
-// The layer's checks of its slopes and key lengths. slope::validate rejects the same in float, but
-// the float64 reference checks nothing (it would silently take a negative slope, or a key length
-// past Tk), and both precisions must reject the same arguments, naming the layer.
-template <class Real>
-void check_bias(const char* layer, const AttentionProblem& p, const AttentionInputs<Real>& in) {
-  auto check_slopes = [&](const char* name, const Real* s) {
-    for (int64_t h = 0; s && h < p.H; ++h)
-      if (!(s[h] >= 0))  // NaN fails too; +inf (mask that side) passes
-        throw Error(std::string(layer) + ": ALiBi " + name + "[" + std::to_string(h) +
-                    "] = " + std::to_string(s[h]) +
-                    " is negative or NaN; slopes must be >= 0, or +inf to mask that side");
-  };
-  check_slopes("slopes_left", in.slopes_left);
-  check_slopes("slopes_right", in.slopes_right);
-  for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
-    const int32_t len = p.key_lengths[b];
-    if (len < 0 || len > p.Tk)
-      throw Error(std::string(layer) + ": key_lengths[" + std::to_string(b) +
-                  "] = " + std::to_string(len) + " is outside [0, " + std::to_string(p.Tk) +
-                  "]: it counts the real keys of sequence " + std::to_string(b) +
-                  ", at most the padded length");
-  }
-}
-
+// Both precisions validate the problem with slope::validate (the one validation), naming the
+// layer in the message; the float path then runs the kernels, the double path the reference.
 template <class Real>
 void run_forward(const char* layer, const AttentionProblem& p, const AttentionInputs<Real>& in,
                  Real* out, Real* lse) {
-  check_bias(layer, p, in);
+  validate(p, in, layer);  // the attention problem's one validation, named after the layer
   if constexpr (std::is_same_v<Real, float>) {
-    slope::attention_forward(p, in, out, lse);  // validates the rest of the problem
+    slope::attention_forward(p, in, out, lse);
   } else {
     attention_forward_reference<Real>(p, in, out, lse);
   }
@@ -73,7 +52,7 @@ template <class Real>
 void run_backward(const char* layer, const AttentionProblem& p, const AttentionInputs<Real>& in,
                   const Real* out, const Real* dout, const Real* lse,
                   const AttentionGrads<Real>& g) {
-  check_bias(layer, p, in);
+  validate(p, in, layer);
   if constexpr (std::is_same_v<Real, float>) {
     slope::attention_backward(p, in, out, dout, lse, g);
   } else {
