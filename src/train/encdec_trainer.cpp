@@ -18,7 +18,7 @@
 #include "data/random.h"
 #include "data/tokenizer.h"
 #include "io/encdec_checkpoint.h"
-#include "io/gpt_checkpoint.h"  // kConfigFile
+#include "io/checkpoint_files.h"
 #include "model/encdec.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
@@ -78,11 +78,11 @@ Task mlm_task(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpu
   t.val_loss = [=](model::EncDec<float>& m) {
     return mlm_loss(m, corpus->val, L, B, iters, mask_id, p, val_seed);
   };
-  t.save_vocab = [=](const fs::path& dir) { corpus->tokenizer->save(dir / "tokenizer"); };
+  t.save_vocab = [=](const fs::path& dir) { corpus->tokenizer->save(io::tokenizer_dir(dir)); };
   t.batcher_state = [=] { return batcher->state(); };
   t.restore_batcher = [=](const data::BatcherState& st) { batcher->restore(st); };
   t.vocab_bytes = [](const fs::path& dir) {
-    return files::read_file(dir / "tokenizer" / data::kTokenizerMetaFile);
+    return files::read_file(dir / data::kTokenizerDir / data::kTokenizerMetaFile);
   };
   return t;
 }
@@ -215,7 +215,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   const std::string flags = options_to_json(o).dump(2) + "\n";
   const auto save_extras = [&](const fs::path& dir) {
     task.save_vocab(dir);
-    files::write_file_atomic(dir / kTrainOptionsFile, flags);
+    files::write_file_atomic(dir / io::kTrainOptionsFile, flags);
   };
 
   if (observer)
@@ -227,8 +227,8 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   hooks.micro_step = [&](int64_t* tokens) { return task.step(net, tokens); };
   hooks.batcher_state = task.batcher_state;
   hooks.save_best = [&] {
-    io::save_encdec(out / "best", net);
-    save_extras(out / "best");
+    io::save_encdec(io::best_dir(out), net);
+    save_extras(io::best_dir(out));
   };
   // OUT/ is a training checkpoint (model, optimizer, train_state.json) plus the vocabulary and
   // the flags.

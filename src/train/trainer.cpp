@@ -12,6 +12,7 @@
 #include "data/random.h"
 #include "data/token_batcher.h"
 #include "data/tokenizer.h"
+#include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt.h"
 #include "slope/attention.h"  // slope::Error
@@ -26,9 +27,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr char kTokenizerDir[] = "tokenizer";
-constexpr char kBestDir[] = "best";
 
 // Windows (B, T+1) → inputs idx (B, T) and targets (B, T), shifted by one.
 void split_windows(const std::vector<uint32_t>& windows, int64_t B, int64_t T,
@@ -63,8 +61,8 @@ double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, 
 // A checkpoint names its tokenizer by content: the corpus resumed on must have been prepared
 // with the same one.
 void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
-  const fs::path ours = out / kTokenizerDir / data::kTokenizerMetaFile;
-  const fs::path theirs = data_dir / kTokenizerDir / data::kTokenizerMetaFile;
+  const fs::path ours = io::tokenizer_dir(out) / data::kTokenizerMetaFile;
+  const fs::path theirs = data_dir / data::kTokenizerDir / data::kTokenizerMetaFile;
   if (files::read_file(ours) != files::read_file(theirs))
     throw Error("the corpus in " + data_dir.string() +
                 " was prepared with another tokenizer than " + "the checkpoint in " + out.string() +
@@ -94,7 +92,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
                   std::to_string(state.step) + ", beyond --max-iters " +
                   std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
   } else if (has_checkpoint(out)) {
-    throw Error(out.string() + " already holds a training checkpoint (" + kTrainStateFile +
+    throw Error(out.string() + " already holds a training checkpoint (" + io::kTrainStateFile +
                 "): pass --resume to continue it, or choose another --out");
   }
 
@@ -115,7 +113,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
     std::error_code ec;
     fs::create_directories(out, ec);
     if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
-    corpus.tokenizer->save(out / kTokenizerDir);  // a checkpoint is self-contained
+    corpus.tokenizer->save(io::tokenizer_dir(out));  // a checkpoint is self-contained
   }
   state.options = o;
   state.data_dir = fs::absolute(o.data_dir);
@@ -137,8 +135,8 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
   };
   hooks.batcher_state = [&] { return batcher.state(); };
   hooks.save_best = [&] {
-    io::save_gpt(out / kBestDir, gpt);
-    corpus.tokenizer->save(out / kBestDir / kTokenizerDir);
+    io::save_gpt(io::best_dir(out), gpt);
+    corpus.tokenizer->save(io::tokenizer_dir(io::best_dir(out)));
   };
   return run_training_loop(o, gpt, adamw, state, hooks, observer, run_start);
 }
