@@ -23,6 +23,7 @@
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
 #include "train/encdec_eval.h"
+#include "train/run_setup.h"
 #include "train/train_loop.h"
 #include "train/train_state.h"
 
@@ -157,28 +158,18 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
   const Clock::time_point run_start = Clock::now();
   const TrainOptions& o = options;
   if (o.arch == model::Arch::gpt) throw Error("train_encdec: --arch gpt is train_gpt's");
-  if (o.data_dir.empty())
-    throw Error("--data is required: a directory made by `slope prepare`" +
-                std::string(o.arch == model::Arch::seq2seq ? " --task g2p" : ""));
-  if (o.out_dir.empty()) throw Error("--out is required: the directory for checkpoints and logs");
+  require_dirs(o, o.arch == model::Arch::seq2seq ? " --task g2p" : "");
   if (o.grad_accum != 1 || o.train_block_size != 0)
     throw Error(std::string("--grad-accum and --train-block-size are GPT options; --arch ") +
                 model::arch_name(o.arch) + " takes --batch-size, --min-len and --max-src-len");
   validate(o);
   const fs::path out = o.out_dir;
-  std::error_code ec;
   TrainState state;
   if (o.resume) {
-    state = read_train_state(out);
-    check_resumable(state.options, o, "the checkpoint in " + out.string());
-    if (state.step > o.max_iters)
-      throw Error("the checkpoint in " + out.string() + " is at step " +
-                  std::to_string(state.step) + ", beyond --max-iters " +
-                  std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
-  } else if (has_checkpoint(out) || fs::exists(out / io::kConfigFile, ec)) {
-    throw Error(out.string() +
-                " already holds a checkpoint: pass --resume to continue it, or "
-                "choose another --out");
+    state = read_resumed_state(o);
+    check_within_max_iters(state, o);
+  } else {
+    refuse_existing_run(out, /*model_too=*/true);
   }
 
   Task task;
@@ -200,17 +191,8 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
       throw Error("the corpus in " + o.data_dir.string() +
                   " has another vocabulary than the checkpoint in " + out.string() +
                   ": resume with --data of the corpus it was trained on");
-    load_checkpoint(out, state, net, adamw);
-    task.restore_batcher(state.batcher);
-    net.set_dropout_seed(state.dropout_seed, state.dropout_forwards);
-  } else {
-    state.dropout_seed = data::splitmix64(o.seed ^ kDropoutSalt);
-    net.set_dropout_seed(state.dropout_seed, 0);
-    fs::create_directories(out, ec);
-    if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
   }
-  state.options = o;
-  state.data_dir = fs::absolute(o.data_dir);
+  start_run(o, state, net, adamw, task.restore_batcher);
   // A checkpoint carries the run's flags too: `slope eval` reads --max-src-len from them.
   const std::string flags = options_to_json(o).dump(2) + "\n";
   const auto save_extras = [&](const fs::path& dir) {

@@ -17,6 +17,7 @@
 #include "model/gpt.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
+#include "train/run_setup.h"
 #include "train/train_loop.h"
 #include "train/train_state.h"
 
@@ -75,8 +76,7 @@ void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
 TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
   const Clock::time_point run_start = Clock::now();
   TrainOptions o = options;
-  if (o.data_dir.empty()) throw Error("--data is required: a directory made by `slope prepare`");
-  if (o.out_dir.empty()) throw Error("--out is required: the directory for checkpoints and logs");
+  require_dirs(o);
   const fs::path out = o.out_dir;
   data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
   o.model.vocab_size = corpus.tokenizer->vocab_size();
@@ -84,16 +84,11 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
 
   TrainState state;
   if (o.resume) {
-    state = read_train_state(out);
-    check_resumable(state.options, o, "the checkpoint in " + out.string());
+    state = read_resumed_state(o);
     check_same_tokenizer(o.data_dir, out);
-    if (state.step > o.max_iters)
-      throw Error("the checkpoint in " + out.string() + " is at step " +
-                  std::to_string(state.step) + ", beyond --max-iters " +
-                  std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
-  } else if (has_checkpoint(out)) {
-    throw Error(out.string() + " already holds a training checkpoint (" + io::kTrainStateFile +
-                "): pass --resume to continue it, or choose another --out");
+    check_within_max_iters(state, o);
+  } else {
+    refuse_existing_run(out, /*model_too=*/false);
   }
 
   model::Gpt<float> gpt(o.model, o.seed);
@@ -103,20 +98,8 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
                                       data::splitmix64(o.seed ^ kTrainEvalSalt));
   const data::TokenBatcher val_eval(corpus.val, o.batch_size, o.model.block_size,
                                     data::splitmix64(o.seed ^ kValEvalSalt));
-  if (o.resume) {
-    load_checkpoint(out, state, gpt, adamw);
-    batcher.restore(state.batcher);
-    gpt.set_dropout_seed(state.dropout_seed, state.dropout_forwards);
-  } else {
-    state.dropout_seed = data::splitmix64(o.seed ^ kDropoutSalt);
-    gpt.set_dropout_seed(state.dropout_seed, 0);
-    std::error_code ec;
-    fs::create_directories(out, ec);
-    if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
-    corpus.tokenizer->save(io::tokenizer_dir(out));  // a checkpoint is self-contained
-  }
-  state.options = o;
-  state.data_dir = fs::absolute(o.data_dir);
+  start_run(o, state, gpt, adamw, [&](const data::BatcherState& s) { batcher.restore(s); });
+  if (!o.resume) corpus.tokenizer->save(io::tokenizer_dir(out));  // a checkpoint is self-contained
 
   const int64_t Bm = o.micro_batch(), Tt = o.train_len();
   if (observer)
