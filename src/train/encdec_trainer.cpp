@@ -134,6 +134,37 @@ Task g2p_task(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
   return t;
 }
 
+// An encoder or seq2seq run as the loop sees it: the task's batches and evals; OUT/best/ and
+// OUT/ carry the vocabulary and the run's flags besides the model (OUT/ is also a training
+// checkpoint: model, optimizer, train_state.json).
+class EncDecRun final : public LoopHooks {
+ public:
+  // flags: train_options.json's text (`slope eval` reads --max-src-len from it).
+  EncDecRun(const Task& task, model::EncDec<float>& net, fs::path out, std::string flags)
+      : task_(task), net_(net), out_(std::move(out)), flags_(std::move(flags)) {}
+
+  double train_loss() override { return task_.train_loss(net_); }
+  double val_loss() override { return task_.val_loss(net_); }
+  float micro_step(int64_t* tokens) override { return task_.step(net_, tokens); }
+  data::BatcherState batcher_state() const override { return task_.batcher_state(); }
+  void save_best() override {
+    io::save_encdec(io::best_dir(out_), net_);
+    save_extras_to(io::best_dir(out_));
+  }
+  void save_extras() override { save_extras_to(out_); }
+
+ private:
+  void save_extras_to(const fs::path& dir) const {
+    task_.save_vocab(dir);
+    files::write_file_atomic(dir / io::kTrainOptionsFile, flags_);
+  }
+
+  const Task& task_;
+  model::EncDec<float>& net_;
+  const fs::path out_;
+  const std::string flags_;
+};
+
 }  // namespace
 
 model::EncDecConfig encdec_config(const TrainOptions& o, int64_t vocab_size,
@@ -193,29 +224,11 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
                   ": resume with --data of the corpus it was trained on");
   }
   start_run(o, state, net, adamw, task.restore_batcher);
-  // A checkpoint carries the run's flags too: `slope eval` reads --max-src-len from them.
-  const std::string flags = options_to_json(o).dump(2) + "\n";
-  const auto save_extras = [&](const fs::path& dir) {
-    task.save_vocab(dir);
-    files::write_file_atomic(dir / io::kTrainOptionsFile, flags);
-  };
-
   if (observer)
     observer->on_start({net.num_params(), task.vocab_size, state.step, o.max_iters, o.batch_size,
                         task.max_len, 0});
-  LoopHooks hooks;
-  hooks.train_loss = [&] { return task.train_loss(net); };
-  hooks.val_loss = [&] { return task.val_loss(net); };
-  hooks.micro_step = [&](int64_t* tokens) { return task.step(net, tokens); };
-  hooks.batcher_state = task.batcher_state;
-  hooks.save_best = [&] {
-    io::save_encdec(io::best_dir(out), net);
-    save_extras(io::best_dir(out));
-  };
-  // OUT/ is a training checkpoint (model, optimizer, train_state.json) plus the vocabulary and
-  // the flags.
-  hooks.save_extras = [&] { save_extras(out); };
-  return run_training_loop(o, net, adamw, state, hooks, observer, run_start);
+  EncDecRun run(task, net, out, options_to_json(o).dump(2) + "\n");
+  return run_training_loop(o, net, adamw, state, run, observer, run_start);
 }
 
 }  // namespace slope::train

@@ -71,6 +71,49 @@ void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
                 " differ): resume with --data of the corpus it was trained on");
 }
 
+// A GPT run as the loop sees it: next-token windows of the corpus, the evals at block_size and
+// OUT/best/ with the tokenizer.
+class GptRun final : public LoopHooks {
+ public:
+  GptRun(const TrainOptions& o, model::Gpt<float>& gpt, const data::PreparedCorpus& corpus)
+      : o_(o),
+        gpt_(gpt),
+        corpus_(corpus),
+        batcher_(corpus.train, o.micro_batch(), o.train_len(), o.seed),
+        train_eval_(corpus.train, o.batch_size, o.model.block_size,
+                    data::splitmix64(o.seed ^ kTrainEvalSalt)),
+        val_eval_(corpus.val, o.batch_size, o.model.block_size,
+                  data::splitmix64(o.seed ^ kValEvalSalt)),
+        windows_(static_cast<size_t>(o.micro_batch() * (o.train_len() + 1))) {}
+
+  void restore_batcher(const data::BatcherState& s) { batcher_.restore(s); }
+
+  double train_loss() override { return estimate_loss(gpt_, train_eval_, o_.eval_iters); }
+  double val_loss() override { return estimate_loss(gpt_, val_eval_, o_.eval_iters); }
+  float micro_step(int64_t* tokens) override {
+    const int64_t Bm = o_.micro_batch(), Tt = o_.train_len();
+    batcher_.next(windows_);
+    split_windows(windows_, Bm, Tt, idx_, targets_);
+    *tokens += Bm * Tt;
+    return gpt_.forward(idx_.data(), targets_.data(), Bm, Tt);
+  }
+  data::BatcherState batcher_state() const override { return batcher_.state(); }
+  void save_best() override {
+    const fs::path best = io::best_dir(o_.out_dir);
+    io::save_gpt(best, gpt_);
+    corpus_.tokenizer->save(io::tokenizer_dir(best));
+  }
+
+ private:
+  const TrainOptions& o_;
+  model::Gpt<float>& gpt_;
+  const data::PreparedCorpus& corpus_;
+  data::TokenBatcher batcher_;
+  const data::TokenBatcher train_eval_, val_eval_;
+  std::vector<uint32_t> windows_;
+  std::vector<int32_t> idx_, targets_;
+};
+
 }  // namespace
 
 TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
@@ -93,35 +136,14 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
 
   model::Gpt<float> gpt(o.model, o.seed);
   AdamW<float> adamw(gpt.table(), {o.beta1, o.beta2, 1e-8, o.weight_decay});
-  data::TokenBatcher batcher(corpus.train, o.micro_batch(), o.train_len(), o.seed);
-  const data::TokenBatcher train_eval(corpus.train, o.batch_size, o.model.block_size,
-                                      data::splitmix64(o.seed ^ kTrainEvalSalt));
-  const data::TokenBatcher val_eval(corpus.val, o.batch_size, o.model.block_size,
-                                    data::splitmix64(o.seed ^ kValEvalSalt));
-  start_run(o, state, gpt, adamw, [&](const data::BatcherState& s) { batcher.restore(s); });
+  GptRun run(o, gpt, corpus);
+  start_run(o, state, gpt, adamw, [&](const data::BatcherState& s) { run.restore_batcher(s); });
   if (!o.resume) corpus.tokenizer->save(io::tokenizer_dir(out));  // a checkpoint is self-contained
 
-  const int64_t Bm = o.micro_batch(), Tt = o.train_len();
   if (observer)
-    observer->on_start({gpt.num_params(), o.model.vocab_size, state.step, o.max_iters, Bm, Tt,
-                        o.tokens_per_step()});
-  std::vector<uint32_t> windows(static_cast<size_t>(Bm * (Tt + 1)));
-  std::vector<int32_t> idx, targets;
-  LoopHooks hooks;
-  hooks.train_loss = [&] { return estimate_loss(gpt, train_eval, o.eval_iters); };
-  hooks.val_loss = [&] { return estimate_loss(gpt, val_eval, o.eval_iters); };
-  hooks.micro_step = [&](int64_t* tokens) {
-    batcher.next(windows);
-    split_windows(windows, Bm, Tt, idx, targets);
-    *tokens += Bm * Tt;
-    return gpt.forward(idx.data(), targets.data(), Bm, Tt);
-  };
-  hooks.batcher_state = [&] { return batcher.state(); };
-  hooks.save_best = [&] {
-    io::save_gpt(io::best_dir(out), gpt);
-    corpus.tokenizer->save(io::tokenizer_dir(io::best_dir(out)));
-  };
-  return run_training_loop(o, gpt, adamw, state, hooks, observer, run_start);
+    observer->on_start({gpt.num_params(), o.model.vocab_size, state.step, o.max_iters,
+                        o.micro_batch(), o.train_len(), o.tokens_per_step()});
+  return run_training_loop(o, gpt, adamw, state, run, observer, run_start);
 }
 
 }  // namespace slope::train
