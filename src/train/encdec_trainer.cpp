@@ -9,15 +9,15 @@
 #include <string>
 #include <vector>
 
-#include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "data/mlm_batcher.h"
 #include "data/pairs.h"
 #include "data/prepare.h"
 #include "data/random.h"
 #include "data/tokenizer.h"
-#include "io/encdec_checkpoint.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "io/checkpoint_files.h"
+#include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
@@ -59,9 +59,10 @@ class MlmTask final : public Task {
  public:
   MlmTask(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpus)
       : corpus_(std::move(corpus)),
-        mask_id_(static_cast<int32_t>(corpus_->tokenizer->vocab_size())),  // <mask>: the id
-        B_(o.batch_size),                                                   // after the corpus's
-        L_(o.model.block_size),                                             // tokens
+        // <mask>: the id after the corpus's tokens
+        mask_id_(static_cast<int32_t>(corpus_->tokenizer->vocab_size())),
+        B_(o.batch_size),
+        L_(o.model.block_size),
         iters_(o.eval_iters),
         p_(o.mask_prob),
         train_seed_(data::splitmix64(o.seed ^ kTrainEvalSalt)),
@@ -136,7 +137,8 @@ class G2pTask final : public Task {
   data::BatcherState batcher_state() const override { return batcher_.state(); }
   void restore_batcher(const data::BatcherState& s) override { batcher_.restore(s); }
   std::string vocab_bytes(const fs::path& dir) const override {
-    return files::read_file(dir / data::kSrcVocabFile) + files::read_file(dir / data::kTgtVocabFile);
+    return files::read_file(dir / data::kSrcVocabFile) +
+           files::read_file(dir / data::kTgtVocabFile);
   }
 
  private:
@@ -260,8 +262,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
                   " has another vocabulary than the checkpoint in " + out.string() +
                   ": resume with --data of the corpus it was trained on");
   }
-  start_run(o, state, net, adamw,
-            [&](const data::BatcherState& s) { task->restore_batcher(s); });
+  start_run(o, state, net, adamw, [&](const data::BatcherState& s) { task->restore_batcher(s); });
   if (observer)
     observer->on_start({net.num_params(), task->vocab_size, state.step, o.max_iters, o.batch_size,
                         task->max_len, 0});

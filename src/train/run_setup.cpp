@@ -5,7 +5,7 @@
 #include "io/checkpoint_files.h"
 #include "model/encdec.h"
 #include "model/gpt.h"
-#include "slope/error.h"  // slope::Error
+#include "slope/error.h"    // slope::Error
 #include "train/trainer.h"  // kDropoutSalt
 
 namespace slope::train {
@@ -27,8 +27,8 @@ TrainState read_resumed_state(const TrainOptions& o) {
 void check_within_max_iters(const TrainState& state, const TrainOptions& o) {
   if (state.step > o.max_iters)
     throw Error("the checkpoint in " + o.out_dir.string() + " is at step " +
-                std::to_string(state.step) + ", beyond --max-iters " +
-                std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
+                std::to_string(state.step) + ", beyond --max-iters " + std::to_string(o.max_iters) +
+                ": pass a larger --max-iters to go on");
 }
 
 void refuse_existing_run(const fs::path& out, bool model_too) {

@@ -130,10 +130,8 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
 }
 
 template TrainSummary run_training_loop(const TrainOptions&, model::Gpt<float>&, AdamW<float>&,
-                                        TrainState&, LoopHooks&, TrainObserver*,
-                                        Clock::time_point);
+                                        TrainState&, LoopHooks&, TrainObserver*, Clock::time_point);
 template TrainSummary run_training_loop(const TrainOptions&, model::EncDec<float>&, AdamW<float>&,
-                                        TrainState&, LoopHooks&, TrainObserver*,
-                                        Clock::time_point);
+                                        TrainState&, LoopHooks&, TrainObserver*, Clock::time_point);
 
 }  // namespace slope::train

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "data/prepare.h"
 #include "data/random.h"
 #include "data/token_batcher.h"
 #include "data/tokenizer.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt.h"
