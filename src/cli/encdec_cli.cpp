@@ -19,12 +19,12 @@
 #include "files/read_file.h"
 #include "data/pairs.h"
 #include "data/prepare.h"
+#include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
 #include "model/seq2seq_decode.h"
 #include "slope/error.h"  // slope::Error
 #include "train/encdec_eval.h"
-#include "train/encdec_trainer.h"  // kTrainOptionsFile
 
 namespace slope::cli {
 
@@ -63,7 +63,7 @@ model::DecodeOptions decode_options(int64_t beam, const std::vector<data::PairEx
 // --max-src-len of the run that wrote a checkpoint (0: every word, or not recorded).
 int64_t trained_max_src_len(const fs::path& checkpoint) {
   std::error_code ec;
-  const fs::path path = checkpoint / train::kTrainOptionsFile;
+  const fs::path path = checkpoint / io::kTrainOptionsFile;
   if (!fs::exists(path, ec)) return 0;
   const nlohmann::json j = nlohmann::json::parse(files::read_file(path), nullptr, false);
   return j.is_object() && j.contains("max-src-len") && j["max-src-len"].is_number_integer()
@@ -118,7 +118,7 @@ int run_eval_encdec(const EvalOptions& o) {
                 o.checkpoint.string() + " is an encoder or seq2seq (see slope eval --help)");
   const model::EncDecConfig config = io::read_encdec_config(o.checkpoint);
   model::EncDec<float> m = load_model(o.checkpoint);
-  const fs::path csv_path = o.csv.empty() ? o.checkpoint / "eval.csv" : o.csv;
+  const fs::path csv_path = o.csv.empty() ? o.checkpoint / io::kEvalCsvFile : o.csv;
   fs::path png = o.png;
   if (png.empty()) png = fs::path(csv_path).replace_extension(".png");
   std::ostringstream csv;

@@ -12,6 +12,7 @@
 #include "files/atomic_file.h"
 #include "files/read_file.h"
 #include "data/prepare.h"
+#include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "slope/error.h"  // slope::Error
@@ -97,7 +98,7 @@ int run_eval(const EvalOptions& o) {
   const model::GptConfig config = io::read_gpt_config(o.checkpoint / io::kConfigFile);
   const data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
   const fs::path tok = checkpoint_tokenizer_dir(o.checkpoint) / data::kTokenizerMetaFile;
-  if (files::read_file(tok) != files::read_file(o.data_dir / "tokenizer" / data::kTokenizerMetaFile))
+  if (files::read_file(tok) != files::read_file(o.data_dir / data::kTokenizerDir / data::kTokenizerMetaFile))
     throw Error("the corpus in " + o.data_dir.string() +
                 " was prepared with another tokenizer "
                 "than the checkpoint " +
@@ -124,7 +125,7 @@ int run_eval(const EvalOptions& o) {
     series.x.push_back(static_cast<double>(r.length));
     series.y.push_back(r.perplexity);
   }
-  const fs::path csv_path = o.csv.empty() ? o.checkpoint / "eval.csv" : o.csv;
+  const fs::path csv_path = o.csv.empty() ? o.checkpoint / io::kEvalCsvFile : o.csv;
   files::write_file_atomic(csv_path, csv.str());
   fs::path png = o.png;
   if (png.empty()) png = fs::path(csv_path).replace_extension(".png");

@@ -14,6 +14,7 @@
 #include "cli/train.h"  // set_threads
 #include "data/random.h"
 #include "data/tokenizer.h"
+#include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt_inference.h"
@@ -63,7 +64,7 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
 
 fs::path checkpoint_tokenizer_dir(const fs::path& checkpoint) {
   std::error_code ec;
-  for (const fs::path& dir : {checkpoint / "tokenizer", checkpoint / ".." / "tokenizer"})
+  for (const fs::path& dir : {io::tokenizer_dir(checkpoint), io::tokenizer_dir(checkpoint / "..")})
     if (fs::exists(dir / data::kTokenizerMetaFile, ec)) return dir;
   throw Error(checkpoint.string() +
               " has no tokenizer/ (checkpoints of `slope train` carry one): copy the "

@@ -8,6 +8,7 @@
 #include <exception>
 
 #include "cli/progress.h"
+#include "io/checkpoint_files.h"
 #include "slope/error.h"  // slope::Error
 #include "train/encdec_trainer.h"
 #include "train/train_state.h"
@@ -133,7 +134,7 @@ train::TrainOptions merge_with_checkpoint(const ConfigurableSubcommand& app,
   for (const auto& [key, value] : now.items())
     if (app.given("--" + key)) merged[key] = value;
   train::TrainOptions o =
-      train::options_from_json(merged, (given.out_dir / train::kTrainStateFile).string());
+      train::options_from_json(merged, (given.out_dir / io::kTrainStateFile).string());
   o.data_dir = given.data_dir.empty() ? state.data_dir : given.data_dir;
   o.out_dir = given.out_dir, o.log_path = given.log_path;
   o.resume = true;
@@ -179,7 +180,7 @@ int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
       static_cast<long long>(s.steps), s.last_eval.train_loss, s.last_eval.val_loss,
       s.best_val_loss, static_cast<long long>(s.best_step), s.tokens_per_s, s.elapsed_s);
   std::printf("checkpoints: %s (latest), %s (best)\n", options.out_dir.c_str(),
-              (options.out_dir / "best").c_str());
+              io::best_dir(options.out_dir).c_str());
   return 0;
 }
 

@@ -16,7 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kMetaFile = "meta.json";
-constexpr const char* kTokenizerDir = "tokenizer";
 constexpr const char* kTrainFile = "train.bin";
 constexpr const char* kValFile = "val.bin";
 // Moved into place in this order: meta.json last, so its presence means the rest is there.

@@ -27,6 +27,8 @@ namespace slope::data {
 enum class TokenizerKind { kChar, kBpe };
 
 constexpr uint32_t kPreparedFormatVersion = 1;
+// DIR/tokenizer/: the corpus's tokenizer (a checkpoint carries a copy: io::kTokenizerDir).
+constexpr const char* kTokenizerDir = "tokenizer";
 constexpr uint32_t kDefaultBpeVocab = 4096;
 
 // What `slope prepare` makes: a text corpus for language models (here), or word/pronunciation

@@ -11,7 +11,8 @@
 #include <vector>
 
 #include "files/atomic_file.h"
-#include "io/gpt_checkpoint.h"  // kConfigFile, kModelFile
+#include "io/checkpoint_files.h"
+#include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
 #include "slope/error.h"  // slope::Error
 

@@ -13,13 +13,12 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "io/checkpoint_files.h"  // kConfigFile, kModelFile
 #include "model/gpt.h"
 #include "model/gpt_config.h"
 
 namespace slope::io {
 
-constexpr char kConfigFile[] = "config.json";
-constexpr char kModelFile[] = "model.safetensors";
 constexpr char kLmHead[] = "lm_head.weight";  // tied: a copy of transformer.wte.weight
 
 nlohmann::ordered_json gpt_config_to_json(const model::GptConfig& config);

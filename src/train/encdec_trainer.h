@@ -24,8 +24,6 @@
 
 namespace slope::train {
 
-constexpr char kTrainOptionsFile[] = "train_options.json";
-
 // Throws slope::Error: bad options (naming the flag), a missing or wrong corpus, an OUT that
 // already holds a checkpoint, a diverged loss. observer may be null.
 TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer = nullptr);

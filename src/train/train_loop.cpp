@@ -24,7 +24,7 @@ double seconds_since(Clock::time_point t0) {
 
 template <class Model>
 TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>& adamw,
-                               TrainState& state, const LoopHooks& hooks, TrainObserver* observer,
+                               TrainState& state, LoopHooks& hooks, TrainObserver* observer,
                                Clock::time_point run_start) {
   const std::filesystem::path& out = o.out_dir;
   const int64_t start = state.step;
@@ -66,7 +66,7 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
         state.batcher = hooks.batcher_state();
         state.dropout_forwards = model.dropout_forwards();
         state.elapsed_s = r.elapsed_s;
-        if (hooks.save_extras) hooks.save_extras();
+        hooks.save_extras();
         save_checkpoint(out, model, adamw, state);  // train_state.json last
         saved_step = step;
       }
@@ -130,10 +130,8 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
 }
 
 template TrainSummary run_training_loop(const TrainOptions&, model::Gpt<float>&, AdamW<float>&,
-                                        TrainState&, const LoopHooks&, TrainObserver*,
-                                        Clock::time_point);
+                                        TrainState&, LoopHooks&, TrainObserver*, Clock::time_point);
 template TrainSummary run_training_loop(const TrainOptions&, model::EncDec<float>&, AdamW<float>&,
-                                        TrainState&, const LoopHooks&, TrainObserver*,
-                                        Clock::time_point);
+                                        TrainState&, LoopHooks&, TrainObserver*, Clock::time_point);
 
 }  // namespace slope::train

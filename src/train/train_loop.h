@@ -14,7 +14,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 
 #include "data/token_batcher.h"  // BatcherState
 #include "train/adamw.h"
@@ -23,15 +22,19 @@
 
 namespace slope::train {
 
-struct LoopHooks {
+// What the loop asks of a run: its batches, its evals and its files.
+class LoopHooks {
+ public:
+  virtual ~LoopHooks() = default;
   // Mean loss over fixed train and val batches, the model in evaluation mode.
-  std::function<double()> train_loss, val_loss;
+  virtual double train_loss() = 0;
+  virtual double val_loss() = 0;
   // One training micro-batch: the forward with targets; returns its loss and adds the tokens it
   // trained on to *tokens. The loop calls backward() after it.
-  std::function<float(int64_t* tokens)> micro_step;
-  std::function<data::BatcherState()> batcher_state;  // saved with each checkpoint
-  std::function<void()> save_best;                    // the model into OUT/best/
-  std::function<void()> save_extras;  // files OUT/ holds besides the checkpoint (vocabulary)
+  virtual float micro_step(int64_t* tokens) = 0;
+  virtual data::BatcherState batcher_state() const = 0;  // saved with each checkpoint
+  virtual void save_best() = 0;                          // the model into OUT/best/
+  virtual void save_extras() {}  // files OUT/ holds besides the checkpoint (vocabulary)
 };
 
 // Runs from state.step to options.max_iters, updating `state` (the loss records, the position
@@ -39,7 +42,7 @@ struct LoopHooks {
 // seed and, when resumed, its weights set. run_start: when this process's run began.
 template <class Model>
 TrainSummary run_training_loop(const TrainOptions& options, Model& model, AdamW<float>& adamw,
-                               TrainState& state, const LoopHooks& hooks, TrainObserver* observer,
+                               TrainState& state, LoopHooks& hooks, TrainObserver* observer,
                                std::chrono::steady_clock::time_point run_start);
 
 }  // namespace slope::train

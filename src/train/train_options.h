@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "io/checkpoint_files.h"  // kLogFile
 #include "model/encdec_config.h"
 #include "model/gpt_config.h"
 
@@ -67,7 +68,7 @@ struct TrainOptions {
   int64_t decay_end() const { return lr_decay_iters > 0 ? lr_decay_iters : max_iters; }
   double floor_lr() const { return min_lr >= 0.0 ? min_lr : lr / 10.0; }
   std::filesystem::path log_file() const {
-    return log_path.empty() ? out_dir / "log.jsonl" : log_path;
+    return log_path.empty() ? out_dir / io::kLogFile : log_path;
   }
 };
 

@@ -43,13 +43,13 @@ FileSum checksum(const fs::path& path) {
   return s;
 }
 
-const char* const kCheckedFiles[] = {io::kModelFile, io::kConfigFile, kOptimizerFile};
+const char* const kCheckedFiles[] = {io::kModelFile, io::kConfigFile, io::kOptimizerFile};
 
 }  // namespace
 
 bool has_checkpoint(const fs::path& dir) {
   std::error_code ec;
-  return fs::exists(dir / kTrainStateFile, ec);
+  return fs::exists(dir / io::kTrainStateFile, ec);
 }
 
 namespace {
@@ -71,7 +71,7 @@ void save_checkpoint(const fs::path& dir, const Model& gpt, const AdamW<float>& 
     moments.push_back({s.name + kMoments[0], io::Dtype::F32, s.shape, adamw.m() + s.offset});
     moments.push_back({s.name + kMoments[1], io::Dtype::F32, s.shape, adamw.v() + s.offset});
   }
-  io::write_safetensors(dir / kOptimizerFile, moments, {{"step", std::to_string(state.step)}});
+  io::write_safetensors(dir / io::kOptimizerFile, moments, {{"step", std::to_string(state.step)}});
 
   nlohmann::ordered_json j;
   j["format"] = kFormat;
@@ -96,13 +96,13 @@ void save_checkpoint(const fs::path& dir, const Model& gpt, const AdamW<float>& 
     files[name] = {{"bytes", s.bytes}, {"fnv1a64", files::hex64(s.fnv)}};
   }
   j["files"] = files;
-  files::write_json_file(dir / kTrainStateFile, j);
+  files::write_json_file(dir / io::kTrainStateFile, j);
 }
 
 TrainState read_train_state(const fs::path& dir) {
-  const fs::path path = dir / kTrainStateFile;
+  const fs::path path = dir / io::kTrainStateFile;
   if (!has_checkpoint(dir))
-    throw Error(dir.string() + " holds no training checkpoint (no " + kTrainStateFile +
+    throw Error(dir.string() + " holds no training checkpoint (no " + io::kTrainStateFile +
                 "): train without --resume first");
   const nlohmann::json j = files::read_json_file(path);
   files::check_json_format(j, kFormat, kTrainStateVersion, path);
@@ -133,7 +133,7 @@ TrainState read_train_state(const fs::path& dir) {
 template <class Model>
 void load_checkpoint(const fs::path& dir, const TrainState& state, Model& gpt,
                      AdamW<float>& adamw) {
-  const fs::path state_path = dir / kTrainStateFile;
+  const fs::path state_path = dir / io::kTrainStateFile;
   const nlohmann::json j = files::read_json_file(state_path);
   const auto files = files::json_field<nlohmann::json>(j, "files", state_path);
   for (const char* name : kCheckedFiles) {
@@ -150,7 +150,7 @@ void load_checkpoint(const fs::path& dir, const TrainState& state, Model& gpt,
   }
 
   // Stage the moments, then the weights (loading leaves the model unchanged when it fails).
-  const io::SafetensorsReader reader(dir / kOptimizerFile);
+  const io::SafetensorsReader reader(dir / io::kOptimizerFile);
   const int64_t n = gpt.table().size();
   std::vector<float> m(static_cast<size_t>(n), 0.0f), v(static_cast<size_t>(n), 0.0f);
   for (const model::ParamSpec& s : gpt.table().specs()) {

@@ -20,6 +20,7 @@
 #include <limits>
 
 #include "data/token_batcher.h"
+#include "io/checkpoint_files.h"  // kTrainStateFile, kOptimizerFile
 #include "model/encdec.h"
 #include "model/gpt.h"
 #include "train/adamw.h"
@@ -27,8 +28,6 @@
 
 namespace slope::train {
 
-constexpr char kTrainStateFile[] = "train_state.json";
-constexpr char kOptimizerFile[] = "optimizer.safetensors";
 constexpr uint32_t kTrainStateVersion = 1;
 
 struct TrainState {

@@ -6,16 +6,18 @@
 #include <string>
 #include <vector>
 
-#include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "data/prepare.h"
 #include "data/random.h"
 #include "data/token_batcher.h"
 #include "data/tokenizer.h"
+#include "files/atomic_file.h"
+#include "files/read_file.h"
+#include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt.h"
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
+#include "train/run_setup.h"
 #include "train/train_loop.h"
 #include "train/train_state.h"
 
@@ -26,9 +28,6 @@ namespace fs = std::filesystem;
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-constexpr char kTokenizerDir[] = "tokenizer";
-constexpr char kBestDir[] = "best";
 
 // Windows (B, T+1) → inputs idx (B, T) and targets (B, T), shifted by one.
 void split_windows(const std::vector<uint32_t>& windows, int64_t B, int64_t T,
@@ -63,8 +62,8 @@ double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, 
 // A checkpoint names its tokenizer by content: the corpus resumed on must have been prepared
 // with the same one.
 void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
-  const fs::path ours = out / kTokenizerDir / data::kTokenizerMetaFile;
-  const fs::path theirs = data_dir / kTokenizerDir / data::kTokenizerMetaFile;
+  const fs::path ours = io::tokenizer_dir(out) / data::kTokenizerMetaFile;
+  const fs::path theirs = data_dir / data::kTokenizerDir / data::kTokenizerMetaFile;
   if (files::read_file(ours) != files::read_file(theirs))
     throw Error("the corpus in " + data_dir.string() +
                 " was prepared with another tokenizer than " + "the checkpoint in " + out.string() +
@@ -72,13 +71,55 @@ void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
                 " differ): resume with --data of the corpus it was trained on");
 }
 
+// A GPT run as the loop sees it: next-token windows of the corpus, the evals at block_size and
+// OUT/best/ with the tokenizer.
+class GptRun final : public LoopHooks {
+ public:
+  GptRun(const TrainOptions& o, model::Gpt<float>& gpt, const data::PreparedCorpus& corpus)
+      : o_(o),
+        gpt_(gpt),
+        corpus_(corpus),
+        batcher_(corpus.train, o.micro_batch(), o.train_len(), o.seed),
+        train_eval_(corpus.train, o.batch_size, o.model.block_size,
+                    data::splitmix64(o.seed ^ kTrainEvalSalt)),
+        val_eval_(corpus.val, o.batch_size, o.model.block_size,
+                  data::splitmix64(o.seed ^ kValEvalSalt)),
+        windows_(static_cast<size_t>(o.micro_batch() * (o.train_len() + 1))) {}
+
+  void restore_batcher(const data::BatcherState& s) { batcher_.restore(s); }
+
+  double train_loss() override { return estimate_loss(gpt_, train_eval_, o_.eval_iters); }
+  double val_loss() override { return estimate_loss(gpt_, val_eval_, o_.eval_iters); }
+  float micro_step(int64_t* tokens) override {
+    const int64_t Bm = o_.micro_batch(), Tt = o_.train_len();
+    batcher_.next(windows_);
+    split_windows(windows_, Bm, Tt, idx_, targets_);
+    *tokens += Bm * Tt;
+    return gpt_.forward(idx_.data(), targets_.data(), Bm, Tt);
+  }
+  data::BatcherState batcher_state() const override { return batcher_.state(); }
+  void save_best() override {
+    const fs::path best = io::best_dir(o_.out_dir);
+    io::save_gpt(best, gpt_);
+    corpus_.tokenizer->save(io::tokenizer_dir(best));
+  }
+
+ private:
+  const TrainOptions& o_;
+  model::Gpt<float>& gpt_;
+  const data::PreparedCorpus& corpus_;
+  data::TokenBatcher batcher_;
+  const data::TokenBatcher train_eval_, val_eval_;
+  std::vector<uint32_t> windows_;
+  std::vector<int32_t> idx_, targets_;
+};
+
 }  // namespace
 
 TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
   const Clock::time_point run_start = Clock::now();
   TrainOptions o = options;
-  if (o.data_dir.empty()) throw Error("--data is required: a directory made by `slope prepare`");
-  if (o.out_dir.empty()) throw Error("--out is required: the directory for checkpoints and logs");
+  require_dirs(o);
   const fs::path out = o.out_dir;
   data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
   o.model.vocab_size = corpus.tokenizer->vocab_size();
@@ -86,61 +127,23 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
 
   TrainState state;
   if (o.resume) {
-    state = read_train_state(out);
-    check_resumable(state.options, o, "the checkpoint in " + out.string());
+    state = read_resumed_state(o);
     check_same_tokenizer(o.data_dir, out);
-    if (state.step > o.max_iters)
-      throw Error("the checkpoint in " + out.string() + " is at step " +
-                  std::to_string(state.step) + ", beyond --max-iters " +
-                  std::to_string(o.max_iters) + ": pass a larger --max-iters to go on");
-  } else if (has_checkpoint(out)) {
-    throw Error(out.string() + " already holds a training checkpoint (" + kTrainStateFile +
-                "): pass --resume to continue it, or choose another --out");
+    check_within_max_iters(state, o);
+  } else {
+    refuse_existing_run(out, /*model_too=*/false);
   }
 
   model::Gpt<float> gpt(o.model, o.seed);
   AdamW<float> adamw(gpt.table(), {o.beta1, o.beta2, 1e-8, o.weight_decay});
-  data::TokenBatcher batcher(corpus.train, o.micro_batch(), o.train_len(), o.seed);
-  const data::TokenBatcher train_eval(corpus.train, o.batch_size, o.model.block_size,
-                                      data::splitmix64(o.seed ^ kTrainEvalSalt));
-  const data::TokenBatcher val_eval(corpus.val, o.batch_size, o.model.block_size,
-                                    data::splitmix64(o.seed ^ kValEvalSalt));
-  if (o.resume) {
-    load_checkpoint(out, state, gpt, adamw);
-    batcher.restore(state.batcher);
-    gpt.set_dropout_seed(state.dropout_seed, state.dropout_forwards);
-  } else {
-    state.dropout_seed = data::splitmix64(o.seed ^ kDropoutSalt);
-    gpt.set_dropout_seed(state.dropout_seed, 0);
-    std::error_code ec;
-    fs::create_directories(out, ec);
-    if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
-    corpus.tokenizer->save(out / kTokenizerDir);  // a checkpoint is self-contained
-  }
-  state.options = o;
-  state.data_dir = fs::absolute(o.data_dir);
+  GptRun run(o, gpt, corpus);
+  start_run(o, state, gpt, adamw, [&](const data::BatcherState& s) { run.restore_batcher(s); });
+  if (!o.resume) corpus.tokenizer->save(io::tokenizer_dir(out));  // a checkpoint is self-contained
 
-  const int64_t Bm = o.micro_batch(), Tt = o.train_len();
   if (observer)
-    observer->on_start({gpt.num_params(), o.model.vocab_size, state.step, o.max_iters, Bm, Tt,
-                        o.tokens_per_step()});
-  std::vector<uint32_t> windows(static_cast<size_t>(Bm * (Tt + 1)));
-  std::vector<int32_t> idx, targets;
-  LoopHooks hooks;
-  hooks.train_loss = [&] { return estimate_loss(gpt, train_eval, o.eval_iters); };
-  hooks.val_loss = [&] { return estimate_loss(gpt, val_eval, o.eval_iters); };
-  hooks.micro_step = [&](int64_t* tokens) {
-    batcher.next(windows);
-    split_windows(windows, Bm, Tt, idx, targets);
-    *tokens += Bm * Tt;
-    return gpt.forward(idx.data(), targets.data(), Bm, Tt);
-  };
-  hooks.batcher_state = [&] { return batcher.state(); };
-  hooks.save_best = [&] {
-    io::save_gpt(out / kBestDir, gpt);
-    corpus.tokenizer->save(out / kBestDir / kTokenizerDir);
-  };
-  return run_training_loop(o, gpt, adamw, state, hooks, observer, run_start);
+    observer->on_start({gpt.num_params(), o.model.vocab_size, state.step, o.max_iters,
+                        o.micro_batch(), o.train_len(), o.tokens_per_step()});
+  return run_training_loop(o, gpt, adamw, state, run, observer, run_start);
 }
 
 }  // namespace slope::train

@@ -65,8 +65,8 @@ TEST_F(TrainerTest, ResumedRunEqualsUninterruptedRunBitwise) {
   EXPECT_EQ(resumed.last_eval.train_loss, full.last_eval.train_loss);
   EXPECT_EQ(read_bytes(dir_ / "stopped" / "model.safetensors"),
             read_bytes(dir_ / "straight" / "model.safetensors"));
-  EXPECT_EQ(read_bytes(dir_ / "stopped" / kOptimizerFile),
-            read_bytes(dir_ / "straight" / kOptimizerFile));
+  EXPECT_EQ(read_bytes(dir_ / "stopped" / io::kOptimizerFile),
+            read_bytes(dir_ / "straight" / io::kOptimizerFile));
 
   // The resumed log: the evals of steps 0, 2 and 3 from the first run, 4 and 6 from the second.
   std::ifstream log(dir_ / "stopped" / "log.jsonl");
@@ -116,7 +116,7 @@ TEST_F(TrainerTest, DamagedCheckpointIsRefusedNamingTheFile) {
   o.max_iters = 2, o.lr_decay_iters = 6;
   train_gpt(o);
   o.resume = true, o.max_iters = 4;
-  const fs::path opt = dir_ / "out" / kOptimizerFile;
+  const fs::path opt = dir_ / "out" / io::kOptimizerFile;
   const std::string bytes = read_bytes(opt);
   fs::resize_file(opt, bytes.size() / 2);
   const auto before = snapshot(dir_ / "out");
