@@ -21,6 +21,16 @@ enum class MaskKind : int {
   kAdditive = 2,  // const float*: added to the score (after scale, beside the ALiBi bias)
 };
 
+// Where the queries sit among the keys: query i of batch row b is at position p_i = i + offset_b,
+// and causality, the ALiBi distance and the window are measured from p_i.
+enum class QueryPositions : int {
+  kLowerRight = 0,  // offset Tk_b − Tq_b: the last query is the last key (flash-attn >= 2.1,
+                    // decoding against a full buffer). Tk_b, Tq_b: row b's own lengths.
+  kUpperLeft = 1,   // offset 0 (torch SDPA's is_causal, torch.ones(Tq, Tk).tril())
+  kKeyLengths = 2,  // offset key_lengths[b] − Tq: the new queries end where row b's keys end
+                    // (flash_attn_with_kvcache's cache_seqlens). Needs key_lengths.
+};
+
 // Strides of a (B, H, T, D) tensor in elements; the last dimension is contiguous.
 struct Strides {
   int64_t b = 0, h = 0, t = 0;
@@ -55,6 +65,36 @@ struct AttentionProblem {
   bool causal = false;
 
   const int32_t* key_lengths = nullptr;  // (B) or null: every key visible
+  QueryPositions query_positions = QueryPositions::kLowerRight;
+
+  // Packed sequences (flash-attn's varlen interface), or null: B rows of Tq queries and Tk keys.
+  // Given, batch row b is document b: its queries are rows [cu_seqlens_q[b], cu_seqlens_q[b+1])
+  // of q/out/dout/dq (row r at r·q_strides.t + h·q_strides.h; q_strides.b and out_strides.b must
+  // be 0), its keys rows [cu_seqlens_k[b], cu_seqlens_k[b+1]) of k/v. Tq and Tk are the longest
+  // document (max_seqlen_q/_k). Positions, causality and ALiBi distances restart in each
+  // document, and no query sees another document's keys. lse is then (H, total_q) contiguous.
+  // Both or neither; key_lengths must be null.
+  const int32_t* cu_seqlens_q = nullptr;  // (B + 1), non-decreasing, from 0
+  const int32_t* cu_seqlens_k = nullptr;  // (B + 1), non-decreasing, from 0
+
+  // Sliding window (flash-attn's window_size): key j is visible from position p only if
+  // p − window_left <= j <= p + window_right; −1 leaves that side unbounded.
+  int64_t window_left = -1;
+  int64_t window_right = -1;
+
+  // Softcap (Gemma 2; flash-attn's softcap): the scaled score x = scale·q·k becomes
+  // softcap·tanh(x / softcap) before the ALiBi bias and the mask are added. 0: off.
+  float softcap = 0.0f;
+
+  // Per-batch slopes: slopes_left/right are (B, H) with this batch stride; 0: (H), shared.
+  int64_t slopes_stride_b = 0;
+
+  // Attention dropout: each P_ij is kept with probability 1 − dropout_p and scaled by
+  // 1/(1 − dropout_p); the keep mask is a pure function of (dropout_seed, dropout_offset, b, h,
+  // i, j) (a counter-based generator), so the backward regenerates it. 0: off.
+  float dropout_p = 0.0f;
+  uint64_t dropout_seed = 0;
+  uint64_t dropout_offset = 0;
 
   MaskKind mask_kind = MaskKind::kNone;
   const void* mask = nullptr;  // (Bm, Hm, Tq, Tk), Bm ∈ {1, B}, Hm ∈ {1, H}

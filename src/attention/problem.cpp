@@ -116,6 +116,14 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
       c.fail("attn_mask strides are invalid: rows need stride >= Tk=" + std::to_string(p.Tk) +
              " and the batch/head strides must be >= 0 (0 broadcasts)");
   }
+  // Interface landed before the kernels (issue 12): each line goes when its feature lands.
+  if (p.query_positions != QueryPositions::kLowerRight)
+    c.fail("query_positions: not implemented yet");
+  if (p.cu_seqlens_q || p.cu_seqlens_k) c.fail("cu_seqlens: not implemented yet");
+  if (p.window_left != -1 || p.window_right != -1) c.fail("window: not implemented yet");
+  if (p.softcap != 0.0f) c.fail("softcap: not implemented yet");
+  if (p.slopes_stride_b != 0) c.fail("slopes_stride_b: not implemented yet");
+  if (p.dropout_p != 0.0f) c.fail("dropout: not implemented yet");
   if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
     c.fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
 }
