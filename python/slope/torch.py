@@ -267,8 +267,8 @@ def _slopes_arg(name, s):
     if isinstance(s, Tensor):
         if s.device.type != "cpu":
             raise ValueError(f"{name} is on {s.device}; pass {name}.cpu()")
-        if not s.dtype.is_floating_point:
-            s = s.to(_torch.float32)
+        if s.dtype.is_complex or s.dtype == _torch.bool:
+            raise ValueError(f"{name} must be real numbers, got {s.dtype}")
         return s if s.dtype == _torch.float32 else s.float()
     a = _np.asarray(s)
     if a.dtype.kind not in "fiu":
