@@ -206,10 +206,11 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, dout, _dlse):
     q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng = ctx.saved_tensors
     need = ctx.needs_input_grad
-    with _torch.no_grad():  # first derivatives only: the backward has no derivative itself
-        dq, dk, dv, dsl, dsr = _attention_backward(
-            dout, q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng, ctx.layout,
-            ctx.ints, ctx.floats, bool(need[3] or need[4]))
+    # First derivatives only (the backward operator has no derivative): detached inputs.
+    args = (dout, q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng)
+    dq, dk, dv, dsl, dsr = _attention_backward(
+        *(None if a is None else a.detach() for a in args), ctx.layout, ctx.ints, ctx.floats,
+        bool(need[3] or need[4]))
     return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
             dsl if need[3] else None, dsr if need[4] else None,
             None, None, None, None, None, None, None, None)
@@ -225,8 +226,8 @@ class _Attention(_torch.autograd.Function):
 
     @staticmethod
     def forward(*inputs):
-        with _torch.no_grad():  # the Function records the graph, not the operator's autograd
-            return _attention_forward(*inputs)
+        # The Function records the graph, not the operator's own autograd: detached inputs.
+        return _attention_forward(*(a.detach() if isinstance(a, Tensor) else a for a in inputs))
 
     setup_context = staticmethod(_setup_context)
     backward = staticmethod(_backward)
@@ -485,6 +486,10 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         lens = _torch.full((B,), cache_seqlens, dtype=_torch.int32)
     else:
         lens = _plain_arg("cache_seqlens", cache_seqlens, "int").to(_torch.int32)
+        if lens.shape != (B,):
+            raise ValueError(f"cache_seqlens must have shape (B,) = ({B},), got {tuple(lens.shape)}")
+    if B and (int(lens.min()) < 0 or int(lens.max()) > S):
+        raise ValueError(f"cache_seqlens must lie in [0, {S}] (the cache length), got {lens.tolist()}")
     if (k is None) != (v is None):
         raise ValueError("k and v must be given together")
     if k is not None:
