@@ -3,6 +3,7 @@
 // kernels in float and by slope's float64 reference in double.
 #include "nn/self_attention.h"
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <type_traits>
@@ -16,12 +17,14 @@ namespace {
 
 // The attention problem of one layer call, every tensor read in place (nanoGPT's head layout):
 //   q[b, h, i, d] = q_base[b·Tq·q_row + i·q_row + h·D + d]  →  strides {Tq·q_row, D, q_row}
-//   k, v: strides {Tk·kv_row, D, kv_row} from their own bases;  out (B, Tq, C): {Tq·C, D, C}.
-// Self-attention reads qkv with q_row = kv_row = 3C (k and v at offsets C and 2C); cross-attention
-// reads q with q_row = C and kv with kv_row = 2C (v at offset C). No bias, not causal: the caller
-// sets those.
+//   k, v: strides {kv_rows·kv_row, D, kv_row} from their own bases, kv_rows >= Tk rows per batch
+//   row;  out (B, Tq, C): {Tq·C, D, C}.
+// Self-attention reads qkv with q_row = kv_row = 3C (k and v at offsets C and 2C), kv_rows = T;
+// cross-attention reads q with q_row = C and kv with kv_row = 2C (v at offset C), kv_rows = Tk;
+// a KV cache reads its own k and v buffers with kv_row = C, kv_rows = its capacity. No bias, not
+// causal: the caller sets those.
 AttentionProblem make_problem(const char* layer, int64_t B, int64_t Tq, int64_t Tk, int64_t C,
-                              int64_t H, int64_t q_row, int64_t kv_row) {
+                              int64_t H, int64_t q_row, int64_t kv_row, int64_t kv_rows) {
   if (C % H != 0)
     throw Error(std::string(layer) + ": C = " + std::to_string(C) +
                 " is not a multiple of the head count H = " + std::to_string(H));
@@ -29,7 +32,7 @@ AttentionProblem make_problem(const char* layer, int64_t B, int64_t Tq, int64_t 
   AttentionProblem p;
   p.B = B, p.H = H, p.Hkv = H, p.Tq = Tq, p.Tk = Tk, p.D = D, p.Dv = D;
   p.q_strides = {Tq * q_row, D, q_row};
-  p.k_strides = p.v_strides = {Tk * kv_row, D, kv_row};
+  p.k_strides = p.v_strides = {kv_rows * kv_row, D, kv_row};
   p.out_strides = {Tq * C, D, C};
   return p;
 }
@@ -81,7 +84,7 @@ template <class Real>
 AttentionProblem self_problem(const char* layer, const AttentionBias<Real>& bias, int64_t B,
                               int64_t T, int64_t C, int64_t H) {
   check_sizes(layer, {{"B", B}, {"T", T}, {"C", C}, {"H", H}});
-  AttentionProblem p = make_problem(layer, B, T, T, C, H, 3 * C, 3 * C);
+  AttentionProblem p = make_problem(layer, B, T, T, C, H, 3 * C, 3 * C, T);
   p.causal = bias.causal;
   p.key_lengths = bias.key_lengths;
   return p;
@@ -142,18 +145,29 @@ void self_attention_backward(Real* dqkv, NoDeduce<Real>* dslopes_left,
 }
 
 template <class Real>
-void attention_forward(Real* out, Real* lse, const Real* qkv, const NoDeduce<Real>* slopes,
-                       int64_t B, int64_t T, int64_t C, int64_t H) {
-  self_attention_forward(out, lse, qkv, AttentionBias<Real>{.causal = true, .slopes_left = slopes},
-                         B, T, C, H);
-}
-
-template <class Real>
-void attention_backward(Real* dqkv, NoDeduce<Real>* dslopes, Real* scratch, const Real* dout,
-                        const Real* qkv, const Real* out, const Real* lse,
-                        const NoDeduce<Real>* slopes, int64_t B, int64_t T, int64_t C, int64_t H) {
-  self_attention_backward(dqkv, dslopes, nullptr, scratch, dout, qkv, out, lse,
-                          AttentionBias<Real>{.causal = true, .slopes_left = slopes}, B, T, C, H);
+void kv_cache_attention_forward(Real* out, Real* lse, Real* k_cache, Real* v_cache, const Real* qkv,
+                                const NoDeduce<Real>* slopes, int64_t B, int64_t Tn, int64_t P,
+                                int64_t capacity, int64_t C, int64_t H) {
+  const char* layer = "kv cache attention";
+  check_sizes(layer, {{"B", B}, {"Tn", Tn}, {"capacity", capacity}, {"C", C}, {"H", H}});
+  check_given(
+      layer,
+      {{"out", out}, {"lse", lse}, {"k_cache", k_cache}, {"v_cache", v_cache}, {"qkv", qkv}});
+  const int64_t Tk = P + Tn;
+  if (P < 0 || Tk > capacity)
+    throw Error(std::string(layer) + ": " + std::to_string(Tn) + " new positions after " +
+                std::to_string(P) + " cached ones exceed the capacity " + std::to_string(capacity) +
+                ": grow the cache first");
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < Tn; ++t) {
+      const Real* row = qkv + (b * Tn + t) * 3 * C;
+      std::copy_n(row + C, C, k_cache + (b * capacity + P + t) * C);
+      std::copy_n(row + 2 * C, C, v_cache + (b * capacity + P + t) * C);
+    }
+  // Tn queries from qkv over Tk cached keys; causal with Tq < Tk is bottom-right aligned.
+  AttentionProblem p = make_problem(layer, B, Tn, Tk, C, H, 3 * C, C, capacity);
+  p.causal = true;
+  run_forward(layer, p, AttentionInputs<Real>{qkv, k_cache, v_cache, slopes, nullptr}, out, lse);
 }
 
 namespace {
@@ -161,7 +175,7 @@ namespace {
 AttentionProblem cross_problem(const char* layer, const int32_t* key_lengths, int64_t B, int64_t Tq,
                                int64_t Tk, int64_t C, int64_t H) {
   check_sizes(layer, {{"B", B}, {"Tq", Tq}, {"Tk", Tk}, {"C", C}, {"H", H}});
-  AttentionProblem p = make_problem(layer, B, Tq, Tk, C, H, C, 2 * C);
+  AttentionProblem p = make_problem(layer, B, Tq, Tk, C, H, C, 2 * C, Tk);
   p.key_lengths = key_lengths;
   return p;
 }
@@ -206,11 +220,9 @@ void cross_attention_backward(Real* dq, Real* dkv, Real* scratch, const Real* do
 }
 
 #define SLOPE_NN_INSTANTIATE(Real)                                                                \
-  template void attention_forward<Real>(Real*, Real*, const Real*, const Real*, int64_t, int64_t, \
-                                        int64_t, int64_t);                                        \
-  template void attention_backward<Real>(Real*, Real*, Real*, const Real*, const Real*,           \
-                                         const Real*, const Real*, const Real*, int64_t, int64_t, \
-                                         int64_t, int64_t);                                       \
+  template void kv_cache_attention_forward<Real>(Real*, Real*, Real*, Real*, const Real*,         \
+                                                 const Real*, int64_t, int64_t, int64_t, int64_t, \
+                                                 int64_t, int64_t);                               \
   template void self_attention_forward<Real>(                                                     \
       Real*, Real*, const Real*, const AttentionBias<Real>&, int64_t, int64_t, int64_t, int64_t); \
   template void self_attention_backward<Real>(                                                    \

@@ -1,5 +1,5 @@
 // Self-attention over c_attn's packed output: causal (a GPT block) or bidirectional (an
-// encoder), and an encoder–decoder's cross-attention.
+// encoder), its decoding form over a KV cache, and an encoder–decoder's cross-attention.
 //
 // qkv (B, T, 3C) holds q, k and v side by side along the last dimension, each split into H heads
 // of D = C/H channels (nanoGPT's layout: q[b, t, h, d] = qkv[b, t, h·D + d], k at offset C, v at
@@ -17,31 +17,6 @@
 #include "nn/common.h"
 
 namespace slope::nn {
-
-// The causal case of self_attention_forward below, with one slope vector for the left side.
-// Throws Error when C is not a multiple of H or a slope is negative or NaN.
-template <class Real>
-void attention_forward(Real* out,                     // (B, T, C)
-                       Real* lse,                     // (B, H, T) saved for the backward
-                       const Real* qkv,               // (B, T, 3C)
-                       const NoDeduce<Real>* slopes,  // (H) ALiBi slopes ≥ 0, or null: no bias
-                       int64_t B, int64_t T, int64_t C, int64_t H);
-
-// ACCUMULATES into dqkv and, when given, dslopes. The kernels overwrite what they write, so they
-// write into `scratch` and the layer adds it: dqkv may hold the gradient of another use of qkv.
-// Deterministic for a given input, whatever the thread count.
-template <class Real>
-void attention_backward(Real* dqkv,                    // (B, T, 3C)
-                        NoDeduce<Real>* dslopes,       // (H), or null: fixed slopes
-                        Real* scratch,                 // (B, T, 3C) workspace, overwritten
-                        const Real* dout,              // (B, T, C)
-                        const Real* qkv,               // (B, T, 3C)
-                        const Real* out,               // (B, T, C) from the forward
-                        const Real* lse,               // (B, H, T) from the forward
-                        const NoDeduce<Real>* slopes,  // (H), or null: as in the forward
-                        int64_t B, int64_t T, int64_t C, int64_t H);
-
-// ---- Bidirectional and cross-attention (encoders, encoder–decoders) ----------------------
 
 // How a self-attention layer sees position and padding.
 //   causal        query i sees keys j ≤ i (decoders); false: every key (encoders)
@@ -61,9 +36,9 @@ struct AttentionBias {
   const int32_t* key_lengths = nullptr;
 };
 
-// Self-attention over packed qkv (B, T, 3C) as above, with any bias. attention_forward is the
-// causal case of it. Throws Error on a bad shape, a negative or NaN slope, a key length outside
-// [0, T]. A sequence of key length 0 gets outputs 0 and lse −∞.
+// Self-attention over packed qkv (B, T, 3C) as above, with any bias. Throws Error on a bad shape
+// (C not a multiple of H), a negative or NaN slope, a key length outside [0, T]. A sequence of
+// key length 0 gets outputs 0 and lse −∞.
 template <class Real>
 void self_attention_forward(Real* out,        // (B, T, C)
                             Real* lse,        // (B, H, T)
@@ -74,7 +49,9 @@ void self_attention_forward(Real* out,        // (B, T, C)
 // ACCUMULATES into dqkv and, when given, dslopes_left / dslopes_right (H each). With
 // bias.slopes_right null the one shared vector's whole gradient goes to dslopes_left and
 // dslopes_right must be null (Error otherwise). A side whose slopes are +∞ gets a zero gradient.
-// `bias` is the forward's; scratch must not overlap dqkv.
+// `bias` is the forward's. The kernels overwrite what they write, so they write into `scratch`
+// (which must not overlap dqkv) and the layer adds it: dqkv may hold the gradient of another
+// use of qkv. Deterministic for a given input, whatever the thread count.
 template <class Real>
 void self_attention_backward(Real* dqkv,                     // (B, T, 3C)
                              NoDeduce<Real>* dslopes_left,   // (H) or null
@@ -86,6 +63,24 @@ void self_attention_backward(Real* dqkv,                     // (B, T, 3C)
                              const Real* lse,                // (B, H, T) from the forward
                              const AttentionBias<NoDeduce<Real>>& bias, int64_t B, int64_t T,
                              int64_t C, int64_t H);
+
+// Causal self-attention of Tn new positions against a KV cache (decoding, forward only): writes
+// the keys and values of qkv (B, Tn, 3C) into the cache at rows P .. P+Tn−1, then attends each
+// new query over all P + Tn cached keys, causal and bottom-right aligned (query t sits at
+// position P + t, DESIGN.md), with the ALiBi bias by distance as in training. The same outputs
+// as self_attention_forward over the whole sequence, up to the kernel's tiling (rounding).
+// Throws Error on a bad shape or P + Tn > capacity.
+template <class Real>
+void kv_cache_attention_forward(Real* out,        // (B, Tn, C)
+                                Real* lse,        // (B, H, Tn)
+                                Real* k_cache,    // (B, capacity, C): rows P .. P+Tn−1 written
+                                Real* v_cache,    // (B, capacity, C)
+                                const Real* qkv,  // (B, Tn, 3C)
+                                const NoDeduce<Real>* slopes,  // (H) causal ALiBi, or null
+                                int64_t B, int64_t Tn, int64_t P, int64_t capacity, int64_t C,
+                                int64_t H);
+
+// ---- Cross-attention (encoder–decoders) ---------------------------------------------------
 
 // Cross-attention of a decoder to an encoder's output: queries (B, Tq, C) from the decoder,
 // keys and values packed as kv (B, Tk, 2C) (k at offset 0, v at C, nanoGPT-style heads of

@@ -1,4 +1,5 @@
-// Causal self-attention over packed qkv (a GPT block, attention_forward/backward): gradients (no
+// Causal self-attention over packed qkv (a GPT block, self_attention_forward/backward with a
+// causal bias and one slope vector): gradients (no
 // bias, fixed and learned ALiBi slopes, T = 1, T across a kernel tile), and the layer against
 // slope's reference run on the head-major (B, H, T, D) layout through the public API, which checks
 // the strides themselves.
@@ -12,6 +13,23 @@
 namespace slope::nn::testing {
 namespace {
 
+// The causal case of self_attention_forward/backward with one slope vector (or none).
+template <class Real>
+void causal_attention_forward(Real* out, Real* lse, const Real* qkv, const NoDeduce<Real>* slopes,
+                              int64_t B, int64_t T, int64_t C, int64_t H) {
+  self_attention_forward(out, lse, qkv, AttentionBias<Real>{.causal = true, .slopes_left = slopes},
+                         B, T, C, H);
+}
+
+template <class Real>
+void causal_attention_backward(Real* dqkv, NoDeduce<Real>* dslopes, Real* scratch, const Real* dout,
+                               const Real* qkv, const Real* out, const Real* lse,
+                               const NoDeduce<Real>* slopes, int64_t B, int64_t T, int64_t C,
+                               int64_t H) {
+  self_attention_backward(dqkv, dslopes, nullptr, scratch, dout, qkv, out, lse,
+                          AttentionBias<Real>{.causal = true, .slopes_left = slopes}, B, T, C, H);
+}
+
 // x = {qkv (B, T, 3C)} or {qkv, slopes (H)}.
 struct CausalAttention {
   int64_t B, T, C, H;
@@ -19,16 +37,17 @@ struct CausalAttention {
   template <class Real>
   std::vector<Real> forward(const Tensors<Real>& x, std::vector<Real>* lse = nullptr) const {
     return forward_keeping_lse<Real>(B * T * C, B * H * T, lse, [&](Real* out, Real* l) {
-      attention_forward(out, l, x[0].data(), x.size() > 1 ? x[1].data() : nullptr, B, T, C, H);
+      causal_attention_forward(out, l, x[0].data(), x.size() > 1 ? x[1].data() : nullptr, B, T, C,
+                               H);
     });
   }
   template <class Real>
   void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
     backward_after_forward(
         *this, x, B * T * 3 * C, [&](const Real* out, const Real* lse, Real* scratch) {
-          attention_backward(dx[0].data(), dx.size() > 1 ? or_null(dx[1]) : nullptr, scratch,
-                             dout.data(), x[0].data(), out, lse,
-                             x.size() > 1 ? x[1].data() : nullptr, B, T, C, H);
+          causal_attention_backward(dx[0].data(), dx.size() > 1 ? or_null(dx[1]) : nullptr, scratch,
+                                    dout.data(), x[0].data(), out, lse,
+                                    x.size() > 1 ? x[1].data() : nullptr, B, T, C, H);
         });
   }
 };
@@ -157,21 +176,23 @@ TEST(SelfAttention, MatchesReferenceInHeadMajorLayout) {
 
 TEST(SelfAttention, RejectsBadArguments) {
   std::vector<float> qkv(4 * 36), out(4 * 12), lse(12), scratch(4 * 36), dm(3);
-  EXPECT_THROW(attention_forward(out.data(), lse.data(), qkv.data(), nullptr, 1, 4, 12, 5), Error);
-  const std::vector<float> negative{0.5f, -0.1f, 0.25f};
-  EXPECT_THROW(attention_forward(out.data(), lse.data(), qkv.data(), negative.data(), 1, 4, 12, 3),
+  EXPECT_THROW(causal_attention_forward(out.data(), lse.data(), qkv.data(), nullptr, 1, 4, 12, 5),
                Error);
+  const std::vector<float> negative{0.5f, -0.1f, 0.25f};
+  EXPECT_THROW(
+      causal_attention_forward(out.data(), lse.data(), qkv.data(), negative.data(), 1, 4, 12, 3),
+      Error);
   const std::vector<double> negative64{0.5, -0.1, 0.25};
   std::vector<double> qkv64(4 * 36), out64(4 * 12), lse64(12);
-  EXPECT_THROW(
-      attention_forward(out64.data(), lse64.data(), qkv64.data(), negative64.data(), 1, 4, 12, 3),
-      Error);
-  attention_forward(out.data(), lse.data(), qkv.data(), nullptr, 1, 4, 12, 3);
-  EXPECT_THROW(attention_backward(qkv.data(), dm.data(), scratch.data(), out.data(), qkv.data(),
-                                  out.data(), lse.data(), nullptr, 1, 4, 12, 3),
+  EXPECT_THROW(causal_attention_forward(out64.data(), lse64.data(), qkv64.data(), negative64.data(),
+                                        1, 4, 12, 3),
+               Error);
+  causal_attention_forward(out.data(), lse.data(), qkv.data(), nullptr, 1, 4, 12, 3);
+  EXPECT_THROW(causal_attention_backward(qkv.data(), dm.data(), scratch.data(), out.data(),
+                                         qkv.data(), out.data(), lse.data(), nullptr, 1, 4, 12, 3),
                Error);  // dslopes without slopes
-  EXPECT_THROW(attention_backward(scratch.data(), nullptr, scratch.data(), out.data(), qkv.data(),
-                                  out.data(), lse.data(), nullptr, 1, 4, 12, 3),
+  EXPECT_THROW(causal_attention_backward(scratch.data(), nullptr, scratch.data(), out.data(),
+                                         qkv.data(), out.data(), lse.data(), nullptr, 1, 4, 12, 3),
                Error);  // scratch is dqkv
 }
 
