@@ -48,19 +48,19 @@ Acts<Real> carve_acts(Carver<Real>& a, const EncDecConfig& c, int64_t B, int64_t
 // The calls of the two stacks: the encoder bidirectional over the source's key lengths, the
 // decoder causal over the memory (the encoder's output) and its lengths.
 template <class Real>
-StackCall<Real> encoder_call(const EncDecLayout& layout, const EncDecConfig& c, int64_t B,
+StackCall<Real> encoder_call(const StackOffsets& encoder, const EncDecConfig& c, int64_t B,
                              int64_t S, const int32_t* src, const Real* pos,
                              const int32_t* lengths) {
-  return {&layout.encoder, false,        B,   S,   c.n_embd,
-          c.n_head,        c.vocab_size, src, pos, {false, nullptr, nullptr, lengths},
-          nullptr,         nullptr,      0};
+  return {&encoder, false,        B,   S,   c.n_embd,
+          c.n_head, c.vocab_size, src, pos, {false, nullptr, nullptr, lengths},
+          nullptr,  nullptr,      0};
 }
 
 template <class Real>
-StackCall<Real> decoder_call(const EncDecLayout& layout, const EncDecConfig& c, int64_t B,
+StackCall<Real> decoder_call(const StackOffsets& decoder, const EncDecConfig& c, int64_t B,
                              int64_t T, const int32_t* tgt, const Real* memory,
                              const int32_t* memory_lengths, int64_t S) {
-  return {&layout.decoder,
+  return {&decoder,
           true,
           B,
           T,
@@ -79,73 +79,29 @@ StackCall<Real> decoder_call(const EncDecLayout& layout, const EncDecConfig& c, 
 
 template <class Real>
 EncDec<Real>::EncDec(const EncDecConfig& config, uint64_t seed)
-    : config_(config), layout_(encdec_layout(config)) {
-  params_.assign(static_cast<size_t>(layout_.table.size()), Real(0));
-  grads_.assign(params_.size(), Real(0));
+    : EncDec(config, encdec_layout(config), seed) {}
+
+template <class Real>
+EncDec<Real>::EncDec(const EncDecConfig& config, EncDecLayout layout, uint64_t seed)
+    : ParamArena<Real>(std::move(layout.params.table)),
+      config_(config),
+      encoder_(std::move(layout.encoder)),
+      decoder_(std::move(layout.decoder)),
+      encoder_slopes_(slope_scheme(StackRole::encoder, config.pos), encoder_, config.n_head,
+                      config.max_bias) {
+  if (config.arch == Arch::seq2seq)
+    decoder_slopes_ = StackSlopes<Real>(slope_scheme(StackRole::decoder, config.pos), decoder_,
+                                        config.n_head, config.max_bias);
   // An encoder has no decoder: its n_dec_layer (any value, unvalidated) counts nowhere.
-  const int64_t dec_layers = static_cast<int64_t>(layout_.decoder.blocks.size());
-  init_params(params_.data(), layout_.table, layout_.init, config_.n_layer + dec_layers,
+  const int64_t dec_layers = static_cast<int64_t>(decoder_.blocks.size());
+  init_params(this->params(), this->table(), layout.params.init, config_.n_layer + dec_layers,
               config_.n_head, config_.max_bias, seed);
-  const int64_t H = config_.n_head;
-  if (config_.pos == Position::alibi_symmetric) {
-    const std::vector<float> m = alibi_slopes(H, config_.max_bias);
-    fixed_left_.assign(m.begin(), m.end());
-  } else if (config_.pos == Position::alibi_nonsymmetric) {
-    const SlopePair m = alibi_slopes_nonsymmetric(H, config_.max_bias);
-    fixed_left_.assign(m.left.begin(), m.left.end());
-    fixed_right_.assign(m.right.begin(), m.right.end());
-  }
-  if (config_.arch == Arch::seq2seq && config_.pos != Position::alibi_learned) {
-    const std::vector<float> m = alibi_slopes(H, config_.max_bias);
-    fixed_causal_.assign(m.begin(), m.end());  // the decoder is causal ALiBi for every scheme
-  }
-  learned_.assign(static_cast<size_t>(config_.n_layer * 2 * H + dec_layers * H), Real(0));
 }
 
 template <class Real>
-void EncDec<Real>::zero_grad() {
-  std::fill(grads_.begin(), grads_.end(), Real(0));
-}
-
-template <class Real>
-void EncDec<Real>::update_learned_slopes() {
-  if (config_.pos != Position::alibi_learned) return;
-  const int64_t H = config_.n_head;
-  Real* m = learned_.data();
-  auto sigmoid_of = [&](int64_t offset) {
-    for (int64_t h = 0; h < H; ++h) *m++ = Real(1) / (Real(1) + std::exp(-params_[offset + h]));
-  };
-  for (const EncDecBlockOffsets& o : layout_.encoder.blocks)
-    sigmoid_of(o.theta_left), sigmoid_of(o.theta_right);
-  for (const EncDecBlockOffsets& o : layout_.decoder.blocks) sigmoid_of(o.theta_left);
-}
-
-template <class Real>
-void EncDec<Real>::layer_slopes(bool decoder, int64_t l, const Real** left,
-                                const Real** right) const {
-  *left = *right = nullptr;
-  const int64_t H = config_.n_head;
-  if (decoder && config_.pos != Position::alibi_learned) {
-    *left = fixed_causal_.data();  // causal ALiBi, whatever the encoder's scheme
-    return;
-  }
-  switch (config_.pos) {
-    case Position::alibi_symmetric:
-    case Position::alibi_nonsymmetric:
-      *left = fixed_left_.data();
-      if (!fixed_right_.empty()) *right = fixed_right_.data();
-      break;
-    case Position::alibi_learned:
-      if (decoder) {
-        *left = learned_.data() + config_.n_layer * 2 * H + l * H;
-      } else {
-        *left = learned_.data() + l * 2 * H;
-        *right = *left + H;
-      }
-      break;
-    default:
-      break;
-  }
+void EncDec<Real>::refresh_slopes() {
+  encoder_slopes_.refresh(this->params());
+  decoder_slopes_.refresh(this->params());
 }
 
 template <class Real>
@@ -227,30 +183,27 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
   src_.assign(src, src + B * S);
   src_lengths_.assign(src_lengths ? src_lengths : nullptr, src_lengths ? src_lengths + B : nullptr);
   if (tgt) tgt_.assign(tgt, tgt + B * T);
-  update_learned_slopes();
+  refresh_slopes();
 
   const double p = dropout_p();
   const uint64_t step = dropout_forward_count_;
   auto drop = [&](Real* x, int64_t n, uint64_t s) {
     if (p > 0.0) nn::dropout_forward(x, x, p, nn::dropout_seed(dropout_run_seed_, step, s), n);
   };
-  const Real* P = params_.data();
+  const Real* P = this->params();
   const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
 
-  const StackCall<Real> enc = encoder_call<Real>(layout_, c, B, S, src_.data(), positions(S), lens);
-  stack_forward(
-      a.enc, a.branch, enc, P,
-      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); }, drop);
+  const StackCall<Real> enc =
+      encoder_call<Real>(encoder_, c, B, S, src_.data(), positions(S), lens);
+  stack_forward(a.enc, a.branch, enc, P, encoder_slopes_, drop);
   const Real* head_in = a.enc.ln_f;
-  const Real* wte = P + layout_.encoder.wte;
+  const Real* wte = P + encoder_.wte;
   int64_t Tout = S, V = c.vocab_size, Vp = c.padded_vocab_size();
   if (T > 0) {
     const StackCall<Real> dec =
-        decoder_call<Real>(layout_, c, B, T, tgt_.data(), a.enc.ln_f, lens, S);
-    stack_forward(
-        a.dec, a.branch, dec, P,
-        [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); }, drop);
-    head_in = a.dec.ln_f, wte = P + layout_.decoder.wte;
+        decoder_call<Real>(decoder_, c, B, T, tgt_.data(), a.enc.ln_f, lens, S);
+    stack_forward(a.dec, a.branch, dec, P, decoder_slopes_, drop);
+    head_in = a.dec.ln_f, wte = P + decoder_.wte;
     Tout = T, V = c.tgt_vocab_size, Vp = c.padded_tgt_vocab_size();
   }
   nn::matmul_forward(a.logits, head_in, wte, nullptr, B, Tout, C, Vp);
@@ -271,7 +224,7 @@ void EncDec<Real>::backward() {
   if (B_ == 0 || !has_targets_)
     throw Error("EncDec::backward: the last forward had no targets (or failed)");
   const EncDecConfig& c = config_;
-  const int64_t B = B_, S = S_, T = T_, C = c.n_embd, H = c.n_head;
+  const int64_t B = B_, S = S_, T = T_, C = c.n_embd;
   Carver<Real> carver{acts_.data()};
   const Acts<Real> a = carve_acts(carver, c, B, S, T);
   const int64_t N = B * std::max(S, T);
@@ -283,8 +236,8 @@ void EncDec<Real>::backward() {
     grad_acts_.assign(static_cast<size_t>(counter.used), Real(0));
   Carver<Real> gcarver{grad_acts_.data()};
   const GradActs<Real> g = carve_grad_acts(gcarver, grad_logits_size, N, C, B, S);
-  const Real* P = params_.data();
-  Real* G = grads_.data();
+  const Real* P = this->params();
+  Real* G = this->grads();
   const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
 
   auto undrop = [&](const Real* dout, int64_t n, uint64_t s) -> const Real* {
@@ -294,24 +247,10 @@ void EncDec<Real>::backward() {
                          nn::dropout_seed(dropout_run_seed_, dropout_step_, s), n);
     return g.dbranch;
   };
-  // Learned slopes: the layer's gradient w.r.t. m = sigmoid(θ) lands in dm, then θ's gradient
-  // is dm·m·(1 − m).
-  const bool learned = c.pos == Position::alibi_learned;
-  std::vector<Real> dm(learned ? learned_.size() : 0, Real(0));
-  auto dslopes_of = [&](bool decoder, int64_t l, Real** L, Real** R) {
-    if (!learned) return;
-    if (decoder) {
-      *L = dm.data() + c.n_layer * 2 * H + l * H;
-    } else {
-      *L = dm.data() + l * 2 * H;
-      *R = *L + H;
-    }
-  };
-
   const int64_t Tout = T > 0 ? T : S;
   const int64_t V = T > 0 ? c.tgt_vocab_size : c.vocab_size;
   const int64_t Vp = T > 0 ? c.padded_tgt_vocab_size() : c.padded_vocab_size();
-  const StackOffsets& head = T > 0 ? layout_.decoder : layout_.encoder;
+  const StackOffsets& head = T > 0 ? decoder_ : encoder_;
   zero(g.dlogits, B * Tout * Vp);
   nn::crossentropy_backward(g.dlogits, a.logits, a.loss_lse, targets_.data(), Real(1), B, Tout, V,
                             Vp);
@@ -324,28 +263,11 @@ void EncDec<Real>::backward() {
                       P + head.wte, B, Tout, C, Vp);
   if (T > 0) {
     const StackCall<Real> dec =
-        decoder_call<Real>(layout_, c, B, T, tgt_.data(), a.enc.ln_f, lens, S);
-    stack_backward(
-        g, a.dec, dhead, dec, P, G,
-        [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); },
-        [&](int64_t l, Real** L, Real** R) { dslopes_of(true, l, L, R); }, undrop);
+        decoder_call<Real>(decoder_, c, B, T, tgt_.data(), a.enc.ln_f, lens, S);
+    stack_backward(g, a.dec, dhead, dec, P, G, decoder_slopes_, undrop);
   }
-  const StackCall<Real> enc = encoder_call<Real>(layout_, c, B, S, src_.data(), nullptr, lens);
-  stack_backward(
-      g, a.enc, g.dmemory, enc, P, G,
-      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); },
-      [&](int64_t l, Real** L, Real** R) { dslopes_of(false, l, L, R); }, undrop);
-
-  if (learned) {
-    const Real* m = learned_.data();
-    const Real* d = dm.data();
-    auto chain = [&](int64_t offset) {
-      for (int64_t h = 0; h < H; ++h, ++m, ++d) G[offset + h] += *d * *m * (Real(1) - *m);
-    };
-    for (const EncDecBlockOffsets& o : layout_.encoder.blocks)
-      chain(o.theta_left), chain(o.theta_right);
-    for (const EncDecBlockOffsets& o : layout_.decoder.blocks) chain(o.theta_left);
-  }
+  const StackCall<Real> enc = encoder_call<Real>(encoder_, c, B, S, src_.data(), nullptr, lens);
+  stack_backward(g, a.enc, g.dmemory, enc, P, G, encoder_slopes_, undrop);
 }
 
 template <class Real>
@@ -366,7 +288,7 @@ void EncDec<Real>::encode(const int32_t* src, const int32_t* src_lengths, int64_
   const int64_t C = c.n_embd, H = c.n_head;
   memory_B_ = memory_S_ = 0;
   B_ = 0;  // src_ is about to change: the training forward's state is gone
-  update_learned_slopes();
+  refresh_slopes();
   Carver<Real> counter;  // counts with the same aligned takes as the carving below
   carve_stack(counter, c.n_layer, B, S, C, H, 0);
   counter.take(B * S * C);
@@ -381,11 +303,8 @@ void EncDec<Real>::encode(const int32_t* src, const int32_t* src_lengths, int64_
   if (memory_lengths_.empty())
     memory_lengths_.assign(static_cast<size_t>(B), static_cast<int32_t>(S));
   const StackCall<Real> enc =
-      encoder_call<Real>(layout_, c, B, S, src_.data(), positions(S), memory_lengths_.data());
-  stack_forward(
-      st, branch, enc, params_.data(),
-      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(false, l, L, R); },
-      [](Real*, int64_t, uint64_t) {});
+      encoder_call<Real>(encoder_, c, B, S, src_.data(), positions(S), memory_lengths_.data());
+  stack_forward(st, branch, enc, this->params(), encoder_slopes_, [](Real*, int64_t, uint64_t) {});
   memory_.assign(st.ln_f, st.ln_f + B * S * C);
   memory_B_ = B, memory_S_ = S;
 }
@@ -417,13 +336,10 @@ const Real* EncDec<Real>::decode(const int32_t* tgt, const int32_t* rows, int64_
   Real* logits = carver.take(B2 * T * Vp);
   tgt_.assign(tgt, tgt + B2 * T);
   const StackCall<Real> dec =
-      decoder_call<Real>(layout_, c, B2, T, tgt_.data(), gathered_.data(), lens.data(), S);
-  const Real* P = params_.data();
-  stack_forward(
-      st, branch, dec, P,
-      [&](int64_t l, const Real** L, const Real** R) { layer_slopes(true, l, L, R); },
-      [](Real*, int64_t, uint64_t) {});
-  nn::matmul_forward(logits, st.ln_f, P + layout_.decoder.wte, nullptr, B2, T, C, Vp);
+      decoder_call<Real>(decoder_, c, B2, T, tgt_.data(), gathered_.data(), lens.data(), S);
+  const Real* P = this->params();
+  stack_forward(st, branch, dec, P, decoder_slopes_, [](Real*, int64_t, uint64_t) {});
+  nn::matmul_forward(logits, st.ln_f, P + decoder_.wte, nullptr, B2, T, C, Vp);
   B_ = 0;  // the training forward's activations are gone
   return logits;
 }

@@ -25,35 +25,23 @@
 #pragma once
 
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
 #include "model/encdec_config.h"
 #include "model/encdec_params.h"
-#include "model/gpt.h"  // kDefaultInitSeed
+#include "model/param_arena.h"
+#include "model/stack_params.h"  // kDefaultInitSeed
+#include "model/stack_slopes.h"
 
 namespace slope::model {
 
+// The parameters, their gradients and the table are the ParamArena's, as a Gpt's.
 template <class Real>
-class EncDec {
+class EncDec : public ParamArena<Real> {
  public:
   explicit EncDec(const EncDecConfig& config, uint64_t seed = kDefaultInitSeed);
 
   const EncDecConfig& config() const { return config_; }
-  const EncDecLayout& layout() const { return layout_; }
-  const ParamTable& table() const { return layout_.table; }
-  int64_t num_params() const { return layout_.table.num_params(); }
-
-  Real* params() { return params_.data(); }
-  const Real* params() const { return params_.data(); }
-  Real* param(std::string_view name) { return params_.data() + table().at(name).offset; }
-  const Real* param(std::string_view name) const {
-    return params_.data() + table().at(name).offset;
-  }
-  Real* grads() { return grads_.data(); }
-  const Real* grads() const { return grads_.data(); }
-  Real* grad(std::string_view name) { return grads_.data() + table().at(name).offset; }
-  void zero_grad();
 
   void set_training(bool training) { training_ = training; }
   bool training() const { return training_; }
@@ -89,9 +77,8 @@ class EncDec {
   const Real* decode(const int32_t* tgt, const int32_t* rows, int64_t B2, int64_t T);
 
  private:
-  // The self-attention slopes of a layer (null: no bias); *right null = the same as *left.
-  void layer_slopes(bool decoder, int64_t layer, const Real** left, const Real** right) const;
-  void update_learned_slopes();
+  EncDec(const EncDecConfig& config, EncDecLayout layout, uint64_t seed);
+  void refresh_slopes();             // learned slopes sigmoid(θ) from the current parameters
   const Real* positions(int64_t T);  // the wpe rows or the sinusoid table, or null
   void check_length(const char* what, int64_t T) const;
   Real run_forward(const int32_t* src, const int32_t* src_lengths, const int32_t* tgt,
@@ -99,12 +86,9 @@ class EncDec {
   double dropout_p() const { return training_ ? config_.dropout : 0.0; }
 
   EncDecConfig config_;
-  EncDecLayout layout_;
-  std::vector<Real> params_, grads_;
+  StackOffsets encoder_, decoder_;  // decoder_: seq2seq only (no blocks otherwise)
+  StackSlopes<Real> encoder_slopes_, decoder_slopes_;
   std::vector<Real> acts_, grad_acts_;
-  std::vector<Real> fixed_left_, fixed_right_;  // (H) fixed encoder slopes (right: +∞ sides)
-  std::vector<Real> fixed_causal_;              // (H) the decoder's fixed causal slopes
-  std::vector<Real> learned_;  // (L_enc·2H + L_dec·H) sigmoid(θ) of the last forward
   std::vector<Real> pos_table_;
   std::vector<int32_t> src_, src_lengths_, tgt_, targets_;
   int64_t B_ = 0, S_ = 0, T_ = 0;  // the last forward's sizes (T_ = 0: encoder only)

@@ -13,10 +13,11 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <utility>
 
 #include "model/stack.h"
 #include "nn/layers.h"
-#include "slope/attention.h"
+#include "slope/error.h"
 
 namespace slope::model {
 
@@ -42,43 +43,19 @@ Acts<Real> carve_acts(Carver<Real>& a, const GptConfig& c, int64_t B, int64_t T)
   return acts;
 }
 
-// The GPT's blocks as a stack (model/stack.h): no cross sub-blocks.
-StackOffsets stack_offsets(const GptLayout& layout) {
-  StackOffsets st;
-  st.wte = layout.wte, st.wpe = layout.wpe, st.ln_f_w = layout.ln_f_w, st.ln_f_b = layout.ln_f_b;
-  for (const GptBlockOffsets& o : layout.blocks) {
-    EncDecBlockOffsets b;
-    b.self = o;
-    st.blocks.push_back(b);
-  }
-  return st;
-}
-
 }  // namespace
 
 template <class Real>
-Gpt<Real>::Gpt(const GptConfig& config, uint64_t seed)
-    : config_(config), layout_(gpt_layout(config)), stack_(stack_offsets(layout_)) {
-  params_.assign(static_cast<size_t>(layout_.table.size()), Real(0));
-  grads_.assign(params_.size(), Real(0));
-  gpt_init(params_.data(), layout_, config_, seed);
-  if (config_.pos == Position::alibi) {
-    const std::vector<float> m = alibi_slopes(config_.n_head, config_.max_bias);
-    alibi_slopes_.assign(m.begin(), m.end());
-  }
-}
+Gpt<Real>::Gpt(const GptConfig& config, uint64_t seed) : Gpt(config, gpt_layout(config), seed) {}
 
 template <class Real>
-void Gpt<Real>::zero_grad() {
-  std::fill(grads_.begin(), grads_.end(), Real(0));
-}
-
-template <class Real>
-const Real* Gpt<Real>::fixed_or_learned_slopes(const Real* base, int64_t block) const {
-  if (config_.pos == Position::alibi) return alibi_slopes_.data();
-  if (config_.pos == Position::alibi_learned)
-    return base + layout_.blocks[static_cast<size_t>(block)].alibi_slopes;
-  return nullptr;
+Gpt<Real>::Gpt(const GptConfig& config, GptLayout layout, uint64_t seed)
+    : ParamArena<Real>(std::move(layout.params.table)),
+      config_(config),
+      stack_(std::move(layout.stack)),
+      slopes_(slope_scheme(StackRole::gpt, config.pos), stack_, config.n_head, config.max_bias) {
+  init_params(this->params(), this->table(), layout.params.init, config_.n_layer, config_.n_head,
+              config_.max_bias, seed);
 }
 
 template <class Real>
@@ -115,7 +92,8 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
   auto drop = [&](Real* x, int64_t n, uint64_t site) {
     if (p > 0.0) nn::dropout_forward(x, x, p, nn::dropout_seed(dropout_run_seed_, step, site), n);
   };
-  const Real* P = params_.data();
+  const Real* P = this->params();
+  slopes_.refresh(P);
 
   const Real* pos = nullptr;  // learned positions: the stack reads wpe itself
   if (c.pos == Position::sinusoidal) {
@@ -128,13 +106,8 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
   const StackCall<Real> call{
       &stack_, false,   B, T, C, H, V, idx_.data(), pos, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
-  stack_forward(
-      a.st, a.branch, call, P,
-      [&](int64_t l, const Real** left, const Real** right) {
-        *left = fixed_or_learned_slopes(P, l), *right = nullptr;
-      },
-      drop);
-  nn::matmul_forward(a.logits, a.st.ln_f, P + layout_.wte, nullptr, B, T, C, Vp);
+  stack_forward(a.st, a.branch, call, P, slopes_, drop);
+  nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
 
   if (p > 0.0) ++dropout_forward_count_;
   dropout_step_ = step, last_p_ = p;
@@ -165,8 +138,8 @@ void Gpt<Real>::backward() {
   Carver<Real> gcarver{grad_acts_.data()};
   const GradActs<Real> g = carve_grad_acts(gcarver, BT * Vp, BT, C, B, 0);
 
-  const Real* P = params_.data();
-  Real* G = grads_.data();
+  const Real* P = this->params();
+  Real* G = this->grads();
   // d(branch before dropout) from d(branch after): dout itself when nothing was dropped.
   auto undrop = [&](const Real* dout, int64_t n, uint64_t site) -> const Real* {
     if (last_p_ == 0.0) return dout;
@@ -179,22 +152,12 @@ void Gpt<Real>::backward() {
   zero(g.dlogits, BT * Vp);
   nn::crossentropy_backward(g.dlogits, a.logits, a.loss_lse, targets_.data(), Real(1), B, T, V, Vp);
   zero(g.dsmall, BT * C);
-  nn::matmul_backward(g.dsmall, G + layout_.wte, nullptr, g.dlogits, a.st.ln_f, P + layout_.wte, B,
-                      T, C, Vp);
+  nn::matmul_backward(g.dsmall, G + stack_.wte, nullptr, g.dlogits, a.st.ln_f, P + stack_.wte, B, T,
+                      C, Vp);
   const StackCall<Real> call{
       &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
-  const bool learned = c.pos == Position::alibi_learned;
-  stack_backward(
-      g, a.st, g.dsmall, call, P, G,
-      [&](int64_t l, const Real** left, const Real** right) {
-        *left = fixed_or_learned_slopes(P, l), *right = nullptr;
-      },
-      [&](int64_t l, Real** left, Real** right) {
-        *left = learned ? G + layout_.blocks[static_cast<size_t>(l)].alibi_slopes : nullptr;
-        *right = nullptr;
-      },
-      undrop);
+  stack_backward(g, a.st, g.dsmall, call, P, G, slopes_, undrop);
 }
 
 template class Gpt<float>;

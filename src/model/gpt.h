@@ -20,44 +20,28 @@
 #pragma once
 
 #include <cstdint>
-#include <string_view>
 #include <vector>
 
-#include "model/encdec_params.h"  // StackOffsets
 #include "model/gpt_config.h"
 #include "model/gpt_params.h"
-#include "model/param_table.h"
+#include "model/param_arena.h"
+#include "model/stack_params.h"
+#include "model/stack_slopes.h"
 
 namespace slope::model {
 
-constexpr uint64_t kDefaultInitSeed = 1337;  // nanoGPT's torch.manual_seed(1337)
-
+// The parameters, their gradients and the table (params(), grads(), table(), zero_grad(), ...)
+// are the ParamArena's.
 template <class Real>
-class Gpt {
+class Gpt : public ParamArena<Real> {
  public:
   // Validates the config (slope::Error naming the field), lays out the parameters and
-  // initialises them as nanoGPT does (gpt_init) from `seed`.
+  // initialises them as nanoGPT does from `seed` (init_params).
   explicit Gpt(const GptConfig& config, uint64_t seed = kDefaultInitSeed);
 
   const GptConfig& config() const { return config_; }
-  const GptLayout& layout() const { return layout_; }
-  const ParamTable& table() const { return layout_.table; }
-  int64_t num_params() const { return layout_.table.num_params(); }
-
-  // The parameter arena (table().size() elements) and one tensor of it by state-dict name
-  // (slope::Error when absent).
-  Real* params() { return params_.data(); }
-  const Real* params() const { return params_.data(); }
-  Real* param(std::string_view name) { return params_.data() + table().at(name).offset; }
-  const Real* param(std::string_view name) const {
-    return params_.data() + table().at(name).offset;
-  }
-
-  // The gradient arena, laid out like the parameters. backward() adds to it.
-  Real* grads() { return grads_.data(); }
-  const Real* grads() const { return grads_.data(); }
-  Real* grad(std::string_view name) { return grads_.data() + table().at(name).offset; }
-  void zero_grad();  // one memset
+  const StackOffsets& stack() const { return stack_; }         // where each tensor sits
+  const StackSlopes<Real>& slopes() const { return slopes_; }  // each layer's ALiBi slopes
 
   // Training mode turns dropout on (evaluation, the default, turns it off), like
   // nn.Module.train() / .eval().
@@ -90,17 +74,14 @@ class Gpt {
   int64_t seq_len() const { return T_; }     // T of the last forward
 
  private:
-  const Real* fixed_or_learned_slopes(const Real* base, int64_t block) const;
+  Gpt(const GptConfig& config, GptLayout layout, uint64_t seed);
   double dropout_p() const { return training_ ? config_.dropout : 0.0; }
 
   GptConfig config_;
-  GptLayout layout_;
-  StackOffsets stack_;                  // layout_'s blocks as model/stack.h reads them
-  std::vector<Real> params_;            // (table().size())
-  std::vector<Real> grads_;             // (table().size())
+  StackOffsets stack_;
+  StackSlopes<Real> slopes_;
   std::vector<Real> acts_;              // activations of the last forward, laid out for (B_, T_)
   std::vector<Real> grad_acts_;         // backward's scratch, allocated on the first backward
-  std::vector<Real> alibi_slopes_;      // (H) `alibi`: Press's slopes, fixed
   std::vector<Real> pos_table_;         // (rows, C) `sinusoidal`: grown to the longest T seen
   std::vector<int32_t> idx_, targets_;  // (B, T) copies of the last forward's inputs
 

@@ -7,21 +7,15 @@
 
 #include <algorithm>
 #include <string>
-#include <type_traits>
 
+#include "model/arena.h"  // at
 #include "nn/layers.h"
-#include "slope/attention.h"
 
 namespace slope::model {
 
 namespace {
 
 constexpr int64_t kInitialCapacity = 64;  // cache rows per sequence before the first growth
-
-template <class Real>
-Real* at(const Real* base, int64_t offset) {
-  return offset == kAbsent ? nullptr : const_cast<Real*>(base) + offset;
-}
 
 }  // namespace
 
@@ -32,24 +26,11 @@ GptInference<Real>::GptInference(const Gpt<Real>& gpt, int64_t batch_size)
   const GptConfig& c = gpt.config();
   k_cache_.resize(static_cast<size_t>(c.n_layer));
   v_cache_.resize(static_cast<size_t>(c.n_layer));
-  if (c.pos == Position::alibi) {
-    const std::vector<float> m = alibi_slopes(c.n_head, c.max_bias);
-    alibi_slopes_.assign(m.begin(), m.end());
-  }
 }
 
 template <class Real>
 int64_t GptInference<Real>::max_length() const {
   return gpt_->config().pos == Position::learned ? gpt_->config().block_size : -1;
-}
-
-template <class Real>
-const Real* GptInference<Real>::slopes(int64_t block) const {
-  const GptConfig& c = gpt_->config();
-  if (c.pos == Position::alibi) return alibi_slopes_.data();
-  if (c.pos == Position::alibi_learned)
-    return gpt_->params() + gpt_->layout().blocks[static_cast<size_t>(block)].alibi_slopes;
-  return nullptr;
 }
 
 template <class Real>
@@ -71,7 +52,7 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
   nn::check_sizes("GptInference::forward", {{"Tn", Tn}});
   nn::check_given("GptInference::forward", {{"idx", idx}});
   const GptConfig& c = gpt_->config();
-  const GptLayout& layout = gpt_->layout();
+  const StackOffsets& so = gpt_->stack();
   const int64_t B = B_, C = c.n_embd, H = c.n_head, V = c.vocab_size, Vp = c.padded_vocab_size();
   const int64_t P = len_, Tk = len_ + Tn, BT = B * Tn;
   if (max_length() > 0 && Tk > max_length())
@@ -103,7 +84,7 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
   const Real* W = gpt_->params();
   const Real* pos = nullptr;
   if (c.pos == Position::learned) {
-    pos = W + layout.wpe + P * C;
+    pos = W + so.wpe + P * C;
   } else if (c.pos == Position::sinusoidal) {
     if (static_cast<int64_t>(pos_table_.size()) < Tk * C) {
       pos_table_.resize(static_cast<size_t>(std::max(Tk, 2 * P) * C));
@@ -111,35 +92,17 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
     }
     pos = pos_table_.data() + P * C;
   }
-  nn::encoder_forward(x, idx, W + layout.wte, pos, B, Tn, C, V);
-
-  // The attention problem of one layer: Tn queries from qkv (B, Tn, 3C) over Tk cached keys
-  // (B, capacity, C); query t sits at position P + t (bottom-right alignment).
-  AttentionProblem p;
-  p.B = B, p.H = H, p.Hkv = H, p.Tq = Tn, p.Tk = Tk, p.D = C / H, p.Dv = C / H;
-  p.q_strides = {Tn * 3 * C, C / H, 3 * C};
-  p.k_strides = p.v_strides = {capacity_ * C, C / H, C};
-  p.out_strides = {Tn * C, C / H, C};
-  p.causal = true;
+  nn::encoder_forward(x, idx, W + so.wte, pos, B, Tn, C, V);
 
   for (int64_t l = 0; l < c.n_layer; ++l) {
-    const GptBlockOffsets& o = layout.blocks[static_cast<size_t>(l)];
-    Real* kc = k_cache_[static_cast<size_t>(l)].data();
-    Real* vc = v_cache_[static_cast<size_t>(l)].data();
+    const BlockOffsets& o = so.blocks[static_cast<size_t>(l)];
     nn::layernorm_forward(ln, mean, rstd, x, W + o.ln_1_w, at(W, o.ln_1_b), B, Tn, C);
     nn::matmul_forward(qkv, ln, W + o.c_attn_w, at(W, o.c_attn_b), B, Tn, C, 3 * C);
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t t = 0; t < Tn; ++t) {
-        const Real* row = qkv + (b * Tn + t) * 3 * C;
-        std::copy_n(row + C, C, kc + (b * capacity_ + P + t) * C);
-        std::copy_n(row + 2 * C, C, vc + (b * capacity_ + P + t) * C);
-      }
-    const AttentionInputs<Real> in{qkv, kc, vc, slopes(l), nullptr};
-    if constexpr (std::is_same_v<Real, float>) {
-      attention_forward(p, in, atty, lse);
-    } else {
-      attention_forward_reference<Real>(p, in, atty, lse);
-    }
+    const Real *left = nullptr, *right = nullptr;  // a GPT's slopes are one-sided: right null
+    gpt_->slopes().of(l, W, &left, &right);
+    nn::kv_cache_attention_forward(atty, lse, k_cache_[static_cast<size_t>(l)].data(),
+                                   v_cache_[static_cast<size_t>(l)].data(), qkv, left, B, Tn, P,
+                                   capacity_, C, H);
     nn::matmul_forward(branch, atty, W + o.attn_proj_w, at(W, o.attn_proj_b), B, Tn, C, C);
     nn::residual_forward(x, x, branch, BT * C);
     nn::layernorm_forward(ln, mean, rstd, x, W + o.ln_2_w, at(W, o.ln_2_b), B, Tn, C);
@@ -148,8 +111,8 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
     nn::matmul_forward(branch, fch_gelu, W + o.mlp_proj_w, at(W, o.mlp_proj_b), B, Tn, 4 * C, C);
     nn::residual_forward(x, x, branch, BT * C);
   }
-  nn::layernorm_forward(ln, mean, rstd, x, W + layout.ln_f_w, at(W, layout.ln_f_b), B, Tn, C);
-  nn::matmul_forward(logits, ln, W + layout.wte, nullptr, B, Tn, C, Vp);
+  nn::layernorm_forward(ln, mean, rstd, x, W + so.ln_f_w, at(W, so.ln_f_b), B, Tn, C);
+  nn::matmul_forward(logits, ln, W + so.wte, nullptr, B, Tn, C, Vp);
   len_ = Tk;
   return logits;
 }

@@ -44,14 +44,12 @@ class GptInference {
 
  private:
   void reserve(int64_t capacity);  // cache rows per sequence, keeping the cached ones
-  const Real* slopes(int64_t block) const;
 
   const Gpt<Real>* gpt_;
   int64_t B_;
   int64_t len_ = 0;
   int64_t capacity_ = 0;
   std::vector<std::vector<Real>> k_cache_, v_cache_;  // (L) of (B, capacity, C) each
-  std::vector<Real> alibi_slopes_;                    // (H) `alibi`: Press's slopes
   std::vector<Real> pos_table_;                       // (rows, C) `sinusoidal`
   std::vector<Real> acts_;                            // one forward's activations
 };

@@ -15,7 +15,8 @@
 #include <vector>
 
 #include "model/arena.h"
-#include "model/encdec_params.h"  // StackOffsets
+#include "model/stack_params.h"
+#include "model/stack_slopes.h"
 #include "nn/layers.h"
 
 namespace slope::model {
@@ -124,11 +125,11 @@ struct StackCall {
   int64_t S;
 };
 
-// Runs one stack over acts st (embedding, blocks, ln_f). `drop` applies dropout in place at a
-// call site, or nothing.
-template <class Real, class SlopesOf, class Drop>
+// Runs one stack over acts st (embedding, blocks, ln_f), each layer's attention with its slopes
+// (refreshed by the caller for P). `drop` applies dropout in place at a call site, or nothing.
+template <class Real, class Drop>
 void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real>& call,
-                   const Real* P, SlopesOf slopes_of, Drop drop) {
+                   const Real* P, const StackSlopes<Real>& slopes, Drop drop) {
   const StackOffsets& so = *call.so;
   const int64_t B = call.B, T = call.T, C = call.C, H = call.H, BT = B * T;
   const Real* pos = call.pos ? call.pos : at(P, so.wpe);
@@ -136,27 +137,26 @@ void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real
   drop(st.encoded, BT * C, site(call.decoder, -1, 0));
   const Real* residual = st.encoded;
   for (int64_t l = 0; l < static_cast<int64_t>(so.blocks.size()); ++l) {
-    const EncDecBlockOffsets& ob = so.blocks[static_cast<size_t>(l)];
-    const GptBlockOffsets& o = ob.self;
+    const BlockOffsets& o = so.blocks[static_cast<size_t>(l)];
     const BlockActs<Real>& k = st.blocks[static_cast<size_t>(l)];
     nn::layernorm_forward(k.ln_1, k.ln_1_mean, k.ln_1_rstd, residual, P + o.ln_1_w, at(P, o.ln_1_b),
                           B, T, C);
     nn::matmul_forward(k.qkv, k.ln_1, P + o.c_attn_w, at(P, o.c_attn_b), B, T, C, 3 * C);
     nn::AttentionBias<Real> bias = call.bias;
-    slopes_of(l, &bias.slopes_left, &bias.slopes_right);
+    slopes.of(l, P, &bias.slopes_left, &bias.slopes_right);
     nn::self_attention_forward(k.atty, k.att_lse, k.qkv, bias, B, T, C, H);
     nn::matmul_forward(branch, k.atty, P + o.attn_proj_w, at(P, o.attn_proj_b), B, T, C, C);
     drop(branch, BT * C, site(call.decoder, l, 0));
     nn::residual_forward(k.res_2, residual, branch, BT * C);
     if (k.res_x) {
       const int64_t S = call.S;
-      nn::layernorm_forward(k.ln_x, k.ln_x_mean, k.ln_x_rstd, k.res_2, P + ob.ln_x_w,
-                            at(P, ob.ln_x_b), B, T, C);
-      nn::matmul_forward(k.xq, k.ln_x, P + ob.xq_w, at(P, ob.xq_b), B, T, C, C);
-      nn::matmul_forward(k.xkv, call.memory, P + ob.xkv_w, at(P, ob.xkv_b), B, S, C, 2 * C);
+      nn::layernorm_forward(k.ln_x, k.ln_x_mean, k.ln_x_rstd, k.res_2, P + o.ln_x_w,
+                            at(P, o.ln_x_b), B, T, C);
+      nn::matmul_forward(k.xq, k.ln_x, P + o.xq_w, at(P, o.xq_b), B, T, C, C);
+      nn::matmul_forward(k.xkv, call.memory, P + o.xkv_w, at(P, o.xkv_b), B, S, C, 2 * C);
       nn::cross_attention_forward(k.xatty, k.xatt_lse, k.xq, k.xkv, call.memory_lengths, B, T, S, C,
                                   H);
-      nn::matmul_forward(branch, k.xatty, P + ob.xproj_w, at(P, ob.xproj_b), B, T, C, C);
+      nn::matmul_forward(branch, k.xatty, P + o.xproj_w, at(P, o.xproj_b), B, T, C, C);
       drop(branch, BT * C, site(call.decoder, l, 1));
       nn::residual_forward(k.res_x, k.res_2, branch, BT * C);
     }
@@ -175,21 +175,20 @@ void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real
 
 // The backward of stack_forward, from d(loss)/d(ln_f output) in dout, which is read first and
 // only then (it may be g.dsmall or g.dmemory, never g.dresidual).
-// Adds to the parameter gradients G, to g.dmemory (decoder), and to the slope gradients through
-// dslopes_of(l, &dleft, &dright), which names where layer l's slope gradients go (or nulls).
-// `undrop` maps a branch's gradient to its gradient before dropout.
-template <class Real, class SlopesOf, class DSlopesOf, class Undrop>
+// Adds to the parameter gradients G (learned slopes included, through `slopes`) and to
+// g.dmemory (decoder). `undrop` maps a branch's gradient to its gradient before dropout.
+template <class Real, class Undrop>
 void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Real* dout,
-                    const StackCall<Real>& call, const Real* P, Real* G, SlopesOf slopes_of,
-                    DSlopesOf dslopes_of, Undrop undrop) {
+                    const StackCall<Real>& call, const Real* P, Real* G, StackSlopes<Real>& slopes,
+                    Undrop undrop) {
   const StackOffsets& so = *call.so;
+  slopes.begin_backward();
   const int64_t B = call.B, T = call.T, C = call.C, H = call.H, BT = B * T;
   zero(g.dresidual, BT * C);
   nn::layernorm_backward(g.dresidual, G + so.ln_f_w, at(G, so.ln_f_b), dout, st.last(),
                          st.ln_f_mean, st.ln_f_rstd, P + so.ln_f_w, B, T, C);
   for (int64_t l = static_cast<int64_t>(so.blocks.size()) - 1; l >= 0; --l) {
-    const EncDecBlockOffsets& ob = so.blocks[static_cast<size_t>(l)];
-    const GptBlockOffsets& o = ob.self;
+    const BlockOffsets& o = so.blocks[static_cast<size_t>(l)];
     const BlockActs<Real>& k = st.blocks[static_cast<size_t>(l)];
     const Real* residual = l > 0 ? st.blocks[static_cast<size_t>(l - 1)].res_3 : st.encoded;
 
@@ -209,20 +208,19 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
       const int64_t S = call.S;
       const Real* dx = undrop(g.dresidual, BT * C, site(call.decoder, l, 1));
       zero(g.dsmall, BT * C);
-      nn::matmul_backward(g.dsmall, G + ob.xproj_w, at(G, ob.xproj_b), dx, k.xatty, P + ob.xproj_w,
-                          B, T, C, C);
+      nn::matmul_backward(g.dsmall, G + o.xproj_w, at(G, o.xproj_b), dx, k.xatty, P + o.xproj_w, B,
+                          T, C, C);
       Real* dxq = g.dqkv;
       zero(dxq, BT * C);
       zero(g.dxkv, B * S * 2 * C);
       nn::cross_attention_backward(dxq, g.dxkv, g.scratch, g.dsmall, k.xq, k.xkv, k.xatty,
                                    k.xatt_lse, call.memory_lengths, B, T, S, C, H);
       zero(g.dsmall, BT * C);
-      nn::matmul_backward(g.dsmall, G + ob.xq_w, at(G, ob.xq_b), dxq, k.ln_x, P + ob.xq_w, B, T, C,
-                          C);
-      nn::matmul_backward(g.dmemory, G + ob.xkv_w, at(G, ob.xkv_b), g.dxkv, call.memory,
-                          P + ob.xkv_w, B, S, C, 2 * C);
-      nn::layernorm_backward(g.dresidual, G + ob.ln_x_w, at(G, ob.ln_x_b), g.dsmall, k.res_2,
-                             k.ln_x_mean, k.ln_x_rstd, P + ob.ln_x_w, B, T, C);
+      nn::matmul_backward(g.dsmall, G + o.xq_w, at(G, o.xq_b), dxq, k.ln_x, P + o.xq_w, B, T, C, C);
+      nn::matmul_backward(g.dmemory, G + o.xkv_w, at(G, o.xkv_b), g.dxkv, call.memory, P + o.xkv_w,
+                          B, S, C, 2 * C);
+      nn::layernorm_backward(g.dresidual, G + o.ln_x_w, at(G, o.ln_x_b), g.dsmall, k.res_2,
+                             k.ln_x_mean, k.ln_x_rstd, P + o.ln_x_w, B, T, C);
     }
 
     const Real* dattn = undrop(g.dresidual, BT * C, site(call.decoder, l, 0));
@@ -231,9 +229,9 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
                         P + o.attn_proj_w, B, T, C, C);
     zero(g.dqkv, BT * 3 * C);
     nn::AttentionBias<Real> bias = call.bias;
-    slopes_of(l, &bias.slopes_left, &bias.slopes_right);
+    slopes.of(l, P, &bias.slopes_left, &bias.slopes_right);
     Real *dleft = nullptr, *dright = nullptr;
-    dslopes_of(l, &dleft, &dright);
+    slopes.grads_of(l, G, &dleft, &dright);
     nn::self_attention_backward(g.dqkv, dleft, dright, g.scratch, g.dsmall, k.qkv, k.atty,
                                 k.att_lse, bias, B, T, C, H);
     zero(g.dsmall, BT * C);
@@ -244,6 +242,7 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
   }
   const Real* demb = undrop(g.dresidual, BT * C, site(call.decoder, -1, 0));
   nn::encoder_backward(G + so.wte, at(G, so.wpe), demb, call.idx, B, T, C, call.V);
+  slopes.end_backward(G);
 }
 
 }  // namespace slope::model
