@@ -185,11 +185,7 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
   if (tgt) tgt_.assign(tgt, tgt + B * T);
   refresh_slopes();
 
-  const double p = dropout_p();
-  const uint64_t step = dropout_forward_count_;
-  auto drop = [&](Real* x, int64_t n, uint64_t s) {
-    if (p > 0.0) nn::dropout_forward(x, x, p, nn::dropout_seed(dropout_run_seed_, step, s), n);
-  };
+  const ForwardDropout<Real> drop = forward_dropout<Real>(c.dropout);
   const Real* P = this->params();
   const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
 
@@ -208,8 +204,7 @@ Real EncDec<Real>::run_forward(const int32_t* src, const int32_t* src_lengths, c
   }
   nn::matmul_forward(a.logits, head_in, wte, nullptr, B, Tout, C, Vp);
 
-  if (p > 0.0) ++dropout_forward_count_;
-  dropout_step_ = step, last_p_ = p;
+  forward_done(drop);
   B_ = B, S_ = S, T_ = T;
   if (!targets) return std::numeric_limits<Real>::quiet_NaN();
   const Real loss =
@@ -240,13 +235,7 @@ void EncDec<Real>::backward() {
   Real* G = this->grads();
   const int32_t* lens = src_lengths_.empty() ? nullptr : src_lengths_.data();
 
-  auto undrop = [&](const Real* dout, int64_t n, uint64_t s) -> const Real* {
-    if (last_p_ == 0.0) return dout;
-    zero(g.dbranch, n);
-    nn::dropout_backward(g.dbranch, dout, last_p_,
-                         nn::dropout_seed(dropout_run_seed_, dropout_step_, s), n);
-    return g.dbranch;
-  };
+  const BackwardDropout<Real> undrop = backward_dropout(g.dbranch);
   const int64_t Tout = T > 0 ? T : S;
   const int64_t V = T > 0 ? c.tgt_vocab_size : c.vocab_size;
   const int64_t Vp = T > 0 ? c.padded_tgt_vocab_size() : c.padded_vocab_size();

@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/dropout_mode.h"
 #include "model/encdec_config.h"
 #include "model/encdec_params.h"
 #include "model/param_arena.h"
@@ -35,21 +36,14 @@
 
 namespace slope::model {
 
-// The parameters, their gradients and the table are the ParamArena's, as a Gpt's.
+// The parameters, their gradients and the table are the ParamArena's, the training mode and the
+// dropout seed the DropoutMode's, as a Gpt's.
 template <class Real>
-class EncDec : public ParamArena<Real> {
+class EncDec : public ParamArena<Real>, public DropoutMode {
  public:
   explicit EncDec(const EncDecConfig& config, uint64_t seed = kDefaultInitSeed);
 
   const EncDecConfig& config() const { return config_; }
-
-  void set_training(bool training) { training_ = training; }
-  bool training() const { return training_; }
-  void set_dropout_seed(uint64_t run_seed, uint64_t next_forward = 0) {
-    dropout_run_seed_ = run_seed;
-    dropout_forward_count_ = next_forward;
-  }
-  uint64_t dropout_forwards() const { return dropout_forward_count_; }
 
   // Masked LM (arch encoder): idx (B, S) token ids, lengths (B) real tokens per row in [1, S]
   // (null: all S), targets (B, S) the original ids where the loss counts, -1 elsewhere and at
@@ -83,7 +77,6 @@ class EncDec : public ParamArena<Real> {
   void check_length(const char* what, int64_t T) const;
   Real run_forward(const int32_t* src, const int32_t* src_lengths, const int32_t* tgt,
                    const int32_t* targets, int64_t B, int64_t S, int64_t T);
-  double dropout_p() const { return training_ ? config_.dropout : 0.0; }
 
   EncDecConfig config_;
   StackOffsets encoder_, decoder_;  // decoder_: seq2seq only (no blocks otherwise)
@@ -93,28 +86,10 @@ class EncDec : public ParamArena<Real> {
   std::vector<int32_t> src_, src_lengths_, tgt_, targets_;
   int64_t B_ = 0, S_ = 0, T_ = 0;  // the last forward's sizes (T_ = 0: encoder only)
   bool has_targets_ = false;
-  bool training_ = false;
-  uint64_t dropout_run_seed_ = 0, dropout_forward_count_ = 0, dropout_step_ = 0;
-  double last_p_ = 0.0;
   // encode() / decode()
   std::vector<Real> infer_acts_, memory_, gathered_;
   std::vector<int32_t> memory_lengths_;
   int64_t memory_B_ = 0, memory_S_ = 0;
-};
-
-// Evaluation mode for a scope: dropout off, the previous mode restored on exit (exceptions
-// included).
-template <class Model>
-class EvalMode {
- public:
-  explicit EvalMode(Model& m) : m_(m), training_(m.training()) { m_.set_training(false); }
-  ~EvalMode() { m_.set_training(training_); }
-  EvalMode(const EvalMode&) = delete;
-  EvalMode& operator=(const EvalMode&) = delete;
-
- private:
-  Model& m_;
-  bool training_;
 };
 
 extern template class EncDec<float>;

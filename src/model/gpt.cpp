@@ -87,11 +87,7 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
   B_ = T_ = 0, has_targets_ = false;  // until this forward has succeeded
   idx_.assign(idx, idx + BT);
 
-  const double p = dropout_p();
-  const uint64_t step = dropout_forward_count_;
-  auto drop = [&](Real* x, int64_t n, uint64_t site) {
-    if (p > 0.0) nn::dropout_forward(x, x, p, nn::dropout_seed(dropout_run_seed_, step, site), n);
-  };
+  const ForwardDropout<Real> drop = forward_dropout<Real>(c.dropout);
   const Real* P = this->params();
   slopes_.refresh(P);
 
@@ -109,8 +105,7 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
   stack_forward(a.st, a.branch, call, P, slopes_, drop);
   nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
 
-  if (p > 0.0) ++dropout_forward_count_;
-  dropout_step_ = step, last_p_ = p;
+  forward_done(drop);
   B_ = B, T_ = T;
   if (!targets) return std::numeric_limits<Real>::quiet_NaN();
   const Real loss = nn::crossentropy_forward(a.losses, a.loss_lse, a.logits, targets, B, T, V, Vp);
@@ -140,14 +135,6 @@ void Gpt<Real>::backward() {
 
   const Real* P = this->params();
   Real* G = this->grads();
-  // d(branch before dropout) from d(branch after): dout itself when nothing was dropped.
-  auto undrop = [&](const Real* dout, int64_t n, uint64_t site) -> const Real* {
-    if (last_p_ == 0.0) return dout;
-    zero(g.dbranch, n);
-    nn::dropout_backward(g.dbranch, dout, last_p_,
-                         nn::dropout_seed(dropout_run_seed_, dropout_step_, site), n);
-    return g.dbranch;
-  };
 
   zero(g.dlogits, BT * Vp);
   nn::crossentropy_backward(g.dlogits, a.logits, a.loss_lse, targets_.data(), Real(1), B, T, V, Vp);
@@ -157,7 +144,7 @@ void Gpt<Real>::backward() {
   const StackCall<Real> call{
       &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
-  stack_backward(g, a.st, g.dsmall, call, P, G, slopes_, undrop);
+  stack_backward(g, a.st, g.dsmall, call, P, G, slopes_, backward_dropout(g.dbranch));
 }
 
 template class Gpt<float>;

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "model/dropout_mode.h"
 #include "model/gpt_config.h"
 #include "model/gpt_params.h"
 #include "model/param_arena.h"
@@ -31,9 +32,10 @@
 namespace slope::model {
 
 // The parameters, their gradients and the table (params(), grads(), table(), zero_grad(), ...)
-// are the ParamArena's.
+// are the ParamArena's; the training mode and the dropout seed (set_training(),
+// set_dropout_seed(), ...) the DropoutMode's.
 template <class Real>
-class Gpt : public ParamArena<Real> {
+class Gpt : public ParamArena<Real>, public DropoutMode {
  public:
   // Validates the config (slope::Error naming the field), lays out the parameters and
   // initialises them as nanoGPT does from `seed` (init_params).
@@ -42,20 +44,6 @@ class Gpt : public ParamArena<Real> {
   const GptConfig& config() const { return config_; }
   const StackOffsets& stack() const { return stack_; }         // where each tensor sits
   const StackSlopes<Real>& slopes() const { return slopes_; }  // each layer's ALiBi slopes
-
-  // Training mode turns dropout on (evaluation, the default, turns it off), like
-  // nn.Module.train() / .eval().
-  void set_training(bool training) { training_ = training; }
-  bool training() const { return training_; }
-
-  // The dropout masks of the k-th training forward come from nn::dropout_seed(run_seed, k,
-  // site); forwards count from `next_forward`. Set it when resuming a run, or to draw one
-  // mask again (the gradient checks).
-  void set_dropout_seed(uint64_t run_seed, uint64_t next_forward = 0) {
-    dropout_run_seed_ = run_seed;
-    dropout_forward_count_ = next_forward;
-  }
-  uint64_t dropout_forwards() const { return dropout_forward_count_; }  // training forwards so far
 
   // Runs the model on idx (B, T) and keeps what backward() needs. With targets (B, T, ids in
   // [0, V) or -1 to ignore) returns the mean cross-entropy; without (null), returns NaN and
@@ -75,7 +63,6 @@ class Gpt : public ParamArena<Real> {
 
  private:
   Gpt(const GptConfig& config, GptLayout layout, uint64_t seed);
-  double dropout_p() const { return training_ ? config_.dropout : 0.0; }
 
   GptConfig config_;
   StackOffsets stack_;
@@ -87,11 +74,6 @@ class Gpt : public ParamArena<Real> {
 
   int64_t B_ = 0, T_ = 0;
   bool has_targets_ = false;
-  bool training_ = false;
-  uint64_t dropout_run_seed_ = 0;
-  uint64_t dropout_forward_count_ = 0;  // training forwards so far
-  uint64_t dropout_step_ = 0;           // the count the last forward drew its masks with
-  double last_p_ = 0.0;                 // the dropout probability of the last forward
 };
 
 extern template class Gpt<float>;

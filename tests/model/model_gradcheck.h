@@ -77,4 +77,27 @@ void check_against_differences(Model& m, Loss&& loss, double step, double tolera
   EXPECT_GT(largest, 1e-2);
 }
 
+// A float model against a double one run on the same (float-representable) parameters and
+// batch: their n_logits logits relative to the largest, and every gradient tensor relative to
+// its largest entry (at least 1e-6), each within `tolerance`.
+template <class FloatModel, class DoubleModel>
+void expect_float_agrees_with_double(const FloatModel& f, const DoubleModel& d, int64_t n_logits,
+                                     double tolerance) {
+  double err = 0.0, scale = 0.0;
+  for (int64_t i = 0; i < n_logits; ++i) {
+    ASSERT_TRUE(std::isfinite(f.logits()[i])) << i;
+    err = std::max(err, std::abs(f.logits()[i] - d.logits()[i]));
+    scale = std::max(scale, std::abs(d.logits()[i]));
+  }
+  EXPECT_LE(err, tolerance * scale) << "logits";
+  for (const ParamSpec& s : d.table().specs()) {
+    double e = 0.0, m = 0.0;
+    for (int64_t i = s.offset; i < s.offset + s.size; ++i) {
+      e = std::max(e, std::abs(f.grads()[i] - d.grads()[i]));
+      m = std::max(m, std::abs(d.grads()[i]));
+    }
+    EXPECT_LE(e, tolerance * std::max(m, 1e-6)) << "d" << s.name;
+  }
+}
+
 }  // namespace slope::model::testing

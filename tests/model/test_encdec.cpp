@@ -113,21 +113,7 @@ void check_float_against_double(const EncDecConfig& config) {
   f.backward();
   d.backward();
   EXPECT_NEAR(loss32, loss64, kFloatTolerance * std::abs(loss64));
-  double err = 0.0, scale = 0.0;
-  for (int64_t i = 0; i < logits_size(config); ++i) {
-    ASSERT_TRUE(std::isfinite(f.logits()[i])) << i;
-    err = std::max(err, std::abs(f.logits()[i] - d.logits()[i]));
-    scale = std::max(scale, std::abs(d.logits()[i]));
-  }
-  EXPECT_LE(err, kFloatTolerance * scale) << "logits";
-  for (const ParamSpec& s : d.table().specs()) {
-    double e = 0.0, mx = 0.0;
-    for (int64_t i = s.offset; i < s.offset + s.size; ++i) {
-      e = std::max(e, std::abs(f.grads()[i] - d.grads()[i]));
-      mx = std::max(mx, std::abs(d.grads()[i]));
-    }
-    EXPECT_LE(e, kFloatTolerance * std::max(mx, 1e-6)) << "d" << s.name;
-  }
+  expect_float_agrees_with_double(f, d, logits_size(config), kFloatTolerance);
 }
 
 class EncoderGradients : public ::testing::TestWithParam<Position> {};

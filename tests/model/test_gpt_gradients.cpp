@@ -77,21 +77,7 @@ TEST_P(GptGradients, FloatAgreesWithDouble) {
   // leaves a margin for other BLAS kernels and instruction sets.
   constexpr double kTolerance = 2e-5;
   EXPECT_NEAR(loss32, loss64, kTolerance * std::abs(loss64));
-  const int64_t n = kB * kT * config.padded_vocab_size();
-  double err = 0.0, scale = 0.0;
-  for (int64_t i = 0; i < n; ++i) {
-    err = std::max(err, std::abs(f.logits()[i] - d.logits()[i]));
-    scale = std::max(scale, std::abs(d.logits()[i]));
-  }
-  EXPECT_LE(err, kTolerance * scale) << "logits";
-  for (const ParamSpec& s : d.table().specs()) {
-    double e = 0.0, m = 0.0;
-    for (int64_t i = s.offset; i < s.offset + s.size; ++i) {
-      e = std::max(e, std::abs(f.grads()[i] - d.grads()[i]));
-      m = std::max(m, std::abs(d.grads()[i]));
-    }
-    EXPECT_LE(e, kTolerance * std::max(m, 1e-6)) << "d" << s.name;
-  }
+  expect_float_agrees_with_double(f, d, kB * kT * config.padded_vocab_size(), kTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(Positions, GptGradients,
