@@ -103,17 +103,19 @@ TEST(Reference, RowsSumToOneAndMaskedRowsAreZero) {
   std::fill(x.v.begin(), x.v.end(), 1.0f);
   const Golden g = run_reference<double>(x);
   const AttentionProblem& p = x.p;
-  for (int64_t b = 0; b < p.B; ++b)
+  for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i) {
-        const int64_t pos = i + p.query_offset();
+      for (int64_t i = 0; i < rg.Tq; ++i) {
+        const int64_t pos = i + rg.offset;
         const bool any = std::min<int64_t>(pos + 1, x.key_lengths[static_cast<size_t>(b)]) > 0;
-        const double o = g.out[static_cast<size_t>(b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t)];
+        const double o = g.out[static_cast<size_t>(rg.out + h * p.out_strides.h + i * p.out_strides.t)];
         EXPECT_NEAR(o, any ? 1.0 : 0.0, 1e-12);
         if (!any) {
-          EXPECT_EQ(g.lse[static_cast<size_t>((b * p.H + h) * p.Tq + i)], -INFINITY);
+          EXPECT_EQ(g.lse[static_cast<size_t>(rg.lse + h * rg.lse_h + i)], -INFINITY);
         }
       }
+  }
 }
 
 // Press et al.'s get_slopes, written out as in the paper's code.
