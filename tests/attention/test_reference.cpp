@@ -13,7 +13,7 @@ namespace {
 
 // L(x) = Σ out ∘ G for a fixed random G (G = the instance's dout).
 double loss(const AttentionProblem& p, const Typed<double>& t) {
-  std::vector<double> out(static_cast<size_t>(p.B * p.out_strides.b)), lse(static_cast<size_t>(p.B * p.H * p.Tq));
+  std::vector<double> out(t.dout.size()), lse(static_cast<size_t>(detail::lse_elements(p)));
   attention_forward_reference<double>(p, t.inputs(), out.data(), lse.data());
   double s = 0.0;
   for (size_t i = 0; i < out.size(); ++i) s += out[i] * t.dout[i];
@@ -68,6 +68,28 @@ TEST(ReferenceGradients, FiniteDifferencesSharedSlopes) {
 TEST(ReferenceGradients, FiniteDifferencesNonsymmetricRaggedGqaMask) {
   Case c = small("nonsym", false, Bias::kNonsymmetric);
   c.H = 4, c.Hkv = 2, c.ragged = true, c.mask = MaskKind::kAdditive;
+  check_fd(c);
+}
+
+TEST(ReferenceGradients, FiniteDifferencesPackedGqaCausalAlibi) {
+  Case c = small("packed", true, Bias::kAlibi);
+  c.H = 4, c.Hkv = 2;
+  c.docs_q = {3, 0, 5, 2};  // a document without queries, one without keys
+  c.docs_k = {6, 2, 4, 0};
+  check_fd(c);
+}
+TEST(ReferenceGradients, FiniteDifferencesPackedUpperLeftLearned) {
+  Case c = small("packed_upper_left", false, Bias::kLearned);
+  c.docs_q = {4, 6};
+  c.docs_k = {7, 3};
+  c.positions = QueryPositions::kUpperLeft;
+  c.strided = true;
+  check_fd(c);
+}
+TEST(ReferenceGradients, FiniteDifferencesKeyLengthPositions) {
+  Case c = small("key_length_positions", true, Bias::kLearned);
+  c.key_lengths = {3, 7};  // row 0: its first queries sit before every key
+  c.positions = QueryPositions::kKeyLengths;
   check_fd(c);
 }
 

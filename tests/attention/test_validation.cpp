@@ -40,6 +40,75 @@ TEST(Validation, RefusesMalformedProblems) {
   { Instance x = base(); x.p.mask_kind = MaskKind::kBool; expect_error(x, "mask"); }
 }
 
+// A well-formed packed problem: 3 documents (one without keys), (total, H, D) rows.
+Instance packed() {
+  Case c;
+  c.H = 4, c.Hkv = 2, c.D = 8, c.Dv = 8, c.bias = Bias::kLearned;
+  c.docs_q = {5, 0, 3};
+  c.docs_k = {4, 6, 0};
+  return make_instance(c);
+}
+
+TEST(Validation, AcceptsPackedSequencesAndQueryPositions) {
+  EXPECT_NO_THROW(validate(packed().p, packed().inputs()));
+  Instance x = base();
+  x.p.query_positions = QueryPositions::kKeyLengths;
+  EXPECT_NO_THROW(validate(x.p, x.inputs()));
+  x.p.query_positions = QueryPositions::kUpperLeft;
+  EXPECT_NO_THROW(validate(x.p, x.inputs()));
+  Instance y = packed();
+  y.p.query_positions = QueryPositions::kUpperLeft;
+  EXPECT_NO_THROW(validate_backward(y.p, y.inputs()));
+}
+
+TEST(Validation, RefusesBadQueryPositions) {
+  {
+    Instance x = base();
+    x.p.key_lengths = nullptr;
+    x.p.query_positions = QueryPositions::kKeyLengths;
+    expect_error(x, "key_lengths is null");
+  }
+  {
+    Instance x = base();
+    x.p.query_positions = static_cast<QueryPositions>(3);
+    expect_error(x, "query_positions = 3");
+  }
+  {
+    Instance x = packed();  // packed rows have no key_lengths, so no kKeyLengths either
+    x.p.query_positions = QueryPositions::kKeyLengths;
+    expect_error(x, "key_lengths is null");
+  }
+}
+
+TEST(Validation, RefusesBadCuSeqlens) {
+  { Instance x = packed(); x.p.cu_seqlens_k = nullptr; expect_error(x, "together"); }
+  { Instance x = packed(); x.p.cu_seqlens_q = nullptr; expect_error(x, "together"); }
+  { Instance x = packed(); x.cu_q[0] = 1; expect_error(x, "cu_seqlens_q[0] = 1"); }
+  { Instance x = packed(); x.cu_k[0] = -2; expect_error(x, "cu_seqlens_k[0] = -2"); }
+  { Instance x = packed(); x.cu_q[2] = 4; expect_error(x, "cu_seqlens_q[2] = 4 is less than"); }
+  { Instance x = packed(); x.cu_k[3] = 9; expect_error(x, "cu_seqlens_k[3] = 9 is less than"); }
+  { Instance x = packed(); x.p.Tq = 4; expect_error(x, "more than Tq=4"); }
+  { Instance x = packed(); x.p.Tk = 5; expect_error(x, "more than Tk=5"); }
+  {
+    Instance x = packed();
+    x.key_lengths = {1, 1, 0};
+    x.p.key_lengths = x.key_lengths.data();
+    expect_error(x, "key_lengths must be null");
+  }
+  for (Strides AttentionProblem::*s : {&AttentionProblem::q_strides, &AttentionProblem::k_strides,
+                                       &AttentionProblem::v_strides,
+                                       &AttentionProblem::out_strides}) {
+    Instance x = packed();
+    (x.p.*s).b = 100;
+    expect_error(x, "batch stride is 100");
+  }
+  {
+    Instance x = packed();
+    x.p.out_strides.t = x.p.Dv;  // heads and rows of the packed output overlap
+    expect_error(x, "out strides");
+  }
+}
+
 TEST(Validation, RefusesOverlappingOutputsAndBroadcastInputsToTheBackward) {
   {
     Instance x = base();
