@@ -172,9 +172,10 @@ SlopePair alibi_slopes_nonsymmetric(int64_t n_heads, double max_bias = 8.0);
 
 // ---- Float64 reference (naive, obviously right; stays in the code forever) ----------------
 
-// out (B, H, Tq, Dv) with out_strides, lse (B, H, Tq) contiguous ((H, total_q) packed). T: double (golden outputs),
-// complex<double> (complex-step gradients) or float (the naive fp32 baseline that slope's
-// slope gradients are compared with; the other tolerances come from attention_error_bounds).
+// out (B, H, Tq, Dv) with out_strides, lse (B, H, Tq) contiguous ((H, total_q) packed). T: double
+// (golden outputs), complex<double> (complex-step gradients) or float (the naive fp32 baseline that
+// slope's slope gradients are compared with; the other tolerances come from
+// attention_error_bounds).
 template <class T>
 void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
                                  T* lse);

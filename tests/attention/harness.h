@@ -212,9 +212,10 @@ template <class T>
 Golden run_reference(const Instance& x, bool flash = false) {
   const AttentionProblem& p = x.p;
   Typed<T> t(x);
-  std::vector<T> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(detail::lse_elements(p))),
-      dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
-      dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+  std::vector<T> out(static_cast<size_t>(x.out_size)),
+      lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
+      dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
+      dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
   attention_forward_reference<T>(p, t.inputs(), out.data(), lse.data());
   attention_backward_reference<T>(p, t.inputs(), t.dout.data(),
                                   {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()},
@@ -226,9 +227,10 @@ Golden run_reference(const Instance& x, bool flash = false) {
 // Runs the fused kernel with a given instruction set.
 inline Golden run_kernel(const Instance& x, cpu::Isa isa) {
   const AttentionProblem& p = x.p;
-  std::vector<float> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(detail::lse_elements(p))),
-      dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
-      dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+  std::vector<float> out(static_cast<size_t>(x.out_size)),
+      lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
+      dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
+      dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
   validate_backward(p, x.inputs());
   cpu::forward(isa, p, x.inputs(), out.data(), lse.data());
   cpu::backward(isa, p, x.inputs(), out.data(), x.dout.data(), lse.data(),

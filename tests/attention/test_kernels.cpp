@@ -116,8 +116,8 @@ std::vector<Case> packed_cases() {
     v.push_back(c);
   }
   {
-    Case c = mk("packed_8docs_nonsymmetric_D24_Dv20", 1, 6, 3, 1, 1, 24, 20, false,
-                Bias::kNonsymmetric);
+    Case c =
+        mk("packed_8docs_nonsymmetric_D24_Dv20", 1, 6, 3, 1, 1, 24, 20, false, Bias::kNonsymmetric);
     c.docs_q = {64, 200, 0, 1, 65, 63, 3, 130};
     c.docs_k = {65, 130, 3, 0, 1, 64, 200, 63};
     v.push_back(c);

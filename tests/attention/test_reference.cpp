@@ -131,7 +131,8 @@ TEST(Reference, RowsSumToOneAndMaskedRowsAreZero) {
       for (int64_t i = 0; i < rg.Tq; ++i) {
         const int64_t pos = i + rg.offset;
         const bool any = std::min<int64_t>(pos + 1, x.key_lengths[static_cast<size_t>(b)]) > 0;
-        const double o = g.out[static_cast<size_t>(rg.out + h * p.out_strides.h + i * p.out_strides.t)];
+        const double o =
+            g.out[static_cast<size_t>(rg.out + h * p.out_strides.h + i * p.out_strides.t)];
         EXPECT_NEAR(o, any ? 1.0 : 0.0, 1e-12);
         if (!any) {
           EXPECT_EQ(g.lse[static_cast<size_t>(rg.lse + h * rg.lse_h + i)], -INFINITY);

@@ -1,6 +1,9 @@
 // validate(): every malformed problem is refused with an Error that names what is wrong.
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <utility>
+
 #include "attention/harness.h"
 
 namespace slope::testing {
@@ -81,31 +84,32 @@ TEST(Validation, RefusesBadQueryPositions) {
 }
 
 TEST(Validation, RefusesBadCuSeqlens) {
-  { Instance x = packed(); x.p.cu_seqlens_k = nullptr; expect_error(x, "together"); }
-  { Instance x = packed(); x.p.cu_seqlens_q = nullptr; expect_error(x, "together"); }
-  { Instance x = packed(); x.cu_q[0] = 1; expect_error(x, "cu_seqlens_q[0] = 1"); }
-  { Instance x = packed(); x.cu_k[0] = -2; expect_error(x, "cu_seqlens_k[0] = -2"); }
-  { Instance x = packed(); x.cu_q[2] = 4; expect_error(x, "cu_seqlens_q[2] = 4 is less than"); }
-  { Instance x = packed(); x.cu_k[3] = 9; expect_error(x, "cu_seqlens_k[3] = 9 is less than"); }
-  { Instance x = packed(); x.p.Tq = 4; expect_error(x, "more than Tq=4"); }
-  { Instance x = packed(); x.p.Tk = 5; expect_error(x, "more than Tk=5"); }
-  {
+  using Spoil = std::function<void(Instance&)>;
+  const std::vector<std::pair<Spoil, std::string>> bad = {
+      {[](Instance& x) { x.p.cu_seqlens_k = nullptr; }, "together"},
+      {[](Instance& x) { x.p.cu_seqlens_q = nullptr; }, "together"},
+      {[](Instance& x) { x.cu_q[0] = 1; }, "cu_seqlens_q[0] = 1"},
+      {[](Instance& x) { x.cu_k[0] = -2; }, "cu_seqlens_k[0] = -2"},
+      {[](Instance& x) { x.cu_q[2] = 4; }, "cu_seqlens_q[2] = 4 is less than"},
+      {[](Instance& x) { x.cu_k[3] = 9; }, "cu_seqlens_k[3] = 9 is less than"},
+      {[](Instance& x) { x.p.Tq = 4; }, "more than Tq=4"},
+      {[](Instance& x) { x.p.Tk = 5; }, "more than Tk=5"},
+      {[](Instance& x) {
+         x.key_lengths = {1, 1, 0};
+         x.p.key_lengths = x.key_lengths.data();
+       },
+       "key_lengths must be null"},
+      {[](Instance& x) { x.p.q_strides.b = 100; }, "q batch stride is 100"},
+      {[](Instance& x) { x.p.k_strides.b = 100; }, "k batch stride is 100"},
+      {[](Instance& x) { x.p.v_strides.b = 100; }, "v batch stride is 100"},
+      {[](Instance& x) { x.p.out_strides.b = 100; }, "out batch stride is 100"},
+      // heads and rows of the packed output overlap
+      {[](Instance& x) { x.p.out_strides.t = x.p.Dv; }, "out strides"},
+  };
+  for (const auto& [spoil, needle] : bad) {
     Instance x = packed();
-    x.key_lengths = {1, 1, 0};
-    x.p.key_lengths = x.key_lengths.data();
-    expect_error(x, "key_lengths must be null");
-  }
-  for (Strides AttentionProblem::*s : {&AttentionProblem::q_strides, &AttentionProblem::k_strides,
-                                       &AttentionProblem::v_strides,
-                                       &AttentionProblem::out_strides}) {
-    Instance x = packed();
-    (x.p.*s).b = 100;
-    expect_error(x, "batch stride is 100");
-  }
-  {
-    Instance x = packed();
-    x.p.out_strides.t = x.p.Dv;  // heads and rows of the packed output overlap
-    expect_error(x, "out strides");
+    spoil(x);
+    expect_error(x, needle);
   }
 }
 

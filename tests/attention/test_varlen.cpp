@@ -108,8 +108,7 @@ Diff expect_packed_equals_documents_alone(const Instance& x, cpu::Isa isa) {
               alone.lse[static_cast<size_t>(h * rg.Tq + i)]);
     diff_rows(packed.dq, alone.dq, rg.q, p.H, p.q_strides.h, rg.Tq, p.q_strides.t, p.D, &d);
     diff_rows(packed.dk, alone.dk, rg.k, p.Hkv, p.k_strides.h, rg.Tk_rows, p.k_strides.t, p.D, &d);
-    diff_rows(packed.dv, alone.dv, rg.v, p.Hkv, p.v_strides.h, rg.Tk_rows, p.v_strides.t, p.Dv,
-              &d);
+    diff_rows(packed.dv, alone.dv, rg.v, p.Hkv, p.v_strides.h, rg.Tk_rows, p.v_strides.t, p.Dv, &d);
     for (size_t h = 0; h < sum_l.size(); ++h) {
       sum_l[h] += alone.dsl[h], abs_l[h] += std::abs(alone.dsl[h]);
       sum_r[h] += alone.dsr[h], abs_r[h] += std::abs(alone.dsr[h]);
@@ -199,9 +198,9 @@ double ratio(double err, double bound) { return err == 0.0 ? 0.0 : err / bound; 
 
 // dk (or dv) of the first rows[b] keys of every (b, kv head) in two layouts: their worst
 // |difference|, or, given bound (laid out like b's), the worst difference / bound.
-double worst_key_rows(const std::vector<double>& a, const Strides& sa,
-                      const std::vector<double>& b, const Strides& sb,
-                      const AttentionProblem& p, const std::vector<int64_t>& rows, int64_t n,
+double worst_key_rows(const std::vector<double>& a, const Strides& sa, const std::vector<double>& b,
+                      const Strides& sb, const AttentionProblem& p,
+                      const std::vector<int64_t>& rows, int64_t n,
                       const std::vector<double>* bound = nullptr) {
   double worst = 0.0;
   for (int64_t bb = 0; bb < p.B; ++bb)
@@ -241,7 +240,8 @@ void expect_same_results(const Golden& got, const Instance& buf, const Golden& w
     for (int64_t hk = 0; hk < p.Hkv; ++hk)
       for (int64_t j = buf.key_lengths[static_cast<size_t>(b)]; j < p.Tk; ++j)
         for (int64_t d = 0; d < p.D; ++d)
-          past = std::max(past, std::abs(got.dk[static_cast<size_t>(key_at(p.k_strides, b, hk, j) + d)]));
+          past = std::max(past,
+                          std::abs(got.dk[static_cast<size_t>(key_at(p.k_strides, b, hk, j) + d)]));
   EXPECT_EQ(past, 0.0) << where << ": dk of slots past the keys";
 }
 
@@ -264,8 +264,7 @@ TEST(KeyLengths, BufferLengthNeverChangesTheResult) {
       const Instance buf = in_buffer(base, Tk, static_cast<uint64_t>(Tk));
       for (cpu::Isa isa : isas())
         expect_same_results(run_kernel(buf, isa), buf, run_kernel(base, isa), base,
-                            c.name + " Tk=" + std::to_string(Tk) + " [" + cpu::isa_name(isa) +
-                                "]");
+                            c.name + " Tk=" + std::to_string(Tk) + " [" + cpu::isa_name(isa) + "]");
     }
   }
 }
@@ -340,9 +339,10 @@ TEST(KeyLengths, OneQueryAgainstA32768SlotBuffer) {
     double old_err = 0.0;  // the same function (one query sees every key), fp32 distances ~32k
     for (size_t i = 0; i < old.out.size(); ++i)
       old_err = std::max(old_err, std::abs(old.out[i] - gold.out[i]));
-    std::printf("[key lengths] 1 query, 32768-slot buffer, 300 keys %s: out error %.3g "
-                "(kKeyLengths) vs %.3g (buffer-end rule); worst error/bound %.3g\n",
-                where.c_str(), err, old_err, worst);
+    std::printf(
+        "[key lengths] 1 query, 32768-slot buffer, 300 keys %s: out error %.3g "
+        "(kKeyLengths) vs %.3g (buffer-end rule); worst error/bound %.3g\n",
+        where.c_str(), err, old_err, worst);
   }
 }
 
@@ -371,8 +371,8 @@ TEST(UpperLeft, CausalEqualsLowerRightOnTheFirstTqKeys) {
   EXPECT_EQ(mism, 0);
   EXPECT_LE(worst_key_rows(gold.dk, x.p.k_strides, want.dk, sliced.p.k_strides, x.p, rows, c.D),
             1e-12);
-  EXPECT_LE(max_abs(std::vector<double>(gold.dk.begin() + c.Tq * c.D, gold.dk.begin() + c.Tk * c.D)),
-            0.0)
+  EXPECT_LE(
+      max_abs(std::vector<double>(gold.dk.begin() + c.Tq * c.D, gold.dk.begin() + c.Tk * c.D)), 0.0)
       << "keys past the last query are never seen";
   for (cpu::Isa isa : isas()) {  // the kernels, against the hand-built expectation
     const Golden got = run_kernel(x, isa);
@@ -383,10 +383,10 @@ TEST(UpperLeft, CausalEqualsLowerRightOnTheFirstTqKeys) {
     for (size_t i = 0; i < got.lse.size(); ++i)
       worst = std::max(worst, ratio(std::abs(got.lse[i] - want.lse[i]), bound.lse[i]));
     // bound.dk and .dv are laid out like x (got): got goes second.
-    worst = std::max(worst, worst_key_rows(want.dk, sliced.p.k_strides, got.dk, x.p.k_strides,
-                                           x.p, rows, c.D, &bound.dk));
-    worst = std::max(worst, worst_key_rows(want.dv, sliced.p.v_strides, got.dv, x.p.v_strides,
-                                           x.p, rows, c.Dv, &bound.dv));
+    worst = std::max(worst, worst_key_rows(want.dk, sliced.p.k_strides, got.dk, x.p.k_strides, x.p,
+                                           rows, c.D, &bound.dk));
+    worst = std::max(worst, worst_key_rows(want.dv, sliced.p.v_strides, got.dv, x.p.v_strides, x.p,
+                                           rows, c.Dv, &bound.dv));
     for (size_t h = 0; h < got.dsl.size(); ++h)
       worst = std::max(worst, ratio(std::abs(got.dsl[h] - want.dsl[h]), bound.dslopes_left[h]));
     EXPECT_LE(worst, 1.0) << cpu::isa_name(isa);
@@ -422,9 +422,9 @@ TEST(UpperLeft, EqualsItsBiasAsAnAdditiveMask) {
   y.p.mask_stride_b = 0, y.p.mask_stride_h = c.Tq * c.Tk, y.p.mask_stride_t = c.Tk;
   const Golden a = run_reference<double>(x), b = run_reference<double>(y);
   int64_t mism = 0;
-  for (auto [got, want] : {std::pair{&a.out, &b.out}, std::pair{&a.lse, &b.lse},
-                           std::pair{&a.dq, &b.dq}, std::pair{&a.dk, &b.dk},
-                           std::pair{&a.dv, &b.dv}})
+  for (auto [got, want] :
+       {std::pair{&a.out, &b.out}, std::pair{&a.lse, &b.lse}, std::pair{&a.dq, &b.dq},
+        std::pair{&a.dk, &b.dk}, std::pair{&a.dv, &b.dv}})
     EXPECT_LE(max_abs_diff(*got, *want, &mism), 1e-12);
   EXPECT_EQ(mism, 0);
 }
