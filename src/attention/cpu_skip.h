@@ -1,6 +1,6 @@
 // Internal: far-tile skipping (docs/far-tile-skipping.md), one object built once per kernel call
-// and asked per (key tile, block of query rows). Included by cpu_kernels.cpp only (one copy per
-// instruction set).
+// and asked per (key tile, block of query rows). Included by cpu_kernels.cpp and cpu_backward.cpp
+// only (one copy per instruction set).
 #pragma once
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Internal: the tile-level pieces shared by the forward and backward CPU kernels — the one tile
 // product, transposes, and the ALiBi bias + masking of a score tile. Included by cpu_kernels.cpp
-// only (one copy per instruction set).
+// and cpu_backward.cpp only (one copy per instruction set).
 #pragma once
 
 #include <algorithm>
