@@ -159,7 +159,10 @@ def _attention_backward(
     dsr = _torch.zeros_like(slopes_right, dtype=_torch.float32) if want_right else q.new_empty(
         0, dtype=_torch.float32)
     if _empty_inputs(q, k, v):
-        return _torch.zeros_like(q), _torch.zeros_like(k), _torch.zeros_like(v), dsl, dsr
+        contiguous = _torch.contiguous_format
+        return (_torch.zeros_like(q, memory_format=contiguous),
+                _torch.zeros_like(k, memory_format=contiguous),
+                _torch.zeros_like(v, memory_format=contiguous), dsl, dsr)
     # dq, dk, dv are written with the strides of q, k, v: give each input a dense layout.
     xs, gs = [], []
     for t in (q, k, v):
@@ -180,7 +183,10 @@ def _attention_backward(
         dsr if want_right else None, _opt_f32(slopes_left), _opt_f32(slopes_right),
         None if key_lengths is None else key_lengths.long(), _mask_arg(attn_mask),
         _options(ints, floats, cu_seqlens_q, cu_seqlens_k, dropout_rng))
-    return gs[0].to(q.dtype), gs[1].to(k.dtype), gs[2].to(v.dtype), dsl, dsr
+    # Contiguous gradients whatever the inputs' layout, so that the fake implementation can say
+    # which strides they have (a copy only when an input was laid out otherwise).
+    return (gs[0].to(q.dtype).contiguous(), gs[1].to(k.dtype).contiguous(),
+            gs[2].to(v.dtype).contiguous(), dsl, dsr)
 
 
 @_attention_backward.register_fake
@@ -191,7 +197,10 @@ def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask
             return _torch.empty_like(s, dtype=_torch.float32)
         return q.new_empty(0, dtype=_torch.float32)
 
-    return (_torch.empty_like(q), _torch.empty_like(k), _torch.empty_like(v),
+    contiguous = _torch.contiguous_format
+    return (_torch.empty_like(q, memory_format=contiguous),
+            _torch.empty_like(k, memory_format=contiguous),
+            _torch.empty_like(v, memory_format=contiguous),
             slope_grad(slopes_left), slope_grad(slopes_right))
 
 
@@ -236,7 +245,8 @@ class _Attention(_torch.autograd.Function):
 # ---- argument checks shared by the front doors ------------------------------------------------
 
 
-def _check_qkv(q, k, v, names=("q", "k", "v")):
+def _check_qkv(q, k, v, names=("q", "k", "v"), ndim=None):
+    """q, k, v: CPU tensors of one float dtype; with ndim = (n, "(dims)"), n-D each."""
     for name, t in zip(names, (q, k, v)):
         if not isinstance(t, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -247,6 +257,8 @@ def _check_qkv(q, k, v, names=("q", "k", "v")):
         if t.dtype not in _FLOAT_DTYPES:
             raise ValueError(
                 f"{name} must be float32, bfloat16 or float16, got {t.dtype}; pass {name}.float()")
+        if ndim is not None and t.dim() != ndim[0]:
+            raise ValueError(f"{name} must be {ndim[0]}-D {ndim[1]}, got shape {tuple(t.shape)}")
     for name, t in zip(names[1:], (k, v)):
         if t.dtype != q.dtype:
             raise ValueError(
@@ -365,10 +377,7 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     skip_tolerance: far-tile skipping bound (None: 2**-24; 0 disables).
     Returns out (B, H, Tq, Dv) in q's dtype, or (out, lse) with lse (B, H, Tq) float32.
     """
-    _check_qkv(q, k, v)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 4:
-            raise ValueError(f"{name} must be 4-D (B, H, T, D), got shape {tuple(t.shape)}")
+    _check_qkv(q, k, v, ndim=(4, "(B, H, T, D)"))
     if query_positions not in _QUERY_POSITIONS:
         raise ValueError(
             f"query_positions must be one of {sorted(_QUERY_POSITIONS)}, got {query_positions!r}")
@@ -434,10 +443,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     return_attn_probs.
     """
     del deterministic
-    _check_qkv(q, k, v)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 4:
-            raise ValueError(f"{name} must be 4-D (B, T, H, D), got shape {tuple(t.shape)}")
+    _check_qkv(q, k, v, ndim=(4, "(B, T, H, D)"))
     out, lse = _run(q, k, v, "bthd", sl=alibi_slopes, causal=causal, scale=softmax_scale,
                     window=window_size, softcap=softcap, dropout_p=dropout_p)
     return _flash_returns(out, lse, return_attn_probs)
@@ -456,10 +462,7 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     (total_q, H, Dv), or (out, softmax_lse (H, total_q) float32, None).
     """
     del deterministic
-    _check_qkv(q, k, v)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 3:
-            raise ValueError(f"{name} must be 3-D (total, H, D), got shape {tuple(t.shape)}")
+    _check_qkv(q, k, v, ndim=(3, "(total, H, D)"))
     out, lse = _run(q, k, v, "thd", sl=alibi_slopes, cu_q=cu_seqlens_q, cu_k=cu_seqlens_k,
                     max_q=max_seqlen_q, max_k=max_seqlen_k, causal=causal, scale=softmax_scale,
                     window=window_size, softcap=softcap, dropout_p=dropout_p)
