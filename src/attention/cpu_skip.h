@@ -21,14 +21,18 @@ constexpr float kNormSlack = 1.0f + 1e-5f;
 // rows when every row r of the block has
 //   ‖scale·q_r‖·max_{j∈J}‖k_j‖ + max_{j∈J} bias(r, j) − M_r < ln(skip_tolerance) − ln(Tk),
 // M_r a score of the row already known (forward: the running max; backward: the logsumexp).
-// Every probability of the tile is then at most skip_tolerance/Tk of the row's largest, and a
-// row loses at most skip_tolerance of its softmax mass.
+// With a softcap the score term is min(‖scale·q_r‖·max‖k_j‖, softcap): softcap·tanh(x/softcap)
+// is at most min(x, softcap) for x ≥ 0 (and negative otherwise), so skipping stays on with a
+// bound that only gets tighter (docs/far-tile-skipping.md). Every probability of the tile is then
+// at most skip_tolerance/Tk of the row's largest, and a row loses at most skip_tolerance of its
+// softmax mass.
 class FarTileSkip {
  public:
   FarTileSkip(const AttentionProblem& p, const AttentionInputs<float>& in)
       : enabled_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
         n_key_tiles_((p.Tk + kTileK - 1) / kTileK),
-        hkv_(p.Hkv) {
+        hkv_(p.Hkv),
+        cap_bound_(p.softcap > 0.0f ? p.softcap * kNormSlack : INFINITY) {
     if (!enabled_) return;
     log_threshold_ = std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
     key_norm_max_ = key_norm_maxima(p, in.k);
@@ -46,7 +50,8 @@ class FarTileSkip {
     const float kmax = key_norm_max_[static_cast<size_t>((b * hkv_ + hk) * n_key_tiles_ + t)];
     for (int64_t r = 0; r < g.nrows; ++r) {
       if (dead_rows == MinusInf::kDeadRow && row_ref[r] == -INFINITY) continue;
-      if (!(q_norm[r] * kmax + max_bias_in_tile(g, hb, r) - row_ref[r] < log_threshold_))
+      if (!(std::min(q_norm[r] * kmax, cap_bound_) + max_bias_in_tile(g, hb, r) - row_ref[r] <
+            log_threshold_))
         return false;
     }
     return true;
@@ -74,6 +79,7 @@ class FarTileSkip {
 
   bool enabled_;
   int64_t n_key_tiles_, hkv_;
+  float cap_bound_;  // softcap (a hair above: fp32 rounding of softcap·tanh), or +inf
   float log_threshold_ = 0.0f;
   std::vector<float> key_norm_max_;  // (B, Hkv, n_key_tiles)
 };
