@@ -282,9 +282,12 @@ TEST(Kernel, FullyMaskedRowsGiveZeroNotNaN) {
   }
 }
 
-// Same input, 1 thread and 2 threads: every gradient bitwise identical.
-TEST(Kernel, BackwardIsDeterministicAcrossThreadCounts) {
+// Same input, 1 thread and 2 threads: every gradient bitwise identical, for slopes (H) and
+// per-batch slopes (B, H).
+class Determinism : public ::testing::TestWithParam<bool> {};
+TEST_P(Determinism, BackwardIsDeterministicAcrossThreadCounts) {
   Case c = mk("det", 3, 6, 3, 150, 150, 32, 32, false, Bias::kLearned);
+  c.per_batch_slopes = GetParam();
   const Instance x = make_instance(c);
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
@@ -300,6 +303,7 @@ TEST(Kernel, BackwardIsDeterministicAcrossThreadCounts) {
   EXPECT_EQ(two.dsl, again.dsl);
   EXPECT_EQ(two.dsr, again.dsr);
 }
+INSTANTIATE_TEST_SUITE_P(Kernel, Determinism, ::testing::Bool());
 
 // Far-tile skipping at the default tolerance, long causal ALiBi: with skipping on and off, every
 // result within its error bound (the model counts each droppable key as lost whole).
