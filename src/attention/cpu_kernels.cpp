@@ -18,6 +18,10 @@
 //   result does not depend on the thread count.
 //   Parallelism is B·Hkv items; with fewer items than threads the rest idle (rare in training).
 //
+// Sliding window: key tiles outside every row's window are never visited (visible_keys in the
+// forward, visible_queries in the backward); tiles it cuts are masked per score. Softcap: S is
+// capped before the bias and the mask; the backward keeps sech² of each score tile for dS.
+//
 // Buffer legend: a `t` suffix is a transposed tile (Qt, St, Kt, Vt), `p` a copy padded to whole
 // vectors (Kp, Vp, dOp), `s` scaled by `scale` (Qs); pad dims (Dpad, Dvpad) are rounded up to kW.
 #include "attention/cpu_kernels.h"
