@@ -37,8 +37,8 @@ struct AttentionBias {
 };
 
 // Self-attention over packed qkv (B, T, 3C) as above, with any bias. Throws Error on a bad shape
-// (C not a multiple of H), a negative or NaN slope, a key length outside [0, T]. A sequence of
-// key length 0 gets outputs 0 and lse −∞.
+// (C not a multiple of H), a NaN or −inf slope, a key length outside [0, T]. A sequence of key
+// length 0 gets outputs 0 and lse −∞.
 template <class Real>
 void self_attention_forward(Real* out,        // (B, T, C)
                             Real* lse,        // (B, H, T)
@@ -69,7 +69,7 @@ void self_attention_backward(Real* dqkv,                     // (B, T, 3C)
 // new query over all P + Tn cached keys, causal and bottom-right aligned (query t sits at
 // position P + t, DESIGN.md), with the ALiBi bias by distance as in training. The same outputs
 // as self_attention_forward over the whole sequence, up to the kernel's tiling (rounding).
-// Throws Error on a bad shape or P + Tn > capacity.
+// Throws Error on a bad shape, a NaN or −inf slope, or P + Tn > capacity.
 template <class Real>
 void kv_cache_attention_forward(Real* out,        // (B, Tn, C)
                                 Real* lse,        // (B, H, Tn)

@@ -3,6 +3,7 @@
 // causal self_attention_forward over the whole sequence, in float64 and (within the attention
 // tolerance) in float32; the cache holds every key and value; bad sizes are refused.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -116,10 +117,10 @@ TEST(KvCacheAttention, RejectsBadArguments) {
                Error);
   EXPECT_THROW(kv_cache_attention_forward(out.data(), lse.data(), k.data(), v.data(), qkv.data(),
                                           nullptr, B, 3, 0, capacity, C, 5),
-               Error);  // C not a multiple of H
-  const std::vector<float> negative{0.5f, -0.1f, 0.25f};
+               Error);                                         // C not a multiple of H
+  const std::vector<float> minus_inf{0.5f, -INFINITY, 0.25f};  // a slope of −inf means nothing
   EXPECT_THROW(kv_cache_attention_forward(out.data(), lse.data(), k.data(), v.data(), qkv.data(),
-                                          negative.data(), B, 3, 0, capacity, C, H),
+                                          minus_inf.data(), B, 3, 0, capacity, C, H),
                Error);
   kv_cache_attention_forward(out.data(), lse.data(), k.data(), v.data(), qkv.data(), nullptr, B, 3,
                              1, capacity, C, H);  // fits exactly
