@@ -24,8 +24,8 @@ struct ParamSpec {
   int64_t offset = 0;          // first element in the arena
   int64_t size = 0;            // elements reserved: numel(), or more for padded rows (wte's Vp)
   bool decay = false;          // AdamW weight decay, nanoGPT's rule: every tensor of dim >= 2
-  // The optimizer keeps every entry >= this (projected steps): learned ALiBi slopes stay >= 0,
-  // the attention kernels' domain. −∞ for an unconstrained tensor.
+  // The optimizer keeps every entry >= this (projected steps): a GPT's learned ALiBi slopes stay
+  // >= 0. −∞ for an unconstrained tensor.
   double lower_bound = -std::numeric_limits<double>::infinity();
 
   int64_t numel() const;  // product of the shape; the first numel() reserved elements

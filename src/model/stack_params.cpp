@@ -14,8 +14,8 @@ namespace slope::model {
 int64_t ParamLayout::add(const std::string& name, std::vector<int64_t> shape, ParamInit how,
                          int64_t reserve) {
   init.push_back(how);
-  // Raw ALiBi slopes must stay >= 0 (the kernels' domain, and a negative slope would favour
-  // distant tokens): the optimizer projects them back.
+  // Raw ALiBi slopes stay >= 0 (a negative slope would favour distant tokens): the optimizer
+  // projects them back.
   const double lower =
       how == ParamInit::alibi_slopes ? 0.0 : -std::numeric_limits<double>::infinity();
   return table.add(name, std::move(shape), reserve, lower).offset;

@@ -71,7 +71,7 @@ struct ParamLayout {
   ParamTable table;
   std::vector<ParamInit> init;  // per table entry
 
-  // Appends a tensor; raw ALiBi slopes get the lower bound 0 (the kernels' domain).
+  // Appends a tensor; raw ALiBi slopes get the lower bound 0.
   int64_t add(const std::string& name, std::vector<int64_t> shape, ParamInit how,
               int64_t reserve = 0);
   int64_t add_bias(bool bias, const std::string& name, int64_t n);  // kAbsent without bias
