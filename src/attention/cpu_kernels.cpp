@@ -28,6 +28,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attention/cpu_dropout.h"
 #include "attention/cpu_skip.h"
 #include "attention/cpu_slope_grads.h"
 #include "attention/cpu_tiles.h"
@@ -65,16 +66,18 @@ struct ForwardTiles {
   std::vector<float> m, l;   // (kTileQ): running max and running sum of the online softmax
   std::vector<float> qnorm;  // (kTileQ): ‖scale·q_r‖·kNormSlack, for the skip bound
   std::vector<float> alpha;  // (kTileQ): exp(m_old − m_new), the rescale of O and l
+  TileDropout drop;          // the key tile's dropout factors (cpu_dropout.h)
 
-  ForwardTiles(int64_t D, int64_t Dvpad)
-      : Qt(static_cast<size_t>(D * kTileQ)),
+  ForwardTiles(const AttentionProblem& p, int64_t Dvpad)
+      : Qt(static_cast<size_t>(p.D * kTileQ)),
         St(kTileK * kTileQ),
         O(static_cast<size_t>(kTileQ * Dvpad)),
         Vp(static_cast<size_t>(kTileK * Dvpad)),
         m(kTileQ),
         l(kTileQ),
         qnorm(kTileQ),
-        alpha(kTileQ) {}
+        alpha(kTileQ),
+        drop(p) {}
 };
 
 // Online softmax (Milakov & Gimelshein 2018; flash-attention's forward) over one Sᵀ tile, along
@@ -127,7 +130,8 @@ void start_query_tile(const AttentionProblem& p, const float* q, const TileGeom&
 }
 
 // One key tile of the forward: Sᵀ = K·Qᵀ (keys straight from memory), bias and mask, online
-// softmax, O += P·V (P read transposed from Sᵀ). k, v: this (b, kv head)'s rows.
+// softmax, dropout (P∘Zc, after l has summed the undropped P), O += P·V (P read transposed from
+// Sᵀ). k, v: this (b, kv head)'s rows.
 void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileGeom& g,
                       const float* k, const float* v, int64_t Dvpad, ForwardTiles& w) {
   mm_AB(w.St.data(), kTileQ, k + g.j0 * p.k_strides.t, p.k_strides.t, w.Qt.data(), kTileQ, g.ncols,
@@ -135,6 +139,7 @@ void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileG
   bias_and_mask_tile<true>(w.St.data(), kTileQ, g, hb, p);
   online_softmax_tile(w.St.data(), g.ncols, g.nrows_pad, w.m.data(), w.l.data(), w.alpha.data());
   rescale_rows(w.O.data(), Dvpad, w.alpha.data(), g.nrows);
+  if (w.drop.on()) w.drop.apply_transposed(p, g, w.St.data());
   const float* vt = v + g.j0 * p.v_strides.t;
   int64_t ldv = p.v_strides.t;
   if (p.Dv % kW != 0) {  // V rows are read in place only when they are whole vectors
@@ -226,6 +231,7 @@ struct BackwardTiles {
   std::vector<float> Di;     // (group, Tq): rowsum(dO∘O)
   std::vector<float> qnorm;  // (group, Tq): ‖scale·q_i‖·kNormSlack, for the skip bound
   SlopeRowSums rows;         // (group, Tq) rows of slope-gradient sums, when asked for
+  TileDropout drop;          // the block's dropout factors Zc (cpu_dropout.h)
 
   BackwardTiles(const AttentionProblem& p, int64_t Dpad, int64_t Dvpad, bool slope_grads)
       : Qs(static_cast<size_t>(kTileQ * Dpad)),
@@ -240,7 +246,8 @@ struct BackwardTiles {
         dQ(static_cast<size_t>(p.H / p.Hkv * p.Tq * Dpad)),
         Di(static_cast<size_t>(p.H / p.Hkv * p.Tq)),
         qnorm(Di.size()),
-        rows(slope_grads ? p.H / p.Hkv * p.Tq : 0) {}
+        rows(slope_grads ? p.H / p.Hkv * p.Tq : 0),
+        drop(p) {}
 };
 
 // What every tile of one (batch, kv head) item reads.
@@ -303,7 +310,8 @@ const float* load_key_tile(const AttentionProblem& p, const BackwardItem& it, in
 }
 
 // One (query tile of head gh, key tile) block of the backward: P = exp(S − lse) recomputed,
-// dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Dᵢ) (with the slope-gradient row sums), dK += dSᵀ·Qs
+// dV += (P∘Zc)ᵀ·dO, dP = Zc∘(dO·Vᵀ) (Zc: dropout's factors, cpu_dropout.h; none without
+// dropout), dS = P∘(dP − Dᵢ) (with the slope-gradient row sums), dK += dSᵀ·Qs
 // (scale already in Qs), dQ += dS·K (scale applied at the end). kp/ldk: from load_key_tile.
 void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in, const float* dout,
                     const float* lse_h, const HeadBias& hb, const TileGeom& g, int64_t gh,
@@ -328,8 +336,15 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
     }
     for (int64_t c = 0; c < g.ncols_pad; c += kW) store(s + c, vexp(load(s + c) - l_r));
   }
-  mm_AtB_acc(w.dV.data(), it.Dvpad, w.S.data(), kTileK, dO, lddo, g.ncols, it.Dvpad, g.nrows);
+  const float* Pv = w.S.data();  // P as it meets dO: with dropout P∘Zc, in dP's buffer for now
+  if (w.drop.on()) {
+    w.drop.load_tile(p, g);
+    w.drop.multiply(w.dP.data(), w.S.data(), g);
+    Pv = w.dP.data();
+  }
+  mm_AtB_acc(w.dV.data(), it.Dvpad, Pv, kTileK, dO, lddo, g.ncols, it.Dvpad, g.nrows);
   mm_AB(w.dP.data(), kTileK, dO, lddo, w.Vt.data(), kTileK, g.nrows, g.ncols_pad, p.Dv);
+  if (w.drop.on()) w.drop.multiply(w.dP.data(), w.dP.data(), g);
   for (int64_t r = 0; r < g.nrows; ++r) {
     float* ds = w.dP.data() + r * kTileK;
     const float* pr = w.S.data() + r * kTileK;
@@ -428,7 +443,7 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
   const FarTileSkip skip(p, in);
 #pragma omp parallel
   {
-    ForwardTiles w(p.D, round_up(p.Dv, kW));
+    ForwardTiles w(p, round_up(p.Dv, kW));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.H * ntq; ++item)
       forward_query_tile(p, in, skip, item / (ntq * p.H), (item / ntq) % p.H, item % ntq, out, lse,

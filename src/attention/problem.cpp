@@ -123,7 +123,13 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
   if (p.window_left != -1 || p.window_right != -1) c.fail("window: not implemented yet");
   if (p.softcap != 0.0f) c.fail("softcap: not implemented yet");
   if (p.slopes_stride_b != 0) c.fail("slopes_stride_b: not implemented yet");
-  if (p.dropout_p != 0.0f) c.fail("dropout: not implemented yet");
+  if (!(p.dropout_p >= 0.0f && p.dropout_p < 1.0f))
+    c.fail("dropout_p must be in [0, 1) (the probability of dropping a key), got " +
+           std::to_string(p.dropout_p));
+  // The keep mask's Philox counter holds ⌊j/4⌋, i and b·H + h in 32 bits each (attention.h).
+  constexpr int64_t k32 = int64_t{1} << 32;
+  if (p.dropout_p != 0.0f && (p.B * p.H > k32 || p.Tq > k32 || p.Tk > 4 * k32))
+    c.fail("dropout_p > 0 needs B·H <= 2^32, Tq <= 2^32 and Tk <= 2^34 (the keep mask's counter)");
   if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
     c.fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
 }

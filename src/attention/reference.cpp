@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "attention/dropout.h"
 #include "attention/scorer.h"
 #include "slope/attention.h"
 
@@ -19,10 +20,13 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
   const detail::Scorer<T> sc{p, in};
   std::vector<T> s(p.Tk);
   std::vector<char> vis(p.Tk);
+  std::vector<uint8_t> keep(p.Tk, 1);
+  const T scale_kept = T(detail::dropout_scale(p));
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t h = 0; h < p.H; ++h)
       for (int64_t i = 0; i < p.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
+        if (p.dropout_p != 0.0f) attention_dropout_mask_row(p, b, h, i, keep.data());
         T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
         T& l = lse[(b * p.H + h) * p.Tq + i];
         for (int64_t d = 0; d < p.Dv; ++d) o[d] = 0;
@@ -36,8 +40,8 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
           if (vis[j]) sum += std::exp(s[j] - mx);
         l = mx + std::log(sum);
         for (int64_t j = 0; j < p.Tk; ++j) {
-          if (!vis[j]) continue;
-          const T pj = std::exp(s[j] - l);
+          if (!vis[j] || !keep[j]) continue;
+          const T pj = std::exp(s[j] - l) * scale_kept;
           const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) o[d] += pj * v[d];
         }
@@ -69,12 +73,16 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   // kernel sums them: in float the naive sum over B·Tq·Tk terms would be the baseline's error.
   using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
   std::vector<Acc> dsl_acc(static_cast<size_t>(p.H), Acc(0)), dsr_acc(dsl_acc);
-  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk);
+  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk), Zc(p.Tk);  // Zc: Z_ij/(1 − p), the keep factor
   std::vector<char> vis(p.Tk);
+  std::vector<uint8_t> keep(p.Tk, 1);
+  const T scale_kept = T(detail::dropout_scale(p));
   for (int64_t b = 0; b < p.B; ++b)
     for (int64_t h = 0; h < p.H; ++h)
       for (int64_t i = 0; i < p.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
+        if (p.dropout_p != 0.0f) attention_dropout_mask_row(p, b, h, i, keep.data());
+        for (int64_t j = 0; j < p.Tk; ++j) Zc[j] = keep[j] ? scale_kept : T(0);
         const int64_t pos = i + p.query_offset();
         const double mx = sc.row(b, h, i, s, vis);
         if (mx == -INFINITY) continue;  // fully masked row: no gradient
@@ -84,6 +92,9 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
         const T lse = mx + std::log(sum);
         const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
         const T* dO = dout + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+        // out_i = Σ_j P_ij·Zc_ij·v_j, so dL/dP_ij = dP_ij = Zc_ij·(dO_i·v_j) and the softmax
+        // backward gives dS_ij = P_ij·(dP_ij − D_i), D_i = Σ_j P_ij·dP_ij. The flash form
+        // D_i = dO_i·out_i is the same sum with dropout too: dO_i·out_i = Σ_j P_ij·Zc_ij·dO_i·v_j.
         T Di = 0;
         for (int64_t j = 0; j < p.Tk; ++j) {
           P[j] = 0;
@@ -92,6 +103,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
           P[j] = std::exp(s[j] - lse);
           const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) dP[j] += dO[d] * v[d];
+          dP[j] *= Zc[j];
           Di += P[j] * dP[j];
         }
         if (out) {  // the flash formulation: D_i from the forward output
@@ -110,7 +122,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
             dq[d] += dS * scale * k[d];
             dk[d] += dS * scale * q[d];
           }
-          for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * dO[d];
+          for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * Zc[j] * dO[d];
           if (in.slopes_left && j != pos) {
             const bool left = j < pos;
             const double dist = static_cast<double>(left ? pos - j : j - pos);
