@@ -218,8 +218,9 @@ void attention_dropout_mask_row(const AttentionProblem& p, int64_t b, int64_t h,
 // Per-element bounds on |fp32 result − exact result| for any fp32 implementation of the
 // problem that forms scores as dot products, a softmax with a rowwise normaliser (online or
 // not), P·V, and the flash backward (D_i = rowsum(dO∘O), dS = P∘(dP − D_i)), possibly dropping
-// keys of probability ≤ 2·skip_tolerance/Tk of the row's largest (far-tile skipping).
-// Computed in float64 from the float32 inputs, so it is the same on every machine.
+// keys of probability ≤ 2·skip_tolerance/Tk of the row's largest (far-tile skipping), with
+// dropout's mask (attention_dropout_mask) where dropout_p > 0. Computed in float64 from the float32
+// inputs, so it is the same on every machine.
 //
 // The model (first order in u = 2⁻²⁴, the unit roundoff of fp32), after Higham, "Accuracy and
 // Stability of Numerical Algorithms" (2002), §3, with the probabilistic sum bound of Higham &
@@ -236,6 +237,13 @@ void attention_dropout_mask_row(const AttentionProblem& p, int64_t b, int64_t h,
 //   out_id = Σ_j P_ij·v_jd errs by Σ_j P_ij·ρ_ij·|v_jd − out_id| + γ(Tk)·(Σ_j P_ij·|v_jd| +
 //   |out_id|); and the backward's dP, D_i, dS, dq, dk and dv likewise, each a sum whose terms
 //   carry their factors' bounds (error_bounds.cpp spells out each line);
+//   dropout: a kept term carries Zc_ij = 1/(1 − p) (0 when dropped) where P meets v or dO, so
+//   out_id = Σ_j P_ij·w_jd with w_jd = Zc_ij·v_jd errs by Σ_j P_ij·(ρ_ij·|w_jd − out_id| +
+//   3u·|w_jd|) + γ(Tk)·(Σ_j P_ij·|w_jd| + |out_id|): P's errors act on w as they act on v without
+//   dropout (the normaliser sums every P_ij), and the factor — 1/(1 − p) formed in fp32 (≤ 2u)
+//   and one more rounding where it multiplies (u) — adds 3u to each kept term; likewise
+//   dP_ij = Zc_ij·(dO_i·v_j) gains 3u·|dP_ij| and dv's terms P_ij·Zc_ij·dO_id gain 3u. lse, D_i
+//   and dS = P∘(dP − D_i) keep their form (D_i = rowsum(dO∘O) is still Σ_j P_ij·dP_ij);
 //   a slope gradient, for a softmax backward whose D_i is consistent with its P (autograd's,
 //   and slope's kernel, which corrects the flash D_i) and whose terms are summed in fp32 over
 //   at most 64 keys, then in double: errors common to a row cancel, each key's own error

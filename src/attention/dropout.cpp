@@ -29,9 +29,9 @@ struct KeepMask {
 
   // The four uniforms (as 32-bit words) of keys 4g .. 4g + 3 of row (b, h, i).
   r123::Philox4x32::ctr_type words(int64_t b, int64_t h, int64_t i, int64_t g) const {
-    const r123::Philox4x32::ctr_type ctr = {{static_cast<uint32_t>(g), static_cast<uint32_t>(i),
-                                             static_cast<uint32_t>(b) * H + static_cast<uint32_t>(h),
-                                             offset_lo}};
+    const r123::Philox4x32::ctr_type ctr = {
+        {static_cast<uint32_t>(g), static_cast<uint32_t>(i),
+         static_cast<uint32_t>(b) * H + static_cast<uint32_t>(h), offset_lo}};
     return r123::Philox4x32()(ctr, key);
   }
   bool kept(uint32_t word) const { return word >= threshold; }
@@ -47,8 +47,7 @@ std::array<uint32_t, 4> philox4x32_10(const std::array<uint32_t, 4>& counter,
   return {r[0], r[1], r[2], r[3]};
 }
 
-bool attention_dropout_mask(const AttentionProblem& p, int64_t b, int64_t h, int64_t i,
-                            int64_t j) {
+bool attention_dropout_mask(const AttentionProblem& p, int64_t b, int64_t h, int64_t i, int64_t j) {
   const KeepMask m(p);
   return m.kept(m.words(b, h, i, j / 4)[static_cast<size_t>(j % 4)]);
 }

@@ -307,13 +307,13 @@ class ErrorModel {
   const double drop_below_;  // ... of probability ≤ this × the row's largest (2·tol/Tk: the
                              // skip bound is evaluated in fp32 with slack)
   const double keep_scale_;  // 1/(1 − dropout_p)
-  const double keep_err_;    // 3u with dropout (the fp32 factor 1/(1 − p) and its product), else 0
-  const double g_row_;       // γ(Tk)
+  const double keep_err_;  // 3u with dropout (the fp32 factor 1/(1 − p) and its product), else 0
+  const double g_row_;     // γ(Tk)
   // The current row: scores, probabilities, δs, ρ, dP, γ(Dv)·Σ|dO·v|, visibility (Tk); output
   // and its bounds (Dv); lse and E = Σ_j P_j·δs_j.
   std::vector<double> s_, P_, ds_, rho_, dP_, a_dP_;
-  std::vector<double> Zc_;      // (Tk) the row's dropout factors Z_j/(1 − p); 1 without dropout
-  std::vector<uint8_t> keep_;   // (Tk) the row's keep mask
+  std::vector<double> Zc_;     // (Tk) the row's dropout factors Z_j/(1 − p); 1 without dropout
+  std::vector<uint8_t> keep_;  // (Tk) the row's keep mask
   std::vector<char> vis_;
   std::vector<double> out_, e_out_;
   double lse_ = -INFINITY, E_ = 0.0;

@@ -29,6 +29,8 @@ struct Case {
   bool shared_slopes = false;  // slopes_right = null
   bool strided = false;        // q/k/v as slices of a packed (B, T, 3, H, D)-like buffer
   float skip_tolerance = 0x1p-24f;
+  float dropout_p = 0.0f;  // attention dropout, with the seed and offset below
+  uint64_t dropout_seed = 0x5eed'0000'0001u, dropout_offset = 7;
 };
 
 // How GoogleTest prints a case (in test names and failures): by its name, not its bytes.
@@ -58,6 +60,9 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   p.B = c.B, p.H = c.H, p.Hkv = c.Hkv, p.Tq = c.Tq, p.Tk = c.Tk, p.D = c.D, p.Dv = c.Dv;
   p.causal = c.causal;
   p.skip_tolerance = c.skip_tolerance;
+  p.dropout_p = c.dropout_p;
+  p.dropout_seed = c.dropout_seed;
+  p.dropout_offset = c.dropout_offset;
   if (c.strided) {
     // Rows padded by 3 floats and heads interleaved in time, as a view of a packed buffer.
     p.q_strides = {c.Tq * c.H * (c.D + 3), c.D + 3, c.H * (c.D + 3)};

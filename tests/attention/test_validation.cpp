@@ -38,6 +38,19 @@ TEST(Validation, RefusesMalformedProblems) {
   { Instance x = base(); x.p.scale = INFINITY; expect_error(x, "scale"); }
   { Instance x = base(); x.p.skip_tolerance = 1.5f; expect_error(x, "skip_tolerance"); }
   { Instance x = base(); x.p.mask_kind = MaskKind::kBool; expect_error(x, "mask"); }
+  for (const float p : {-0.1f, 1.0f, 1.5f, NAN, INFINITY}) {
+    Instance x = base();
+    x.p.dropout_p = p;
+    expect_error(x, "dropout_p");
+  }
+}
+
+TEST(Validation, AcceptsDropoutBelowOne) {
+  for (const float p : {0.0f, 0x1p-30f, 0.5f, 0.999f}) {
+    Instance x = base();
+    x.p.dropout_p = p;
+    EXPECT_NO_THROW(validate(x.p, x.inputs())) << p;
+  }
 }
 
 TEST(Validation, RefusesOverlappingOutputsAndBroadcastInputsToTheBackward) {
