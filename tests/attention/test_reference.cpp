@@ -114,8 +114,8 @@ TEST(Reference, DropoutKeepsTheMaskedKeysScaled) {
           const double sc = dot * p.effective_scale() - m * std::abs(static_cast<double>(pos - j));
           if (attention_dropout_mask(p, b, h, i, j)) want += std::exp(sc - lse) / 0.5;
         }
-        const size_t o = static_cast<size_t>(b * p.out_strides.b + h * p.out_strides.h +
-                                             i * p.out_strides.t);
+        const size_t o =
+            static_cast<size_t>(b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t);
         EXPECT_NEAR(g.out[o], want, 1e-12) << b << " " << h << " " << i;
       }
 }
