@@ -1,137 +1,503 @@
-"""slope.torch: the fused ALiBi attention as a torch.autograd.Function (CPU, float32).
+"""slope.torch: the fused ALiBi attention as PyTorch operators (CPU).
 
-    out = slope.torch.attention(q, k, v, causal=True, alibi_slopes=m)
+Front doors, each a drop-in for the call it is named after:
 
-q (B, H, Tq, D), k (B, Hkv, Tk, D), v (B, Hkv, Tk, Dv) are CPU float32 tensors. q, k, v and the
-slopes (which may be nn.Parameters) get gradients; the mask and key lengths do not. The tensors
-are handed to the kernels without a copy (torch.Tensor.numpy()) unless their last dimension is
-strided. CUDA tensors are not supported yet.
+    out = slope.torch.scaled_dot_product_attention(q, k, v, is_causal=True, alibi_slopes=m)
+    out = slope.torch.flash_attn_func(q, k, v, causal=True, alibi_slopes=m)        # (B, T, H, D)
+    out = slope.torch.flash_attn_varlen_func(q, k, v, cu_q, cu_k, max_q, max_k, ...)  # packed
+    out = slope.torch.flash_attn_with_kvcache(q, k_cache, v_cache, cache_seqlens=lens, ...)
+    out = slope.torch.attention(q, k, v, causal=True, alibi_slopes=m)              # (B, H, T, D)
+
+All of them call two operators, ``torch.ops.slope.attention_forward`` and
+``torch.ops.slope.attention_backward`` (``torch.library.custom_op``, with fake implementations
+and autograd registered), so ``torch.compile(fullgraph=True)``, ``torch.export`` and
+``torch.func.grad`` see one opaque node each. The operators run the C++ kernels on the tensors'
+own memory (DLPack; outputs allocated by torch), any strides with a contiguous last dimension.
+
+dtypes: q, k and v are float32, bfloat16 or float16 (all three the same). The kernels compute in
+float32: a bf16/fp16 input is converted to float32 at the start of each operator, and the output
+(and dq, dk, dv) back to the input dtype at the end — two extra passes over O(B·H·T·D) elements
+per tensor, against O(B·H·Tq·Tk·D) of attention. logsumexp is float32. Slopes are float32
+(converted if given in another dtype; nn.Parameters get their gradient through the conversion).
+Under ``torch.autocast("cpu", ...)``, q, k and v are cast to the autocast dtype first, as SDPA's
+are. Slopes may be of either sign; +inf masks a side.
+
+Position conventions: every front door keeps the original's. SDPA's ``is_causal`` is upper-left
+aligned (query i sees keys j <= i, torch.tril), and its ALiBi distance i − j is measured from the
+same place; flash-attn's causal mask, window and ALiBi are lower-right aligned (query i at
+position i + Tk − Tq); flash_attn_with_kvcache puts the new queries at the end of each row's own
+keys (cache_seqlens), not at the end of the buffer.
+
+The logsumexp outputs are not differentiable (as in flash-attn): gradients flow through the
+attention output only. CUDA tensors are not supported yet.
 """
+
+import math as _math
+from typing import List, Optional, Tuple
 
 import numpy as _np
 import torch as _torch
-from torch.autograd.function import once_differentiable as _once_differentiable
+from torch import Tensor
 
 import slope as _slope
+from slope import _slope as _C
 
-__all__ = ["attention"]
+__all__ = [
+    "attention",
+    "scaled_dot_product_attention",
+    "flash_attn_func",
+    "flash_attn_varlen_func",
+    "flash_attn_with_kvcache",
+]
 
-
-def _check_tensor(name, t):
-    if not isinstance(t, _torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-    if t.device.type != "cpu":
-        raise ValueError(
-            f"{name} is on {t.device}; slope.torch supports CPU tensors only for now "
-            f"(CUDA is not implemented yet): pass {name}.cpu()"
-        )
-
-
-def _float_array(name, t):
-    """A detached CPU float32 tensor as a numpy view (a copy only if the last dim is strided)."""
-    _check_tensor(name, t)
-    if t.dtype != _torch.float32:
-        raise ValueError(f"{name} must be torch.float32, got {t.dtype}; pass {name}.float()")
-    t = t.detach()
-    if t.dim() > 0 and t.shape[-1] > 1 and t.stride(-1) != 1:
-        t = t.contiguous()
-    return t.numpy()
+_FLOAT_DTYPES = (_torch.float32, _torch.bfloat16, _torch.float16)
+_QUERY_POSITIONS = {"lower_right": 0, "upper_left": 1, "key_lengths": 2}
+_DEFAULT_SKIP_TOLERANCE = 2.0**-24  # AttentionProblem::skip_tolerance's default
 
 
-def _slopes_array(name, s):
-    if s is None:
-        return None
-    if isinstance(s, _torch.Tensor):
-        return _float_array(name, s)
-    return _np.asarray(s, dtype=_np.float32)
+# ---- the operators ----------------------------------------------------------------------------
+#
+# Layouts ("bhtd", "bthd", "thd") name how q/k/v/out are stored; the kernels take (B, H, T, D)
+# views of them. Scalar options travel as one list each of ints and floats so that the schema
+# stays short:
+#   ints:   [causal, query_positions, window_left, window_right, max_seqlen_q, max_seqlen_k]
+#   floats: [scale, softcap, dropout_p, skip_tolerance]
+# dropout_rng is an int64 tensor [seed, offset] (drawn from torch's generator by the front door).
 
 
-def _plain_array(name, x):
-    """key_lengths / attn_mask: a tensor (any dtype the numpy API accepts) or array-like."""
-    if x is None:
-        return None
-    if isinstance(x, _torch.Tensor):
-        _check_tensor(name, x)
-        if x.requires_grad:
-            raise ValueError(
-                f"{name} requires grad, but slope gives no gradient for it: pass {name}.detach()"
-            )
-        x = x.detach()
-        if x.dim() > 0 and x.shape[-1] > 1 and x.stride(-1) != 1:
-            x = x.contiguous()
-        return x.numpy()
-    return _np.asarray(x)
+def _view4(t: Tensor, layout: str) -> Tensor:
+    """The (B, H, T, D) view of a tensor stored in `layout`; (1, H, total, D) when packed."""
+    if layout == "bhtd":
+        return t
+    if layout == "bthd":
+        return t.transpose(1, 2)
+    return t.unsqueeze(0).transpose(1, 2)
+
+
+def _lse_shape(q: Tensor, layout: str) -> List[int]:
+    if layout == "bhtd":
+        return list(q.shape[:-1])
+    if layout == "bthd":
+        return [q.shape[0], q.shape[2], q.shape[1]]
+    return [q.shape[1], q.shape[0]]  # (H, total_q), flash-attn's varlen layout
+
+
+def _f32(t: Tensor) -> Tensor:
+    t = t.float()
+    return t.contiguous() if t.dim() > 0 and t.shape[-1] > 1 and t.stride(-1) != 1 else t
+
+
+def _opt_f32(t: Optional[Tensor]) -> Optional[Tensor]:
+    return None if t is None else _f32(t).contiguous()
+
+
+def _options(ints: List[int], floats: List[float], cu_q, cu_k, rng):
+    seed, offset = (0, 0) if rng is None else (int(x) for x in rng.tolist())
+    return _C.torch_options(
+        causal=bool(ints[0]), scale=floats[0], query_positions=ints[1], window_left=ints[2],
+        window_right=ints[3], softcap=floats[1], dropout_p=floats[2],
+        dropout_seed=seed & (2**64 - 1), dropout_offset=offset & (2**64 - 1),
+        skip_tolerance=floats[3], cu_seqlens_q=None if cu_q is None else cu_q.int(),
+        cu_seqlens_k=None if cu_k is None else cu_k.int(), max_seqlen_q=ints[4],
+        max_seqlen_k=ints[5])
+
+
+def _mask_arg(mask: Optional[Tensor]) -> Optional[Tensor]:
+    if mask is None or mask.dtype == _torch.bool:
+        return mask
+    return _f32(mask)
+
+
+def _empty_inputs(q: Tensor, k: Tensor, v: Tensor) -> bool:
+    return q.numel() == 0 or k.numel() == 0 or v.numel() == 0
+
+
+@_torch.library.custom_op("slope::attention_forward", mutates_args=())
+def _attention_forward(
+    q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Tensor],
+    slopes_right: Optional[Tensor], key_lengths: Optional[Tensor], attn_mask: Optional[Tensor],
+    cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+    dropout_rng: Optional[Tensor], layout: str, ints: List[int], floats: List[float],
+) -> Tuple[Tensor, Tensor]:
+    out = _torch.empty(q.shape[:-1] + (v.shape[-1],), dtype=_torch.float32)
+    lse = _torch.empty(_lse_shape(q, layout), dtype=_torch.float32)
+    if _empty_inputs(q, k, v):  # nothing to attend: the kernels' rule for empty rows
+        out.zero_()
+        lse.fill_(-_math.inf)
+        return out.to(q.dtype), lse
+    q32, k32, v32 = _f32(q), _f32(k), _f32(v)
+    _C.torch_forward(
+        _view4(q32, layout), _view4(k32, layout), _view4(v32, layout), _view4(out, layout), lse,
+        _opt_f32(slopes_left), _opt_f32(slopes_right),
+        None if key_lengths is None else key_lengths.long(), _mask_arg(attn_mask),
+        _options(ints, floats, cu_seqlens_q, cu_seqlens_k, dropout_rng))
+    return out.to(q.dtype), lse
+
+
+@_attention_forward.register_fake
+def _(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q, cu_seqlens_k,
+      dropout_rng, layout, ints, floats):
+    out = q.new_empty(q.shape[:-1] + (v.shape[-1],))
+    return out, q.new_empty(_lse_shape(q, layout), dtype=_torch.float32)
+
+
+@_torch.library.custom_op("slope::attention_backward", mutates_args=())
+def _attention_backward(
+    dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+    slopes_left: Optional[Tensor], slopes_right: Optional[Tensor],
+    key_lengths: Optional[Tensor], attn_mask: Optional[Tensor],
+    cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+    dropout_rng: Optional[Tensor], layout: str, ints: List[int], floats: List[float],
+    slope_grads: bool,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """dq, dk, dv (dtypes of q, k, v) and the slope gradients (float32, shaped like the slopes;
+    empty when slope_grads is false or those slopes are not given)."""
+    want_left = slope_grads and slopes_left is not None
+    want_right = slope_grads and slopes_right is not None
+    dsl = _torch.zeros_like(slopes_left, dtype=_torch.float32) if want_left else q.new_empty(
+        0, dtype=_torch.float32)
+    dsr = _torch.zeros_like(slopes_right, dtype=_torch.float32) if want_right else q.new_empty(
+        0, dtype=_torch.float32)
+    if _empty_inputs(q, k, v):
+        return _torch.zeros_like(q), _torch.zeros_like(k), _torch.zeros_like(v), dsl, dsr
+    # dq, dk, dv are written with the strides of q, k, v: give each input a dense layout.
+    xs, gs = [], []
+    for t in (q, k, v):
+        t32 = _f32(t)
+        g = _torch.empty_like(t32)
+        if g.stride() != t32.stride():  # overlapping or broadcast strides
+            t32 = t32.contiguous()
+            g = _torch.empty_like(t32)
+        xs.append(t32)
+        gs.append(g)
+    out32 = _f32(out).contiguous()
+    dout32 = _f32(dout)
+    if dout32.stride() != out32.stride():
+        dout32 = dout32.contiguous()
+    _C.torch_backward(
+        _view4(dout32, layout), *(_view4(t, layout) for t in xs), _view4(out32, layout),
+        lse.contiguous(), *(_view4(g, layout) for g in gs), dsl if want_left else None,
+        dsr if want_right else None, _opt_f32(slopes_left), _opt_f32(slopes_right),
+        None if key_lengths is None else key_lengths.long(), _mask_arg(attn_mask),
+        _options(ints, floats, cu_seqlens_q, cu_seqlens_k, dropout_rng))
+    return gs[0].to(q.dtype), gs[1].to(k.dtype), gs[2].to(v.dtype), dsl, dsr
+
+
+@_attention_backward.register_fake
+def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+      cu_seqlens_k, dropout_rng, layout, ints, floats, slope_grads):
+    def slope_grad(s):
+        if slope_grads and s is not None:
+            return _torch.empty_like(s, dtype=_torch.float32)
+        return q.new_empty(0, dtype=_torch.float32)
+
+    return (_torch.empty_like(q), _torch.empty_like(k), _torch.empty_like(v),
+            slope_grad(slopes_left), slope_grad(slopes_right))
+
+
+def _setup_context(ctx, inputs, output):
+    (q, k, v, sl, sr, key_lengths, mask, cu_q, cu_k, rng, layout, ints, floats) = inputs
+    out, lse = output
+    ctx.mark_non_differentiable(lse)
+    ctx.save_for_backward(q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng)
+    ctx.layout, ctx.ints, ctx.floats = layout, ints, floats
+
+
+def _backward(ctx, dout, _dlse):
+    q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    # First derivatives only (the backward operator has no derivative): detached inputs.
+    args = (dout, q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng)
+    dq, dk, dv, dsl, dsr = _attention_backward(
+        *(None if a is None else a.detach() for a in args), ctx.layout, ctx.ints, ctx.floats,
+        bool(need[3] or need[4]))
+    return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
+            dsl if need[3] else None, dsr if need[4] else None,
+            None, None, None, None, None, None, None, None)
+
+
+# The operator's own autograd (for callers of torch.ops.slope.attention_forward)...
+_attention_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
 class _Attention(_torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, slopes_left, slopes_right, options):
-        kw = dict(options)
-        kw["alibi_slopes"] = _slopes_array("alibi_slopes", slopes_left)
-        kw["alibi_slopes_right"] = _slopes_array("alibi_slopes_right", slopes_right)
-        out, lse = _slope.attention(_float_array("q", q), _float_array("k", k),
-                                    _float_array("v", v), return_lse=True, **kw)
-        out_t, lse_t = _torch.from_numpy(out), _torch.from_numpy(lse)
-        ctx.options = options
-        # Tensors (slopes included) go through save_for_backward, so that an in-place change
-        # between forward and backward is caught by autograd; other slopes stay as arrays.
-        ctx.slope_arrays = [None if isinstance(s, _torch.Tensor) else kw[n]
-                            for n, s in (("alibi_slopes", slopes_left),
-                                         ("alibi_slopes_right", slopes_right))]
-        saved = [s if isinstance(s, _torch.Tensor) else None for s in (slopes_left, slopes_right)]
-        ctx.save_for_backward(q, k, v, out_t, lse_t, *saved)
-        return out_t
+    """...and the same formula as an autograd.Function with setup_context, which torch.func
+    transforms accept (custom_op's generated Function has none): the front doors call this."""
 
     @staticmethod
-    @_once_differentiable
-    def backward(ctx, dout):
-        q, k, v, out, lse, sl, sr = ctx.saved_tensors
-        kw = dict(ctx.options)
-        kw["alibi_slopes"] = (_slopes_array("alibi_slopes", sl) if sl is not None
-                              else ctx.slope_arrays[0])
-        kw["alibi_slopes_right"] = (_slopes_array("alibi_slopes_right", sr) if sr is not None
-                                    else ctx.slope_arrays[1])
-        dout = dout.to(_torch.float32)
-        if dout.shape[-1] > 1 and dout.stride(-1) != 1:
-            dout = dout.contiguous()  # e.g. the expanded gradient of out.sum()
-        need = ctx.needs_input_grad
-        dq, dk, dv, dsl, dsr = _slope.attention_backward(
-            dout.numpy(), _float_array("q", q), _float_array("k", k), _float_array("v", v),
-            out.numpy(), lse.numpy(), slope_grads=bool(need[3] or need[4]), **kw)
-        return (
-            _torch.from_numpy(dq) if need[0] else None,
-            _torch.from_numpy(dk) if need[1] else None,
-            _torch.from_numpy(dv) if need[2] else None,
-            _torch.from_numpy(dsl) if need[3] and dsl is not None else None,
-            _torch.from_numpy(dsr) if need[4] and dsr is not None else None,
-            None,
-        )
+    def forward(*inputs):
+        # The Function records the graph, not the operator's own autograd: detached inputs.
+        return _attention_forward(*(a.detach() if isinstance(a, Tensor) else a for a in inputs))
+
+    setup_context = staticmethod(_setup_context)
+    backward = staticmethod(_backward)
+
+
+# ---- argument checks shared by the front doors ------------------------------------------------
+
+
+def _check_qkv(q, k, v, names=("q", "k", "v"), ndim=None):
+    """q, k, v: CPU tensors of one float dtype; with ndim = (n, "(dims)"), n-D each."""
+    for name, t in zip(names, (q, k, v)):
+        if not isinstance(t, Tensor):
+            raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+        if t.device.type != "cpu":
+            raise ValueError(
+                f"{name} is on {t.device}; slope.torch supports CPU tensors only for now "
+                f"(CUDA is not implemented yet): pass {name}.cpu()")
+        if t.dtype not in _FLOAT_DTYPES:
+            raise ValueError(
+                f"{name} must be float32, bfloat16 or float16, got {t.dtype}; pass {name}.float()")
+        if ndim is not None and t.dim() != ndim[0]:
+            raise ValueError(f"{name} must be {ndim[0]}-D {ndim[1]}, got shape {tuple(t.shape)}")
+    for name, t in zip(names[1:], (k, v)):
+        if t.dtype != q.dtype:
+            raise ValueError(
+                f"{name} is {t.dtype} but {names[0]} is {q.dtype}: q, k and v must share a dtype")
+
+
+def _autocast(q, k, v):
+    """Under torch.autocast("cpu"), q, k and v go to the autocast dtype, as SDPA's do."""
+    if _torch.is_autocast_enabled("cpu"):
+        dt = _torch.get_autocast_dtype("cpu")
+        return q.to(dt), k.to(dt), v.to(dt)
+    return q, k, v
+
+
+def _slopes_arg(name, s):
+    """Slopes as a float32 tensor (H,) or (B, H); differentiable when s is a tensor."""
+    if s is None:
+        return None
+    if isinstance(s, Tensor):
+        if s.device.type != "cpu":
+            raise ValueError(f"{name} is on {s.device}; pass {name}.cpu()")
+        if s.dtype.is_complex or s.dtype == _torch.bool:
+            raise ValueError(f"{name} must be real numbers, got {s.dtype}")
+        return s if s.dtype == _torch.float32 else s.float()
+    a = _np.asarray(s)
+    if a.dtype.kind not in "fiu":
+        raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
+    return _torch.from_numpy(_np.ascontiguousarray(a, dtype=_np.float32))
+
+
+def _plain_arg(name, x, kind):
+    """key_lengths / cache_seqlens / cu_seqlens (integers) or attn_mask: no gradient."""
+    if x is None:
+        return None
+    if not isinstance(x, Tensor):
+        x = _torch.as_tensor(_np.asarray(x))
+    if x.device.type != "cpu":
+        raise ValueError(f"{name} is on {x.device}; pass {name}.cpu()")
+    if x.requires_grad:
+        raise ValueError(
+            f"{name} requires grad, but slope gives no gradient for it: pass {name}.detach()")
+    if kind == "int" and (x.dtype.is_floating_point or x.dtype == _torch.bool):
+        raise ValueError(f"{name} must be an integer tensor, got {x.dtype}")
+    if kind == "mask" and x.dtype not in (_torch.bool,) + _FLOAT_DTYPES:
+        raise ValueError(
+            f"{name} must be bool (True = may attend) or a float additive bias, got {x.dtype}")
+    return x
+
+
+def _window(window_size):
+    try:
+        left, right = (int(w) for w in window_size)
+    except (TypeError, ValueError):
+        raise ValueError(f"window_size must be a pair (left, right) of ints, got {window_size!r}")
+    for name, w in (("window_size[0]", left), ("window_size[1]", right)):
+        if w < -1:
+            raise ValueError(f"{name} must be -1 (unbounded) or >= 0, got {w}")
+    return left, right
+
+
+def _dropout_rng(dropout_p):
+    """[seed, offset] for the kernels' counter-based generator, drawn from torch's generator (so
+    torch.manual_seed reproduces the dropout mask), or None without dropout."""
+    p = float(dropout_p)
+    if not 0.0 <= p < 1.0:
+        raise ValueError(f"dropout_p must be in [0, 1), got {dropout_p}")
+    if p == 0.0:
+        return None
+    return _torch.randint(0, 2**62, (2,), dtype=_torch.int64)
+
+
+def _run(q, k, v, layout, *, sl=None, sr=None, key_lengths=None, mask=None, cu_q=None, cu_k=None,
+         max_q=0, max_k=0, causal=False, scale=None, query_positions="lower_right",
+         window=(-1, -1), softcap=0.0, dropout_p=0.0, skip_tolerance=None):
+    q, k, v = _autocast(q, k, v)
+    d = q.shape[-1]
+    scale = 1.0 / _math.sqrt(d) if scale is None else float(scale)
+    if not _math.isfinite(scale):
+        raise ValueError(f"scale must be finite, got {scale}")
+    softcap = float(softcap)
+    if not (softcap >= 0.0 and _math.isfinite(softcap)):
+        raise ValueError(f"softcap must be finite and >= 0, got {softcap}")
+    tol = _DEFAULT_SKIP_TOLERANCE if skip_tolerance is None else float(skip_tolerance)
+    left, right = _window(window)
+    ints = [int(bool(causal)), _QUERY_POSITIONS[query_positions], left, right, int(max_q),
+            int(max_k)]
+    floats = [scale, softcap, float(dropout_p), tol]
+    return _Attention.apply(
+        q, k, v, _slopes_arg("alibi_slopes", sl), _slopes_arg("alibi_slopes_right", sr),
+        _plain_arg("key_lengths", key_lengths, "int"), _plain_arg("attn_mask", mask, "mask"),
+        _plain_arg("cu_seqlens_q", cu_q, "int"), _plain_arg("cu_seqlens_k", cu_k, "int"),
+        _dropout_rng(dropout_p), layout, ints, floats)
+
+
+# ---- front doors ------------------------------------------------------------------------------
 
 
 def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slopes_right=None,
-              key_lengths=None, attn_mask=None, skip_tolerance=None):
+              key_lengths=None, attn_mask=None, skip_tolerance=None, window_size=(-1, -1),
+              softcap=0.0, dropout_p=0.0, query_positions="lower_right", return_lse=False):
     """Fused attention with an optional ALiBi bias, differentiable in q, k, v and the slopes.
 
-    Same arguments and semantics as slope.attention (see its docstring), over CPU float32
-    tensors; alibi_slopes / alibi_slopes_right may be nn.Parameters (H,) and then get gradients
-    (with alibi_slopes_right None, alibi_slopes is shared by both sides and gets the whole
-    gradient). attn_mask (bool: True = may attend, or float32 additive) and key_lengths get no
-    gradient. Returns out (B, H, Tq, Dv).
+    slope's own call shape, the numpy API's (slope.attention) over tensors:
+    q (B, H, Tq, D), k (B, Hkv, Tk, D), v (B, Hkv, Tk, Dv), H % Hkv == 0.
+    causal: mask keys after the query's position; positions follow ``query_positions``:
+        "lower_right" (query i at i + Tk − Tq, the default), "upper_left" (at i) or
+        "key_lengths" (at i + key_lengths[b] − Tq: decoding into a preallocated buffer).
+    alibi_slopes: (H,) or (B, H) slopes m_left (and m_right when alibi_slopes_right is None), any
+        real number, +inf masks that side; bias −m·|p_i − j|. Tensors (nn.Parameters) get
+        gradients. alibi_slopes_right: the slopes of keys right of the query, or None.
+    key_lengths: (B,) ints; keys j >= key_lengths[b] are masked.
+    attn_mask: bool (True = may attend) or float additive, broadcastable to (B, H, Tq, Tk).
+    window_size: (left, right), keys outside [p_i − left, p_i + right] masked; −1 unbounded.
+    softcap: scores x become softcap·tanh(x/softcap) before the bias (0: off).
+    dropout_p: attention dropout, drawn from torch's generator (apply it only in training).
+    skip_tolerance: far-tile skipping bound (None: 2**-24; 0 disables).
+    Returns out (B, H, Tq, Dv) in q's dtype, or (out, lse) with lse (B, H, Tq) float32.
     """
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _check_tensor(name, t)
-        if t.dtype != _torch.float32:
-            raise ValueError(f"{name} must be torch.float32, got {t.dtype}; pass {name}.float()")
-    for name, s in (("alibi_slopes", alibi_slopes), ("alibi_slopes_right", alibi_slopes_right)):
-        if isinstance(s, _torch.Tensor):
-            _check_tensor(name, s)
-            if s.dtype != _torch.float32:
-                raise ValueError(f"{name} must be torch.float32, got {s.dtype}")
-    options = dict(
-        causal=causal,
-        scale=scale,
-        key_lengths=_plain_array("key_lengths", key_lengths),
-        attn_mask=_plain_array("attn_mask", attn_mask),
-        skip_tolerance=skip_tolerance,
-    )
-    return _Attention.apply(q, k, v, alibi_slopes, alibi_slopes_right, options)
+    _check_qkv(q, k, v, ndim=(4, "(B, H, T, D)"))
+    if query_positions not in _QUERY_POSITIONS:
+        raise ValueError(
+            f"query_positions must be one of {sorted(_QUERY_POSITIONS)}, got {query_positions!r}")
+    out, lse = _run(q, k, v, "bhtd", sl=alibi_slopes, sr=alibi_slopes_right,
+                    key_lengths=key_lengths, mask=attn_mask, causal=causal, scale=scale,
+                    query_positions=query_positions, window=window_size, softcap=softcap,
+                    dropout_p=dropout_p, skip_tolerance=skip_tolerance)
+    return (out, lse) if return_lse else out
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.0,
+                                 is_causal=False, scale=None, enable_gqa=False, *,
+                                 alibi_slopes=None):
+    """torch.nn.functional.scaled_dot_product_attention plus ALiBi slopes: a call site changes by
+    one import.
+
+    query (B, H, L, E) or (H, L, E), key (B, Hkv, S, E), value (B, Hkv, S, Ev); SDPA's semantics:
+    attn_mask bool (True = takes part) or float (added), broadcastable to (B, H, L, S), not
+    together with is_causal; is_causal is upper-left aligned (query i sees keys j <= i);
+    dropout_p is applied whenever it is > 0 (pass 0.0 in eval, as with SDPA); scale defaults
+    to 1/sqrt(E); enable_gqa allows Hkv < H. alibi_slopes (H,) or (B, H) adds −m·|i − j|
+    (distances from the same upper-left positions). A row that can see no key gives zeros.
+    Returns (B, H, L, Ev) in query's dtype.
+    """
+    _check_qkv(query, key, value, ("query", "key", "value"))
+    if query.dim() == 3 and key.dim() == 3 and value.dim() == 3:
+        q, k, v = query.unsqueeze(0), key.unsqueeze(0), value.unsqueeze(0)
+        if attn_mask is not None and attn_mask.dim() == 3:
+            attn_mask = attn_mask.unsqueeze(0)
+    elif query.dim() == 4 and key.dim() == 4 and value.dim() == 4:
+        q, k, v = query, key, value
+    else:
+        raise ValueError(
+            "query, key and value must all be 4-D (B, H, L, E) or all 3-D (H, L, E), got shapes "
+            f"{tuple(query.shape)}, {tuple(key.shape)}, {tuple(value.shape)}")
+    if is_causal and attn_mask is not None:
+        raise ValueError("attn_mask must be None when is_causal=True (as in SDPA)")
+    if k.shape[1] != q.shape[1] and not enable_gqa:
+        raise ValueError(
+            f"key has {k.shape[1]} heads but query has {q.shape[1]}: pass enable_gqa=True for "
+            "grouped-query attention")
+    out, _ = _run(q, k, v, "bhtd", sl=alibi_slopes, mask=attn_mask, causal=is_causal,
+                  scale=scale, query_positions="upper_left", dropout_p=dropout_p)
+    return out.squeeze(0) if query.dim() == 3 else out
+
+
+def _flash_returns(out, lse, return_attn_probs):
+    # flash-attn returns (out, softmax_lse, S_dmask); S_dmask is for its own tests and is None
+    # here (slope never materialises the probabilities).
+    return (out, lse, None) if return_attn_probs else out
+
+
+def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
+                    window_size=(-1, -1), softcap=0.0, alibi_slopes=None, deterministic=False,
+                    return_attn_probs=False):
+    """flash_attn.flash_attn_func's call shape and semantics, on the CPU.
+
+    q (B, Tq, H, D), k (B, Tk, Hkv, D), v (B, Tk, Hkv, Dv). causal and window_size are aligned
+    to the bottom-right corner (query i at position i + Tk − Tq); alibi_slopes (H,) or (B, H)
+    add −slope·|i + Tk − Tq − j|; softcap caps the scaled scores before the bias.
+    ``deterministic`` is accepted and always true here (the backward has no atomics).
+    Returns out (B, Tq, H, Dv), or (out, softmax_lse (B, H, Tq) float32, None) with
+    return_attn_probs.
+    """
+    del deterministic
+    _check_qkv(q, k, v, ndim=(4, "(B, T, H, D)"))
+    out, lse = _run(q, k, v, "bthd", sl=alibi_slopes, causal=causal, scale=softmax_scale,
+                    window=window_size, softcap=softcap, dropout_p=dropout_p)
+    return _flash_returns(out, lse, return_attn_probs)
+
+
+def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k,
+                           dropout_p=0.0, softmax_scale=None, causal=False, window_size=(-1, -1),
+                           softcap=0.0, alibi_slopes=None, deterministic=False,
+                           return_attn_probs=False):
+    """flash_attn.flash_attn_varlen_func: packed sequences, (total, H, D) each.
+
+    Document b's queries are rows cu_seqlens_q[b]:cu_seqlens_q[b+1] of q, its keys rows
+    cu_seqlens_k[b]:cu_seqlens_k[b+1] of k and v (int32 (B + 1,), from 0). Positions, causality,
+    window and ALiBi restart in each document (bottom-right aligned per document); nothing
+    attends across documents. alibi_slopes (H,) or (B, H) (one row per document). Returns out
+    (total_q, H, Dv), or (out, softmax_lse (H, total_q) float32, None).
+    """
+    del deterministic
+    _check_qkv(q, k, v, ndim=(3, "(total, H, D)"))
+    out, lse = _run(q, k, v, "thd", sl=alibi_slopes, cu_q=cu_seqlens_q, cu_k=cu_seqlens_k,
+                    max_q=max_seqlen_q, max_k=max_seqlen_k, causal=causal, scale=softmax_scale,
+                    window=window_size, softcap=softcap, dropout_p=dropout_p)
+    return _flash_returns(out, lse, return_attn_probs)
+
+
+def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=None,
+                            softmax_scale=None, causal=False, window_size=(-1, -1), softcap=0.0,
+                            alibi_slopes=None, return_softmax_lse=False):
+    """flash_attn.flash_attn_with_kvcache: decoding against a preallocated KV buffer.
+
+    q (B, Tq, H, D); k_cache, v_cache (B, S, Hkv, D/Dv). With k, v (B, Tnew, Hkv, ·) given, they
+    are first written into the caches in place at rows cache_seqlens[b]:cache_seqlens[b] + Tnew
+    (as flash-attn does), and the keys seen are cache_seqlens + Tnew. Row b's queries sit at the
+    end of its own keys, not at the end of the buffer, so the buffer's length never changes the
+    result. cache_seqlens: int (B,) or an int; None: the whole buffer. Not differentiable through
+    the in-place append (inference).
+    """
+    _check_qkv(q, k_cache, v_cache, ("q", "k_cache", "v_cache"))
+    B, S = k_cache.shape[0], k_cache.shape[1]
+    if cache_seqlens is None:
+        lens = _torch.full((B,), S, dtype=_torch.int32)
+    elif isinstance(cache_seqlens, int):
+        lens = _torch.full((B,), cache_seqlens, dtype=_torch.int32)
+    else:
+        lens = _plain_arg("cache_seqlens", cache_seqlens, "int").to(_torch.int32)
+        if lens.shape != (B,):
+            raise ValueError(f"cache_seqlens must have shape (B,) = ({B},), got {tuple(lens.shape)}")
+    if B and (int(lens.min()) < 0 or int(lens.max()) > S):
+        raise ValueError(f"cache_seqlens must lie in [0, {S}] (the cache length), got {lens.tolist()}")
+    if (k is None) != (v is None):
+        raise ValueError("k and v must be given together")
+    if k is not None:
+        t_new = k.shape[1]
+        if int(lens.max()) + t_new > S:
+            raise ValueError(
+                f"cache_seqlens + {t_new} new keys exceed the cache length {S}")
+        with _torch.no_grad():
+            for b in range(B):
+                n = int(lens[b])
+                k_cache[b, n:n + t_new] = k[b]
+                v_cache[b, n:n + t_new] = v[b]
+        lens = lens + t_new
+    out, lse = _run(q, k_cache, v_cache, "bthd", sl=alibi_slopes, key_lengths=lens,
+                    causal=causal, scale=softmax_scale, query_positions="key_lengths",
+                    window=window_size, softcap=softcap)
+    return (out, lse) if return_softmax_lse else out
