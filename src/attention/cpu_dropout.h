@@ -1,8 +1,8 @@
 // Internal: attention dropout in the CPU kernels. The keep factors Zc = Z/(1 − p) of a tile come
 // from dropout.cpp (Philox, once per tile, compiled with the baseline flags) and are multiplied
 // into P where it meets V (forward, and dV in the backward) and into dP = Zc∘(dO·Vᵀ). The softmax
-// itself (running max, normaliser, lse) never sees the mask. Included by cpu_kernels.cpp only
-// (one copy per instruction set).
+// itself (running max, normaliser, lse) never sees the mask. Included by cpu_kernels.cpp and
+// cpu_backward.cpp (one copy per instruction set).
 //
 // D_i = rowsum(dO∘O) stays the softmax backward's D_i with dropout: out_i = Σ_j P_ij·Zc_ij·v_j,
 // so dO_i·out_i = Σ_j P_ij·(Zc_ij·dO_i·v_j) = Σ_j P_ij·dP_ij, where dP_ij = ∂L/∂P_ij is the

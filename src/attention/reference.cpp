@@ -1,13 +1,15 @@
 // Float64 reference of the attention problem: naive, row by row, straight from the definition in
 // attention.h. Templated on the scalar so tests run it in double for golden outputs and in
 // complex<double> for complex-step gradients. Slow on purpose; every fast path is tested against
-// it.
+// it. Dropout: a kept probability is multiplied by 1/(1 − p), a dropped one by 0, where it meets
+// v or dO; the mask is attention_dropout_mask_row's.
 #include <cmath>
 #include <complex>
 #include <type_traits>
 #include <vector>
 
 #include "attention/dropout.h"
+#include "attention/geometry.h"
 #include "attention/scorer.h"
 #include "slope/attention.h"
 
@@ -22,15 +24,16 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
   std::vector<char> vis(p.Tk);
   std::vector<uint8_t> keep(p.Tk, 1);
   const T scale_kept = T(detail::dropout_scale(p));
-  for (int64_t b = 0; b < p.B; ++b)
+  for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry g = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i) {
+      for (int64_t i = 0; i < g.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
         if (p.dropout_p != 0.0f) attention_dropout_mask_row(p, b, h, i, keep.data());
-        T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
-        T& l = lse[(b * p.H + h) * p.Tq + i];
+        T* o = out + g.out + h * p.out_strides.h + i * p.out_strides.t;
+        T& l = lse[g.lse + h * g.lse_h + i];
         for (int64_t d = 0; d < p.Dv; ++d) o[d] = 0;
-        const double mx = sc.row(b, h, i, s, vis);
+        const double mx = sc.row(g, b, h, i, s, vis);
         if (mx == -INFINITY) {
           l = -INFINITY;
           continue;
@@ -42,10 +45,11 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
         for (int64_t j = 0; j < p.Tk; ++j) {
           if (!vis[j] || !keep[j]) continue;
           const T pj = std::exp(s[j] - l) * scale_kept;
-          const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          const T* v = in.v + g.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) o[d] += pj * v[d];
         }
       }
+  }
 }
 
 template <class T>
@@ -56,16 +60,17 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   const double scale = p.effective_scale();
   // Zero every gradient first (backward overwrites).
   for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i)
+      for (int64_t i = 0; i < rg.Tq; ++i)
         for (int64_t d = 0; d < p.D; ++d)
-          g.dq[b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t + d] = 0;
+          g.dq[rg.q + h * p.q_strides.h + i * p.q_strides.t + d] = 0;
     for (int64_t h = 0; h < p.Hkv; ++h)
-      for (int64_t j = 0; j < p.Tk; ++j) {
+      for (int64_t j = 0; j < rg.Tk_rows; ++j) {
         for (int64_t d = 0; d < p.D; ++d)
-          g.dk[b * p.k_strides.b + h * p.k_strides.h + j * p.k_strides.t + d] = 0;
+          g.dk[rg.k + h * p.k_strides.h + j * p.k_strides.t + d] = 0;
         for (int64_t d = 0; d < p.Dv; ++d)
-          g.dv[b * p.v_strides.b + h * p.v_strides.h + j * p.v_strides.t + d] = 0;
+          g.dv[rg.v + h * p.v_strides.h + j * p.v_strides.t + d] = 0;
       }
   }
   const bool shared = !in.slopes_right;
@@ -77,21 +82,22 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   std::vector<char> vis(p.Tk);
   std::vector<uint8_t> keep(p.Tk, 1);
   const T scale_kept = T(detail::dropout_scale(p));
-  for (int64_t b = 0; b < p.B; ++b)
+  for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i) {
+      for (int64_t i = 0; i < rg.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
         if (p.dropout_p != 0.0f) attention_dropout_mask_row(p, b, h, i, keep.data());
         for (int64_t j = 0; j < p.Tk; ++j) Zc[j] = keep[j] ? scale_kept : T(0);
-        const int64_t pos = i + p.query_offset();
-        const double mx = sc.row(b, h, i, s, vis);
+        const int64_t pos = i + rg.offset;
+        const double mx = sc.row(rg, b, h, i, s, vis);
         if (mx == -INFINITY) continue;  // fully masked row: no gradient
         T sum = 0;
         for (int64_t j = 0; j < p.Tk; ++j)
           if (vis[j]) sum += std::exp(s[j] - mx);
         const T lse = mx + std::log(sum);
-        const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
-        const T* dO = dout + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+        const T* q = in.q + rg.q + h * p.q_strides.h + i * p.q_strides.t;
+        const T* dO = dout + rg.out + h * p.out_strides.h + i * p.out_strides.t;
         // out_i = Σ_j P_ij·Zc_ij·v_j, so dL/dP_ij = dP_ij = Zc_ij·(dO_i·v_j) and the softmax
         // backward gives dS_ij = P_ij·(dP_ij − D_i), D_i = Σ_j P_ij·dP_ij. The flash form
         // D_i = dO_i·out_i is the same sum with dropout too: dO_i·out_i = Σ_j P_ij·Zc_ij·dO_i·v_j.
@@ -101,23 +107,23 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
           dP[j] = 0;
           if (!vis[j]) continue;
           P[j] = std::exp(s[j] - lse);
-          const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          const T* v = in.v + rg.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) dP[j] += dO[d] * v[d];
           dP[j] *= Zc[j];
           Di += P[j] * dP[j];
         }
         if (out) {  // the flash formulation: D_i from the forward output
-          const T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+          const T* o = out + rg.out + h * p.out_strides.h + i * p.out_strides.t;
           Di = 0;
           for (int64_t d = 0; d < p.Dv; ++d) Di += dO[d] * o[d];
         }
-        T* dq = g.dq + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+        T* dq = g.dq + rg.q + h * p.q_strides.h + i * p.q_strides.t;
         for (int64_t j = 0; j < p.Tk; ++j) {
           if (!vis[j]) continue;
           const T dS = P[j] * (dP[j] - Di);
-          const T* k = in.k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
-          T* dk = g.dk + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
-          T* dv = g.dv + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          const T* k = in.k + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
+          T* dk = g.dk + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
+          T* dv = g.dv + rg.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.D; ++d) {
             dq[d] += dS * scale * k[d];
             dk[d] += dS * scale * q[d];
@@ -131,6 +137,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
           }
         }
       }
+  }
   for (int64_t h = 0; h < p.H; ++h) {
     const size_t i = static_cast<size_t>(h);
     if (g.dslopes_left) g.dslopes_left[h] = static_cast<T>(dsl_acc[i]);
