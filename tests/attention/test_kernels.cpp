@@ -263,8 +263,8 @@ std::vector<Case> cases() {
   }
   {
     // Packed documents: the mask's (b, i, j) are the document's and its own rows and keys.
-    Case c = mk("dropout_05_packed_3docs_alibi_causal_gqa", 1, 6, 2, 1, 1, 32, 32, true,
-                Bias::kAlibi);
+    Case c =
+        mk("dropout_05_packed_3docs_alibi_causal_gqa", 1, 6, 2, 1, 1, 32, 32, true, Bias::kAlibi);
     c.docs_q = {65, 63, 1};
     c.docs_k = {200, 64, 0};
     dropout(c, 0.5f);
