@@ -19,15 +19,17 @@ attention is chosen with --attn:
 
 --learned-slopes makes the ALiBi slopes an nn.Parameter (H,), initialised to Press et al.'s
 slopes, without weight decay; otherwise they are a buffer. The parameter is log m by default
-(--slope-param log; m = exp(param)): Press et al.'s slopes span a factor 2**8 (0.004 to 0.25 for
+(--slope-param log; m = exp(param)): Press et al.'s slopes span a factor 2**7 (0.004 to 0.5 for
 H=6), AdamW moves every parameter by about lr per step, so a linear m gives the shallow heads
 huge relative steps and drives them below zero within a few steps at lr 1e-3; in log space every
 head moves by the same ratio and m stays positive. --slope-param linear is the README's raw
 recipe; slope refuses negative slopes until the kernels accept them (issue 12), so it stops
-with a ValueError once a slope crosses zero (sdpa-mask runs on with a growing bias). sdpa-mask and slope build identical
-parameters in identical order, so with the same --seed they start from the same weights, see the
-same batches, and their losses agree within float32 rounding (tests/python/test_example_nanogpt.py
-checks it; bench/nanogpt_attn.py measures their tokens/s).
+with a ValueError once a slope crosses zero (sdpa-mask runs on with a growing bias).
+
+sdpa-mask and slope build identical parameters in identical order, so with the same --seed they
+start from the same weights, see the same batches, and their losses agree within float32
+rounding (tests/python/test_example_nanogpt.py checks it; bench/nanogpt_attn.py measures their
+tokens/s).
 
   python examples/nanogpt_alibi.py --attn slope --steps 300
   python examples/nanogpt_alibi.py --attn sdpa-mask --learned-slopes --no-compile
@@ -40,14 +42,19 @@ used instead (always present in a checkout; ~10 KB, enough to watch a loss fall)
 
 import argparse
 import math
+import os
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# Passive OpenMP waits (before torch starts its OpenMP runtime): as fast on an idle machine, and
+# no collapse when the cores are shared (scripts/main_job.sh does the same). Yours wins if set.
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 try:
     import slope.torch as slope_torch
@@ -330,7 +337,8 @@ def main(argv=None):
     n_params = sum(p.numel() for p in model.parameters())
     print(f"data {path} ({len(corpus.train)} train / {len(corpus.val)} val tokens, V="
           f"{corpus.vocab_size}); attn {args.attn}, slopes "
-          f"{'learned (' + args.slope_param + ')' if args.learned_slopes else 'fixed'}; L{cfg.n_layer} H{cfg.n_head} "
+          f"{'learned (' + args.slope_param + ')' if args.learned_slopes else 'fixed'}; "
+          f"L{cfg.n_layer} H{cfg.n_head} "
           f"C{cfg.n_embd} B{args.batch_size} T{args.block_size}; {n_params} parameters; "
           f"compile {args.compile}; torch threads {torch.get_num_threads()}")
     tokens_per_step = args.batch_size * args.block_size

@@ -90,7 +90,7 @@ def test_slope_and_sdpa_mask_give_the_same_losses(corpus, references, learned):
     mask32, _, tol = references[learned]
     slope32 = _losses(corpus, "slope", learned)
     diffs = [abs(a - b) for a, b in zip(slope32, mask32)]
-    assert max(diffs) <= tol, f"losses slope {slope32} vs sdpa-mask {mask32}: |diff| {diffs} > {tol}"
+    assert max(diffs) <= tol, f"losses slope {slope32}, sdpa-mask {mask32}: |diff| {diffs} > {tol}"
     assert slope32[-1] < slope32[0]  # it trains
 
 
