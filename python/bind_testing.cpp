@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <optional>
+#include <string>
 #include <tuple>
 #include <vector>
 
@@ -20,6 +21,20 @@ using namespace nb::literals;
 namespace slope::python {
 
 namespace {
+
+// The features beyond the numpy API that the reference and the bounds take too (packed
+// sequences and dropout are tested through slope.torch instead).
+Extras extras(int query_positions, int64_t window_left, int64_t window_right, double softcap) {
+  if (query_positions < 0 || query_positions > 2)
+    bad("query_positions must be 0 (lower right), 1 (upper left) or 2 (key lengths), got " +
+        std::to_string(query_positions));
+  Extras e;
+  e.query_positions = static_cast<slope::QueryPositions>(query_positions);
+  e.window_left = window_left;
+  e.window_right = window_right;
+  e.softcap = softcap;
+  return e;
+}
 
 using Results64 =
     std::tuple<Numpy64, Numpy64, std::optional<Numpy64>, std::optional<Numpy64>,
@@ -36,9 +51,10 @@ void make_call64(Call64& c64, const FloatArray& q, const FloatArray& k, const Fl
                  const std::optional<FloatArray>& slopes,
                  const std::optional<FloatArray>& slopes_right,
                  const std::optional<IndexArray>& key_lengths, const std::optional<AnyArray>& mask,
-                 std::optional<double> skip_tolerance) {
+                 std::optional<double> skip_tolerance, const Extras& extras) {
   Call& c = c64.c;
-  make_call(c, q, k, v, causal, scale, slopes, slopes_right, key_lengths, mask, skip_tolerance);
+  make_call(c, q, k, v, causal, scale, slopes, slopes_right, key_lengths, mask, skip_tolerance,
+            extras);
   make_contiguous(c.q, c.copies[0]);
   make_contiguous(c.k, c.copies[1]);
   make_contiguous(c.v, c.copies[2]);
@@ -81,10 +97,12 @@ Numpy64 to_numpy64(const std::vector<size_t>& shape, const double* src) {
 Results64 reference64(const FloatArray& q, const FloatArray& k, const FloatArray& v,
                       std::optional<FloatArray> dout, bool causal, std::optional<double> scale,
                       std::optional<FloatArray> slopes, std::optional<FloatArray> slopes_right,
-                      std::optional<IndexArray> key_lengths, std::optional<AnyArray> mask) {
+                      std::optional<IndexArray> key_lengths, std::optional<AnyArray> mask,
+                      int query_positions, int64_t window_left, int64_t window_right,
+                      double softcap) {
   Call64 c64;
   make_call64(c64, q, k, v, dout, causal, scale, slopes, slopes_right, key_lengths, mask,
-              std::nullopt);
+              std::nullopt, extras(query_positions, window_left, window_right, softcap));
   const Call& c = c64.c;
   const slope::AttentionProblem& p = c.p;
   const Shapes sh(p);
@@ -126,10 +144,11 @@ Results64 error_bounds(const FloatArray& q, const FloatArray& k, const FloatArra
                        std::optional<FloatArray> dout, bool causal, std::optional<double> scale,
                        std::optional<FloatArray> slopes, std::optional<FloatArray> slopes_right,
                        std::optional<IndexArray> key_lengths, std::optional<AnyArray> mask,
-                       std::optional<double> skip_tolerance) {
+                       std::optional<double> skip_tolerance, int query_positions,
+                       int64_t window_left, int64_t window_right, double softcap) {
   Call64 c64;
   make_call64(c64, q, k, v, dout, causal, scale, slopes, slopes_right, key_lengths, mask,
-              skip_tolerance);
+              skip_tolerance, extras(query_positions, window_left, window_right, softcap));
   const slope::AttentionProblem& p = c64.c.p;
   const Shapes sh(p);
   slope::AttentionErrorBounds b;
@@ -154,12 +173,14 @@ void bind_testing(nb::module_& m) {
   m.def("attention_reference", &reference64, "q"_a.noconvert(), "k"_a.noconvert(),
         "v"_a.noconvert(), "dout"_a.noconvert().none(), "causal"_a, "scale"_a.none(),
         "alibi_slopes"_a.none(), "alibi_slopes_right"_a.none(), "key_lengths"_a.none(),
-        "attn_mask"_a.none(),
+        "attn_mask"_a.none(), "query_positions"_a = 0, "window_left"_a = -1, "window_right"_a = -1,
+        "softcap"_a = 0.0,
         "float64 reference: (out, lse, dq, dk, dv, dslopes, dslopes_right). See slope.testing.");
   m.def("attention_error_bounds", &error_bounds, "q"_a.noconvert(), "k"_a.noconvert(),
         "v"_a.noconvert(), "dout"_a.noconvert().none(), "causal"_a, "scale"_a.none(),
         "alibi_slopes"_a.none(), "alibi_slopes_right"_a.none(), "key_lengths"_a.none(),
-        "attn_mask"_a.none(), "skip_tolerance"_a.none(),
+        "attn_mask"_a.none(), "skip_tolerance"_a.none(), "query_positions"_a = 0,
+        "window_left"_a = -1, "window_right"_a = -1, "softcap"_a = 0.0,
         "fp32 rounding-error bounds, laid out as attention_reference's results. See "
         "slope.testing.");
 }

@@ -14,7 +14,8 @@ Arrays are float32 numpy arrays laid out (B, H, T, D); ``k`` and ``v`` may have 
 dimension is contiguous; the forward pass reads them in place. Bad input raises ValueError
 naming the argument.
 
-``slope.torch`` (imported on first use) wraps the same kernels as a torch.autograd.Function;
+``slope.torch`` (imported on first use) wraps the same kernels as PyTorch custom operators with
+SDPA- and flash-attn-shaped front doors;
 ``slope.testing`` gives the float64 reference and per-element fp32 error bounds, for tests.
 """
 

@@ -28,23 +28,40 @@ def _dout(dout):
     return None if dout is None else _float32("dout", dout)
 
 
+_QUERY_POSITIONS = {"lower_right": 0, "upper_left": 1, "key_lengths": 2}
+
+
+def _extras(query_positions, window_size, softcap):
+    if query_positions not in _QUERY_POSITIONS:
+        raise ValueError(
+            f"query_positions must be one of {sorted(_QUERY_POSITIONS)}, got {query_positions!r}")
+    left, right = (int(w) for w in window_size)
+    return dict(query_positions=_QUERY_POSITIONS[query_positions], window_left=left,
+                window_right=right, softcap=float(softcap))
+
+
 def attention_reference(q, k, v, dout=None, *, causal=False, scale=None, alibi_slopes=None,
-                        alibi_slopes_right=None, key_lengths=None, attn_mask=None):
-    """float64 results of the naive reference on the float32 inputs (see the module doc)."""
+                        alibi_slopes_right=None, key_lengths=None, attn_mask=None,
+                        query_positions="lower_right", window_size=(-1, -1), softcap=0.0):
+    """float64 results of the naive reference on the float32 inputs (see the module doc).
+    query_positions, window_size and softcap as in slope.torch.attention; slopes (H,) or (B, H)
+    (then the slope gradients are (B, H) too)."""
     opts = _options(causal, scale, alibi_slopes, alibi_slopes_right, key_lengths, attn_mask, None)
     del opts["skip_tolerance"]
     r = _C.attention_reference(_float32("q", q), _float32("k", k), _float32("v", v), _dout(dout),
-                               **opts)
+                               **opts, **_extras(query_positions, window_size, softcap))
     return dict(zip(_NAMES, r))
 
 
 def attention_error_bounds(q, k, v, dout=None, *, causal=False, scale=None, alibi_slopes=None,
                            alibi_slopes_right=None, key_lengths=None, attn_mask=None,
-                           skip_tolerance=None):
+                           skip_tolerance=None, query_positions="lower_right",
+                           window_size=(-1, -1), softcap=0.0):
     """Per-element bounds on |fp32 result - exact| (see the module doc); ``skip_tolerance`` as
-    in ``slope.attention`` (keys it may drop count as lost whole)."""
+    in ``slope.attention`` (keys it may drop count as lost whole); the other keywords as in
+    attention_reference."""
     r = _C.attention_error_bounds(
         _float32("q", q), _float32("k", k), _float32("v", v), _dout(dout),
         **_options(causal, scale, alibi_slopes, alibi_slopes_right, key_lengths, attn_mask,
-                   skip_tolerance))
+                   skip_tolerance), **_extras(query_positions, window_size, softcap))
     return dict(zip(_NAMES, r))

@@ -206,10 +206,11 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, dout, _dlse):
     q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng = ctx.saved_tensors
     need = ctx.needs_input_grad
-    with _torch.no_grad():  # first derivatives only: the backward has no derivative itself
-        dq, dk, dv, dsl, dsr = _attention_backward(
-            dout, q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng, ctx.layout,
-            ctx.ints, ctx.floats, bool(need[3] or need[4]))
+    # First derivatives only (the backward operator has no derivative): detached inputs.
+    args = (dout, q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng)
+    dq, dk, dv, dsl, dsr = _attention_backward(
+        *(None if a is None else a.detach() for a in args), ctx.layout, ctx.ints, ctx.floats,
+        bool(need[3] or need[4]))
     return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
             dsl if need[3] else None, dsr if need[4] else None,
             None, None, None, None, None, None, None, None)
@@ -225,8 +226,8 @@ class _Attention(_torch.autograd.Function):
 
     @staticmethod
     def forward(*inputs):
-        with _torch.no_grad():  # the Function records the graph, not the operator's autograd
-            return _attention_forward(*inputs)
+        # The Function records the graph, not the operator's own autograd: detached inputs.
+        return _attention_forward(*(a.detach() if isinstance(a, Tensor) else a for a in inputs))
 
     setup_context = staticmethod(_setup_context)
     backward = staticmethod(_backward)
@@ -235,7 +236,8 @@ class _Attention(_torch.autograd.Function):
 # ---- argument checks shared by the front doors ------------------------------------------------
 
 
-def _check_qkv(q, k, v, names=("q", "k", "v")):
+def _check_qkv(q, k, v, names=("q", "k", "v"), ndim=None):
+    """q, k, v: CPU tensors of one float dtype; with ndim = (n, "(dims)"), n-D each."""
     for name, t in zip(names, (q, k, v)):
         if not isinstance(t, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
@@ -246,6 +248,8 @@ def _check_qkv(q, k, v, names=("q", "k", "v")):
         if t.dtype not in _FLOAT_DTYPES:
             raise ValueError(
                 f"{name} must be float32, bfloat16 or float16, got {t.dtype}; pass {name}.float()")
+        if ndim is not None and t.dim() != ndim[0]:
+            raise ValueError(f"{name} must be {ndim[0]}-D {ndim[1]}, got shape {tuple(t.shape)}")
     for name, t in zip(names[1:], (k, v)):
         if t.dtype != q.dtype:
             raise ValueError(
@@ -364,10 +368,7 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     skip_tolerance: far-tile skipping bound (None: 2**-24; 0 disables).
     Returns out (B, H, Tq, Dv) in q's dtype, or (out, lse) with lse (B, H, Tq) float32.
     """
-    _check_qkv(q, k, v)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 4:
-            raise ValueError(f"{name} must be 4-D (B, H, T, D), got shape {tuple(t.shape)}")
+    _check_qkv(q, k, v, ndim=(4, "(B, H, T, D)"))
     if query_positions not in _QUERY_POSITIONS:
         raise ValueError(
             f"query_positions must be one of {sorted(_QUERY_POSITIONS)}, got {query_positions!r}")
@@ -433,10 +434,7 @@ def flash_attn_func(q, k, v, dropout_p=0.0, softmax_scale=None, causal=False,
     return_attn_probs.
     """
     del deterministic
-    _check_qkv(q, k, v)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 4:
-            raise ValueError(f"{name} must be 4-D (B, T, H, D), got shape {tuple(t.shape)}")
+    _check_qkv(q, k, v, ndim=(4, "(B, T, H, D)"))
     out, lse = _run(q, k, v, "bthd", sl=alibi_slopes, causal=causal, scale=softmax_scale,
                     window=window_size, softcap=softcap, dropout_p=dropout_p)
     return _flash_returns(out, lse, return_attn_probs)
@@ -455,10 +453,7 @@ def flash_attn_varlen_func(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, ma
     (total_q, H, Dv), or (out, softmax_lse (H, total_q) float32, None).
     """
     del deterministic
-    _check_qkv(q, k, v)
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if t.dim() != 3:
-            raise ValueError(f"{name} must be 3-D (total, H, D), got shape {tuple(t.shape)}")
+    _check_qkv(q, k, v, ndim=(3, "(total, H, D)"))
     out, lse = _run(q, k, v, "thd", sl=alibi_slopes, cu_q=cu_seqlens_q, cu_k=cu_seqlens_k,
                     max_q=max_seqlen_q, max_k=max_seqlen_k, causal=causal, scale=softmax_scale,
                     window=window_size, softcap=softcap, dropout_p=dropout_p)
@@ -485,6 +480,10 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
         lens = _torch.full((B,), cache_seqlens, dtype=_torch.int32)
     else:
         lens = _plain_arg("cache_seqlens", cache_seqlens, "int").to(_torch.int32)
+        if lens.shape != (B,):
+            raise ValueError(f"cache_seqlens must have shape (B,) = ({B},), got {tuple(lens.shape)}")
+    if B and (int(lens.min()) < 0 or int(lens.max()) > S):
+        raise ValueError(f"cache_seqlens must lie in [0, {S}] (the cache length), got {lens.tolist()}")
     if (k is None) != (v is None):
         raise ValueError("k and v must be given together")
     if k is not None:
