@@ -132,3 +132,19 @@ def test_compiles_with_inductor(corpus, references, learned):
     compiled = _losses(corpus, "slope", learned, backend="inductor")
     assert dict(counters["graph_break"]) == {}
     assert max(abs(a - b) for a, b in zip(compiled, mask32)) <= tol
+
+
+@pytest.mark.parametrize("attn", ["sdpa-mask", "sdpa-causal", "slope"])
+def test_command_line_runs(attn, capsys):
+    """The script end to end (eager, a tiny model): it trains, prints losses and tokens/s."""
+    rc = ng.main(["--attn", attn, "--learned-slopes", "--steps", "3", "--log-every", "1",
+                  "--batch-size", "2", "--block-size", "16", "--n-layer", "1", "--n-head", "2",
+                  "--n-embd", "16", "--eval-batches", "1", "--no-compile",
+                  "--data", str(REPO / "README.md")])
+    out = capsys.readouterr().out
+    assert rc == 0 and "tokens/s" in out and "val loss" in out, out
+
+
+def test_command_line_refuses_a_missing_file(tmp_path, capsys):
+    assert ng.main(["--data", str(tmp_path / "missing.txt"), "--no-compile"]) == 2
+    assert "cannot use --data" in capsys.readouterr().err
