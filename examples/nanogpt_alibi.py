@@ -86,14 +86,14 @@ def alibi_init_slopes(n_head: int) -> torch.Tensor:
         import slope
 
         return torch.from_numpy(slope.alibi_slopes(n_head).copy())
-    else:  # sdpa-* runs need no slope module: the same formula, in float32
-        def pow2(n):
-            start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
-            return [start * start**i for i in range(n)]
 
-        p = 2 ** math.floor(math.log2(n_head))
-        m = pow2(p) + (pow2(2 * p)[0::2][: n_head - p] if p < n_head else [])
-        return torch.tensor(m, dtype=torch.float32)
+    def pow2(n):  # without slope (sdpa-* runs): the same formula, in Python floats
+        start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
+        return [start * start**i for i in range(n)]
+
+    p = 2 ** math.floor(math.log2(n_head))
+    m = pow2(p) + (pow2(2 * p)[0::2][: n_head - p] if p < n_head else [])
+    return torch.tensor(m, dtype=torch.float32)
 
 
 def alibi_causal_bias(slopes: torch.Tensor, T: int) -> torch.Tensor:
@@ -111,7 +111,8 @@ class CausalSelfAttention(nn.Module):
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
         self.n_head, self.attn = cfg.n_head, cfg.attn
-        self.slope_param = cfg.slope_param
+        # slopes (H,): the buffer m, or the parameter m ("linear") or log m ("log").
+        self.slopes_are_log = cfg.learned_slopes and cfg.slope_param == "log"
         if cfg.attn != "sdpa-causal":
             m = alibi_init_slopes(cfg.n_head)  # (H,)
             if not cfg.learned_slopes:
@@ -126,8 +127,7 @@ class CausalSelfAttention(nn.Module):
 
     def alibi_slopes(self):
         """The slopes m (H,) the attention uses, differentiable when they are learned."""
-        return self.slopes.exp() if self.slope_param == "log" and isinstance(
-            self.slopes, nn.Parameter) else self.slopes
+        return self.slopes.exp() if self.slopes_are_log else self.slopes
 
     def forward(self, x):  # x (B, T, C)
         B, T, C = x.shape
@@ -135,9 +135,9 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
         if self.attn == "slope":
             # flash-attn's layout (B, T, H, D): views of c_attn's output, no transposes.
-            y = slope_torch.flash_attn_func(q.view(B, T, H, C // H), k.view(B, T, H, C // H),
-                                   v.view(B, T, H, C // H), causal=True,
-                                   alibi_slopes=self.alibi_slopes())  # (B, T, H, D)
+            y = slope_torch.flash_attn_func(
+                q.view(B, T, H, C // H), k.view(B, T, H, C // H), v.view(B, T, H, C // H),
+                causal=True, alibi_slopes=self.alibi_slopes())  # (B, T, H, D)
             y = y.reshape(B, T, C)
         else:
             q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
