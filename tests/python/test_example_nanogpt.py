@@ -94,6 +94,14 @@ def test_slope_and_sdpa_mask_give_the_same_losses(corpus, references, learned):
     assert slope32[-1] < slope32[0]  # it trains
 
 
+def test_same_seed_same_run(corpus, references):
+    """--seed fixes the weights and the batches: two runs are bitwise the same (deterministic
+    kernels: slope's backward has no atomics; torch's CPU matmuls are deterministic for a fixed
+    thread count)."""
+    assert _losses(corpus, "sdpa-mask", True) == references[True][0]
+    assert _losses(corpus, "slope", True) == _losses(corpus, "slope", True)
+
+
 def test_planted_bug_is_caught(corpus, references):
     """Slopes 1% too large in the slope run only: the bound above must see it."""
     mask32, _, tol = references[True]
