@@ -25,7 +25,8 @@ enum class MaskKind : int {
 // and causality, the ALiBi distance and the window are measured from p_i.
 enum class QueryPositions : int {
   kLowerRight = 0,  // offset Tk_b − Tq_b: the last query is the last key (flash-attn >= 2.1,
-                    // decoding against a full buffer). Tk_b, Tq_b: row b's own lengths.
+                    // decoding against a full buffer). Tk_b, Tq_b: row b's own lengths, the
+                    // document's when packed, else Tk and Tq (key_lengths do not move it).
   kUpperLeft = 1,   // offset 0 (torch SDPA's is_causal, torch.ones(Tq, Tk).tril())
   kKeyLengths = 2,  // offset key_lengths[b] − Tq: the new queries end where row b's keys end
                     // (flash_attn_with_kvcache's cache_seqlens). Needs key_lengths.
@@ -42,7 +43,8 @@ inline Strides contiguous_strides(int64_t H, int64_t T, int64_t D) { return {H *
 // The attention problem of DESIGN.md.
 //
 //   score(i, j) = scale · q_i·k_j + bias_h(i, j) + mask(i, j),  query i sits at position
-//   p_i = i + (Tk − Tq) (bottom-right alignment, as in decoding with a KV cache), and
+//   p_i = i + offset_b (query_positions; by default Tk − Tq, bottom-right alignment, as in
+//   decoding with a KV cache), and
 //   bias_h(i, j) = −m_left[h]·(p_i − j) for j ≤ p_i,  −m_right[h]·(j − p_i) for j > p_i.
 //   A slope of +∞ masks its side; the diagonal j = p_i is never masked and has bias 0.
 //   causal masks j > p_i. Keys j ≥ key_lengths[b] are masked. A row with no visible key gives
@@ -60,6 +62,7 @@ struct AttentionProblem {
   Strides k_strides;    // k (B, Hkv, Tk, D); dk the same
   Strides v_strides;    // v (B, Hkv, Tk, Dv); dv the same
   Strides out_strides;  // out (B, H, Tq, Dv); dout the same. lse is contiguous (B, H, Tq)
+                        // ((H, total_q) when packed)
 
   float scale = std::numeric_limits<float>::quiet_NaN();  // NaN: 1/sqrt(D)
   bool causal = false;
@@ -73,7 +76,9 @@ struct AttentionProblem {
   // be 0), its keys rows [cu_seqlens_k[b], cu_seqlens_k[b+1]) of k/v. Tq and Tk are the longest
   // document (max_seqlen_q/_k). Positions, causality and ALiBi distances restart in each
   // document, and no query sees another document's keys. lse is then (H, total_q) contiguous.
-  // Both or neither; key_lengths must be null.
+  // Both or neither; key_lengths must be null; k_strides.b and v_strides.b must be 0 too. A
+  // document may have 0 queries; one with 0 keys gives zero rows (lse −inf). The explicit mask,
+  // if any, is indexed by each document's own (i, j).
   const int32_t* cu_seqlens_q = nullptr;  // (B + 1), non-decreasing, from 0
   const int32_t* cu_seqlens_k = nullptr;  // (B + 1), non-decreasing, from 0
 
@@ -103,12 +108,12 @@ struct AttentionProblem {
   int64_t mask_stride_t = 0;   // row stride; columns are contiguous
 
   // Far-tile skipping (ALiBi only): a key tile whose every probability is provably at most
-  // skip_tolerance / Tk of its row's largest is not computed, so each row loses at most
-  // skip_tolerance of its softmax mass. See docs/far-tile-skipping.md. 0 switches it off.
+  // skip_tolerance / Tk_b of its row's largest is not computed (Tk_b: the keys row b holds,
+  // key_lengths[b], its document's or Tk), so each row loses at most skip_tolerance of its
+  // softmax mass. See docs/far-tile-skipping.md. 0 switches it off.
   float skip_tolerance = 0x1p-24f;
 
   float effective_scale() const;
-  int64_t query_offset() const { return Tk - Tq; }  // position of query 0
 };
 
 // Tensors a problem reads. T is float for kernels, double (or complex) for the reference.
@@ -167,9 +172,10 @@ SlopePair alibi_slopes_nonsymmetric(int64_t n_heads, double max_bias = 8.0);
 
 // ---- Float64 reference (naive, obviously right; stays in the code forever) ----------------
 
-// out (B, H, Tq, Dv) with out_strides, lse (B, H, Tq) contiguous. T: double (golden outputs),
-// complex<double> (complex-step gradients) or float (the naive fp32 baseline that slope's
-// slope gradients are compared with; the other tolerances come from attention_error_bounds).
+// out (B, H, Tq, Dv) with out_strides, lse (B, H, Tq) contiguous ((H, total_q) packed). T: double
+// (golden outputs), complex<double> (complex-step gradients) or float (the naive fp32 baseline that
+// slope's slope gradients are compared with; the other tolerances come from
+// attention_error_bounds).
 template <class T>
 void attention_forward_reference(const AttentionProblem& p, const AttentionInputs<T>& in, T* out,
                                  T* lse);
@@ -219,7 +225,7 @@ struct AttentionErrorBounds {
   // Indexed like the tensors they bound (their strides), each as long as the offset of that
   // tensor's last element + 1; elements no tensor element maps to are 0.
   std::vector<double> out;            // like out, out_strides
-  std::vector<double> lse;            // (B, H, Tq) contiguous
+  std::vector<double> lse;            // like lse: (B, H, Tq), or (H, total_q) packed
   std::vector<double> dq, dk, dv;     // like q, k, v
   std::vector<double> dslopes_left;   // (H); the whole gradient when slopes_right is null
   std::vector<double> dslopes_right;  // (H); zeros when slopes_right is null
@@ -233,7 +239,8 @@ AttentionErrorBounds attention_error_bounds(const AttentionProblem& p,
 
 // ---- Fused CPU kernels (fp32) ----------------------------------------------------------------
 
-// Tiled online-softmax forward. Writes out (out_strides) and lse (B, H, Tq), natural log.
+// Tiled online-softmax forward. Writes out (out_strides) and lse (B, H, Tq), natural log
+// ((H, total_q) when packed).
 // OpenMP over (batch, head, query tile); memory beyond inputs and outputs: O(tile) per thread.
 void attention_forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out,
                        float* lse);

@@ -159,7 +159,10 @@ def _attention_backward(
     dsr = _torch.zeros_like(slopes_right, dtype=_torch.float32) if want_right else q.new_empty(
         0, dtype=_torch.float32)
     if _empty_inputs(q, k, v):
-        return _torch.zeros_like(q), _torch.zeros_like(k), _torch.zeros_like(v), dsl, dsr
+        contiguous = _torch.contiguous_format
+        return (_torch.zeros_like(q, memory_format=contiguous),
+                _torch.zeros_like(k, memory_format=contiguous),
+                _torch.zeros_like(v, memory_format=contiguous), dsl, dsr)
     # dq, dk, dv are written with the strides of q, k, v: give each input a dense layout.
     xs, gs = [], []
     for t in (q, k, v):
@@ -180,7 +183,10 @@ def _attention_backward(
         dsr if want_right else None, _opt_f32(slopes_left), _opt_f32(slopes_right),
         None if key_lengths is None else key_lengths.long(), _mask_arg(attn_mask),
         _options(ints, floats, cu_seqlens_q, cu_seqlens_k, dropout_rng))
-    return gs[0].to(q.dtype), gs[1].to(k.dtype), gs[2].to(v.dtype), dsl, dsr
+    # Contiguous gradients whatever the inputs' layout, so that the fake implementation can say
+    # which strides they have (a copy only when an input was laid out otherwise).
+    return (gs[0].to(q.dtype).contiguous(), gs[1].to(k.dtype).contiguous(),
+            gs[2].to(v.dtype).contiguous(), dsl, dsr)
 
 
 @_attention_backward.register_fake
@@ -191,7 +197,10 @@ def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask
             return _torch.empty_like(s, dtype=_torch.float32)
         return q.new_empty(0, dtype=_torch.float32)
 
-    return (_torch.empty_like(q), _torch.empty_like(k), _torch.empty_like(v),
+    contiguous = _torch.contiguous_format
+    return (_torch.empty_like(q, memory_format=contiguous),
+            _torch.empty_like(k, memory_format=contiguous),
+            _torch.empty_like(v, memory_format=contiguous),
             slope_grad(slopes_left), slope_grad(slopes_right))
 
 

@@ -1,5 +1,6 @@
-// Internal: the fused CPU kernels, one set per instruction set. cpu_kernels.cpp is compiled once
-// for each (SLOPE_ISA = generic, avx2, avx512) and cpu_dispatch.cpp picks one at run time.
+// Internal: the fused CPU kernels, one set per instruction set. cpu_kernels.cpp (forward) and
+// cpu_backward.cpp are compiled once for each (SLOPE_ISA = generic, avx2, avx512) and
+// cpu_dispatch.cpp picks one at run time.
 // Callers validate the problem first; nothing below re-checks it.
 #pragma once
 

@@ -1,6 +1,6 @@
 // Internal: far-tile skipping (docs/far-tile-skipping.md), one object built once per kernel call
-// and asked per (key tile, block of query rows). Included by cpu_kernels.cpp only (one copy per
-// instruction set).
+// and asked per (key tile, block of query rows). Included by cpu_kernels.cpp and cpu_backward.cpp
+// only (one copy per instruction set).
 #pragma once
 
 #include <algorithm>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "attention/cpu_tiles.h"
+#include "attention/geometry.h"
 #include "slope/attention.h"
 
 namespace slope::cpu::SLOPE_ISA {
@@ -19,10 +20,12 @@ constexpr float kNormSlack = 1.0f + 1e-5f;
 
 // The bound (★) of docs/far-tile-skipping.md: a key tile J may be skipped for a block of query
 // rows when every row r of the block has
-//   ‖scale·q_r‖·max_{j∈J}‖k_j‖ + max_{j∈J} bias(r, j) − M_r < ln(skip_tolerance) − ln(Tk),
-// M_r a score of the row already known (forward: the running max; backward: the logsumexp).
-// Every probability of the tile is then at most skip_tolerance/Tk of the row's largest, and a
-// row loses at most skip_tolerance of its softmax mass.
+//   ‖scale·q_r‖·max_{j∈J}‖k_j‖ + max_{j∈J} bias(r, j) − M_r < ln(skip_tolerance) − ln(Tk_b),
+// M_r a score of the row already known (forward: the running max; backward: the logsumexp),
+// Tk_b the keys batch row b holds (geometry.h: its key length or document, not the buffer, so
+// that neither a longer KV buffer nor packing changes which tiles are skipped). Every
+// probability of the tile is then at most skip_tolerance/Tk_b of the row's largest, and a row
+// loses at most skip_tolerance of its softmax mass.
 class FarTileSkip {
  public:
   FarTileSkip(const AttentionProblem& p, const AttentionInputs<float>& in)
@@ -30,7 +33,12 @@ class FarTileSkip {
         n_key_tiles_((p.Tk + kTileK - 1) / kTileK),
         hkv_(p.Hkv) {
     if (!enabled_) return;
-    log_threshold_ = std::log(p.skip_tolerance) - std::log(static_cast<float>(p.Tk));
+    log_threshold_.resize(static_cast<size_t>(p.B));
+    for (int64_t b = 0; b < p.B; ++b) {
+      const int64_t Tk_b = std::max<int64_t>(1, detail::row_geometry(p, b).Tk);
+      log_threshold_[static_cast<size_t>(b)] =
+          std::log(p.skip_tolerance) - std::log(static_cast<float>(Tk_b));
+    }
     key_norm_max_ = key_norm_maxima(p, in.k);
   }
 
@@ -44,25 +52,27 @@ class FarTileSkip {
              MinusInf dead_rows) const {
     if (!enabled_ || !may_skip(p, hb, g)) return false;
     const float kmax = key_norm_max_[static_cast<size_t>((b * hkv_ + hk) * n_key_tiles_ + t)];
+    const float log_threshold = log_threshold_[static_cast<size_t>(b)];
     for (int64_t r = 0; r < g.nrows; ++r) {
       if (dead_rows == MinusInf::kDeadRow && row_ref[r] == -INFINITY) continue;
-      if (!(q_norm[r] * kmax + max_bias_in_tile(g, hb, r) - row_ref[r] < log_threshold_))
+      if (!(q_norm[r] * kmax + max_bias_in_tile(g, hb, r) - row_ref[r] < log_threshold))
         return false;
     }
     return true;
   }
 
  private:
-  // Max ‖k_j‖·kNormSlack over each key tile, per (b, kv head).
+  // Max ‖k_j‖·kNormSlack over the visible keys (j < Tk_b) of each key tile, per (b, kv head).
   static std::vector<float> key_norm_maxima(const AttentionProblem& p, const float* k) {
     const int64_t ntk = (p.Tk + kTileK - 1) / kTileK;
     std::vector<float> out(static_cast<size_t>(p.B * p.Hkv * ntk));
 #pragma omp parallel for schedule(static)
     for (int64_t item = 0; item < p.B * p.Hkv * ntk; ++item) {
       const int64_t t = item % ntk, bh = item / ntk, hk = bh % p.Hkv, b = bh / p.Hkv;
+      const detail::RowGeometry rg = detail::row_geometry(p, b);
       float mx = 0.0f;
-      for (int64_t j = t * kTileK; j < std::min(p.Tk, (t + 1) * kTileK); ++j) {
-        const float* kj = k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+      for (int64_t j = t * kTileK; j < std::min(rg.Tk, (t + 1) * kTileK); ++j) {
+        const float* kj = k + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
         float ss = 0.0f;
         for (int64_t d = 0; d < p.D; ++d) ss += kj[d] * kj[d];
         mx = std::max(mx, ss);
@@ -74,8 +84,8 @@ class FarTileSkip {
 
   bool enabled_;
   int64_t n_key_tiles_, hkv_;
-  float log_threshold_ = 0.0f;
-  std::vector<float> key_norm_max_;  // (B, Hkv, n_key_tiles)
+  std::vector<float> log_threshold_;  // (B): ln(skip_tolerance) − ln(Tk_b)
+  std::vector<float> key_norm_max_;   // (B, Hkv, n_key_tiles)
 };
 
 }  // namespace slope::cpu::SLOPE_ISA

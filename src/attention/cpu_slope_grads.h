@@ -1,5 +1,5 @@
 // Internal: the slope gradients of the CPU backward, ∂L/∂m = Σ dS·∂bias/∂m, summed per row with
-// the flash formulation's systematic errors removed. Included by cpu_kernels.cpp only (one copy
+// the flash formulation's systematic errors removed. Included by cpu_backward.cpp only (one copy
 // per instruction set).
 #pragma once
 

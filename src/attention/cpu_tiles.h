@@ -1,6 +1,6 @@
 // Internal: the tile-level pieces shared by the forward and backward CPU kernels — the one tile
 // product, transposes, and the ALiBi bias + masking of a score tile. Included by cpu_kernels.cpp
-// only (one copy per instruction set).
+// and cpu_backward.cpp only (one copy per instruction set).
 #pragma once
 
 #include <algorithm>
@@ -150,7 +150,7 @@ struct TileGeom {
   int64_t b, h;       // batch row and query head
   int64_t i0, nrows;  // first query row and count
   int64_t nrows_pad;  // nrows rounded up to whole vectors
-  int64_t pos0;       // position of query row i0 (i0 + Tk − Tq)
+  int64_t pos0;       // position of query row i0 (i0 + the row's offset, geometry.h)
   int64_t j0, ncols;  // first key and count of real keys (columns ≥ ncols are padding)
   int64_t ncols_pad;  // ncols rounded up to whole vectors
   TileSide side;

@@ -1,7 +1,7 @@
 // Internal: the vector vocabulary of the CPU kernels, written with GCC vector extensions so one
 // source compiles to SSE2, AVX2 or AVX-512 depending on the flags of the translation unit that
-// includes it (cpu_kernels.cpp is built once per instruction set). No intrinsics, no run-time
-// checks here: dispatch happens once, in cpu_dispatch.cpp.
+// includes it (cpu_kernels.cpp and cpu_backward.cpp are built once per instruction set). No
+// intrinsics, no run-time checks here: dispatch happens once, in cpu_dispatch.cpp.
 #pragma once
 
 #include <cstdint>

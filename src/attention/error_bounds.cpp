@@ -4,9 +4,11 @@
 //
 // Each bounded result is a sum (Sums): its error bound so far, its sum of |terms| and its exact
 // value; the row's steps (ErrorModel) read like the model in attention.h.
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "attention/geometry.h"
 #include "attention/scorer.h"
 #include "slope/attention.h"
 
@@ -30,8 +32,11 @@ double gamma(int64_t n) {
 }
 
 // Elements spanned by a (B, H, T, D) tensor with strides s: offset of the last element + 1.
-int64_t extent(const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D) {
-  return (B - 1) * s.b + (H - 1) * s.h + (T - 1) * s.t + D;
+// Packed sequences: one batch of `total` rows (geometry.h).
+int64_t extent(const AttentionProblem& p, const Strides& s, int64_t H, int64_t T, int64_t total,
+               int64_t D) {
+  if (detail::is_packed(p)) return std::max<int64_t>(0, (H - 1) * s.h + (total - 1) * s.t + D);
+  return (p.B - 1) * s.b + (H - 1) * s.h + (T - 1) * s.t + D;
 }
 
 std::vector<double> widen(const float* x, int64_t n) {
@@ -62,16 +67,15 @@ class ErrorModel {
         dout_(dout),
         G_(p.H / p.Hkv),
         scale_(p.effective_scale()),
-        q_(widen(in.q, extent(p.q_strides, p.B, p.H, p.Tq, p.D))),
-        k_(widen(in.k, extent(p.k_strides, p.B, p.Hkv, p.Tk, p.D))),
-        v_(widen(in.v, extent(p.v_strides, p.B, p.Hkv, p.Tk, p.Dv))),
+        q_(widen(in.q, extent(p, p.q_strides, p.H, p.Tq, detail::total_q(p), p.D))),
+        k_(widen(in.k, extent(p, p.k_strides, p.Hkv, p.Tk, detail::total_k(p), p.D))),
+        v_(widen(in.v, extent(p, p.v_strides, p.Hkv, p.Tk, detail::total_k(p), p.Dv))),
         sl_(widen(in.slopes_left, p.H)),
         sr_(widen(in.slopes_right, p.H)),
         in64_{q_.data(), k_.data(), v_.data(), sl_.empty() ? nullptr : sl_.data(),
               sr_.empty() ? nullptr : sr_.data()},
         scorer_{p, in64_},
         may_drop_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
-        drop_below_(2.0 * p.skip_tolerance / static_cast<double>(p.Tk)),
         g_row_(gamma(p.Tk)),
         s_(static_cast<size_t>(p.Tk)),
         P_(s_),
@@ -88,43 +92,50 @@ class ErrorModel {
         ds_sum_(static_cast<size_t>(2 * p.H)),
         ds_sum2_(ds_sum_),
         ds_x_(ds_sum_) {
-    r_.out.assign(static_cast<size_t>(extent(p.out_strides, p.B, p.H, p.Tq, p.Dv)), 0.0);
-    r_.lse.assign(static_cast<size_t>(p.B * p.H * p.Tq), 0.0);
+    r_.out.assign(
+        static_cast<size_t>(extent(p, p.out_strides, p.H, p.Tq, detail::total_q(p), p.Dv)), 0.0);
+    r_.lse.assign(static_cast<size_t>(detail::lse_elements(p)), 0.0);
   }
 
   AttentionErrorBounds run() {
-    for (int64_t b = 0; b < p_.B; ++b)
+    for (int64_t b = 0; b < p_.B; ++b) {
+      g_ = detail::row_geometry(p_, b);
+      // A key skipping may drop has P ≤ 2·tol/Tk_b of its row's largest (the skip bound is
+      // evaluated in fp32 with slack).
+      drop_below_ = 2.0 * p_.skip_tolerance / static_cast<double>(std::max<int64_t>(1, g_.Tk));
       for (int64_t h = 0; h < p_.H; ++h)
-        for (int64_t i = 0; i < p_.Tq; ++i) {
+        for (int64_t i = 0; i < g_.Tq; ++i) {
           if (!softmax_row(b, h, i)) continue;  // no visible key: exact zeros, bound 0
           forward_row(b, h, i);
           if (!dout_) continue;
           const double Di = backward_row(b, h, i);
           if (!sl_.empty()) slope_row(h, i, Di);
         }
+    }
     if (dout_) finish_backward();
     return std::move(r_);
   }
 
  private:
-  const double* q_row(int64_t b, int64_t h, int64_t i) const {
-    return q_.data() + b * p_.q_strides.b + h * p_.q_strides.h + i * p_.q_strides.t;
+  // Offsets of the current batch row's (g_) elements; b names the row for symmetry only.
+  const double* q_row(int64_t /*b*/, int64_t h, int64_t i) const {
+    return q_.data() + g_.q + h * p_.q_strides.h + i * p_.q_strides.t;
   }
-  int64_t k_off(int64_t b, int64_t hk, int64_t j) const {
-    return b * p_.k_strides.b + hk * p_.k_strides.h + j * p_.k_strides.t;
+  int64_t k_off(int64_t /*b*/, int64_t hk, int64_t j) const {
+    return g_.k + hk * p_.k_strides.h + j * p_.k_strides.t;
   }
-  int64_t v_off(int64_t b, int64_t hk, int64_t j) const {
-    return b * p_.v_strides.b + hk * p_.v_strides.h + j * p_.v_strides.t;
+  int64_t v_off(int64_t /*b*/, int64_t hk, int64_t j) const {
+    return g_.v + hk * p_.v_strides.h + j * p_.v_strides.t;
   }
-  int64_t o_off(int64_t b, int64_t h, int64_t i) const {
-    return b * p_.out_strides.b + h * p_.out_strides.h + i * p_.out_strides.t;
+  int64_t o_off(int64_t /*b*/, int64_t h, int64_t i) const {
+    return g_.out + h * p_.out_strides.h + i * p_.out_strides.t;
   }
 
   // The exact softmax of row (b, h, i), the score errors δs_j (a droppable key, skipped or
   // underflowing: 1, its whole probability), E = Σ_j P_j·δs_j, and ρ_j, the relative error of
   // P_j (attention.h). False when the row sees no key.
   bool softmax_row(int64_t b, int64_t h, int64_t i) {
-    const double mx = scorer_.row(b, h, i, s_, vis_);
+    const double mx = scorer_.row(g_, b, h, i, s_, vis_);
     if (mx == -INFINITY) return false;
     double sum = 0.0;
     for (int64_t j = 0; j < p_.Tk; ++j)
@@ -143,7 +154,7 @@ class ErrorModel {
       const double* kj = k_.data() + k_off(b, h / G_, j);
       double abs_dot = 0.0;
       for (int64_t d = 0; d < p_.D; ++d) abs_dot += std::abs(qi[d] * kj[d]);
-      ds_[j] = gamma(p_.D + 2) * scale_ * abs_dot + 2.0 * kU * scorer_.abs_bias(b, h, i, j);
+      ds_[j] = gamma(p_.D + 2) * scale_ * abs_dot + 2.0 * kU * scorer_.abs_bias(g_, b, h, i, j);
       if ((may_drop_ && P_[j] <= drop_below_ * pmax) || P_[j] < kUnderflow) ds_[j] += 1.0;
       E_ += P_[j] * ds_[j];
     }
@@ -174,7 +185,7 @@ class ErrorModel {
       e_out_[d] = e + g_row_ * (a + std::abs(out_[d])) + kU * std::abs(out_[d]);
       r_.out[static_cast<size_t>(o_off(b, h, i) + d)] = e_out_[d];
     }
-    r_.lse[static_cast<size_t>((b * p_.H + h) * p_.Tq + i)] =
+    r_.lse[static_cast<size_t>(g_.lse + h * g_.lse_h + i)] =
         E_ + g_row_ + kU * std::abs(lse_) + 2.0 * kU;
   }
 
@@ -233,7 +244,7 @@ class ErrorModel {
   // λ·√(Σ bound²) (Hoeffding; fails with probability ≤ 2·exp(−λ²/2)), or by Σ bound, whichever
   // is smaller (finish_backward).
   void slope_row(int64_t h, int64_t i, double Di) {
-    const int64_t pos = i + p_.query_offset();
+    const int64_t pos = i + g_.offset;
     const bool two_sides = sr_.size() > 0;
     for (int side = 0; side < (two_sides ? 2 : 1); ++side) {
       auto dist = [&](int64_t j) {
@@ -289,8 +300,8 @@ class ErrorModel {
   const AttentionInputs<double> in64_;
   const detail::Scorer<double> scorer_;
   const bool may_drop_;      // far-tile skipping may drop keys
-  const double drop_below_;  // ... of probability ≤ this × the row's largest (2·tol/Tk: the
-                             // skip bound is evaluated in fp32 with slack)
+  double drop_below_ = 0.0;  // ... of probability ≤ this × the row's largest (current row)
+  detail::RowGeometry g_{};  // the current batch row
   const double g_row_;       // γ(Tk)
   // The current row: scores, probabilities, δs, ρ, dP, γ(Dv)·Σ|dO·v|, visibility (Tk); output
   // and its bounds (Dv); lse and E = Σ_j P_j·δs_j.

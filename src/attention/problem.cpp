@@ -6,6 +6,7 @@
 #include <string>
 #include <utility>
 
+#include "attention/geometry.h"
 #include "attention/scorer.h"  // detail::re
 #include "slope/attention.h"
 
@@ -35,6 +36,10 @@ struct Checker {
 
   void disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D,
                 const char* why) const;
+  void cu_seqlens(const char* name, const int32_t* cu, int64_t B, int64_t T_max,
+                  const char* T_name) const;
+  void packed(const AttentionProblem& p) const;
+  void query_positions(const AttentionProblem& p) const;
 
   // `py` is the argument's name in Python, `field` in C++ (AttentionInputs): messages name both.
   template <class T>
@@ -72,6 +77,54 @@ void Checker::disjoint(const char* name, const Strides& s, int64_t B, int64_t H,
          ", t=" + std::to_string(s.t) + ") make different positions share memory; " + why);
 }
 
+// cu (B + 1): from 0, non-decreasing, no document longer than T_max (Tq or Tk).
+void Checker::cu_seqlens(const char* name, const int32_t* cu, int64_t B, int64_t T_max,
+                         const char* T_name) const {
+  const std::string n(name);
+  if (cu[0] != 0)
+    fail(n + "[0] = " + std::to_string(cu[0]) + "; cumulative lengths must start at 0");
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t len = static_cast<int64_t>(cu[b + 1]) - cu[b];
+    const std::string at = n + "[" + std::to_string(b + 1) + "] = " + std::to_string(cu[b + 1]);
+    if (len < 0)
+      fail(at + " is less than " + n + "[" + std::to_string(b) + "] = " + std::to_string(cu[b]) +
+           "; cumulative lengths must be non-decreasing");
+    if (len > T_max)
+      fail(at + " makes document " + std::to_string(b) + " " + std::to_string(len) +
+           " long, more than " + T_name + "=" + std::to_string(T_max) +
+           "; pass the longest document's length (max_seqlen)");
+  }
+}
+
+// Packed sequences: both cumulative lengths, no key lengths, rows addressed by time alone.
+void Checker::packed(const AttentionProblem& p) const {
+  if (!p.cu_seqlens_q != !p.cu_seqlens_k)
+    fail("cu_seqlens_q and cu_seqlens_k must be given together (packed sequences) or not at all");
+  if (!p.cu_seqlens_q) return;
+  if (p.key_lengths)
+    fail(
+        "key_lengths must be null with packed sequences (cu_seqlens_k gives each document's keys)");
+  const Strides* s[] = {&p.q_strides, &p.k_strides, &p.v_strides, &p.out_strides};
+  const char* names[] = {"q", "k", "v", "out"};
+  for (int t = 0; t < 4; ++t)
+    if (s[t]->b != 0)
+      fail(std::string(names[t]) + " batch stride is " + std::to_string(s[t]->b) +
+           "; with packed sequences rows are addressed as (total, H, D): pass batch stride 0");
+  cu_seqlens("cu_seqlens_q", p.cu_seqlens_q, p.B, p.Tq, "Tq");
+  cu_seqlens("cu_seqlens_k", p.cu_seqlens_k, p.B, p.Tk, "Tk");
+}
+
+void Checker::query_positions(const AttentionProblem& p) const {
+  const int qp = static_cast<int>(p.query_positions);
+  if (qp < 0 || qp > static_cast<int>(QueryPositions::kKeyLengths))
+    fail("query_positions = " + std::to_string(qp) +
+         " is not a QueryPositions (kLowerRight, kUpperLeft or kKeyLengths)");
+  if (p.query_positions == QueryPositions::kKeyLengths && !p.key_lengths)
+    fail(
+        "query_positions = kKeyLengths places the queries at the end of each row's keys, but "
+        "key_lengths is null; pass key_lengths (flash_attn_with_kvcache's cache_seqlens)");
+}
+
 }  // namespace
 
 template <class T>
@@ -90,7 +143,11 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
   c.strides("k", p.k_strides, p.D);
   c.strides("v", p.v_strides, p.Dv);
   c.strides("out", p.out_strides, p.Dv);
-  c.disjoint("out", p.out_strides, p.B, p.H, p.Tq, p.Dv, "the output needs its own memory");
+  c.packed(p);
+  c.query_positions(p);
+  const int64_t Bt = detail::is_packed(p) ? 1 : p.B;  // packed: one batch of total rows
+  c.disjoint("out", p.out_strides, Bt, p.H, detail::total_q(p) / Bt, p.Dv,
+             "the output needs its own memory");
   const float scale = p.effective_scale();
   if (!std::isfinite(scale)) c.fail("scale must be finite, got " + std::to_string(scale));
   if (in.slopes_right && !in.slopes_left)
@@ -117,9 +174,6 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
              " and the batch/head strides must be >= 0 (0 broadcasts)");
   }
   // Interface landed before the kernels (issue 12): each line goes when its feature lands.
-  if (p.query_positions != QueryPositions::kLowerRight)
-    c.fail("query_positions: not implemented yet");
-  if (p.cu_seqlens_q || p.cu_seqlens_k) c.fail("cu_seqlens: not implemented yet");
   if (p.window_left != -1 || p.window_right != -1) c.fail("window: not implemented yet");
   if (p.softcap != 0.0f) c.fail("softcap: not implemented yet");
   if (p.slopes_stride_b != 0) c.fail("slopes_stride_b: not implemented yet");
@@ -141,9 +195,10 @@ void validate_backward(const AttentionProblem& p, const AttentionInputs<float>& 
   // q, k or v would have one gradient overwrite another instead of summing.
   const Checker c{"attention"};
   const char* why = "its gradient is written with the same strides: pass a contiguous copy";
-  c.disjoint("q", p.q_strides, p.B, p.H, p.Tq, p.D, why);
-  c.disjoint("k", p.k_strides, p.B, p.Hkv, p.Tk, p.D, why);
-  c.disjoint("v", p.v_strides, p.B, p.Hkv, p.Tk, p.Dv, why);
+  const int64_t Bt = detail::is_packed(p) ? 1 : p.B;  // packed: one batch of total rows
+  c.disjoint("q", p.q_strides, Bt, p.H, detail::total_q(p) / Bt, p.D, why);
+  c.disjoint("k", p.k_strides, Bt, p.Hkv, detail::total_k(p) / Bt, p.D, why);
+  c.disjoint("v", p.v_strides, Bt, p.Hkv, detail::total_k(p) / Bt, p.Dv, why);
 }
 
 // ---- default slopes ----

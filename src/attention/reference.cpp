@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "attention/geometry.h"
 #include "attention/scorer.h"
 #include "slope/attention.h"
 
@@ -19,14 +20,15 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
   const detail::Scorer<T> sc{p, in};
   std::vector<T> s(p.Tk);
   std::vector<char> vis(p.Tk);
-  for (int64_t b = 0; b < p.B; ++b)
+  for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry g = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i) {
+      for (int64_t i = 0; i < g.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
-        T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
-        T& l = lse[(b * p.H + h) * p.Tq + i];
+        T* o = out + g.out + h * p.out_strides.h + i * p.out_strides.t;
+        T& l = lse[g.lse + h * g.lse_h + i];
         for (int64_t d = 0; d < p.Dv; ++d) o[d] = 0;
-        const double mx = sc.row(b, h, i, s, vis);
+        const double mx = sc.row(g, b, h, i, s, vis);
         if (mx == -INFINITY) {
           l = -INFINITY;
           continue;
@@ -38,10 +40,11 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
         for (int64_t j = 0; j < p.Tk; ++j) {
           if (!vis[j]) continue;
           const T pj = std::exp(s[j] - l);
-          const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          const T* v = in.v + g.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) o[d] += pj * v[d];
         }
       }
+  }
 }
 
 template <class T>
@@ -52,16 +55,17 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   const double scale = p.effective_scale();
   // Zero every gradient first (backward overwrites).
   for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i)
+      for (int64_t i = 0; i < rg.Tq; ++i)
         for (int64_t d = 0; d < p.D; ++d)
-          g.dq[b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t + d] = 0;
+          g.dq[rg.q + h * p.q_strides.h + i * p.q_strides.t + d] = 0;
     for (int64_t h = 0; h < p.Hkv; ++h)
-      for (int64_t j = 0; j < p.Tk; ++j) {
+      for (int64_t j = 0; j < rg.Tk_rows; ++j) {
         for (int64_t d = 0; d < p.D; ++d)
-          g.dk[b * p.k_strides.b + h * p.k_strides.h + j * p.k_strides.t + d] = 0;
+          g.dk[rg.k + h * p.k_strides.h + j * p.k_strides.t + d] = 0;
         for (int64_t d = 0; d < p.Dv; ++d)
-          g.dv[b * p.v_strides.b + h * p.v_strides.h + j * p.v_strides.t + d] = 0;
+          g.dv[rg.v + h * p.v_strides.h + j * p.v_strides.t + d] = 0;
       }
   }
   const bool shared = !in.slopes_right;
@@ -71,41 +75,42 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   std::vector<Acc> dsl_acc(static_cast<size_t>(p.H), Acc(0)), dsr_acc(dsl_acc);
   std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk);
   std::vector<char> vis(p.Tk);
-  for (int64_t b = 0; b < p.B; ++b)
+  for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i) {
+      for (int64_t i = 0; i < rg.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
-        const int64_t pos = i + p.query_offset();
-        const double mx = sc.row(b, h, i, s, vis);
+        const int64_t pos = i + rg.offset;
+        const double mx = sc.row(rg, b, h, i, s, vis);
         if (mx == -INFINITY) continue;  // fully masked row: no gradient
         T sum = 0;
         for (int64_t j = 0; j < p.Tk; ++j)
           if (vis[j]) sum += std::exp(s[j] - mx);
         const T lse = mx + std::log(sum);
-        const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
-        const T* dO = dout + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+        const T* q = in.q + rg.q + h * p.q_strides.h + i * p.q_strides.t;
+        const T* dO = dout + rg.out + h * p.out_strides.h + i * p.out_strides.t;
         T Di = 0;
         for (int64_t j = 0; j < p.Tk; ++j) {
           P[j] = 0;
           dP[j] = 0;
           if (!vis[j]) continue;
           P[j] = std::exp(s[j] - lse);
-          const T* v = in.v + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          const T* v = in.v + rg.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) dP[j] += dO[d] * v[d];
           Di += P[j] * dP[j];
         }
         if (out) {  // the flash formulation: D_i from the forward output
-          const T* o = out + b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t;
+          const T* o = out + rg.out + h * p.out_strides.h + i * p.out_strides.t;
           Di = 0;
           for (int64_t d = 0; d < p.Dv; ++d) Di += dO[d] * o[d];
         }
-        T* dq = g.dq + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+        T* dq = g.dq + rg.q + h * p.q_strides.h + i * p.q_strides.t;
         for (int64_t j = 0; j < p.Tk; ++j) {
           if (!vis[j]) continue;
           const T dS = P[j] * (dP[j] - Di);
-          const T* k = in.k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
-          T* dk = g.dk + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
-          T* dv = g.dv + b * p.v_strides.b + hk * p.v_strides.h + j * p.v_strides.t;
+          const T* k = in.k + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
+          T* dk = g.dk + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
+          T* dv = g.dv + rg.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.D; ++d) {
             dq[d] += dS * scale * k[d];
             dk[d] += dS * scale * q[d];
@@ -119,6 +124,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
           }
         }
       }
+  }
   for (int64_t h = 0; h < p.H; ++h) {
     const size_t i = static_cast<size_t>(h);
     if (g.dslopes_left) g.dslopes_left[h] = static_cast<T>(dsl_acc[i]);

@@ -10,6 +10,7 @@
 #include <limits>
 #include <vector>
 
+#include "attention/geometry.h"
 #include "slope/attention.h"
 
 namespace slope::detail {
@@ -17,7 +18,8 @@ namespace slope::detail {
 inline double re(double x) { return x; }
 inline double re(const std::complex<double>& x) { return x.real(); }
 
-// The bias and visibility of key j for query position pos in head h (the one definition).
+// The bias and visibility of key j for query i of batch row b (its geometry g) in head h (the
+// one definition). i and j count from the row's (document's) first query and key.
 template <class T>
 struct Scorer {
   const AttentionProblem& p;
@@ -25,9 +27,9 @@ struct Scorer {
 
   // Returns false when (i, j) is masked; otherwise adds the ALiBi bias and the explicit mask
   // to *s.
-  bool visible(int64_t b, int64_t h, int64_t i, int64_t j, T* s) const {
-    const int64_t pos = i + p.query_offset();
-    if (p.key_lengths && j >= p.key_lengths[b]) return false;
+  bool visible(const RowGeometry& g, int64_t b, int64_t h, int64_t i, int64_t j, T* s) const {
+    const int64_t pos = i + g.offset;
+    if (j >= g.Tk) return false;
     if (p.causal && j > pos) return false;
     if (in.slopes_left && j != pos) {
       const bool left = j < pos;
@@ -52,8 +54,8 @@ struct Scorer {
 
   // |bias| + |mask| that visible(b, h, i, j) adds to the score: the magnitude the rounding of
   // that addition is relative to (error_bounds.cpp).
-  double abs_bias(int64_t b, int64_t h, int64_t i, int64_t j) const {
-    const int64_t pos = i + p.query_offset();
+  double abs_bias(const RowGeometry& g, int64_t b, int64_t h, int64_t i, int64_t j) const {
+    const int64_t pos = i + g.offset;
     double a = 0.0;
     if (in.slopes_left && j != pos) {
       const T* slopes = (j < pos || !in.slopes_right) ? in.slopes_left : in.slopes_right;
@@ -66,18 +68,23 @@ struct Scorer {
     return a;
   }
 
-  // Scores of row (b, h, i) into s (Tk), visibility into vis. Returns the row max (-inf if none).
-  double row(int64_t b, int64_t h, int64_t i, std::vector<T>& s, std::vector<char>& vis) const {
+  // Scores of row (b, h, i) into s (Tk), visibility into vis (keys j ≥ g.Tk: not visible, score
+  // 0). Returns the row max (-inf if none).
+  double row(const RowGeometry& g, int64_t b, int64_t h, int64_t i, std::vector<T>& s,
+             std::vector<char>& vis) const {
     const int64_t hk = h / (p.H / p.Hkv);
-    const T* q = in.q + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+    const T* q = in.q + g.q + h * p.q_strides.h + i * p.q_strides.t;
     const double scale = p.effective_scale();
     double mx = -INFINITY;
     for (int64_t j = 0; j < p.Tk; ++j) {
-      const T* k = in.k + b * p.k_strides.b + hk * p.k_strides.h + j * p.k_strides.t;
+      s[j] = 0;
+      vis[j] = 0;
+      if (j >= g.Tk) continue;
+      const T* k = in.k + g.k + hk * p.k_strides.h + j * p.k_strides.t;
       T dot = 0;
       for (int64_t d = 0; d < p.D; ++d) dot += q[d] * k[d];
       T sj = dot * scale;
-      vis[j] = visible(b, h, i, j, &sj);
+      vis[j] = visible(g, b, h, i, j, &sj);
       s[j] = sj;
       if (vis[j]) mx = std::max(mx, re(sj));
     }

@@ -2,6 +2,7 @@
 // reference, the naive fp32 baseline (what a float32 framework computes) and the fused kernels.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "attention/cpu_kernels.h"
+#include "attention/geometry.h"
 #include "slope/attention.h"
 
 namespace slope::testing {
@@ -29,6 +31,10 @@ struct Case {
   bool shared_slopes = false;  // slopes_right = null
   bool strided = false;        // q/k/v as slices of a packed (B, T, 3, H, D)-like buffer
   float skip_tolerance = 0x1p-24f;
+  QueryPositions positions = QueryPositions::kLowerRight;
+  // Packed sequences: each document's query and key count (flash-attn varlen, (total, H, D)
+  // rows). Given, they replace B (their count), Tq and Tk (the longest, at least 1).
+  std::vector<int32_t> docs_q, docs_k;
 };
 
 // How GoogleTest prints a case (in test names and failures): by its name, not its bytes.
@@ -39,7 +45,7 @@ struct Instance {
   AttentionProblem p;
   std::vector<float> q, k, v, sl, sr, dout, mask_f;
   std::vector<uint8_t> mask_b;
-  std::vector<int32_t> key_lengths;
+  std::vector<int32_t> key_lengths, cu_q, cu_k;
   int64_t q_size = 0, k_size = 0, v_size = 0, out_size = 0;
 
   AttentionInputs<float> inputs() const {
@@ -52,13 +58,48 @@ struct Instance {
   }
 };
 
+// cu_seqlens (n + 1) of the lengths.
+inline std::vector<int32_t> cumulative(const std::vector<int32_t>& lengths) {
+  std::vector<int32_t> cu(1, 0);
+  for (int32_t n : lengths) cu.push_back(cu.back() + n);
+  return cu;
+}
+
+// Elements a tensor of the problem spans with strides s: B·s.b padded, up to the last row of
+// `total` packed rows.
+inline int64_t tensor_size(const AttentionProblem& p, const Strides& s, int64_t H, int64_t total,
+                           int64_t D) {
+  if (!detail::is_packed(p)) return p.B * s.b;
+  return total == 0 ? 0 : (H - 1) * s.h + (total - 1) * s.t + D;
+}
+
+// Packed (total, H, D) strides; `strided`: rows padded as in the padded layout's strided case.
+inline void set_packed_strides(AttentionProblem& p, bool strided) {
+  const int64_t pq = strided ? 3 : 0, pk = strided ? 5 : 0, pv = strided ? 1 : 0,
+                po = strided ? 2 : 0;
+  p.q_strides = {0, p.D + pq, p.H * (p.D + pq)};
+  p.k_strides = {0, p.D + pk, p.Hkv * (p.D + pk)};
+  p.v_strides = {0, p.Dv + pv, p.Hkv * (p.Dv + pv)};
+  p.out_strides = {0, p.Dv + po, p.H * (p.Dv + po)};
+}
+
 inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   Instance x;
   AttentionProblem& p = x.p;
   p.B = c.B, p.H = c.H, p.Hkv = c.Hkv, p.Tq = c.Tq, p.Tk = c.Tk, p.D = c.D, p.Dv = c.Dv;
   p.causal = c.causal;
   p.skip_tolerance = c.skip_tolerance;
-  if (c.strided) {
+  p.query_positions = c.positions;
+  if (!c.docs_q.empty()) {
+    x.cu_q = cumulative(c.docs_q);
+    x.cu_k = cumulative(c.docs_k);
+    p.B = static_cast<int64_t>(c.docs_q.size());
+    p.Tq = std::max(1, *std::max_element(c.docs_q.begin(), c.docs_q.end()));
+    p.Tk = std::max(1, *std::max_element(c.docs_k.begin(), c.docs_k.end()));
+    p.cu_seqlens_q = x.cu_q.data();
+    p.cu_seqlens_k = x.cu_k.data();
+    set_packed_strides(p, c.strided);
+  } else if (c.strided) {
     // Rows padded by 3 floats and heads interleaved in time, as a view of a packed buffer.
     p.q_strides = {c.Tq * c.H * (c.D + 3), c.D + 3, c.H * (c.D + 3)};
     p.k_strides = {c.Tk * c.Hkv * (c.D + 5), c.D + 5, c.Hkv * (c.D + 5)};
@@ -70,10 +111,10 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
     p.v_strides = contiguous_strides(c.Hkv, c.Tk, c.Dv);
     p.out_strides = contiguous_strides(c.H, c.Tq, c.Dv);
   }
-  x.q_size = c.B * p.q_strides.b;
-  x.k_size = c.B * p.k_strides.b;
-  x.v_size = c.B * p.v_strides.b;
-  x.out_size = c.B * p.out_strides.b;
+  x.q_size = tensor_size(p, p.q_strides, p.H, detail::total_q(p), p.D);
+  x.k_size = tensor_size(p, p.k_strides, p.Hkv, detail::total_k(p), p.D);
+  x.v_size = tensor_size(p, p.v_strides, p.Hkv, detail::total_k(p), p.Dv);
+  x.out_size = tensor_size(p, p.out_strides, p.H, detail::total_q(p), p.Dv);
   std::mt19937_64 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   auto fill = [&](std::vector<float>& t, int64_t n, float s) {
@@ -111,11 +152,11 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
     }
   }
   if (c.ragged) {
-    x.key_lengths.resize(static_cast<size_t>(c.B));
-    std::uniform_int_distribution<int32_t> len(1, static_cast<int32_t>(c.Tk));
+    x.key_lengths.resize(static_cast<size_t>(p.B));
+    std::uniform_int_distribution<int32_t> len(1, static_cast<int32_t>(p.Tk));
     for (auto& l : x.key_lengths) l = len(rng);
     x.key_lengths[0] = 0;
-    if (c.B > 1) x.key_lengths[1] = static_cast<int32_t>(c.Tk);
+    if (p.B > 1) x.key_lengths[1] = static_cast<int32_t>(p.Tk);
     p.key_lengths = x.key_lengths.data();
   }
   if (!c.key_lengths.empty()) {
@@ -126,9 +167,9 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
     // Broadcast over B (stride 0), one mask per head.
     p.mask_kind = c.mask;
     p.mask_stride_b = 0;
-    p.mask_stride_h = c.Tq * c.Tk;
-    p.mask_stride_t = c.Tk;
-    const size_t n = static_cast<size_t>(c.H * c.Tq * c.Tk);
+    p.mask_stride_h = p.Tq * p.Tk;
+    p.mask_stride_t = p.Tk;
+    const size_t n = static_cast<size_t>(p.H * p.Tq * p.Tk);
     std::uniform_real_distribution<float> u(0.0f, 1.0f);
     if (c.mask == MaskKind::kBool) {
       x.mask_b.resize(n);
@@ -171,9 +212,10 @@ template <class T>
 Golden run_reference(const Instance& x, bool flash = false) {
   const AttentionProblem& p = x.p;
   Typed<T> t(x);
-  std::vector<T> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(p.B * p.H * p.Tq)),
-      dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
-      dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+  std::vector<T> out(static_cast<size_t>(x.out_size)),
+      lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
+      dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
+      dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
   attention_forward_reference<T>(p, t.inputs(), out.data(), lse.data());
   attention_backward_reference<T>(p, t.inputs(), t.dout.data(),
                                   {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()},
@@ -185,9 +227,10 @@ Golden run_reference(const Instance& x, bool flash = false) {
 // Runs the fused kernel with a given instruction set.
 inline Golden run_kernel(const Instance& x, cpu::Isa isa) {
   const AttentionProblem& p = x.p;
-  std::vector<float> out(static_cast<size_t>(x.out_size)), lse(static_cast<size_t>(p.B * p.H * p.Tq)),
-      dq(static_cast<size_t>(x.q_size)), dk(static_cast<size_t>(x.k_size)),
-      dv(static_cast<size_t>(x.v_size)), dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+  std::vector<float> out(static_cast<size_t>(x.out_size)),
+      lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
+      dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
+      dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
   validate_backward(p, x.inputs());
   cpu::forward(isa, p, x.inputs(), out.data(), lse.data());
   cpu::backward(isa, p, x.inputs(), out.data(), x.dout.data(), lse.data(),

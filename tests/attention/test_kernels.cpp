@@ -63,6 +63,82 @@ Case mk(std::string name, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t
   return c;
 }
 
+// Query positions other than the buffer end (QueryPositions).
+std::vector<Case> position_cases() {
+  std::vector<Case> v;
+  {
+    Case c = mk("upper_left_alibi_causal_113x203", 1, 6, 6, 113, 203, 64, 64, true, Bias::kAlibi);
+    c.positions = QueryPositions::kUpperLeft;
+    v.push_back(c);
+  }
+  {
+    Case c = mk("upper_left_symmetric_203x113", 2, 4, 2, 203, 113, 32, 32, false, Bias::kSymmetric);
+    c.positions = QueryPositions::kUpperLeft;
+    v.push_back(c);
+  }
+  {
+    // Decoding from a KV buffer: 3 new queries end where each row's keys end (one row empty).
+    Case c = mk("key_lengths_alibi_causal_gqa", 3, 12, 4, 3, 200, 64, 64, true, Bias::kAlibi);
+    c.positions = QueryPositions::kKeyLengths;
+    c.key_lengths = {13, 0, 200};
+    v.push_back(c);
+  }
+  {
+    // More queries than keys in row 0 (its first queries sit before every key).
+    Case c = mk("key_lengths_learned_70x150", 2, 4, 4, 70, 150, 24, 20, false, Bias::kLearned);
+    c.positions = QueryPositions::kKeyLengths;
+    c.key_lengths = {30, 150};
+    v.push_back(c);
+  }
+  return v;
+}
+
+// Packed sequences (cu_seqlens): documents of awkward lengths, Tq_b ≠ Tk_b, empty ones.
+std::vector<Case> packed_cases() {
+  std::vector<Case> v;
+  {
+    Case c = mk("packed_1doc_alibi_causal", 1, 4, 4, 1, 1, 32, 32, true, Bias::kAlibi);
+    c.docs_q = {200};
+    c.docs_k = {200};
+    v.push_back(c);
+  }
+  {
+    Case c = mk("packed_3docs_alibi_causal_gqa", 1, 6, 2, 1, 1, 64, 48, true, Bias::kAlibi);
+    c.docs_q = {65, 63, 1};  // the last document has no keys: a zero row, lse −inf
+    c.docs_k = {200, 64, 0};
+    v.push_back(c);
+  }
+  {
+    Case c = mk("packed_8docs_learned_strided_gqa", 1, 4, 2, 1, 1, 32, 32, false, Bias::kLearned);
+    c.docs_q = {0, 1, 63, 64, 65, 200, 3, 64};
+    c.docs_k = {1, 0, 65, 63, 200, 64, 64, 200};
+    c.strided = true;
+    v.push_back(c);
+  }
+  {
+    Case c =
+        mk("packed_8docs_nonsymmetric_D24_Dv20", 1, 6, 3, 1, 1, 24, 20, false, Bias::kNonsymmetric);
+    c.docs_q = {64, 200, 0, 1, 65, 63, 3, 130};
+    c.docs_k = {65, 130, 3, 0, 1, 64, 200, 63};
+    v.push_back(c);
+  }
+  {
+    Case c = mk("packed_3docs_bool_mask_symmetric", 1, 4, 4, 1, 1, 16, 16, false, Bias::kSymmetric);
+    c.docs_q = {70, 1, 33};
+    c.docs_k = {20, 90, 65};
+    c.mask = MaskKind::kBool;
+    v.push_back(c);
+  }
+  {
+    Case c = mk("packed_upper_left_alibi_causal", 1, 4, 4, 1, 1, 32, 32, true, Bias::kAlibi);
+    c.docs_q = {100, 5, 64};
+    c.docs_k = {50, 80, 65};
+    c.positions = QueryPositions::kUpperLeft;
+    v.push_back(c);
+  }
+  return v;
+}
+
 std::vector<Case> cases() {
   std::vector<Case> v;
   v.push_back(mk("none_T1", 1, 1, 1, 1, 1, 16, 16, false, Bias::kNone));
@@ -148,6 +224,8 @@ std::vector<Case> cases() {
     c.ragged = true;
     v.push_back(c);
   }
+  for (Case& c : position_cases()) v.push_back(c);
+  for (Case& c : packed_cases()) v.push_back(c);
   return v;
 }
 

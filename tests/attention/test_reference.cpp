@@ -13,7 +13,7 @@ namespace {
 
 // L(x) = Σ out ∘ G for a fixed random G (G = the instance's dout).
 double loss(const AttentionProblem& p, const Typed<double>& t) {
-  std::vector<double> out(static_cast<size_t>(p.B * p.out_strides.b)), lse(static_cast<size_t>(p.B * p.H * p.Tq));
+  std::vector<double> out(t.dout.size()), lse(static_cast<size_t>(detail::lse_elements(p)));
   attention_forward_reference<double>(p, t.inputs(), out.data(), lse.data());
   double s = 0.0;
   for (size_t i = 0; i < out.size(); ++i) s += out[i] * t.dout[i];
@@ -71,6 +71,28 @@ TEST(ReferenceGradients, FiniteDifferencesNonsymmetricRaggedGqaMask) {
   check_fd(c);
 }
 
+TEST(ReferenceGradients, FiniteDifferencesPackedGqaCausalAlibi) {
+  Case c = small("packed", true, Bias::kAlibi);
+  c.H = 4, c.Hkv = 2;
+  c.docs_q = {3, 0, 5, 2};  // a document without queries, one without keys
+  c.docs_k = {6, 2, 4, 0};
+  check_fd(c);
+}
+TEST(ReferenceGradients, FiniteDifferencesPackedUpperLeftLearned) {
+  Case c = small("packed_upper_left", false, Bias::kLearned);
+  c.docs_q = {4, 6};
+  c.docs_k = {7, 3};
+  c.positions = QueryPositions::kUpperLeft;
+  c.strided = true;
+  check_fd(c);
+}
+TEST(ReferenceGradients, FiniteDifferencesKeyLengthPositions) {
+  Case c = small("key_length_positions", true, Bias::kLearned);
+  c.key_lengths = {3, 7};  // row 0: its first queries sit before every key
+  c.positions = QueryPositions::kKeyLengths;
+  check_fd(c);
+}
+
 // Complex step: Im L(x + ih)/h has no cancellation error, so it pins the slope gradients to ~1e-12.
 TEST(ReferenceGradients, ComplexStepSlopes) {
   const Case c = small("cs", false, Bias::kLearned);
@@ -103,17 +125,20 @@ TEST(Reference, RowsSumToOneAndMaskedRowsAreZero) {
   std::fill(x.v.begin(), x.v.end(), 1.0f);
   const Golden g = run_reference<double>(x);
   const AttentionProblem& p = x.p;
-  for (int64_t b = 0; b < p.B; ++b)
+  for (int64_t b = 0; b < p.B; ++b) {
+    const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
-      for (int64_t i = 0; i < p.Tq; ++i) {
-        const int64_t pos = i + p.query_offset();
+      for (int64_t i = 0; i < rg.Tq; ++i) {
+        const int64_t pos = i + rg.offset;
         const bool any = std::min<int64_t>(pos + 1, x.key_lengths[static_cast<size_t>(b)]) > 0;
-        const double o = g.out[static_cast<size_t>(b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t)];
+        const double o =
+            g.out[static_cast<size_t>(rg.out + h * p.out_strides.h + i * p.out_strides.t)];
         EXPECT_NEAR(o, any ? 1.0 : 0.0, 1e-12);
         if (!any) {
-          EXPECT_EQ(g.lse[static_cast<size_t>((b * p.H + h) * p.Tq + i)], -INFINITY);
+          EXPECT_EQ(g.lse[static_cast<size_t>(rg.lse + h * rg.lse_h + i)], -INFINITY);
         }
       }
+  }
 }
 
 // Press et al.'s get_slopes, written out as in the paper's code.

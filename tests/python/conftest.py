@@ -1,5 +1,12 @@
+import os
+import tempfile
+
 import numpy as np
 import pytest
+
+# torch.compile's on-disk caches outlive a run, and their keys do not cover a custom operator's
+# fake implementation: a fresh cache per test session, so a changed slope.torch is compiled anew.
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", tempfile.mkdtemp(prefix="slope-inductor-"))
 
 
 def pytest_report_header(config):

@@ -52,7 +52,8 @@ def materialised(q, k, v, *, causal=False, positions="lower_right", slopes=None,
     Tk = k.shape[2]
     group = H // k.shape[1]
     k, v = k.repeat_interleave(group, 1), v.repeat_interleave(group, 1)
-    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    # The problem's scale is a float32 (AttentionProblem::scale): the same rounding here.
+    scale = float(np.float32(1.0 / math.sqrt(D) if scale is None else scale))
     s = q @ k.transpose(-1, -2) * scale
     if softcap:
         s = softcap * torch.tanh(s / softcap)
