@@ -12,6 +12,9 @@ attention is chosen with --attn:
                the same function as sdpa-mask (for T_q == T_k, flash-attn's bottom-right causal
                alignment is SDPA's upper-left one, and its bias −m·|i − j| is −m·(i − j) on the
                keys causality leaves), fused, no T×T tensor. No position embedding.
+               --slope-door sdpa calls slope.torch.scaled_dot_product_attention(q, k, v,
+               is_causal=True, alibi_slopes=m) on (B, H, T, D) instead: the seed user's SDPA
+               call with one import changed (the same kernel; the transposes of nanoGPT's code).
   sdpa-causal  F.scaled_dot_product_attention(is_causal=True) with no bias, and nanoGPT's own
                learned absolute position embedding (wpe) instead: the original nanoGPT, the speed
                the seed user gave up for ALiBi. It is a different function (its losses are not
@@ -77,6 +80,7 @@ class GPTConfig:
     attn: str = "slope"  # one of ATTN_KINDS
     learned_slopes: bool = False
     slope_param: str = "log"  # learned slopes as "log" m or "linear" m (see --slope-param)
+    slope_door: str = "flash"  # attn slope through flash_attn_func or SDPA's call (--slope-door)
     bias: bool = True
 
 
@@ -110,7 +114,7 @@ class CausalSelfAttention(nn.Module):
         assert cfg.n_embd % cfg.n_head == 0
         self.c_attn = nn.Linear(cfg.n_embd, 3 * cfg.n_embd, bias=cfg.bias)
         self.c_proj = nn.Linear(cfg.n_embd, cfg.n_embd, bias=cfg.bias)
-        self.n_head, self.attn = cfg.n_head, cfg.attn
+        self.n_head, self.attn, self.slope_door = cfg.n_head, cfg.attn, cfg.slope_door
         # slopes (H,): the buffer m, or the parameter m ("linear") or log m ("log").
         self.slopes_are_log = cfg.learned_slopes and cfg.slope_param == "log"
         if cfg.attn != "sdpa-causal":
@@ -133,7 +137,7 @@ class CausalSelfAttention(nn.Module):
         B, T, C = x.shape
         H = self.n_head
         q, k, v = self.c_attn(x).split(C, dim=2)  # (B, T, C) each
-        if self.attn == "slope":
+        if self.attn == "slope" and self.slope_door == "flash":
             # flash-attn's layout (B, T, H, D): views of c_attn's output, no transposes.
             y = slope_torch.flash_attn_func(
                 q.view(B, T, H, C // H), k.view(B, T, H, C // H), v.view(B, T, H, C // H),
@@ -141,7 +145,10 @@ class CausalSelfAttention(nn.Module):
             y = y.reshape(B, T, C)
         else:
             q, k, v = (t.view(B, T, H, C // H).transpose(1, 2) for t in (q, k, v))  # (B, H, T, D)
-            if self.attn == "sdpa-mask":
+            if self.attn == "slope":  # the seed user's call site, one import changed
+                y = slope_torch.scaled_dot_product_attention(
+                    q, k, v, is_causal=True, alibi_slopes=self.alibi_slopes())
+            elif self.attn == "sdpa-mask":
                 bias = alibi_causal_bias(self.alibi_slopes(), T)  # (1, H, T, T)
                 y = F.scaled_dot_product_attention(q, k, v, attn_mask=bias)
             else:
@@ -297,6 +304,9 @@ def parse_args(argv=None):
                    help="ALiBi slopes as an nn.Parameter (H,) trained with the model")
     p.add_argument("--slope-param", choices=("log", "linear"), default="log",
                    help="with --learned-slopes: the parameter is log m (m stays positive) or m")
+    p.add_argument("--slope-door", choices=("flash", "sdpa"), default="flash",
+                   help="with --attn slope: slope.torch.flash_attn_func on (B, T, H, D), or "
+                   "slope.torch.scaled_dot_product_attention(is_causal=True) on (B, H, T, D)")
     p.add_argument("--data", default=None,
                    help=f"UTF-8 text file (default {DEFAULT_DATA.relative_to(REPO)} when it "
                    f"exists, else {FALLBACK_DATA.relative_to(REPO)})")
@@ -330,7 +340,8 @@ def main(argv=None):
         return 2
     cfg = GPTConfig(block_size=args.block_size, vocab_size=corpus.vocab_size,
                     n_layer=args.n_layer, n_head=args.n_head, n_embd=args.n_embd, attn=args.attn,
-                    learned_slopes=args.learned_slopes, slope_param=args.slope_param)
+                    learned_slopes=args.learned_slopes, slope_param=args.slope_param,
+                    slope_door=args.slope_door)
     model, run = build(cfg, args.seed, args.compile)
     opt = model.configure_optimizer(args.lr)
     gen = torch.Generator().manual_seed(args.seed)
