@@ -45,8 +45,9 @@ def load_example():
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--attn", default="sdpa-mask,sdpa-causal,slope",
-                    help="comma-separated --attn variants of the example")
+    ap.add_argument("--attn", default="sdpa-mask,sdpa-causal,slope,slope-sdpa",
+                    help="comma-separated --attn variants of the example; slope-sdpa is --attn "
+                    "slope --slope-door sdpa")
     ap.add_argument("--n-layer", type=int, default=4)
     ap.add_argument("--n-head", type=int, default=6)
     ap.add_argument("--n-embd", type=int, default=384)
@@ -75,8 +76,10 @@ def main(argv=None):
 
     for kind in kinds:
         cfg = ng.GPTConfig(block_size=T, vocab_size=args.vocab, n_layer=args.n_layer,
-                           n_head=args.n_head, n_embd=args.n_embd, attn=kind,
-                           learned_slopes=args.learned_slopes)
+                           n_head=args.n_head, n_embd=args.n_embd,
+                           attn="slope" if kind == "slope-sdpa" else kind,
+                           learned_slopes=args.learned_slopes,
+                           slope_door="sdpa" if kind == "slope-sdpa" else "flash")
         model, run = ng.build(cfg, 1337, args.compile)
         opt = model.configure_optimizer(6e-4)
         counters.clear()
@@ -125,7 +128,9 @@ def main(argv=None):
         f"rounds (order rotating) of {args.steps} steps per model after 2 warm-up steps\n"
         f"- `sdpa-mask`: SDPA with the materialised (1, H, T, T) ALiBi float mask; "
         f"`sdpa-causal`: SDPA is_causal=True, learned positions, no bias; `slope`: "
-        f"slope.torch.flash_attn_func(causal=True, alibi_slopes=m)\n"
+        f"slope.torch.flash_attn_func(causal=True, alibi_slopes=m) on (B, T, H, D); "
+        f"`slope-sdpa`: slope.torch.scaled_dot_product_attention(is_causal=True, "
+        f"alibi_slopes=m) on (B, H, T, D) (`--slope-door sdpa`)\n"
         f"- Command: `.venv/bin/python bench/nanogpt_attn.py --out docs/BENCHMARKS.md`\n\n"
         + md_table(header, rows) + "\n")
     if "slope" in kinds:
