@@ -42,13 +42,15 @@ inline Strides contiguous_strides(int64_t H, int64_t T, int64_t D) { return {H *
 
 // The attention problem of DESIGN.md.
 //
-//   score(i, j) = scale · q_i·k_j + bias_h(i, j) + mask(i, j),  query i sits at position
+//   score(i, j) = cap(scale · q_i·k_j) + bias_bh(i, j) + mask(i, j),  query i sits at position
 //   p_i = i + offset_b (query_positions; by default Tk − Tq, bottom-right alignment, as in
-//   decoding with a KV cache), and
-//   bias_h(i, j) = −m_left[h]·(p_i − j) for j ≤ p_i,  −m_right[h]·(j − p_i) for j > p_i.
-//   A slope of +∞ masks its side; the diagonal j = p_i is never masked and has bias 0.
-//   causal masks j > p_i. Keys j ≥ key_lengths[b] are masked. A row with no visible key gives
-//   output 0 and logsumexp −∞ (never NaN), and zero gradients.
+//   decoding with a KV cache), cap(x) = softcap·tanh(x/softcap) (x itself when softcap is 0),
+//   bias_bh(i, j) = −m_left[b, h]·(p_i − j) for j ≤ p_i,  −m_right[b, h]·(j − p_i) for j > p_i
+//   (m[b, h] = m[h] unless slopes_stride_b gives per-batch slopes). A slope is any finite real
+//   (a negative one makes far keys heavier) or +∞, which masks its side; the diagonal j = p_i
+//   is never masked and has bias 0. causal masks j > p_i; the window masks j < p_i −
+//   window_left and j > p_i + window_right. Keys j ≥ key_lengths[b] are masked. A row with no
+//   visible key gives output 0 and logsumexp −∞ (never NaN), and zero gradients.
 struct AttentionProblem {
   int64_t B = 1;    // batch
   int64_t H = 1;    // query heads
@@ -122,26 +124,31 @@ struct AttentionInputs {
   const T* q = nullptr;             // (B, H, Tq, D)
   const T* k = nullptr;             // (B, Hkv, Tk, D)
   const T* v = nullptr;             // (B, Hkv, Tk, Dv)
-  const T* slopes_left = nullptr;   // (H), or null: no position bias (the one switch for ALiBi)
-  const T* slopes_right = nullptr;  // (H), or null: the same as slopes_left
+  const T* slopes_left = nullptr;   // (H), or (B, H) at b·slopes_stride_b + h; or null: no
+                                    // position bias (the one switch for ALiBi)
+  const T* slopes_right = nullptr;  // like slopes_left, or null: the same as slopes_left
 };
 
 // Gradients the backward pass writes (overwrites, does not accumulate).
 template <class T>
 struct AttentionGrads {
-  T* dq = nullptr;             // (B, H, Tq, D), q_strides
-  T* dk = nullptr;             // (B, Hkv, Tk, D), k_strides
-  T* dv = nullptr;             // (B, Hkv, Tk, Dv), v_strides
-  T* dslopes_left = nullptr;   // (H) or null: not wanted (fixed slopes; both null skips the
+  T* dq = nullptr;  // (B, H, Tq, D), q_strides
+  T* dk = nullptr;  // (B, Hkv, Tk, D), k_strides
+  T* dv = nullptr;  // (B, Hkv, Tk, Dv), v_strides
+  // The slope gradients have the slopes' layout: (H), or (B, H) at b·slopes_stride_b + h (each
+  // batch row's own gradient; elements between rows are left untouched). Shared slopes (H)
+  // get the sum over the batch, reduced in a fixed order (deterministic).
+  T* dslopes_left = nullptr;   // or null: not wanted (fixed slopes; both null skips the
                                // slope-gradient work entirely)
-  T* dslopes_right = nullptr;  // (H) or null. When the inputs' slopes_right is null (one
-                               // shared vector), dslopes_left gets its whole gradient and
+  T* dslopes_right = nullptr;  // or null. When the inputs' slopes_right is null (one shared
+                               // vector), dslopes_left gets its whole gradient and
                                // dslopes_right is left untouched
 };
 
 // Checks shapes, strides, slopes, key lengths and the mask; throws Error naming what is wrong.
 // Every backend (the kernels, the reference, the nn layers, the Python binding) calls it first.
-// The slopes are read, when given, to reject NaN and negatives.
+// The slopes are read, when given, to reject NaN and −inf (any finite slope, of either sign, and
+// +inf are valid).
 // T: float (kernels), double or complex<double> (the reference, the nn layers in double). `who`
 // starts every message ("attention", or the nn layer that built the problem).
 template <class T>
@@ -205,7 +212,14 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
 //   an n-term sum or dot product of terms tᵢ errs by at most γ(n)·Σ|tᵢ|,
 //   γ(n) = u·min(n, λ√n), λ = kErrorModelLambda (the deterministic bound n·u for short sums,
 //   and for long ones a bound that fails with probability ≤ 2n·exp(−λ²/2) per sum);
-//   a score s_ij errs by δs_ij = γ(D+2)·scale·Σ_d|q_id·k_jd| + 2u·|bias_ij|; a droppable key
+//   a score s_ij errs by δs_ij = γ(D+2)·scale·Σ_d|q_id·k_jd| + 2u·|bias_ij|; with a softcap c
+//   (x = scale·q·k, y = x/c, t = tanh y, vtanh's relative error 6u) it errs instead by
+//   δs_ij = σ·(γ(D+1)·scale·Σ_d|q_id·k_jd| + 2u·|x|) + 8u·|c·t| + 2u·|bias_ij|, σ the largest
+//   1 − tanh² on y ± δy (the mean value theorem: the cap damps x's error by 1 − t², and its
+//   own rounding, argument 2u, tanh 6u, product u, bias addition u, rides on |c·t|); and
+//   the backward's dx = dS·(1 − t²) carries the error of dS times 1 − t², plus |dS| times
+//   that of the kernel's 1 − t² (8u relative, plus 2|t|(1 − t²)·δy from its argument); a
+//   droppable key
 //   (one skipping may drop, or P_ij < 2⁻¹²⁰, where an fp32 exp may flush to 0) adds 1 to it
 //   (its probability may be lost whole);
 //   P_ij = exp(s_ij − lse_i) errs relatively by ρ_ij = (1 − P_ij)·δs_ij + Σ_{k≠j} P_ik·δs_ik
@@ -227,8 +241,10 @@ struct AttentionErrorBounds {
   std::vector<double> out;            // like out, out_strides
   std::vector<double> lse;            // like lse: (B, H, Tq), or (H, total_q) packed
   std::vector<double> dq, dk, dv;     // like q, k, v
-  std::vector<double> dslopes_left;   // (H); the whole gradient when slopes_right is null
-  std::vector<double> dslopes_right;  // (H); zeros when slopes_right is null
+  std::vector<double> dslopes_left;   // the slopes' layout, (H) or (B, H) with
+                                      // slopes_stride_b; the whole gradient when
+                                      // slopes_right is null
+  std::vector<double> dslopes_right;  // the same; zeros when slopes_right is null
 };
 inline constexpr double kErrorModelLambda = 8.0;
 

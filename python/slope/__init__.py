@@ -114,8 +114,9 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     q: (B, H, Tq, D), k: (B, Hkv, Tk, D), v: (B, Hkv, Tk, Dv), float32, last dim contiguous.
     causal: mask keys after the query's position (bottom-right aligned when Tq < Tk).
     scale: multiplies q·k (default 1/sqrt(D)); the ALiBi bias is added after it, unscaled.
-    alibi_slopes: (H,) slopes m_left (and m_right when alibi_slopes_right is None); >= 0,
-        +inf masks that side.
+    alibi_slopes: (H,) slopes m_left (and m_right when alibi_slopes_right is None); any finite
+        value (a negative one makes far keys heavier, as in flash-attn), or +inf to mask that
+        side; NaN and -inf are refused.
     alibi_slopes_right: (H,) slopes for keys right of the query, or None (same as the left).
     key_lengths: (B,) integers in [0, Tk]; keys j >= key_lengths[b] are masked.
     attn_mask: bool (True = may attend, as in torch SDPA) or float32 additive, shape

@@ -9,6 +9,8 @@
 //   Σ dS·∂bias/∂m summed per item in double and reduced over the batch in a fixed order, so the
 //   result does not depend on the thread count.
 //   Parallelism is B·Hkv items; with fewer items than threads the rest idle (rare in training).
+//   Key tiles outside every window are not loaded; with a softcap, dS·sech²(x/softcap) (kept
+//   per score tile) goes to dQ and dK, dS itself to the slopes (the bias comes after the cap).
 //
 // Buffer legend: a `t` suffix is a transposed tile (Kt, Vt), `p` a copy padded to whole vectors
 // (Kp, dOp), `s` scaled by `scale` (Qs); pad dims (Dpad, Dvpad) are rounded up to kW.
@@ -38,7 +40,8 @@ struct BackwardTiles {
   std::vector<float> Vt;     // (Dvpad, kTileK): Vᵀ of the key tile, for dP = dO·Vᵀ
   std::vector<float> dOp;    // (kTileQ, Dvpad): dO tile, when Dv is not whole vectors
   std::vector<float> S;      // (kTileQ, kTileK): scores, then P
-  std::vector<float> dP;     // (kTileQ, kTileK): dP, then dS
+  std::vector<float> dP;     // (kTileQ, kTileK): dP, then dS, then dS·sech² (softcap)
+  std::vector<float> sech2;  // (kTileQ, kTileK): d cap(x)/dx of the scores (softcap only)
   std::vector<float> dK;     // (kTileK, Dpad): dK of the key tile
   std::vector<float> dV;     // (kTileK, Dvpad): dV of the key tile
   std::vector<float> dQ;     // (group, Tq, Dpad): dQ/scale of every query head of the item
@@ -54,6 +57,7 @@ struct BackwardTiles {
         dOp(static_cast<size_t>(kTileQ * Dvpad)),
         S(kTileQ * kTileK),
         dP(kTileQ * kTileK),
+        sech2(p.softcap > 0.0f ? kTileQ * kTileK : 0),
         dK(static_cast<size_t>(kTileK * Dpad)),
         dV(static_cast<size_t>(kTileK * Dvpad)),
         dQ(static_cast<size_t>(p.H / p.Hkv * p.Tq * Dpad)),
@@ -138,6 +142,8 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
     lddo = it.Dvpad;
   }
   mm_AB(w.S.data(), kTileK, w.Qs.data(), it.Dpad, w.Kt.data(), kTileK, g.nrows, g.ncols_pad, p.D);
+  if (p.softcap > 0.0f)
+    softcap_tile(w.S.data(), kTileK, g.nrows, g.ncols_pad, p.softcap, w.sech2.data());
   bias_and_mask_tile<false>(w.S.data(), kTileK, g, hb, p);
   for (int64_t r = 0; r < g.nrows; ++r) {
     float* s = w.S.data() + r * kTileK;
@@ -162,6 +168,10 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
     slope_terms(pr, ds, di, static_cast<float>(g.j0 - (g.pos0 + r)), g.ncols_pad, g.side, &w.rows,
                 gh * p.Tq + g.i0 + r);
   }
+  // The bias sits after the cap, so the slopes took dS; q and k get dS·sech²(x/softcap).
+  for (int64_t r = 0; p.softcap > 0.0f && r < g.nrows; ++r)
+    for (int64_t c = 0; c < g.ncols_pad; c += kW)
+      store(&w.dP[r * kTileK + c], load(&w.dP[r * kTileK + c]) * load(&w.sech2[r * kTileK + c]));
   mm_AtB_acc(w.dK.data(), it.Dpad, w.dP.data(), kTileK, w.Qs.data(), it.Dpad, g.ncols, it.Dpad,
              g.nrows);
   mm_AB_acc(w.dQ.data() + (gh * p.Tq + g.i0) * it.Dpad, it.Dpad, w.dP.data(), kTileK, kp, ldk,
@@ -169,7 +179,8 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
 }
 
 // Key tile t of the item, against every query head of the group and every query tile that can
-// see it; writes the tile's dK and dV rows. Returns nothing; rows no query sees stay zero.
+// see it; writes the tile's dK and dV rows. Returns nothing; rows no query sees stay zero, and a
+// tile no query tile computes (outside every window, or skipped) is not even loaded.
 void backward_key_tile(const AttentionProblem& p, const AttentionInputs<float>& in,
                        const float* dout, const float* lse, const AttentionGrads<float>& grads,
                        const FarTileSkip& skip, const BackwardItem& it, int64_t t,
@@ -177,18 +188,14 @@ void backward_key_tile(const AttentionProblem& p, const AttentionInputs<float>& 
   const int64_t j0 = t * kTileK;
   const detail::RowGeometry& rg = it.rg;
   const int64_t ncols = std::min(kTileK, rg.Tk - j0), ncols_pad = round_up(ncols, kW);
-  int64_t ldk;
-  const float* kp = load_key_tile(p, it, j0, ncols, ncols_pad, w, &ldk);
-  std::fill(w.dK.begin(), w.dK.end(), 0.0f);
-  std::fill(w.dV.begin(), w.dV.end(), 0.0f);
+  int64_t ldk = 0;
+  const float* kp = nullptr;  // loaded with the first block that needs it
   bool touched = false;
   for (int64_t gh = 0; gh < it.group; ++gh) {
     const int64_t h = it.hk * it.group + gh;
-    const HeadBias hb = head_bias(p, in, h);
-    // Query rows that can see some key of this tile.
-    int64_t ib = 0, ie = rg.Tq;
-    if (hb.right_masked) ib = std::max<int64_t>(0, j0 - rg.offset);
-    if (hb.left_masked) ie = std::min<int64_t>(rg.Tq, j0 + ncols - 1 - rg.offset + 1);
+    const HeadBias hb = head_bias(p, in, it.b, h);
+    int64_t ib, ie;  // query rows that can see some key of this tile
+    visible_queries(hb, rg.Tq, rg.offset, j0, j0 + ncols - 1, &ib, &ie);
     const float* lse_h = lse + rg.lse + h * rg.lse_h;
     for (int64_t i0 = ib; i0 < ie; i0 += kTileQ) {
       const int64_t nrows = std::min(kTileQ, ie - i0);
@@ -206,7 +213,12 @@ void backward_key_tile(const AttentionProblem& p, const AttentionInputs<float>& 
       if (skip.skips(p, hb, g, it.b, it.hk, t, w.qnorm.data() + gh * p.Tq + i0, lse_h + i0,
                      FarTileSkip::MinusInf::kDeadRow))
         continue;
-      touched = true;
+      if (!touched) {
+        kp = load_key_tile(p, it, j0, ncols, ncols_pad, w, &ldk);
+        std::fill(w.dK.begin(), w.dK.end(), 0.0f);
+        std::fill(w.dV.begin(), w.dV.end(), 0.0f);
+        touched = true;
+      }
       backward_block(p, in, dout, lse_h, hb, g, gh, it, kp, ldk, w);
     }
   }
@@ -221,24 +233,28 @@ void backward_key_tile(const AttentionProblem& p, const AttentionInputs<float>& 
   }
 }
 
-// dslopes[h] from the per-(b, h, side) partial sums, reduced over b in a fixed order.
+// dslopes from the per-(b, h, side) partial sums: shared slopes (H) reduce them over b in a
+// fixed order; per-batch slopes (B, H) take each b's own at b·slopes_stride_b + h.
 void reduce_slope_gradients(const AttentionProblem& p, const AttentionInputs<float>& in,
                             const std::vector<double>& slope_part,
                             const AttentionGrads<float>& grads) {
   const bool shared = in.slopes_right == nullptr;
-  for (int64_t h = 0; h < p.H; ++h) {
-    double left = 0.0, right = 0.0;
-    for (int64_t b = 0; b < p.B; ++b) {
-      left += slope_part[static_cast<size_t>((b * p.H + h) * 2)];
-      right += slope_part[static_cast<size_t>((b * p.H + h) * 2 + 1)];
+  const int64_t n_out = p.slopes_stride_b == 0 ? 1 : p.B;  // slope rows written
+  for (int64_t bo = 0; bo < n_out; ++bo)
+    for (int64_t h = 0; h < p.H; ++h) {
+      double left = 0.0, right = 0.0;
+      for (int64_t b = (n_out == 1 ? 0 : bo); b < (n_out == 1 ? p.B : bo + 1); ++b) {
+        left += slope_part[static_cast<size_t>((b * p.H + h) * 2)];
+        right += slope_part[static_cast<size_t>((b * p.H + h) * 2 + 1)];
+      }
+      const int64_t at = bo * p.slopes_stride_b + h;
+      if (shared) {
+        if (grads.dslopes_left) grads.dslopes_left[at] = static_cast<float>(left + right);
+      } else {
+        if (grads.dslopes_left) grads.dslopes_left[at] = static_cast<float>(left);
+        if (grads.dslopes_right) grads.dslopes_right[at] = static_cast<float>(right);
+      }
     }
-    if (shared) {
-      if (grads.dslopes_left) grads.dslopes_left[h] = static_cast<float>(left + right);
-    } else {
-      if (grads.dslopes_left) grads.dslopes_left[h] = static_cast<float>(left);
-      if (grads.dslopes_right) grads.dslopes_right[h] = static_cast<float>(right);
-    }
-  }
 }
 
 }  // namespace

@@ -13,6 +13,10 @@
 //   Measured: the first version (S = Q·Kᵀ with a K transpose per tile) spent ~15% in that
 //   strided gather.
 //
+// Sliding window: key tiles outside every row's window are never visited (visible_keys here,
+// visible_queries in cpu_backward.cpp); tiles it cuts are masked per score. Softcap: S is
+// capped before the bias and the mask (the backward keeps sech² of each score tile for dS).
+//
 // Buffer legend: a `t` suffix is a transposed tile (Qt, St), `p` a copy padded to whole vectors
 // (Vp); Dvpad is Dv rounded up to kW.
 #include "attention/cpu_kernels.h"
@@ -30,14 +34,6 @@
 namespace slope::cpu::SLOPE_ISA {
 
 namespace {
-
-// Keys [kbeg, kend) some row at positions [pos0, posL] of a batch row (rg) may see.
-void key_range(const detail::RowGeometry& rg, const HeadBias& hb, int64_t pos0, int64_t posL,
-               int64_t* kbeg, int64_t* kend) {
-  *kend = rg.Tk;
-  if (hb.right_masked) *kend = std::min(*kend, posL + 1);
-  *kbeg = hb.left_masked ? std::max<int64_t>(0, pos0) : 0;
-}
 
 // ---- Forward ---------------------------------------------------------------------------------
 
@@ -127,6 +123,7 @@ void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileG
                       const float* k, const float* v, int64_t Dvpad, ForwardTiles& w) {
   mm_AB(w.St.data(), kTileQ, k + g.j0 * p.k_strides.t, p.k_strides.t, w.Qt.data(), kTileQ, g.ncols,
         g.nrows_pad, p.D);
+  if (p.softcap > 0.0f) softcap_tile(w.St.data(), kTileQ, g.ncols, g.nrows_pad, p.softcap, nullptr);
   bias_and_mask_tile<true>(w.St.data(), kTileQ, g, hb, p);
   online_softmax_tile(w.St.data(), g.ncols, g.nrows_pad, w.m.data(), w.l.data(), w.alpha.data());
   rescale_rows(w.O.data(), Dvpad, w.alpha.data(), g.nrows);
@@ -165,7 +162,7 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
                         float* lse, ForwardTiles& w) {
   const detail::RowGeometry rg = detail::row_geometry(p, b);
   const int64_t hk = h / (p.H / p.Hkv), Dvpad = round_up(p.Dv, kW);
-  const HeadBias hb = head_bias(p, in, h);
+  const HeadBias hb = head_bias(p, in, b, h);
   const int64_t i0 = qt * kTileQ, nrows = std::min(kTileQ, rg.Tq - i0);
   if (nrows <= 0) return;
   TileGeom g{.b = b,
@@ -185,7 +182,7 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
                    p.effective_scale(), w);
 
   int64_t kbeg, kend;
-  key_range(rg, hb, g.pos0, posL, &kbeg, &kend);
+  visible_keys(hb, rg.Tk, g.pos0, posL, &kbeg, &kend);
   if (kbeg < kend) {
     const int64_t tb = kbeg / kTileK, te = (kend + kTileK - 1) / kTileK;
     const DiagonalFirstOrder order{

@@ -25,13 +25,16 @@ constexpr float kNormSlack = 1.0f + 1e-5f;
 // Tk_b the keys batch row b holds (geometry.h: its key length or document, not the buffer, so
 // that neither a longer KV buffer nor packing changes which tiles are skipped). Every
 // probability of the tile is then at most skip_tolerance/Tk_b of the row's largest, and a row
-// loses at most skip_tolerance of its softmax mass.
+// loses at most skip_tolerance of its softmax mass. With a softcap the score term is
+// min(‖scale·q_r‖·max‖k_j‖, softcap): softcap·tanh(x/softcap) is at most min(x, softcap) for
+// x ≥ 0 (and negative otherwise), so skipping stays on with a bound that only gets tighter.
 class FarTileSkip {
  public:
   FarTileSkip(const AttentionProblem& p, const AttentionInputs<float>& in)
       : enabled_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
         n_key_tiles_((p.Tk + kTileK - 1) / kTileK),
-        hkv_(p.Hkv) {
+        hkv_(p.Hkv),
+        cap_bound_(p.softcap > 0.0f ? p.softcap * kNormSlack : INFINITY) {
     if (!enabled_) return;
     log_threshold_.resize(static_cast<size_t>(p.B));
     for (int64_t b = 0; b < p.B; ++b) {
@@ -55,7 +58,8 @@ class FarTileSkip {
     const float log_threshold = log_threshold_[static_cast<size_t>(b)];
     for (int64_t r = 0; r < g.nrows; ++r) {
       if (dead_rows == MinusInf::kDeadRow && row_ref[r] == -INFINITY) continue;
-      if (!(q_norm[r] * kmax + max_bias_in_tile(g, hb, r) - row_ref[r] < log_threshold))
+      if (!(std::min(q_norm[r] * kmax, cap_bound_) + max_bias_in_tile(g, hb, r) - row_ref[r] <
+            log_threshold))
         return false;
     }
     return true;
@@ -84,6 +88,7 @@ class FarTileSkip {
 
   bool enabled_;
   int64_t n_key_tiles_, hkv_;
+  float cap_bound_;  // softcap (a hair above: fp32 rounding of softcap·tanh), or +inf
   std::vector<float> log_threshold_;  // (B): ln(skip_tolerance) − ln(Tk_b)
   std::vector<float> key_norm_max_;   // (B, Hkv, n_key_tiles)
 };

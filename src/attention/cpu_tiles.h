@@ -115,25 +115,76 @@ inline void copy_rows_padded(float* dst, int64_t ldd, const float* src, int64_t 
   }
 }
 
-// Per-head view of the position bias. causal folds into right_masked.
+// Per-(batch row, head) view of the position bias and the window. causal folds into
+// right_masked; the window bounds the signed distance jd = j − pos to [jd_lo, jd_hi].
 struct HeadBias {
   bool alibi = false;
-  float m_left = 0.0f, m_right = 0.0f;  // 0 where that side is masked (never multiply +inf)
+  float m_left = 0.0f, m_right = 0.0f;  // 0 where that side is masked (never multiply +inf);
+                                        // either sign otherwise
   bool left_masked = false, right_masked = false;
+  int64_t win_left = -1, win_right = -1;      // the window (−1: unbounded) ...
+  float jd_lo = -INFINITY, jd_hi = INFINITY;  // ... as bounds on jd (exact: |jd| < 2^24)
 };
 
-inline HeadBias head_bias(const AttentionProblem& p, const AttentionInputs<float>& in, int64_t h) {
+inline HeadBias head_bias(const AttentionProblem& p, const AttentionInputs<float>& in, int64_t b,
+                          int64_t h) {
   HeadBias hb;
   hb.right_masked = p.causal;
+  // A window at least Tq + Tk wide cuts nothing (|jd| < Tq + Tk): unbounded, so that the
+  // float bounds stay exact.
+  const int64_t span = p.Tq + p.Tk;
+  hb.win_left = p.window_left < span ? p.window_left : -1;
+  hb.win_right = p.window_right < span ? p.window_right : -1;
+  if (hb.win_left >= 0) hb.jd_lo = -static_cast<float>(hb.win_left);
+  if (hb.win_right >= 0) hb.jd_hi = static_cast<float>(hb.win_right);
   if (!in.slopes_left) return hb;
   hb.alibi = true;
-  const float ml = in.slopes_left[h];
-  const float mr = in.slopes_right ? in.slopes_right[h] : ml;
-  hb.left_masked = std::isinf(ml);
+  const int64_t at = b * p.slopes_stride_b + h;  // slopes (H) or (B, H)
+  const float ml = in.slopes_left[at];
+  const float mr = in.slopes_right ? in.slopes_right[at] : ml;
+  hb.left_masked = std::isinf(ml);  // +inf only: validate() refuses −inf
   hb.right_masked = hb.right_masked || std::isinf(mr);
   hb.m_left = hb.left_masked ? 0.0f : ml;
   hb.m_right = hb.right_masked ? 0.0f : mr;
   return hb;
+}
+
+// Keys [kbeg, kend) that some query at positions [pos0, posL] may see, of klen keys: the
+// masked sides and the window cut it; tiles outside it are never computed.
+inline void visible_keys(const HeadBias& hb, int64_t klen, int64_t pos0, int64_t posL,
+                         int64_t* kbeg, int64_t* kend) {
+  *kend = klen;
+  if (hb.right_masked) *kend = std::min(*kend, posL + 1);
+  if (hb.win_right >= 0) *kend = std::min(*kend, posL + hb.win_right + 1);
+  *kbeg = hb.left_masked ? std::max<int64_t>(0, pos0) : 0;
+  if (hb.win_left >= 0) *kbeg = std::max(*kbeg, pos0 - hb.win_left);
+}
+
+// Query rows [ib, ie) of Tq, query 0 at position offset, that may see some key of [j0, jL]:
+// the mirror of visible_keys.
+inline void visible_queries(const HeadBias& hb, int64_t Tq, int64_t offset, int64_t j0, int64_t jL,
+                            int64_t* ib, int64_t* ie) {
+  *ib = 0, *ie = Tq;
+  if (hb.right_masked) *ib = std::max<int64_t>(*ib, j0 - offset);
+  if (hb.win_right >= 0) *ib = std::max<int64_t>(*ib, j0 - hb.win_right - offset);
+  if (hb.left_masked) *ie = std::min<int64_t>(*ie, jL - offset + 1);
+  if (hb.win_left >= 0) *ie = std::min<int64_t>(*ie, jL + hb.win_left - offset + 1);
+}
+
+// Softcap of a score tile, before the bias and the mask (flash-attn 2's order; see Scorer::cap
+// in scorer.h): x ← softcap·tanh(x·(1/softcap)) over n_outer rows of n_lanes (whole vectors),
+// and with sech2 (same layout), d cap/dx = sech²(x/softcap) for the backward. Error (relative,
+// u = 2⁻²⁴): the argument 2u, vtanh 6u (sech² 8u), the product u; error_bounds.cpp models it.
+inline void softcap_tile(float* S, int64_t lds, int64_t n_outer, int64_t n_lanes, float softcap,
+                         float* sech2) {
+  const float inv = 1.0f / softcap;
+  for (int64_t o = 0; o < n_outer; ++o)
+    for (int64_t c = 0; c < n_lanes; c += kW) {
+      vf d;
+      const vf t = vtanh(load(S + o * lds + c) * inv, &d);
+      store(S + o * lds + c, softcap * t);
+      if (sech2) store(sech2 + o * lds + c, d);
+    }
 }
 
 // Where a key tile [j0, j0 + ncols) lies relative to the query rows at positions [pos0, posL]:
@@ -174,9 +225,12 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
   auto jd0_of = [&](int64_t o) {
     return static_cast<float>(kQueryLanes ? g.j0 + o - g.pos0 : g.j0 - (g.pos0 + o));
   };
-  const bool padded = !kQueryLanes && g.ncols != g.ncols_pad;
+  // A tile some row's window cuts takes the general path (the window masks per element).
+  const bool general = (!kQueryLanes && g.ncols != g.ncols_pad) ||
+                       static_cast<float>(g.j0 - (g.pos0 + g.nrows - 1)) < hb.jd_lo ||
+                       static_cast<float>(g.j0 + g.ncols - 1 - g.pos0) > hb.jd_hi;
   const vf lane = iota() * sign;
-  if (!padded && g.side == TileSide::kLeft && !hb.left_masked) {
+  if (!general && g.side == TileSide::kLeft && !hb.left_masked) {
     if (hb.alibi)
       for (int64_t o = 0; o < n_outer; ++o) {
         float* s = S + o * lds;
@@ -184,7 +238,7 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
         for (int64_t c = 0; c < n_lanes; c += kW)
           store(s + c, load(s + c) + hb.m_left * (lane + (jd0 + sign * static_cast<float>(c))));
       }
-  } else if (!padded && g.side == TileSide::kRight && !hb.right_masked) {
+  } else if (!general && g.side == TileSide::kRight && !hb.right_masked) {
     if (hb.alibi)
       for (int64_t o = 0; o < n_outer; ++o) {
         float* s = S + o * lds;
@@ -204,6 +258,8 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
         if (!kQueryLanes) visible &= (iota() + static_cast<float>(c)) < ncols;
         if (hb.right_masked) visible &= jd <= 0.0f;
         if (hb.left_masked) visible &= jd >= 0.0f;
+        visible &= jd >= hb.jd_lo;
+        visible &= jd <= hb.jd_hi;
         vf x = load(s + c);
         // One multiply-add, like the fast paths above: the forward (whose tiles mostly take a
         // fast path) and the backward (ragged tiles take this one) must round a score alike,
@@ -238,7 +294,8 @@ inline float max_bias_in_tile(const TileGeom& g, const HeadBias& hb, int64_t r) 
 
 // Whether far-tile skipping may be used at all for this head (see docs/far-tile-skipping.md):
 // ALiBi on, a tolerance set, no additive mask (it could raise a score without bound), and a
-// tile wholly on an unmasked side of the diagonal.
+// tile wholly on an unmasked side of the diagonal whose slope is > 0 (a slope of 0 bounds
+// nothing; a negative one makes far keys heavier, so that side is never skipped).
 inline bool may_skip(const AttentionProblem& p, const HeadBias& hb, const TileGeom& g) {
   if (!hb.alibi || p.skip_tolerance <= 0.0f || p.mask_kind == MaskKind::kAdditive) return false;
   if (g.side == TileSide::kLeft) return !hb.left_masked && hb.m_left > 0.0f;

@@ -72,4 +72,38 @@ inline vf vexp(vf x) {
   return x < -87.3f ? vf{} : y;
 }
 
+// tanh(y) of a vector, and d tanh/dy = sech²(y) = 1 − tanh²(y) into *sech2, both from
+// w = exp(−2|y|) (vexp, so w ≤ 1 never overflows):
+//   tanh|y| = (1 − w)/(1 + w),  sech² y = 4w/(1 + w)²,
+// except tanh for |y| < 0.625, where 1 − w cancels: Cephes' tanhf polynomial y + y³·P(y²).
+// The sign of tanh is restored from y. sech² straight from w keeps a relative error where
+// 1 − tanh² would cancel (tanh → ±1), so the backward's gradient through a softcap does not
+// lose it. Error, relative (u = 2⁻²⁴; from vexp's 4u and the 3–4 roundings after it, and
+// measured by tests/attention/test_kernels.cpp over 2²² arguments in [−50, 50] plus
+// denormals against double): |tanh| ≤ 6u (measured ≤ 2.5u), sech² ≤ 8u (measured ≤ 4.6u) while
+// |y| ≤ 43.6. From |y| > 43.65 on, w flushes to 0: tanh = ±1 exactly (the true value differs
+// by < 3·10⁻³⁸) and sech² = 0 (the true value is < 5·10⁻³⁸). |tanh| ≤ 1 always, and tanh has
+// y's sign (−0 included). NaN gives NaN or 0, as vexp.
+inline vf vtanh(vf y, vf* sech2) {
+  const vf a = vmax(y, -y);
+  const vf w = vexp(-2.0f * a);
+  const vf one_w = 1.0f + w;
+  *sech2 = 4.0f * w / (one_w * one_w);
+  const vf z = y * y;
+  vf poly = splat(-5.70498872745e-3f);
+  poly = poly * z + 2.06390887954e-2f;
+  poly = poly * z - 5.37397155531e-2f;
+  poly = poly * z + 1.33314422036e-1f;
+  poly = poly * z - 3.33332819422e-1f;
+  const vf small = poly * z * a + a;
+  const vf t = a < 0.625f ? small : (1.0f - w) / one_w;  // ≥ 0
+  vi tb, yb;                                             // tanh takes y's sign bit (−0 included)
+  std::memcpy(&tb, &t, sizeof tb);
+  std::memcpy(&yb, &y, sizeof yb);
+  tb |= yb & static_cast<int32_t>(0x80000000u);
+  vf r;
+  std::memcpy(&r, &tb, sizeof r);
+  return r;
+}
+
 }  // namespace slope::cpu::SLOPE_ISA

@@ -24,6 +24,13 @@ constexpr double kUnderflow = 0x1p-120;
 // Slope-gradient terms are summed in fp32 over at most this many keys, then in double (slope's
 // kernel: one key tile, kTileK in cpu_tiles.h; see attention.h).
 constexpr int64_t kSlopeChunk = 64;
+// Relative errors of the kernels' vectorised tanh and sech² (vtanh in cpu_vec.h), in units of u.
+constexpr double kTanhUlps = 6.0, kSech2Ulps = 8.0;
+
+// Slopes (and their gradients) hold (H), or (B, H) with batch stride slopes_stride_b.
+int64_t slope_extent(const AttentionProblem& p) {
+  return p.slopes_stride_b == 0 ? p.H : (p.B - 1) * p.slopes_stride_b + p.H;
+}
 
 // γ(n): the bound of an n-term fp32 sum relative to the sum of |terms| (see attention.h).
 double gamma(int64_t n) {
@@ -70,8 +77,8 @@ class ErrorModel {
         q_(widen(in.q, extent(p, p.q_strides, p.H, p.Tq, detail::total_q(p), p.D))),
         k_(widen(in.k, extent(p, p.k_strides, p.Hkv, p.Tk, detail::total_k(p), p.D))),
         v_(widen(in.v, extent(p, p.v_strides, p.Hkv, p.Tk, detail::total_k(p), p.Dv))),
-        sl_(widen(in.slopes_left, p.H)),
-        sr_(widen(in.slopes_right, p.H)),
+        sl_(widen(in.slopes_left, slope_extent(p))),
+        sr_(widen(in.slopes_right, slope_extent(p))),
         in64_{q_.data(), k_.data(), v_.data(), sl_.empty() ? nullptr : sl_.data(),
               sr_.empty() ? nullptr : sr_.data()},
         scorer_{p, in64_},
@@ -80,6 +87,8 @@ class ErrorModel {
         s_(static_cast<size_t>(p.Tk)),
         P_(s_),
         ds_(s_),
+        sech2_(s_),
+        dsech2_(s_),
         rho_(s_),
         dP_(s_),
         a_dP_(s_),
@@ -89,7 +98,7 @@ class ErrorModel {
         dq_(dout ? q_.size() : 0),
         dk_(dout ? k_.size() : 0),
         dv_(dout ? v_.size() : 0),
-        ds_sum_(static_cast<size_t>(2 * p.H)),
+        ds_sum_(static_cast<size_t>(2 * slope_extent(p))),
         ds_sum2_(ds_sum_),
         ds_x_(ds_sum_) {
     r_.out.assign(
@@ -109,7 +118,7 @@ class ErrorModel {
           forward_row(b, h, i);
           if (!dout_) continue;
           const double Di = backward_row(b, h, i);
-          if (!sl_.empty()) slope_row(h, i, Di);
+          if (!sl_.empty()) slope_row(scorer_.slope_index(b, h), i, Di);
         }
     }
     if (dout_) finish_backward();
@@ -152,9 +161,13 @@ class ErrorModel {
       ds_[j] = 0.0;
       if (!vis_[j]) continue;
       const double* kj = k_.data() + k_off(b, h / G_, j);
-      double abs_dot = 0.0;
-      for (int64_t d = 0; d < p_.D; ++d) abs_dot += std::abs(qi[d] * kj[d]);
-      ds_[j] = gamma(p_.D + 2) * scale_ * abs_dot + 2.0 * kU * scorer_.abs_bias(g_, b, h, i, j);
+      double abs_dot = 0.0, dot = 0.0;
+      for (int64_t d = 0; d < p_.D; ++d) {
+        abs_dot += std::abs(qi[d] * kj[d]);
+        dot += qi[d] * kj[d];
+      }
+      ds_[j] = score_error(scale_ * dot, scale_ * abs_dot, j) +
+               2.0 * kU * scorer_.abs_bias(g_, b, h, i, j);
       if ((may_drop_ && P_[j] <= drop_below_ * pmax) || P_[j] < kUnderflow) ds_[j] += 1.0;
       E_ += P_[j] * ds_[j];
     }
@@ -163,6 +176,31 @@ class ErrorModel {
                               kU * (std::abs(lse_) + std::abs(s_[j] - lse_)) + 3.0 * kU
                         : 0.0;
     return true;
+  }
+
+  // The error of the score before its bias, x = scale·q·k (abs_x = scale·Σ|q·k|), capped or
+  // not, and (softcap) the kernel's sech²(x/softcap) with its error, into sech2_[j], dsech2_[j].
+  // Without softcap: γ(D+2)·abs_x (the dot, the scale, and the bias's addition relative to
+  // |x|). With softcap c, y = x/c, t = tanh y, the kernel forms x̃ (γ(D+1)·abs_x), ỹ = x̃·fl(1/c)
+  // (2u·|y|), t̃ = vtanh(ỹ) (kTanhUlps·u·|t|) and c·t̃ (u): by the mean value theorem
+  //   |c·t̃ − c·t| ≤ σ·(γ(D+1)·abs_x + 2u·|x|) + (kTanhUlps + 1)·u·|c·t|,
+  //   σ = max sech² over [|y| − δy, |y| + δy] = sech²(max(0, |y| − δy)), δy = (γ(D+1)·abs_x +
+  //   2u·|x|)/c (not the first-order sech²(y): with large inputs δy is O(1) and sech² varies
+  //   by orders of magnitude across it), and the bias's addition adds u·|c·t|. The kernel's
+  //   sech²(ỹ) errs by kSech2Ulps·u·sech²(y) + max|d sech²/dy|·δy, |d sech²/dy| = 2|t|·sech² ≤
+  //   min(0.77, 2·min(1, |y| + δy)·σ) (0.77 = 4/(3√3), its maximum), plus sech² itself where
+  //   vtanh flushes it to 0 (|ỹ| > 43.6).
+  double score_error(double x, double abs_x, int64_t j) {
+    if (p_.softcap == 0.0f) return gamma(p_.D + 2) * abs_x;
+    const double c = p_.softcap, y = std::abs(x) / c;
+    const double dx = gamma(p_.D + 1) * abs_x + 2.0 * kU * std::abs(x), dy = dx / c;
+    const double t = std::tanh(y), sech2 = 1.0 / (std::cosh(y) * std::cosh(y));
+    const double sigma =
+        1.0 / (std::cosh(std::max(0.0, y - dy)) * std::cosh(std::max(0.0, y - dy)));
+    sech2_[j] = sech2;
+    dsech2_[j] = kSech2Ulps * kU * sech2 + std::min(0.77, 2.0 * std::min(1.0, y + dy) * sigma) * dy;
+    if (y + dy > 43.0) dsech2_[j] += sigma;
+    return sigma * dx + (kTanhUlps + 2.0) * kU * c * t;
   }
 
   // out_id = Σ_j P_ij·v_jd and lse_i: their bounds.
@@ -217,11 +255,16 @@ class ErrorModel {
       const double dS = P_[j] * (dP_[j] - Di);
       const double e_dS =
           P_[j] * ((rho_[j] + kU) * std::abs(dP_[j] - Di) + a_dP_[j] + e_Di) + kU * std::abs(dS);
+      // Through the softcap: dx = dS·sech², its error from both factors and the product's u.
+      const bool cap = p_.softcap != 0.0f;
+      const double dx = cap ? dS * sech2_[j] : dS;
+      const double e_dx =
+          cap ? sech2_[j] * e_dS + std::abs(dS) * dsech2_[j] + kU * std::abs(dx) : e_dS;
       for (int64_t d = 0; d < p_.D; ++d) {
-        dq_.add(q_off + d, scale_ * dS * kj[d], scale_ * e_dS * std::abs(kj[d]),
-                scale_ * std::abs(dS * kj[d]));
-        dk_.add(k_off(b, hk, j) + d, scale_ * dS * qi[d], scale_ * e_dS * std::abs(qi[d]),
-                scale_ * std::abs(dS * qi[d]));
+        dq_.add(q_off + d, scale_ * dx * kj[d], scale_ * e_dx * std::abs(kj[d]),
+                scale_ * std::abs(dx * kj[d]));
+        dk_.add(k_off(b, hk, j) + d, scale_ * dx * qi[d], scale_ * e_dx * std::abs(qi[d]),
+                scale_ * std::abs(dx * qi[d]));
       }
       for (int64_t d = 0; d < p_.Dv; ++d)
         dv_.add(v_off(b, hk, j) + d, P_[j] * dO[d], P_[j] * rho_[j] * std::abs(dO[d]),
@@ -243,7 +286,7 @@ class ErrorModel {
   // These are B·Tq·Tk independent, zero-mean errors, each bounded: their sum is bounded by
   // λ·√(Σ bound²) (Hoeffding; fails with probability ≤ 2·exp(−λ²/2)), or by Σ bound, whichever
   // is smaller (finish_backward).
-  void slope_row(int64_t h, int64_t i, double Di) {
+  void slope_row(int64_t slope_at, int64_t i, double Di) {
     const int64_t pos = i + g_.offset;
     const bool two_sides = sr_.size() > 0;
     for (int side = 0; side < (two_sides ? 2 : 1); ++side) {
@@ -256,7 +299,7 @@ class ErrorModel {
         d_mean += P_[j] * dist(j);
         abs_dP += P_[j] * std::abs(dP_[j]);
       }
-      const size_t at = static_cast<size_t>(2 * h + side);
+      const size_t at = static_cast<size_t>(2 * slope_at + side);
       auto add = [&](double bound) {
         ds_sum_[at] += bound;
         ds_sum2_[at] += bound * bound;
@@ -280,15 +323,15 @@ class ErrorModel {
     r_.dq = dq_.finish(gamma(p_.Tk + 1));
     r_.dk = dk_.finish(gamma(G_ * p_.Tq + 1));
     r_.dv = dv_.finish(gamma(G_ * p_.Tq));
-    r_.dslopes_left.resize(static_cast<size_t>(p_.H));
-    r_.dslopes_right.resize(static_cast<size_t>(p_.H));
+    r_.dslopes_left.resize(static_cast<size_t>(slope_extent(p_)));
+    r_.dslopes_right.resize(static_cast<size_t>(slope_extent(p_)));
     auto total = [&](size_t at) {
       return std::min(ds_sum_[at], kErrorModelLambda * std::sqrt(ds_sum2_[at])) +
              kU * std::abs(ds_x_[at]);
     };
-    for (int64_t h = 0; h < p_.H; ++h) {
-      r_.dslopes_left[static_cast<size_t>(h)] = total(static_cast<size_t>(2 * h));
-      r_.dslopes_right[static_cast<size_t>(h)] = total(static_cast<size_t>(2 * h + 1));
+    for (int64_t n = 0; n < slope_extent(p_); ++n) {  // gaps of a (B, H) layout: 0
+      r_.dslopes_left[static_cast<size_t>(n)] = total(static_cast<size_t>(2 * n));
+      r_.dslopes_right[static_cast<size_t>(n)] = total(static_cast<size_t>(2 * n + 1));
     }
   }
 
@@ -303,14 +346,14 @@ class ErrorModel {
   double drop_below_ = 0.0;  // ... of probability ≤ this × the row's largest (current row)
   detail::RowGeometry g_{};  // the current batch row
   const double g_row_;       // γ(Tk)
-  // The current row: scores, probabilities, δs, ρ, dP, γ(Dv)·Σ|dO·v|, visibility (Tk); output
-  // and its bounds (Dv); lse and E = Σ_j P_j·δs_j.
-  std::vector<double> s_, P_, ds_, rho_, dP_, a_dP_;
+  // The current row: scores, probabilities, δs, sech² of the softcap and its error, ρ, dP,
+  // γ(Dv)·Σ|dO·v|, visibility (Tk); output and its bounds (Dv); lse and E = Σ_j P_j·δs_j.
+  std::vector<double> s_, P_, ds_, sech2_, dsech2_, rho_, dP_, a_dP_;
   std::vector<char> vis_;
   std::vector<double> out_, e_out_;
   double lse_ = -INFINITY, E_ = 0.0;
   Sums dq_, dk_, dv_;
-  std::vector<double> ds_sum_, ds_sum2_, ds_x_;  // per (head, side): Σ bound, Σ bound², value
+  std::vector<double> ds_sum_, ds_sum2_, ds_x_;  // per (slope, side): Σ bound, Σ bound², value
   AttentionErrorBounds r_;
 };
 

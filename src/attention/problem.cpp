@@ -42,16 +42,25 @@ struct Checker {
   void query_positions(const AttentionProblem& p) const;
 
   // `py` is the argument's name in Python, `field` in C++ (AttentionInputs): messages name both.
+  // Slopes are (H), or (B, H) with batch stride stride_b: any finite real (a negative one makes
+  // far keys heavier), or +inf to mask that side; NaN and −inf mean nothing.
   template <class T>
-  void slopes(const char* py, const char* field, const T* s, int64_t H) const {
-    for (int64_t h = 0; h < H; ++h) {
-      const double m = detail::re(s[h]);
-      if (!(std::isnan(m) || m < 0.0)) continue;
-      std::string what(py);
-      what.append("[").append(std::to_string(h)).append("] (").append(field);
-      what.append("[").append(std::to_string(h)).append("]) = ").append(std::to_string(m));
-      fail(what + " is negative or NaN; slopes must be >= 0, or +inf to mask that side");
-    }
+  void slopes(const char* py, const char* field, const T* s, int64_t B, int64_t H,
+              int64_t stride_b) const {
+    for (int64_t b = 0; b < (stride_b == 0 ? 1 : B); ++b)
+      for (int64_t h = 0; h < H; ++h) {
+        const int64_t at = b * stride_b + h;
+        const double m = detail::re(s[at]);
+        if (!(std::isnan(m) || m == -INFINITY)) continue;
+        const std::string index =
+            stride_b == 0 ? std::to_string(h) : std::to_string(b) + ", " + std::to_string(h);
+        std::string what(py);
+        what.append("[").append(index).append("] (").append(field);
+        what.append("[").append(std::to_string(at)).append("]) = ").append(std::to_string(m));
+        fail(what +
+             " is NaN or -inf; slopes must be finite (either sign), or +inf to mask that "
+             "side");
+      }
   }
 };
 
@@ -154,9 +163,14 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
     c.fail(
         "slopes_right is given without slopes_left; pass slopes_left too (it switches ALiBi "
         "on)");
+  if (p.slopes_stride_b != 0 && (p.slopes_stride_b < p.H || !in.slopes_left))
+    c.fail("slopes_stride_b = " + std::to_string(p.slopes_stride_b) +
+           " must be 0 (slopes (H), shared by the batch) or >= H=" + std::to_string(p.H) +
+           " with slopes given (alibi_slopes of shape (B, H))");
   if (in.slopes_left) {
-    c.slopes("alibi_slopes", "slopes_left", in.slopes_left, p.H);
-    if (in.slopes_right) c.slopes("alibi_slopes_right", "slopes_right", in.slopes_right, p.H);
+    c.slopes("alibi_slopes", "slopes_left", in.slopes_left, p.B, p.H, p.slopes_stride_b);
+    if (in.slopes_right)
+      c.slopes("alibi_slopes_right", "slopes_right", in.slopes_right, p.B, p.H, p.slopes_stride_b);
   }
   for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
     const int32_t len = p.key_lengths[b];
@@ -173,10 +187,12 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
       c.fail("attn_mask strides are invalid: rows need stride >= Tk=" + std::to_string(p.Tk) +
              " and the batch/head strides must be >= 0 (0 broadcasts)");
   }
+  if (p.window_left < -1 || p.window_right < -1)
+    c.fail("window_size (window_left, window_right) = (" + std::to_string(p.window_left) + ", " +
+           std::to_string(p.window_right) + "): each must be -1 (unbounded) or >= 0");
+  if (!(std::isfinite(p.softcap) && p.softcap >= 0.0f))
+    c.fail("softcap must be finite and >= 0 (0: off), got " + std::to_string(p.softcap));
   // Interface landed before the kernels (issue 12): each line goes when its feature lands.
-  if (p.window_left != -1 || p.window_right != -1) c.fail("window: not implemented yet");
-  if (p.softcap != 0.0f) c.fail("softcap: not implemented yet");
-  if (p.slopes_stride_b != 0) c.fail("slopes_stride_b: not implemented yet");
   if (p.dropout_p != 0.0f) c.fail("dropout: not implemented yet");
   if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
     c.fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));

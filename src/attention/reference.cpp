@@ -71,9 +71,11 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   const bool shared = !in.slopes_right;
   // Slope-gradient terms are summed in double (complex<double> for T = complex), as slope's
   // kernel sums them: in float the naive sum over B·Tq·Tk terms would be the baseline's error.
+  // Indexed like the slopes: (H), or (B, H) with batch stride slopes_stride_b.
   using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
-  std::vector<Acc> dsl_acc(static_cast<size_t>(p.H), Acc(0)), dsr_acc(dsl_acc);
-  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk);
+  const int64_t n_slopes = p.slopes_stride_b == 0 ? p.H : (p.B - 1) * p.slopes_stride_b + p.H;
+  std::vector<Acc> dsl_acc(static_cast<size_t>(n_slopes), Acc(0)), dsr_acc(dsl_acc);
+  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk), sech2(p.Tk);
   std::vector<char> vis(p.Tk);
   for (int64_t b = 0; b < p.B; ++b) {
     const detail::RowGeometry rg = detail::row_geometry(p, b);
@@ -81,7 +83,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
       for (int64_t i = 0; i < rg.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
         const int64_t pos = i + rg.offset;
-        const double mx = sc.row(rg, b, h, i, s, vis);
+        const double mx = sc.row(rg, b, h, i, s, vis, &sech2);
         if (mx == -INFINITY) continue;  // fully masked row: no gradient
         T sum = 0;
         for (int64_t j = 0; j < p.Tk; ++j)
@@ -107,29 +109,32 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
         T* dq = g.dq + rg.q + h * p.q_strides.h + i * p.q_strides.t;
         for (int64_t j = 0; j < p.Tk; ++j) {
           if (!vis[j]) continue;
-          const T dS = P[j] * (dP[j] - Di);
+          const T dS = P[j] * (dP[j] - Di);  // ∂L/∂s: what the bias (after the cap) gets
+          const T dx = dS * sech2[j];        // ∂L/∂(scale·q·k), through the softcap
           const T* k = in.k + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
           T* dk = g.dk + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
           T* dv = g.dv + rg.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.D; ++d) {
-            dq[d] += dS * scale * k[d];
-            dk[d] += dS * scale * q[d];
+            dq[d] += dx * scale * k[d];
+            dk[d] += dx * scale * q[d];
           }
           for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * dO[d];
           if (in.slopes_left && j != pos) {
             const bool left = j < pos;
             const double dist = static_cast<double>(left ? pos - j : j - pos);
             std::vector<Acc>& dm = (left || shared) ? dsl_acc : dsr_acc;
-            dm[static_cast<size_t>(h)] -= Acc(dS) * dist;
+            dm[static_cast<size_t>(sc.slope_index(b, h))] -= Acc(dS) * dist;
           }
         }
       }
   }
-  for (int64_t h = 0; h < p.H; ++h) {
-    const size_t i = static_cast<size_t>(h);
-    if (g.dslopes_left) g.dslopes_left[h] = static_cast<T>(dsl_acc[i]);
-    if (g.dslopes_right && !shared) g.dslopes_right[h] = static_cast<T>(dsr_acc[i]);
-  }
+  for (int64_t b = 0; b < (p.slopes_stride_b == 0 ? 1 : p.B); ++b)
+    for (int64_t h = 0; h < p.H; ++h) {
+      const int64_t at = sc.slope_index(b, h);
+      const size_t i = static_cast<size_t>(at);
+      if (g.dslopes_left) g.dslopes_left[at] = static_cast<T>(dsl_acc[i]);
+      if (g.dslopes_right && !shared) g.dslopes_right[at] = static_cast<T>(dsr_acc[i]);
+    }
 }
 
 template void attention_forward_reference<float>(const AttentionProblem&,

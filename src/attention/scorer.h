@@ -20,10 +20,27 @@ inline double re(const std::complex<double>& x) { return x.real(); }
 
 // The bias and visibility of key j for query i of batch row b (its geometry g) in head h (the
 // one definition). i and j count from the row's (document's) first query and key.
+//   s_ij = cap(scale·q_i·k_j) + bias_bh(i, j) + mask(i, j),  cap(x) = softcap·tanh(x/softcap)
+// (the identity when softcap is 0), visible when causality, the key length, the window
+// pos − window_left <= j <= pos + window_right and the mask allow it.
 template <class T>
 struct Scorer {
   const AttentionProblem& p;
   const AttentionInputs<T>& in;
+
+  // Where slope (b, h) and its gradient live: (H), or (B, H) with batch stride slopes_stride_b.
+  int64_t slope_index(int64_t b, int64_t h) const { return b * p.slopes_stride_b + h; }
+
+  // Softcap (Gemma 2, flash-attn's softcap): applied to the scaled dot product, before the bias
+  // and the mask, in flash-attn 2's order. (flash-attn 2's kernels run apply_softcap on
+  // acc_s = Q·Kᵀ, tanh(acc_s·scale/softcap), then mask.apply_mask adds the ALiBi bias divided
+  // by scale_softmax = softcap, and the softmax multiplies by softcap: softcap·tanh(x/softcap)
+  // + bias.) std::tanh works on complex<double> too, so the complex-step checks see through it.
+  T cap(const T& x) const {
+    if (p.softcap == 0.0f) return x;
+    const double c = p.softcap;
+    return c * std::tanh(x / c);
+  }
 
   // Returns false when (i, j) is masked; otherwise adds the ALiBi bias and the explicit mask
   // to *s.
@@ -31,10 +48,12 @@ struct Scorer {
     const int64_t pos = i + g.offset;
     if (j >= g.Tk) return false;
     if (p.causal && j > pos) return false;
+    if (p.window_left >= 0 && j < pos - p.window_left) return false;
+    if (p.window_right >= 0 && j > pos + p.window_right) return false;
     if (in.slopes_left && j != pos) {
       const bool left = j < pos;
       const T* slopes = (left || !in.slopes_right) ? in.slopes_left : in.slopes_right;
-      const T m = slopes[h];
+      const T m = slopes[slope_index(b, h)];
       if (std::isinf(re(m))) return false;
       const double dist = static_cast<double>(left ? pos - j : j - pos);
       *s -= m * dist;
@@ -59,7 +78,8 @@ struct Scorer {
     double a = 0.0;
     if (in.slopes_left && j != pos) {
       const T* slopes = (j < pos || !in.slopes_right) ? in.slopes_left : in.slopes_right;
-      a += std::abs(re(slopes[h])) * static_cast<double>(j < pos ? pos - j : j - pos);
+      a += std::abs(re(slopes[slope_index(b, h)])) *
+           static_cast<double>(j < pos ? pos - j : j - pos);
     }
     if (p.mask_kind == MaskKind::kAdditive) {
       const int64_t off = b * p.mask_stride_b + h * p.mask_stride_h + i * p.mask_stride_t + j;
@@ -69,9 +89,10 @@ struct Scorer {
   }
 
   // Scores of row (b, h, i) into s (Tk), visibility into vis (keys j ≥ g.Tk: not visible, score
-  // 0). Returns the row max (-inf if none).
+  // 0); with sech2, d cap(x)/dx there (1 − tanh²(x/softcap), 1 without softcap). Returns the
+  // row max (-inf if none).
   double row(const RowGeometry& g, int64_t b, int64_t h, int64_t i, std::vector<T>& s,
-             std::vector<char>& vis) const {
+             std::vector<char>& vis, std::vector<T>* sech2 = nullptr) const {
     const int64_t hk = h / (p.H / p.Hkv);
     const T* q = in.q + g.q + h * p.q_strides.h + i * p.q_strides.t;
     const double scale = p.effective_scale();
@@ -83,7 +104,10 @@ struct Scorer {
       const T* k = in.k + g.k + hk * p.k_strides.h + j * p.k_strides.t;
       T dot = 0;
       for (int64_t d = 0; d < p.D; ++d) dot += q[d] * k[d];
-      T sj = dot * scale;
+      T sj = cap(dot * scale);
+      if (sech2)
+        (*sech2)[j] =
+            p.softcap == 0.0f ? T(1) : T(1) - (sj / double(p.softcap)) * (sj / double(p.softcap));
       vis[j] = visible(g, b, h, i, j, &sj);
       s[j] = sj;
       if (vis[j]) mx = std::max(mx, re(sj));

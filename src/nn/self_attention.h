@@ -19,7 +19,8 @@
 namespace slope::nn {
 
 // The causal case of self_attention_forward below, with one slope vector for the left side.
-// Throws Error when C is not a multiple of H or a slope is negative or NaN.
+// Throws Error when C is not a multiple of H or a slope is NaN or −inf (any finite slope, of
+// either sign, and +inf, which masks that side, are valid).
 template <class Real>
 void attention_forward(Real* out,                     // (B, T, C)
                        Real* lse,                     // (B, H, T) saved for the backward
@@ -62,7 +63,7 @@ struct AttentionBias {
 };
 
 // Self-attention over packed qkv (B, T, 3C) as above, with any bias. attention_forward is the
-// causal case of it. Throws Error on a bad shape, a negative or NaN slope, a key length outside
+// causal case of it. Throws Error on a bad shape, a NaN or −inf slope, a key length outside
 // [0, T]. A sequence of key length 0 gets outputs 0 and lse −∞.
 template <class Real>
 void self_attention_forward(Real* out,        // (B, T, C)

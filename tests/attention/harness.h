@@ -24,7 +24,7 @@ struct Case {
   int64_t B = 1, H = 1, Hkv = 1, Tq = 1, Tk = 1, D = 16, Dv = 16;
   bool causal = false;
   Bias bias = Bias::kNone;
-  bool ragged = false;  // key lengths, one of them 0
+  bool ragged = false;               // key lengths, one of them 0
   std::vector<int32_t> key_lengths;  // explicit key lengths (B), overriding `ragged`
   MaskKind mask = MaskKind::kNone;
   float input_scale = 1.0f;
@@ -35,6 +35,10 @@ struct Case {
   // Packed sequences: each document's query and key count (flash-attn varlen, (total, H, D)
   // rows). Given, they replace B (their count), Tq and Tk (the longest, at least 1).
   std::vector<int32_t> docs_q, docs_k;
+  int64_t window_left = -1, window_right = -1;  // sliding window (−1: unbounded)
+  float softcap = 0.0f;
+  bool per_batch_slopes = false;  // slopes (B, H), batch stride H + 2 (a gap between rows)
+  bool negative_slopes = false;   // every other head's finite slopes negated
 };
 
 // How GoogleTest prints a case (in test names and failures): by its name, not its bytes.
@@ -89,6 +93,8 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   p.B = c.B, p.H = c.H, p.Hkv = c.Hkv, p.Tq = c.Tq, p.Tk = c.Tk, p.D = c.D, p.Dv = c.Dv;
   p.causal = c.causal;
   p.skip_tolerance = c.skip_tolerance;
+  p.window_left = c.window_left, p.window_right = c.window_right;
+  p.softcap = c.softcap;
   p.query_positions = c.positions;
   if (!c.docs_q.empty()) {
     x.cu_q = cumulative(c.docs_q);
@@ -127,7 +133,8 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   fill(x.dout, x.out_size, 1.0f);
   const float inf = std::numeric_limits<float>::infinity();
   switch (c.bias) {
-    case Bias::kNone: break;
+    case Bias::kNone:
+      break;
     case Bias::kAlibi:
     case Bias::kSymmetric:
       x.sl = alibi_slopes(c.H);
@@ -151,6 +158,26 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
       break;
     }
   }
+  if (c.per_batch_slopes && !x.sl.empty()) {
+    // Row b: the per-head slopes times (1 + b/4), so that rows differ; NaN in the gaps, which
+    // nothing may read.
+    p.slopes_stride_b = c.H + 2;
+    auto widen_b = [&](std::vector<float>& s) {
+      if (s.empty()) return;
+      std::vector<float> w(static_cast<size_t>((p.B - 1) * p.slopes_stride_b + c.H), NAN);
+      for (int64_t b = 0; b < p.B; ++b)
+        for (int64_t h = 0; h < c.H; ++h)
+          w[static_cast<size_t>(b * p.slopes_stride_b + h)] =
+              s[static_cast<size_t>(h)] * (1.0f + 0.25f * static_cast<float>(b));
+      s = std::move(w);
+    };
+    widen_b(x.sl);
+    widen_b(x.sr);
+  }
+  if (c.negative_slopes)
+    for (std::vector<float>* s : {&x.sl, &x.sr})
+      for (size_t n = 0; n < s->size(); ++n)
+        if (n % 2 == 1 && std::isfinite((*s)[n])) (*s)[n] = -(*s)[n];
   if (c.ragged) {
     x.key_lengths.resize(static_cast<size_t>(p.B));
     std::uniform_int_distribution<int32_t> len(1, static_cast<int32_t>(p.Tk));
@@ -184,6 +211,11 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   return x;
 }
 
+// Length of the slopes and their gradients: (H), or (B, H) with batch stride slopes_stride_b.
+inline int64_t slope_extent(const AttentionProblem& p) {
+  return p.slopes_stride_b == 0 ? p.H : (p.B - 1) * p.slopes_stride_b + p.H;
+}
+
 // Float64 outputs of the reference on the instance's (float) inputs.
 struct Golden {
   std::vector<double> out, lse, dq, dk, dv, dsl, dsr;
@@ -193,8 +225,11 @@ template <class T>
 struct Typed {
   std::vector<T> q, k, v, sl, sr, dout;
   explicit Typed(const Instance& x)
-      : q(x.q.begin(), x.q.end()), k(x.k.begin(), x.k.end()), v(x.v.begin(), x.v.end()),
-        sl(x.sl.begin(), x.sl.end()), sr(x.sr.begin(), x.sr.end()),
+      : q(x.q.begin(), x.q.end()),
+        k(x.k.begin(), x.k.end()),
+        v(x.v.begin(), x.v.end()),
+        sl(x.sl.begin(), x.sl.end()),
+        sr(x.sr.begin(), x.sr.end()),
         dout(x.dout.begin(), x.dout.end()) {}
   AttentionInputs<T> inputs() const {
     AttentionInputs<T> in{q.data(), k.data(), v.data(), nullptr, nullptr};
@@ -215,7 +250,7 @@ Golden run_reference(const Instance& x, bool flash = false) {
   std::vector<T> out(static_cast<size_t>(x.out_size)),
       lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
       dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
-      dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+      dsl(static_cast<size_t>(slope_extent(p))), dsr(dsl.size());
   attention_forward_reference<T>(p, t.inputs(), out.data(), lse.data());
   attention_backward_reference<T>(p, t.inputs(), t.dout.data(),
                                   {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()},
@@ -230,7 +265,7 @@ inline Golden run_kernel(const Instance& x, cpu::Isa isa) {
   std::vector<float> out(static_cast<size_t>(x.out_size)),
       lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
       dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
-      dsl(static_cast<size_t>(p.H)), dsr(static_cast<size_t>(p.H));
+      dsl(static_cast<size_t>(slope_extent(p))), dsr(dsl.size());
   validate_backward(p, x.inputs());
   cpu::forward(isa, p, x.inputs(), out.data(), lse.data());
   cpu::backward(isa, p, x.inputs(), out.data(), x.dout.data(), lse.data(),

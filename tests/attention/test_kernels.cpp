@@ -63,6 +63,51 @@ Case mk(std::string name, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, int64_t
   return c;
 }
 
+// Issue 12: sliding windows that cut tiles, softcap, per-batch (B, H) and negative slopes, alone
+// and together, on ragged shapes.
+std::vector<Case> issue12_cases() {
+  std::vector<Case> v;
+  auto add = [&](Case c, auto&& set) {
+    set(c);
+    v.push_back(std::move(c));
+  };
+  add(mk("window_causal_alibi_T300", 2, 4, 4, 300, 300, 32, 32, true, Bias::kAlibi),
+      [](Case& c) { c.window_left = 70; });  // cuts tiles; causal bounds the right side
+  add(mk("window_symmetric_gqa_113x203", 2, 6, 2, 113, 203, 48, 40, false, Bias::kSymmetric),
+      [](Case& c) { c.window_left = 37, c.window_right = 50, c.ragged = true; });
+  add(mk("window_diagonal_only_T130", 1, 2, 2, 130, 130, 16, 16, false, Bias::kNone),
+      [](Case& c) { c.window_left = 0, c.window_right = 0; });
+  add(mk("window_tq_gt_tk_causal", 1, 3, 3, 203, 113, 16, 16, true, Bias::kLearned),
+      [](Case& c) { c.window_left = 10; });  // rows before the first key see nothing
+  add(mk("window_right_wider_than_T_nonsym", 1, 4, 4, 150, 150, 24, 24, false, Bias::kNonsymmetric),
+      [](Case& c) { c.window_left = 65, c.window_right = 1000; });
+  add(mk("window_bool_mask_decode_ragged", 3, 4, 2, 1, 239, 32, 32, true, Bias::kAlibi),
+      [](Case& c) { c.window_left = 100, c.ragged = true, c.mask = MaskKind::kBool; });
+  add(mk("softcap_alibi_causal_T150", 2, 4, 4, 150, 150, 64, 64, true, Bias::kAlibi),
+      [](Case& c) { c.softcap = 2.0f, c.input_scale = 2.0f; });  // |x/softcap| ~ 2: curved
+  add(mk("softcap_learned_inputs_1e3", 1, 4, 4, 97, 97, 64, 64, false, Bias::kLearned),
+      [](Case& c) { c.softcap = 30.0f, c.input_scale = 1e3f; });  // saturated: sech² ~ 0
+  add(mk("softcap_gqa_ragged_D24_Dv20", 3, 4, 2, 70, 150, 24, 20, false, Bias::kNone),
+      [](Case& c) { c.softcap = 1.0f, c.ragged = true; });
+  // Far tiles of the odd heads are the heavy ones; slopes up to −0.9 on both sides make a
+  // skip test that ignored the sign drop tiles that matter (checked: it fails then).
+  add(mk("negative_learned_T300_skip_on", 1, 6, 6, 300, 300, 32, 32, false, Bias::kLearned),
+      [](Case& c) { c.negative_slopes = true; });
+  add(mk("negative_learned_causal_gqa", 2, 6, 3, 113, 203, 32, 32, true, Bias::kLearned),
+      [](Case& c) { c.negative_slopes = true; });
+  add(mk("per_batch_learned_ragged", 3, 4, 4, 100, 130, 32, 32, false, Bias::kLearned),
+      [](Case& c) { c.per_batch_slopes = true, c.ragged = true; });
+  add(mk("per_batch_shared_negative_causal", 2, 5, 5, 65, 65, 16, 16, true, Bias::kLearned),
+      [](Case& c) { c.per_batch_slopes = c.shared_slopes = c.negative_slopes = true; });
+  add(mk("all_window_softcap_per_batch_negative_strided", 2, 6, 3, 150, 170, 40, 24, true,
+         Bias::kLearned),
+      [](Case& c) {
+        c.window_left = 45, c.softcap = 3.0f, c.input_scale = 2.0f;
+        c.per_batch_slopes = c.negative_slopes = c.strided = true;
+      });
+  return v;
+}
+
 // Query positions other than the buffer end (QueryPositions).
 std::vector<Case> position_cases() {
   std::vector<Case> v;
@@ -226,6 +271,7 @@ std::vector<Case> cases() {
   }
   for (Case& c : position_cases()) v.push_back(c);
   for (Case& c : packed_cases()) v.push_back(c);
+  for (Case& c : issue12_cases()) v.push_back(std::move(c));
   return v;
 }
 
@@ -314,9 +360,12 @@ TEST(Kernel, FullyMaskedRowsGiveZeroNotNaN) {
   }
 }
 
-// Same input, 1 thread and 2 threads: every gradient bitwise identical.
-TEST(Kernel, BackwardIsDeterministicAcrossThreadCounts) {
+// Same input, 1 thread and 2 threads: every gradient bitwise identical, for slopes (H) and
+// per-batch slopes (B, H).
+class Determinism : public ::testing::TestWithParam<bool> {};
+TEST_P(Determinism, BackwardIsDeterministicAcrossThreadCounts) {
   Case c = mk("det", 3, 6, 3, 150, 150, 32, 32, false, Bias::kLearned);
+  c.per_batch_slopes = GetParam();
   const Instance x = make_instance(c);
   const int saved = omp_get_max_threads();
   omp_set_num_threads(1);
@@ -332,6 +381,7 @@ TEST(Kernel, BackwardIsDeterministicAcrossThreadCounts) {
   EXPECT_EQ(two.dsl, again.dsl);
   EXPECT_EQ(two.dsr, again.dsr);
 }
+INSTANTIATE_TEST_SUITE_P(Kernel, Determinism, ::testing::Bool());
 
 // Far-tile skipping at the default tolerance, long causal ALiBi: with skipping on and off, every
 // result within its error bound (the model counts each droppable key as lost whole).
@@ -373,6 +423,41 @@ TEST(Kernel, FarTileSkippingHonoursItsBound) {
   EXPECT_EQ(mism, 0);
   EXPECT_GT(diff, 0.0) << "no tile was skipped: the skip path is not exercised";
   EXPECT_LE(diff, 2.0 * tol / (1.0 - tol) * vmax);
+}
+
+// A window skips the key tiles outside it in both passes, observed without timing: a NaN planted
+// in key tile 3 (keys 192..255) cannot reach query tiles 0 and 1 (positions < 128 see keys
+// < 133), nor dk and dv of key tile 0 (seen by positions < 84 only). A tile that was computed
+// and masked would leak it: P = 0 times a NaN value is NaN.
+TEST(Kernel, WindowSkipsTilesOutsideIt) {
+  Case c = mk("window_nan", 1, 2, 2, 256, 256, 16, 16, false, Bias::kSymmetric);
+  c.window_left = 20, c.window_right = 5;
+  Instance x = make_instance(c);
+  const int64_t jnan = 200;
+  for (int64_t h = 0; h < c.Hkv; ++h)
+    for (int64_t d = 0; d < c.D; ++d) {
+      x.k[static_cast<size_t>((h * c.Tk + jnan) * c.D + d)] = NAN;
+      x.v[static_cast<size_t>((h * c.Tk + jnan) * c.Dv + d)] = NAN;
+    }
+  for (cpu::Isa isa : isas()) {
+    const Golden got = run_kernel(x, isa);
+    for (int64_t h = 0; h < c.H; ++h) {
+      for (int64_t i = 0; i < c.Tq; ++i)
+        for (int64_t d = 0; d < c.D; ++d) {
+          const size_t at = static_cast<size_t>((h * c.Tq + i) * c.D + d);
+          if (i < 128) {
+            ASSERT_TRUE(std::isfinite(got.out[at])) << cpu::isa_name(isa) << " row " << i;
+            ASSERT_TRUE(std::isfinite(got.dq[at])) << cpu::isa_name(isa) << " row " << i;
+          }
+          if (i < 64) {  // key i of tile 0
+            ASSERT_TRUE(std::isfinite(got.dk[at])) << cpu::isa_name(isa) << " key " << i;
+            ASSERT_TRUE(std::isfinite(got.dv[at])) << cpu::isa_name(isa) << " key " << i;
+          }
+        }
+      // The NaN is there: the row at its own position sees it.
+      EXPECT_TRUE(std::isnan(got.out[static_cast<size_t>((h * c.Tq + jnan) * c.D)]));
+    }
+  }
 }
 
 }  // namespace

@@ -31,7 +31,7 @@ void check_fd(const Case& c) {
     double gmax = 1e-12;
     for (double e : grad) gmax = std::max(gmax, std::abs(e));
     for (size_t i = 0; i < tensor.size(); i += static_cast<size_t>(stride)) {
-      if (std::isinf(tensor[i])) continue;
+      if (!std::isfinite(tensor[i])) continue;  // +inf masks a side; NaN: a (B, H) gap
       const auto l = [&] { return loss(p, t); };
       const double fd = central_difference(tensor[i], l, 1e-3);
       // 1e-11: the rounding floor of the difference quotient, eps·|L|/h with |L| ~ 10.
@@ -56,7 +56,9 @@ Case small(std::string name, bool causal, Bias bias) {
   return c;
 }
 
-TEST(ReferenceGradients, FiniteDifferencesCausalAlibi) { check_fd(small("causal_alibi", true, Bias::kAlibi)); }
+TEST(ReferenceGradients, FiniteDifferencesCausalAlibi) {
+  check_fd(small("causal_alibi", true, Bias::kAlibi));
+}
 TEST(ReferenceGradients, FiniteDifferencesLearnedLeftRight) {
   check_fd(small("learned", false, Bias::kLearned));
 }
@@ -93,28 +95,60 @@ TEST(ReferenceGradients, FiniteDifferencesKeyLengthPositions) {
   check_fd(c);
 }
 
-// Complex step: Im L(x + ih)/h has no cancellation error, so it pins the slope gradients to ~1e-12.
-TEST(ReferenceGradients, ComplexStepSlopes) {
-  const Case c = small("cs", false, Bias::kLearned);
+// Issue 12's features by finite differences: softcap (dx = dS·(1 − tanh²)) with a window that
+// cuts rows, per-batch (B, H) slopes with negative ones on ragged rows.
+TEST(ReferenceGradients, FiniteDifferencesSoftcapWindow) {
+  Case c = small("softcap_window", false, Bias::kLearned);
+  c.softcap = 1.5f, c.window_left = 1, c.window_right = 2, c.input_scale = 1.5f;
+  check_fd(c);
+}
+TEST(ReferenceGradients, FiniteDifferencesPerBatchNegativeSlopes) {
+  Case c = small("per_batch_negative", true, Bias::kLearned);
+  c.per_batch_slopes = c.negative_slopes = c.ragged = true;
+  c.H = 4, c.Hkv = 2;
+  check_fd(c);
+}
+
+// Complex step: Im L(x + ih)/h has no cancellation error, so it pins the gradients to ~1e-12:
+// every slope, and a spread of q and k entries (through the softcap, when there is one).
+void check_complex_step(const Case& c) {
   const Instance x = make_instance(c, 7);
   const AttentionProblem& p = x.p;
   const Golden g = run_reference<double>(x);
   using cd = std::complex<double>;
   Typed<cd> t(x);
-  for (int side = 0; side < 2; ++side)
-    for (int64_t h = 0; h < p.H; ++h) {
-      std::vector<cd>& s = side == 0 ? t.sl : t.sr;
-      if (std::isinf(s[static_cast<size_t>(h)].real())) continue;
+  auto check = [&](const char* name, std::vector<cd>& s, const std::vector<double>& grad,
+                   size_t stride) {
+    for (size_t n = 0; n < s.size(); n += stride) {
+      if (!std::isfinite(s[n].real())) continue;  // +inf masks a side; NaN: a (B, H) gap
       const double step = 1e-20;
-      s[static_cast<size_t>(h)] += cd(0.0, step);
-      std::vector<cd> out(static_cast<size_t>(p.B * p.out_strides.b)), lse(static_cast<size_t>(p.B * p.H * p.Tq));
+      s[n] += cd(0.0, step);
+      std::vector<cd> out(x.dout.size()), lse(static_cast<size_t>(detail::lse_elements(p)));
       attention_forward_reference<cd>(p, t.inputs(), out.data(), lse.data());
-      s[static_cast<size_t>(h)] -= cd(0.0, step);
+      s[n] -= cd(0.0, step);
       double d = 0.0;
       for (size_t i = 0; i < out.size(); ++i) d += out[i].imag() / step * x.dout[i];
-      const double want = (side == 0 ? g.dsl : g.dsr)[static_cast<size_t>(h)];
-      EXPECT_NEAR(want, d, 1e-10 * std::max(1.0, std::abs(d))) << "side " << side << " head " << h;
+      EXPECT_NEAR(grad[n], d, 1e-10 * std::max(1.0, std::abs(d)))
+          << c.name << " " << name << "[" << n << "]";
     }
+  };
+  check("slopes_left", t.sl, g.dsl, 1);
+  check("slopes_right", t.sr, g.dsr, 1);
+  check("q", t.q, g.dq, 5);
+  check("k", t.k, g.dk, 3);
+}
+
+TEST(ReferenceGradients, ComplexStepSlopes) {
+  check_complex_step(small("cs", false, Bias::kLearned));
+}
+TEST(ReferenceGradients, ComplexStepSoftcapPerBatchNegativeSlopes) {
+  Case c = small("cs_softcap_per_batch_negative", false, Bias::kLearned);
+  c.softcap = 0.8f, c.input_scale = 2.0f, c.window_left = 3;
+  c.per_batch_slopes = c.negative_slopes = true;
+  check_complex_step(c);
+  c.shared_slopes = true;  // one vector: its gradient sums both sides, per batch row
+  c.name += "_shared";
+  check_complex_step(c);
 }
 
 // Softmax rows sum to one: with v = 1 every visible row outputs exactly 1, masked rows 0.
@@ -153,7 +187,8 @@ std::vector<double> press_get_slopes(int n) {
   const int closest = 1 << static_cast<int>(std::floor(std::log2(n)));
   std::vector<double> r = pow2(closest);
   const std::vector<double> extra = press_get_slopes(2 * closest);
-  for (int i = 0; static_cast<int>(r.size()) < n; i += 2) r.push_back(extra[static_cast<size_t>(i)]);
+  for (int i = 0; static_cast<int>(r.size()) < n; i += 2)
+    r.push_back(extra[static_cast<size_t>(i)]);
   return r;
 }
 
@@ -162,7 +197,8 @@ TEST(Slopes, MatchPressForEveryHeadCount) {
     const std::vector<float> got = alibi_slopes(n);
     const std::vector<double> want = press_get_slopes(n);
     ASSERT_EQ(got.size(), want.size());
-    for (size_t i = 0; i < got.size(); ++i) EXPECT_FLOAT_EQ(got[i], static_cast<float>(want[i])) << n << " " << i;
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_FLOAT_EQ(got[i], static_cast<float>(want[i])) << n << " " << i;
   }
 }
 

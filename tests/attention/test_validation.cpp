@@ -30,17 +30,54 @@ TEST(Validation, AcceptsAWellFormedProblem) {
   EXPECT_NO_THROW(validate(x.p, x.inputs()));
 }
 
+// base(), changed by `edit`, must be refused with an Error mentioning `needle`.
+template <class Edit>
+void expect_refused(Edit edit, const std::string& needle) {
+  Instance x = base();
+  edit(x);
+  expect_error(x, needle);
+}
+
 TEST(Validation, RefusesMalformedProblems) {
-  { Instance x = base(); x.p.Hkv = 3; expect_error(x, "Hkv"); }
-  { Instance x = base(); x.p.Tq = 0; expect_error(x, "size"); }
-  { Instance x = base(); x.key_lengths[1] = -1; expect_error(x, "key_lengths[1]"); }
-  { Instance x = base(); x.key_lengths[1] = 12; expect_error(x, "key_lengths[1]"); }
-  { Instance x = base(); x.sl[2] = NAN; expect_error(x, "alibi_slopes[2]"); }
-  { Instance x = base(); x.sr[0] = -0.5f; expect_error(x, "alibi_slopes_right[0]"); }
-  { Instance x = base(); x.p.q_strides.t = 4; expect_error(x, "q time stride"); }
-  { Instance x = base(); x.p.scale = INFINITY; expect_error(x, "scale"); }
-  { Instance x = base(); x.p.skip_tolerance = 1.5f; expect_error(x, "skip_tolerance"); }
-  { Instance x = base(); x.p.mask_kind = MaskKind::kBool; expect_error(x, "mask"); }
+  expect_refused([](Instance& x) { x.p.Hkv = 3; }, "Hkv");
+  expect_refused([](Instance& x) { x.p.Tq = 0; }, "size");
+  expect_refused([](Instance& x) { x.key_lengths[1] = -1; }, "key_lengths[1]");
+  expect_refused([](Instance& x) { x.key_lengths[1] = 12; }, "key_lengths[1]");
+  expect_refused([](Instance& x) { x.sl[2] = NAN; }, "alibi_slopes[2]");
+  expect_refused([](Instance& x) { x.sr[0] = -INFINITY; }, "alibi_slopes_right[0]");
+  expect_refused([](Instance& x) { x.p.q_strides.t = 4; }, "q time stride");
+  expect_refused([](Instance& x) { x.p.scale = INFINITY; }, "scale");
+  expect_refused([](Instance& x) { x.p.skip_tolerance = 1.5f; }, "skip_tolerance");
+  expect_refused([](Instance& x) { x.p.mask_kind = MaskKind::kBool; }, "mask");
+}
+
+// Issue 12's window, softcap and slopes: the values flash-attn accepts pass, the rest are
+// refused by name.
+TEST(Validation, WindowSoftcapAndSlopes) {
+  {
+    Instance x = base();
+    x.sl[1] = -0.5f;  // a negative slope is valid (far keys heavier), as in flash-attn
+    x.sr[0] = -3.0f;
+    x.p.window_left = 0, x.p.window_right = 5, x.p.softcap = 30.0f;
+    EXPECT_NO_THROW(validate(x.p, x.inputs()));
+  }
+  expect_refused([](Instance& x) { x.sl[3] = -INFINITY; }, "alibi_slopes[3] (slopes_left[3])");
+  expect_refused([](Instance& x) { x.p.window_left = -2; }, "window_size");
+  expect_refused([](Instance& x) { x.p.window_right = -7; }, "window_size");
+  expect_refused([](Instance& x) { x.p.softcap = -1.0f; }, "softcap");
+  expect_refused([](Instance& x) { x.p.softcap = NAN; }, "softcap");
+  expect_refused([](Instance& x) { x.p.softcap = INFINITY; }, "softcap");
+  expect_refused([](Instance& x) { x.p.slopes_stride_b = 3; }, "slopes_stride_b");  // < H
+  expect_refused([](Instance& x) { x.p.slopes_stride_b = -4; }, "slopes_stride_b");
+  expect_refused(  // a batch stride for slopes that are not there
+      [](Instance& x) { x.sl.clear(), x.sr.clear(), x.p.slopes_stride_b = 4; }, "slopes_stride_b");
+  Case c;
+  c.B = 3, c.H = 4, c.Hkv = 2, c.Tq = 5, c.Tk = 5, c.bias = Bias::kLearned;
+  c.per_batch_slopes = true;  // (B, H) with stride H + 2, NaN in the gaps (never read)
+  Instance x = make_instance(c);
+  EXPECT_NO_THROW(validate(x.p, x.inputs()));
+  x.sl[static_cast<size_t>(2 * x.p.slopes_stride_b + 1)] = NAN;
+  expect_error(x, "alibi_slopes[2, 1] (slopes_left[13])");
 }
 
 // A well-formed packed problem: 3 documents (one without keys), (total, H, D) rows.

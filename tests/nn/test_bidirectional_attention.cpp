@@ -292,6 +292,7 @@ void check_rejects_bad_arguments() {
   std::vector<Real> qkv(B * T * 3 * C, Real(0.5)), out(B * T * C), lse(B * H * T),
       scratch(B * T * 3 * C), dqkv(B * T * 3 * C), dm_left(H), dm_right(H);
   const std::vector<Real> slopes{0.5, 0.25, 0.125}, negative{0.5, -0.1, 0.25},
+      minus_inf{0.5, -std::numeric_limits<Real>::infinity(), 0.25},
       nan{0.5, std::numeric_limits<Real>::quiet_NaN(), 0.25},
       inf{0.5, std::numeric_limits<Real>::infinity(), 0.25};
   const std::vector<int32_t> too_long{4, 5}, negative_length{-1, 4}, lengths{4, 2};
@@ -301,11 +302,13 @@ void check_rejects_bad_arguments() {
   };
   EXPECT_TRUE(throws_naming(forward({.key_lengths = too_long.data()}), "self attention"));
   EXPECT_TRUE(throws_naming(forward({.key_lengths = negative_length.data()}), "key_lengths[0]"));
-  EXPECT_TRUE(throws_naming(forward({.slopes_left = negative.data()}), "slopes_left[1]"));
+  EXPECT_TRUE(throws_naming(forward({.slopes_left = minus_inf.data()}), "slopes_left[1]"));
   EXPECT_TRUE(throws_naming(forward({.slopes_left = slopes.data(), .slopes_right = nan.data()}),
                             "slopes_right[1]"));
   EXPECT_TRUE(throws_naming(forward({.slopes_left = nan.data()}), "self attention"));
-  // +∞ masks a side: valid, on either side.
+  // A negative slope (far keys heavier) is valid, as in flash-attn; +∞ masks a side: valid, on
+  // either side.
+  EXPECT_NO_THROW(forward({.slopes_left = negative.data()})());
   EXPECT_NO_THROW(forward({.slopes_left = inf.data(), .slopes_right = slopes.data()})());
   EXPECT_NO_THROW(forward({.slopes_left = slopes.data(), .slopes_right = inf.data()})());
 

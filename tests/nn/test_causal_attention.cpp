@@ -158,13 +158,16 @@ TEST(SelfAttention, MatchesReferenceInHeadMajorLayout) {
 TEST(SelfAttention, RejectsBadArguments) {
   std::vector<float> qkv(4 * 36), out(4 * 12), lse(12), scratch(4 * 36), dm(3);
   EXPECT_THROW(attention_forward(out.data(), lse.data(), qkv.data(), nullptr, 1, 4, 12, 5), Error);
-  const std::vector<float> negative{0.5f, -0.1f, 0.25f};
-  EXPECT_THROW(attention_forward(out.data(), lse.data(), qkv.data(), negative.data(), 1, 4, 12, 3),
+  // A slope of −inf means nothing (NaN too); a negative finite one is valid (far keys heavier).
+  const std::vector<float> minus_inf{0.5f, -INFINITY, 0.25f}, negative{0.5f, -0.1f, 0.25f};
+  EXPECT_THROW(attention_forward(out.data(), lse.data(), qkv.data(), minus_inf.data(), 1, 4, 12, 3),
                Error);
-  const std::vector<double> negative64{0.5, -0.1, 0.25};
+  EXPECT_NO_THROW(
+      attention_forward(out.data(), lse.data(), qkv.data(), negative.data(), 1, 4, 12, 3));
+  const std::vector<double> minus_inf64{0.5, -INFINITY, 0.25};
   std::vector<double> qkv64(4 * 36), out64(4 * 12), lse64(12);
   EXPECT_THROW(
-      attention_forward(out64.data(), lse64.data(), qkv64.data(), negative64.data(), 1, 4, 12, 3),
+      attention_forward(out64.data(), lse64.data(), qkv64.data(), minus_inf64.data(), 1, 4, 12, 3),
       Error);
   attention_forward(out.data(), lse.data(), qkv.data(), nullptr, 1, 4, 12, 3);
   EXPECT_THROW(attention_backward(qkv.data(), dm.data(), scratch.data(), out.data(), qkv.data(),

@@ -40,9 +40,9 @@ def bad_forward_cases(rng):
     yield "v", dict(v=v.astype(np.float16))
     yield "alibi_slopes", dict(alibi_slopes=m[:3])
     yield "alibi_slopes", dict(alibi_slopes=np.array([0.5, np.nan, 0.1, 0.2], np.float32))
-    yield "alibi_slopes", dict(alibi_slopes=np.array([0.5, -0.1, 0.1, 0.2], np.float32))
+    yield "alibi_slopes", dict(alibi_slopes=np.array([0.5, -np.inf, 0.1, 0.2], np.float32))
     yield "alibi_slopes", dict(alibi_slopes=m.reshape(2, 2))
-    yield "alibi_slopes_right", dict(alibi_slopes=m, alibi_slopes_right=-m)
+    yield "alibi_slopes_right", dict(alibi_slopes=m, alibi_slopes_right=np.full_like(m, -np.inf))
     yield "alibi_slopes_right", dict(alibi_slopes=m, alibi_slopes_right=m[:2])
     yield "alibi_slopes_right", dict(alibi_slopes_right=m)  # without alibi_slopes
     yield "key_lengths", dict(key_lengths=np.array([3, -1]))
