@@ -26,8 +26,8 @@ slopes, without weight decay; otherwise they are a buffer. The parameter is log 
 H=6), AdamW moves every parameter by about lr per step, so a linear m gives the shallow heads
 huge relative steps and drives them below zero within a few steps at lr 1e-3; in log space every
 head moves by the same ratio and m stays positive. --slope-param linear is the README's raw
-recipe; slope refuses negative slopes until the kernels accept them (issue 12), so it stops
-with a ValueError once a slope crosses zero (sdpa-mask runs on with a growing bias).
+recipe: m itself is the parameter and may cross zero (a negative slope weights far keys more;
+slope accepts slopes of either sign, as flash-attn does, and sdpa-mask's bias follows too).
 
 sdpa-mask and slope build identical parameters in identical order, so with the same --seed they
 start from the same weights, see the same batches, and their losses agree within float32
@@ -303,7 +303,8 @@ def parse_args(argv=None):
     p.add_argument("--learned-slopes", action="store_true",
                    help="ALiBi slopes as an nn.Parameter (H,) trained with the model")
     p.add_argument("--slope-param", choices=("log", "linear"), default="log",
-                   help="with --learned-slopes: the parameter is log m (m stays positive) or m")
+                   help="with --learned-slopes: the parameter is log m (m stays positive, the same "
+                   "relative step for every head) or m (any sign)")
     p.add_argument("--slope-door", choices=("flash", "sdpa"), default="flash",
                    help="with --attn slope: slope.torch.flash_attn_func on (B, T, H, D), or "
                    "slope.torch.scaled_dot_product_attention(is_causal=True) on (B, H, T, D)")

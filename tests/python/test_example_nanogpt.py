@@ -48,23 +48,27 @@ def corpus():
     return ng.CharCorpus((REPO / "README.md").read_text(encoding="utf-8"))
 
 
-def _config(corpus, attn, learned, door="flash"):
+def _config(corpus, attn, learned, door="flash", param="log"):
     return ng.GPTConfig(block_size=T, vocab_size=corpus.vocab_size, n_layer=2, n_head=4,
-                        n_embd=64, attn=attn, learned_slopes=learned, slope_door=door)
+                        n_embd=64, attn=attn, learned_slopes=learned, slope_door=door,
+                        slope_param=param)
 
 
 def _losses(corpus, attn, learned, dtype=torch.float32, backend=None, slope_factor=1.0,
-            door="flash"):
+            door="flash", param="log", lr=1e-3, model_out=None):
     """STEPS training losses of the example model from SEED (eager, or compiled by backend)."""
-    model, _ = ng.build(_config(corpus, attn, learned, door), SEED, compile_model=False)
+    model, _ = ng.build(_config(corpus, attn, learned, door, param), SEED, compile_model=False)
+    if model_out is not None:
+        model_out.append(model)
     if slope_factor != 1.0:  # a planted bug: every slope off by slope_factor
         with torch.no_grad():
             for block in model.h:
                 s = block.attn.slopes
-                s.copy_(s + math.log(slope_factor) if learned else s * slope_factor)
+                log = learned and param == "log"
+                s.copy_(s + math.log(slope_factor) if log else s * slope_factor)
     model.to(dtype)
     run = model if backend is None else torch.compile(model, fullgraph=True, backend=backend)
-    opt = model.configure_optimizer(1e-3)
+    opt = model.configure_optimizer(lr)
     gen = torch.Generator().manual_seed(SEED)
     return [ng.train_step(run, opt, *corpus.batch("train", B, T, gen)) for _ in range(STEPS)]
 
@@ -95,6 +99,20 @@ def test_slope_and_sdpa_mask_give_the_same_losses(corpus, references, learned, d
     diffs = [abs(a - b) for a, b in zip(slope32, mask32)]
     assert max(diffs) <= tol, f"losses slope {slope32}, sdpa-mask {mask32}: |diff| {diffs} > {tol}"
     assert slope32[-1] < slope32[0]  # it trains
+
+
+def test_slopes_crossing_zero(corpus):
+    """--slope-param linear at lr 2e-2: AdamW drives the shallowest slope (1/256) below zero in
+    the first step; slope takes slopes of either sign, and still computes sdpa-mask's function
+    (same error model, its own float64 reference)."""
+    models = []
+    mask32 = _losses(corpus, "sdpa-mask", True, param="linear", lr=2e-2)
+    mask64 = _losses(corpus, "sdpa-mask", True, dtype=torch.float64, param="linear", lr=2e-2)
+    slope32 = _losses(corpus, "slope", True, param="linear", lr=2e-2, model_out=models)
+    assert min(b.attn.slopes.min().item() for b in models[0].h) < 0  # it did cross zero
+    tol = _tolerance(mask32, mask64)
+    diffs = [abs(a - b) for a, b in zip(slope32, mask32)]
+    assert max(diffs) <= tol, f"losses slope {slope32}, sdpa-mask {mask32}: |diff| {diffs} > {tol}"
 
 
 def test_same_seed_same_run(corpus):
