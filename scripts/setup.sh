@@ -38,6 +38,7 @@ say() { printf '[setup] %s\n' "$*"; }
 apt_packages=(
   g++ cmake ninja-build
   libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev
+  librandom123-dev
   gnuplot-nox
   python3-venv
 )

@@ -5,6 +5,7 @@
 // an optional explicit mask. Every backend reads it; validate() is the one place it is checked.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -96,9 +97,11 @@ struct AttentionProblem {
   // Per-batch slopes: slopes_left/right are (B, H) with this batch stride; 0: (H), shared.
   int64_t slopes_stride_b = 0;
 
-  // Attention dropout: each P_ij is kept with probability 1 − dropout_p and scaled by
-  // 1/(1 − dropout_p); the keep mask is a pure function of (dropout_seed, dropout_offset, b, h,
-  // i, j) (a counter-based generator), so the backward regenerates it. 0: off.
+  // Attention dropout (flash-attn's and torch SDPA's): out_i = Σ_j (Z_ij/(1 − dropout_p))·P_ij·v_j,
+  // P the softmax of the scores (its normaliser sums every visible key, kept or not, and lse is
+  // that of P, unchanged by dropout), Z_ij ∈ {0, 1} the keep mask of attention_dropout_mask():
+  // a pure function of (dropout_seed, dropout_offset, b, h, i, j), so the backward regenerates
+  // it and a call is reproducible. dropout_p in [0, 1); 0: off.
   float dropout_p = 0.0f;
   uint64_t dropout_seed = 0;
   uint64_t dropout_offset = 0;
@@ -198,13 +201,40 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
                                   const T* dout, const AttentionGrads<T>& grads,
                                   const T* out = nullptr);
 
+// ---- Attention dropout: the keep mask -------------------------------------------------------
+
+// Philox4x32-10 (Salmon, Moraes, Dror & Shaw, "Parallel random numbers: as easy as 1, 2, 3",
+// SC'11), Random123's philox4x32 with 10 rounds: 4 words out per (counter, key).
+std::array<uint32_t, 4> philox4x32_10(const std::array<uint32_t, 4>& counter,
+                                      const std::array<uint32_t, 2>& key);
+
+// Whether key j of query row i of head h in batch row b is kept (Z_ij = 1). The exact mapping,
+// for anyone who reproduces the mask (e.g. in Python), with p = dropout_p, seed = dropout_seed,
+// offset = dropout_offset, H the query heads, lo/hi the low and high 32 bits of a 64-bit value:
+//   key     = (lo(seed), hi(seed) XOR hi(offset))
+//   counter = (⌊j/4⌋, i, b·H + h, lo(offset))      (each word mod 2³²)
+//   x       = word (j mod 4) of philox4x32_10(counter, key)
+//   kept    ⟺ x ≥ ⌊p·2³²⌋   (p the float widened exactly: p·2³² is exact in double)
+// One Philox call serves 4 consecutive keys of a row. i and j count the batch row's queries and
+// keys from 0 (packed: document b's own; never positions), h is the query head (grouped
+// queries share k and v, not masks). For a
+// fixed seed, distinct (offset, b, h, i, ⌊j/4⌋) give distinct (key, counter) pairs, so callers
+// draw a fresh mask by advancing the offset (by 1 per call is enough). The keep probability is
+// 1 − ⌊p·2³²⌋/2³², which is 1 − p exactly for every float p ≥ 2⁻⁹ and within 2⁻³² of it below.
+bool attention_dropout_mask(const AttentionProblem& p, int64_t b, int64_t h, int64_t i, int64_t j);
+
+// keep (Tk): attention_dropout_mask(p, b, h, i, j) for j = 0 .. Tk−1, as 0 or 1.
+void attention_dropout_mask_row(const AttentionProblem& p, int64_t b, int64_t h, int64_t i,
+                                uint8_t* keep);
+
 // ---- Rounding-error bounds of an fp32 evaluation ---------------------------------------------
 
 // Per-element bounds on |fp32 result − exact result| for any fp32 implementation of the
 // problem that forms scores as dot products, a softmax with a rowwise normaliser (online or
 // not), P·V, and the flash backward (D_i = rowsum(dO∘O), dS = P∘(dP − D_i)), possibly dropping
-// keys of probability ≤ 2·skip_tolerance/Tk of the row's largest (far-tile skipping).
-// Computed in float64 from the float32 inputs, so it is the same on every machine.
+// keys of probability ≤ 2·skip_tolerance/Tk of the row's largest (far-tile skipping), with
+// dropout's mask (attention_dropout_mask) where dropout_p > 0. Computed in float64 from the float32
+// inputs, so it is the same on every machine.
 //
 // The model (first order in u = 2⁻²⁴, the unit roundoff of fp32), after Higham, "Accuracy and
 // Stability of Numerical Algorithms" (2002), §3, with the probabilistic sum bound of Higham &
@@ -228,6 +258,13 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
 //   out_id = Σ_j P_ij·v_jd errs by Σ_j P_ij·ρ_ij·|v_jd − out_id| + γ(Tk)·(Σ_j P_ij·|v_jd| +
 //   |out_id|); and the backward's dP, D_i, dS, dq, dk and dv likewise, each a sum whose terms
 //   carry their factors' bounds (error_bounds.cpp spells out each line);
+//   dropout: a kept term carries Zc_ij = 1/(1 − p) (0 when dropped) where P meets v or dO, so
+//   out_id = Σ_j P_ij·w_jd with w_jd = Zc_ij·v_jd errs by Σ_j P_ij·(ρ_ij·|w_jd − out_id| +
+//   3u·|w_jd|) + γ(Tk)·(Σ_j P_ij·|w_jd| + |out_id|): P's errors act on w as they act on v without
+//   dropout (the normaliser sums every P_ij), and the factor — 1/(1 − p) formed in fp32 (≤ 2u)
+//   and one more rounding where it multiplies (u) — adds 3u to each kept term; likewise
+//   dP_ij = Zc_ij·(dO_i·v_j) gains 3u·|dP_ij| and dv's terms P_ij·Zc_ij·dO_id gain 3u. lse, D_i
+//   and dS = P∘(dP − D_i) keep their form (D_i = rowsum(dO∘O) is still Σ_j P_ij·dP_ij);
 //   a slope gradient, for a softmax backward whose D_i is consistent with its P (autograd's,
 //   and slope's kernel, which corrects the flash D_i) and whose terms are summed in fp32 over
 //   at most 64 keys, then in double: errors common to a row cancel, each key's own error

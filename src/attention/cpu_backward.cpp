@@ -20,6 +20,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attention/cpu_dropout.h"
 #include "attention/cpu_kernels.h"
 #include "attention/cpu_skip.h"
 #include "attention/cpu_slope_grads.h"
@@ -48,6 +49,7 @@ struct BackwardTiles {
   std::vector<float> Di;     // (group, Tq): rowsum(dO∘O)
   std::vector<float> qnorm;  // (group, Tq): ‖scale·q_i‖·kNormSlack, for the skip bound
   SlopeRowSums rows;         // (group, Tq) rows of slope-gradient sums, when asked for
+  TileDropout drop;          // the block's dropout factors Zc (cpu_dropout.h)
 
   BackwardTiles(const AttentionProblem& p, int64_t Dpad, int64_t Dvpad, bool slope_grads)
       : Qs(static_cast<size_t>(kTileQ * Dpad)),
@@ -63,7 +65,8 @@ struct BackwardTiles {
         dQ(static_cast<size_t>(p.H / p.Hkv * p.Tq * Dpad)),
         Di(static_cast<size_t>(p.H / p.Hkv * p.Tq)),
         qnorm(Di.size()),
-        rows(slope_grads ? p.H / p.Hkv * p.Tq : 0) {}
+        rows(slope_grads ? p.H / p.Hkv * p.Tq : 0),
+        drop(p) {}
 };
 
 // What every tile of one (batch row or document, kv head) item reads.
@@ -127,7 +130,8 @@ const float* load_key_tile(const AttentionProblem& p, const BackwardItem& it, in
 }
 
 // One (query tile of head gh, key tile) block of the backward: P = exp(S − lse) recomputed,
-// dV += Pᵀ·dO, dP = dO·Vᵀ, dS = P∘(dP − Dᵢ) (with the slope-gradient row sums), dK += dSᵀ·Qs
+// dV += (P∘Zc)ᵀ·dO, dP = Zc∘(dO·Vᵀ) (Zc: dropout's factors, cpu_dropout.h; none without
+// dropout), dS = P∘(dP − Dᵢ) (with the slope-gradient row sums), dK += dSᵀ·Qs
 // (scale already in Qs), dQ += dS·K (scale applied at the end). kp/ldk: from load_key_tile.
 void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in, const float* dout,
                     const float* lse_h, const HeadBias& hb, const TileGeom& g, int64_t gh,
@@ -154,8 +158,15 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
     }
     for (int64_t c = 0; c < g.ncols_pad; c += kW) store(s + c, vexp(load(s + c) - l_r));
   }
-  mm_AtB_acc(w.dV.data(), it.Dvpad, w.S.data(), kTileK, dO, lddo, g.ncols, it.Dvpad, g.nrows);
+  const float* Pv = w.S.data();  // P as it meets dO: with dropout P∘Zc, in dP's buffer for now
+  if (w.drop.on()) {
+    w.drop.load_tile(p, g);
+    w.drop.multiply(w.dP.data(), w.S.data(), g);
+    Pv = w.dP.data();
+  }
+  mm_AtB_acc(w.dV.data(), it.Dvpad, Pv, kTileK, dO, lddo, g.ncols, it.Dvpad, g.nrows);
   mm_AB(w.dP.data(), kTileK, dO, lddo, w.Vt.data(), kTileK, g.nrows, g.ncols_pad, p.Dv);
+  if (w.drop.on()) w.drop.multiply(w.dP.data(), w.dP.data(), g);
   for (int64_t r = 0; r < g.nrows; ++r) {
     float* ds = w.dP.data() + r * kTileK;
     const float* pr = w.S.data() + r * kTileK;

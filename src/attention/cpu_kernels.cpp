@@ -27,6 +27,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attention/cpu_dropout.h"
 #include "attention/cpu_skip.h"
 #include "attention/cpu_tiles.h"
 #include "attention/geometry.h"
@@ -56,16 +57,18 @@ struct ForwardTiles {
   std::vector<float> m, l;   // (kTileQ): running max and running sum of the online softmax
   std::vector<float> qnorm;  // (kTileQ): ‖scale·q_r‖·kNormSlack, for the skip bound
   std::vector<float> alpha;  // (kTileQ): exp(m_old − m_new), the rescale of O and l
+  TileDropout drop;          // the key tile's dropout factors (cpu_dropout.h)
 
-  ForwardTiles(int64_t D, int64_t Dvpad)
-      : Qt(static_cast<size_t>(D * kTileQ)),
+  ForwardTiles(const AttentionProblem& p, int64_t Dvpad)
+      : Qt(static_cast<size_t>(p.D * kTileQ)),
         St(kTileK * kTileQ),
         O(static_cast<size_t>(kTileQ * Dvpad)),
         Vp(static_cast<size_t>(kTileK * Dvpad)),
         m(kTileQ),
         l(kTileQ),
         qnorm(kTileQ),
-        alpha(kTileQ) {}
+        alpha(kTileQ),
+        drop(p) {}
 };
 
 // Online softmax (Milakov & Gimelshein 2018; flash-attention's forward) over one Sᵀ tile, along
@@ -118,7 +121,8 @@ void start_query_tile(const AttentionProblem& p, const float* q, const TileGeom&
 }
 
 // One key tile of the forward: Sᵀ = K·Qᵀ (keys straight from memory), bias and mask, online
-// softmax, O += P·V (P read transposed from Sᵀ). k, v: this (b, kv head)'s rows.
+// softmax, dropout (P∘Zc, after l has summed the undropped P), O += P·V (P read transposed from
+// Sᵀ). k, v: this (b, kv head)'s rows.
 void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileGeom& g,
                       const float* k, const float* v, int64_t Dvpad, ForwardTiles& w) {
   mm_AB(w.St.data(), kTileQ, k + g.j0 * p.k_strides.t, p.k_strides.t, w.Qt.data(), kTileQ, g.ncols,
@@ -127,6 +131,7 @@ void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileG
   bias_and_mask_tile<true>(w.St.data(), kTileQ, g, hb, p);
   online_softmax_tile(w.St.data(), g.ncols, g.nrows_pad, w.m.data(), w.l.data(), w.alpha.data());
   rescale_rows(w.O.data(), Dvpad, w.alpha.data(), g.nrows);
+  if (w.drop.on()) w.drop.apply_transposed(p, g, w.St.data());
   const float* vt = v + g.j0 * p.v_strides.t;
   int64_t ldv = p.v_strides.t;
   if (p.Dv % kW != 0) {  // V rows are read in place only when they are whole vectors
@@ -211,7 +216,7 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
   const FarTileSkip skip(p, in);
 #pragma omp parallel
   {
-    ForwardTiles w(p.D, round_up(p.Dv, kW));
+    ForwardTiles w(p, round_up(p.Dv, kW));
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.H * ntq; ++item)
       forward_query_tile(p, in, skip, item / (ntq * p.H), (item / ntq) % p.H, item % ntq, out, lse,

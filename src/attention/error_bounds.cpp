@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "attention/dropout.h"
 #include "attention/geometry.h"
 #include "attention/scorer.h"
 #include "slope/attention.h"
@@ -83,6 +84,8 @@ class ErrorModel {
               sr_.empty() ? nullptr : sr_.data()},
         scorer_{p, in64_},
         may_drop_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
+        keep_scale_(detail::dropout_scale(p)),
+        keep_err_(p.dropout_p != 0.0f ? 3.0 * kU : 0.0),
         g_row_(gamma(p.Tk)),
         s_(static_cast<size_t>(p.Tk)),
         P_(s_),
@@ -92,6 +95,8 @@ class ErrorModel {
         rho_(s_),
         dP_(s_),
         a_dP_(s_),
+        Zc_(s_.size(), 1.0),
+        keep_(s_.size(), 1),
         vis_(s_.size()),
         out_(static_cast<size_t>(p.Dv)),
         e_out_(out_),
@@ -146,6 +151,10 @@ class ErrorModel {
   bool softmax_row(int64_t b, int64_t h, int64_t i) {
     const double mx = scorer_.row(g_, b, h, i, s_, vis_);
     if (mx == -INFINITY) return false;
+    if (p_.dropout_p != 0.0f) {
+      attention_dropout_mask_row(p_, b, h, i, keep_.data());
+      for (int64_t j = 0; j < p_.Tk; ++j) Zc_[j] = keep_[j] ? keep_scale_ : 0.0;
+    }
     double sum = 0.0;
     for (int64_t j = 0; j < p_.Tk; ++j)
       if (vis_[j]) sum += std::exp(s_[j] - mx);
@@ -203,22 +212,25 @@ class ErrorModel {
     return sigma * dx + (kTanhUlps + 2.0) * kU * c * t;
   }
 
-  // out_id = Σ_j P_ij·v_jd and lse_i: their bounds.
+  // out_id = Σ_j P_ij·w_jd and lse_i: their bounds. w_jd = Zc_j·v_jd, the value as dropout
+  // leaves it (v_jd without dropout): relative errors r_j of P_j move out by
+  // Σ_j P_j·r_j·(w_jd − out_d) (the normaliser sums every P_j, kept or not), and a kept term's
+  // factor 1/(1 − p) adds keep_err_ (3u) of its own.
   void forward_row(int64_t b, int64_t h, int64_t i) {
     const int64_t hk = h / G_;
     for (int64_t d = 0; d < p_.Dv; ++d) {
       double x = 0.0;
       for (int64_t j = 0; j < p_.Tk; ++j)
-        if (vis_[j]) x += P_[j] * v_[static_cast<size_t>(v_off(b, hk, j) + d)];
+        if (vis_[j]) x += P_[j] * Zc_[j] * v_[static_cast<size_t>(v_off(b, hk, j) + d)];
       out_[d] = x;
     }
     for (int64_t d = 0; d < p_.Dv; ++d) {
       double e = 0.0, a = 0.0;
       for (int64_t j = 0; j < p_.Tk; ++j) {
         if (!vis_[j]) continue;
-        const double vjd = v_[static_cast<size_t>(v_off(b, hk, j) + d)];
-        e += P_[j] * rho_[j] * std::abs(vjd - out_[d]);
-        a += P_[j] * std::abs(vjd);
+        const double wjd = Zc_[j] * v_[static_cast<size_t>(v_off(b, hk, j) + d)];
+        e += P_[j] * (rho_[j] * std::abs(wjd - out_[d]) + keep_err_ * std::abs(wjd));
+        a += P_[j] * std::abs(wjd);
       }
       e_out_[d] = e + g_row_ * (a + std::abs(out_[d])) + kU * std::abs(out_[d]);
       r_.out[static_cast<size_t>(o_off(b, h, i) + d)] = e_out_[d];
@@ -227,7 +239,8 @@ class ErrorModel {
         E_ + g_row_ + kU * std::abs(lse_) + 2.0 * kU;
   }
 
-  // The row's terms of dq, dk and dv. dP_ij = dO_i·v_j errs by γ(Dv)·Σ_d|dO_id·v_jd|;
+  // The row's terms of dq, dk and dv. dP_ij = Zc_ij·(dO_i·v_j) errs by
+  // Zc_ij·γ(Dv)·Σ_d|dO_id·v_jd| (+ keep_err_·|dP_ij| for its factor 1/(1 − p));
   // D_i = dO_i·out_i, from the fp32 output, by its own sum plus Σ_d|dO_id|·e_out_d;
   // dS_ij = P_ij·(dP_ij − D_i). Returns D_i.
   double backward_row(int64_t b, int64_t h, int64_t i) {
@@ -246,7 +259,8 @@ class ErrorModel {
         dP_[j] += dO[d] * vj[d];
         a_dP_[j] += std::abs(dO[d] * vj[d]);
       }
-      a_dP_[j] *= gamma(p_.Dv);
+      dP_[j] *= Zc_[j];
+      a_dP_[j] = Zc_[j] * gamma(p_.Dv) * a_dP_[j] + keep_err_ * std::abs(dP_[j]);
     }
     const double* qi = q_row(b, h, i);
     for (int64_t j = 0; j < p_.Tk; ++j) {
@@ -266,9 +280,10 @@ class ErrorModel {
         dk_.add(k_off(b, hk, j) + d, scale_ * dx * qi[d], scale_ * e_dx * std::abs(qi[d]),
                 scale_ * std::abs(dx * qi[d]));
       }
+      const double pz = P_[j] * Zc_[j];  // dv's terms carry the dropout factor too
       for (int64_t d = 0; d < p_.Dv; ++d)
-        dv_.add(v_off(b, hk, j) + d, P_[j] * dO[d], P_[j] * rho_[j] * std::abs(dO[d]),
-                P_[j] * std::abs(dO[d]));
+        dv_.add(v_off(b, hk, j) + d, pz * dO[d], pz * (rho_[j] + keep_err_) * std::abs(dO[d]),
+                pz * std::abs(dO[d]));
     }
     return Di;
   }
@@ -345,10 +360,14 @@ class ErrorModel {
   const bool may_drop_;      // far-tile skipping may drop keys
   double drop_below_ = 0.0;  // ... of probability ≤ this × the row's largest (current row)
   detail::RowGeometry g_{};  // the current batch row
+  const double keep_scale_;  // 1/(1 − dropout_p)
+  const double keep_err_;    // 3u with dropout (the fp32 factor 1/(1 − p), its product), else 0
   const double g_row_;       // γ(Tk)
   // The current row: scores, probabilities, δs, sech² of the softcap and its error, ρ, dP,
   // γ(Dv)·Σ|dO·v|, visibility (Tk); output and its bounds (Dv); lse and E = Σ_j P_j·δs_j.
   std::vector<double> s_, P_, ds_, sech2_, dsech2_, rho_, dP_, a_dP_;
+  std::vector<double> Zc_;     // (Tk) the row's dropout factors Z_j/(1 − p); 1 without dropout
+  std::vector<uint8_t> keep_;  // (Tk) the row's keep mask
   std::vector<char> vis_;
   std::vector<double> out_, e_out_;
   double lse_ = -INFINITY, E_ = 0.0;

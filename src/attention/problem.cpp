@@ -193,7 +193,13 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
   if (!(std::isfinite(p.softcap) && p.softcap >= 0.0f))
     c.fail("softcap must be finite and >= 0 (0: off), got " + std::to_string(p.softcap));
   // Interface landed before the kernels (issue 12): each line goes when its feature lands.
-  if (p.dropout_p != 0.0f) c.fail("dropout: not implemented yet");
+  if (!(p.dropout_p >= 0.0f && p.dropout_p < 1.0f))
+    c.fail("dropout_p must be in [0, 1) (the probability of dropping a key), got " +
+           std::to_string(p.dropout_p));
+  // The keep mask's Philox counter holds ⌊j/4⌋, i and b·H + h in 32 bits each (attention.h).
+  constexpr int64_t k32 = int64_t{1} << 32;
+  if (p.dropout_p != 0.0f && (p.B * p.H > k32 || p.Tq > k32 || p.Tk > 4 * k32))
+    c.fail("dropout_p > 0 needs B·H <= 2^32, Tq <= 2^32 and Tk <= 2^34 (the keep mask's counter)");
   if (!(p.skip_tolerance >= 0.0f && p.skip_tolerance < 1.0f))
     c.fail("skip_tolerance must be in [0, 1), got " + std::to_string(p.skip_tolerance));
 }

@@ -1,12 +1,14 @@
 // Float64 reference of the attention problem: naive, row by row, straight from the definition in
 // attention.h. Templated on the scalar so tests run it in double for golden outputs and in
 // complex<double> for complex-step gradients. Slow on purpose; every fast path is tested against
-// it.
+// it. Dropout: a kept probability is multiplied by 1/(1 − p), a dropped one by 0, where it meets
+// v or dO; the mask is attention_dropout_mask_row's.
 #include <cmath>
 #include <complex>
 #include <type_traits>
 #include <vector>
 
+#include "attention/dropout.h"
 #include "attention/geometry.h"
 #include "attention/scorer.h"
 #include "slope/attention.h"
@@ -20,11 +22,14 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
   const detail::Scorer<T> sc{p, in};
   std::vector<T> s(p.Tk);
   std::vector<char> vis(p.Tk);
+  std::vector<uint8_t> keep(p.Tk, 1);
+  const T scale_kept = T(detail::dropout_scale(p));
   for (int64_t b = 0; b < p.B; ++b) {
     const detail::RowGeometry g = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
       for (int64_t i = 0; i < g.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
+        if (p.dropout_p != 0.0f) attention_dropout_mask_row(p, b, h, i, keep.data());
         T* o = out + g.out + h * p.out_strides.h + i * p.out_strides.t;
         T& l = lse[g.lse + h * g.lse_h + i];
         for (int64_t d = 0; d < p.Dv; ++d) o[d] = 0;
@@ -38,8 +43,8 @@ void attention_forward_reference(const AttentionProblem& p, const AttentionInput
           if (vis[j]) sum += std::exp(s[j] - mx);
         l = mx + std::log(sum);
         for (int64_t j = 0; j < p.Tk; ++j) {
-          if (!vis[j]) continue;
-          const T pj = std::exp(s[j] - l);
+          if (!vis[j] || !keep[j]) continue;
+          const T pj = std::exp(s[j] - l) * scale_kept;
           const T* v = in.v + g.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) o[d] += pj * v[d];
         }
@@ -75,13 +80,18 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
   const int64_t n_slopes = p.slopes_stride_b == 0 ? p.H : (p.B - 1) * p.slopes_stride_b + p.H;
   std::vector<Acc> dsl_acc(static_cast<size_t>(n_slopes), Acc(0)), dsr_acc(dsl_acc);
-  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk), sech2(p.Tk);
+  std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk), sech2(p.Tk),
+      Zc(p.Tk);  // Zc: Z_ij/(1 − p), the keep factor
   std::vector<char> vis(p.Tk);
+  std::vector<uint8_t> keep(p.Tk, 1);
+  const T scale_kept = T(detail::dropout_scale(p));
   for (int64_t b = 0; b < p.B; ++b) {
     const detail::RowGeometry rg = detail::row_geometry(p, b);
     for (int64_t h = 0; h < p.H; ++h)
       for (int64_t i = 0; i < rg.Tq; ++i) {
         const int64_t hk = h / (p.H / p.Hkv);
+        if (p.dropout_p != 0.0f) attention_dropout_mask_row(p, b, h, i, keep.data());
+        for (int64_t j = 0; j < p.Tk; ++j) Zc[j] = keep[j] ? scale_kept : T(0);
         const int64_t pos = i + rg.offset;
         const double mx = sc.row(rg, b, h, i, s, vis, &sech2);
         if (mx == -INFINITY) continue;  // fully masked row: no gradient
@@ -91,6 +101,9 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
         const T lse = mx + std::log(sum);
         const T* q = in.q + rg.q + h * p.q_strides.h + i * p.q_strides.t;
         const T* dO = dout + rg.out + h * p.out_strides.h + i * p.out_strides.t;
+        // out_i = Σ_j P_ij·Zc_ij·v_j, so dL/dP_ij = dP_ij = Zc_ij·(dO_i·v_j) and the softmax
+        // backward gives dS_ij = P_ij·(dP_ij − D_i), D_i = Σ_j P_ij·dP_ij. The flash form
+        // D_i = dO_i·out_i is the same sum with dropout too: dO_i·out_i = Σ_j P_ij·Zc_ij·dO_i·v_j.
         T Di = 0;
         for (int64_t j = 0; j < p.Tk; ++j) {
           P[j] = 0;
@@ -99,6 +112,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
           P[j] = std::exp(s[j] - lse);
           const T* v = in.v + rg.v + hk * p.v_strides.h + j * p.v_strides.t;
           for (int64_t d = 0; d < p.Dv; ++d) dP[j] += dO[d] * v[d];
+          dP[j] *= Zc[j];
           Di += P[j] * dP[j];
         }
         if (out) {  // the flash formulation: D_i from the forward output
@@ -118,7 +132,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
             dq[d] += dx * scale * k[d];
             dk[d] += dx * scale * q[d];
           }
-          for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * dO[d];
+          for (int64_t d = 0; d < p.Dv; ++d) dv[d] += P[j] * Zc[j] * dO[d];
           if (in.slopes_left && j != pos) {
             const bool left = j < pos;
             const double dist = static_cast<double>(left ? pos - j : j - pos);

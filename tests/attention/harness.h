@@ -31,6 +31,8 @@ struct Case {
   bool shared_slopes = false;  // slopes_right = null
   bool strided = false;        // q/k/v as slices of a packed (B, T, 3, H, D)-like buffer
   float skip_tolerance = 0x1p-24f;
+  float dropout_p = 0.0f;  // attention dropout, with the seed and offset below
+  uint64_t dropout_seed = 0x5eed'0000'0001u, dropout_offset = 7;
   QueryPositions positions = QueryPositions::kLowerRight;
   // Packed sequences: each document's query and key count (flash-attn varlen, (total, H, D)
   // rows). Given, they replace B (their count), Tq and Tk (the longest, at least 1).
@@ -93,6 +95,9 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   p.B = c.B, p.H = c.H, p.Hkv = c.Hkv, p.Tq = c.Tq, p.Tk = c.Tk, p.D = c.D, p.Dv = c.Dv;
   p.causal = c.causal;
   p.skip_tolerance = c.skip_tolerance;
+  p.dropout_p = c.dropout_p;
+  p.dropout_seed = c.dropout_seed;
+  p.dropout_offset = c.dropout_offset;
   p.window_left = c.window_left, p.window_right = c.window_right;
   p.softcap = c.softcap;
   p.query_positions = c.positions;

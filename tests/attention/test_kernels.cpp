@@ -271,6 +271,62 @@ std::vector<Case> cases() {
   }
   for (Case& c : position_cases()) v.push_back(c);
   for (Case& c : packed_cases()) v.push_back(c);
+  // Dropout (p = 0.1, 0.5, 0.9): the same mask in the kernels, the reference and the model.
+  auto dropout = [&](Case c, float p) {
+    c.dropout_p = p;
+    v.push_back(c);
+  };
+  dropout(mk("dropout_01_alibi_causal_gqa", 2, 6, 2, 113, 203, 64, 64, true, Bias::kAlibi), 0.1f);
+  dropout(mk("dropout_05_none_tile_plus_one", 2, 5, 5, 65, 65, 32, 32, false, Bias::kNone), 0.5f);
+  dropout(mk("dropout_09_causal_tq_gt_tk", 1, 2, 1, 203, 113, 16, 16, true, Bias::kNone), 0.9f);
+  {
+    Case c = mk("dropout_05_symmetric_ragged", 3, 6, 6, 130, 130, 32, 32, false, Bias::kSymmetric);
+    c.ragged = true;
+    dropout(c, 0.5f);
+  }
+  {
+    Case c =
+        mk("dropout_09_learned_ragged_D24_Dv20", 3, 4, 2, 97, 150, 24, 20, false, Bias::kLearned);
+    c.ragged = true;
+    dropout(c, 0.9f);
+  }
+  {
+    Case c = mk("dropout_01_strided_nonsymmetric", 2, 6, 3, 100, 129, 64, 48, false,
+                Bias::kNonsymmetric);
+    c.strided = true;
+    dropout(c, 0.1f);
+  }
+  {
+    Case c = mk("dropout_05_decode_ragged_gqa", 3, 12, 4, 1, 239, 64, 64, true, Bias::kAlibi);
+    c.ragged = true;
+    dropout(c, 0.5f);
+  }
+  {
+    Case c = mk("dropout_05_alibi_causal_inputs_1e3", 1, 6, 6, 97, 97, 64, 64, true, Bias::kAlibi);
+    c.input_scale = 1e3f;
+    dropout(c, 0.5f);
+  }
+  {
+    // Packed documents: the mask's (b, i, j) are the document's and its own rows and keys.
+    Case c =
+        mk("dropout_05_packed_3docs_alibi_causal_gqa", 1, 6, 2, 1, 1, 32, 32, true, Bias::kAlibi);
+    c.docs_q = {65, 63, 1};
+    c.docs_k = {200, 64, 0};
+    dropout(c, 0.5f);
+  }
+  {
+    Case c = mk("dropout_09_upper_left_learned", 2, 4, 4, 70, 130, 32, 32, true, Bias::kLearned);
+    c.positions = QueryPositions::kUpperLeft;
+    dropout(c, 0.9f);
+  }
+  {
+    // With the rest of issue 12: a window, softcap, per-batch slopes of either sign.
+    Case c = mk("dropout_05_window_softcap_per_batch_negative", 2, 4, 2, 97, 150, 32, 32, false,
+                Bias::kLearned);
+    c.window_left = 40, c.window_right = 70, c.softcap = 5.0f;
+    c.per_batch_slopes = c.negative_slopes = c.ragged = true;
+    dropout(c, 0.5f);
+  }
   for (Case& c : issue12_cases()) v.push_back(std::move(c));
   return v;
 }

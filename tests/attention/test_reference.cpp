@@ -95,6 +95,55 @@ TEST(ReferenceGradients, FiniteDifferencesKeyLengthPositions) {
   check_fd(c);
 }
 
+// Dropout: for a fixed (seed, offset) the mask is fixed and L is smooth, so finite differences
+// check the reference's dropout backward (dP and dv scaled by Z/(1 − p), D_i unchanged).
+TEST(ReferenceGradients, FiniteDifferencesDropout) {
+  for (const float p : {0.1f, 0.5f, 0.9f}) {
+    Case c = small("dropout", true, Bias::kLearned);
+    c.H = 4, c.Hkv = 2, c.dropout_p = p;
+    check_fd(c);
+  }
+  Case c = small("dropout_symmetric_ragged", false, Bias::kSymmetric);
+  c.ragged = true, c.dropout_p = 0.5f;
+  check_fd(c);
+}
+
+// With dropout the reference drops exactly the keys of attention_dropout_mask and scales the
+// rest by 1/(1 − p): with v = 1, out_i = Σ_{j kept} P_ij/(1 − p), P the undropped softmax (whose
+// lse is the one without dropout).
+TEST(Reference, DropoutKeepsTheMaskedKeysScaled) {
+  Case c = small("dropout_ones", false, Bias::kAlibi);
+  c.Tq = 9, c.Tk = 13, c.dropout_p = 0.5f;
+  Instance x = make_instance(c);
+  std::fill(x.v.begin(), x.v.end(), 1.0f);
+  Instance plain = x;
+  plain.p.dropout_p = 0.0f;
+  const Golden g = run_reference<double>(x), g0 = run_reference<double>(plain);
+  EXPECT_EQ(g.lse, g0.lse);
+  const AttentionProblem& p = x.p;
+  Typed<double> t(x);
+  std::vector<double> s(static_cast<size_t>(p.Tk)), P(s);
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.H; ++h)
+      for (int64_t i = 0; i < p.Tq; ++i) {
+        const double lse = g.lse[static_cast<size_t>((b * p.H + h) * p.Tq + i)];
+        const int64_t pos = i + p.Tk - p.Tq;  // kLowerRight
+        const double m = x.sl[static_cast<size_t>(h)];
+        double want = 0.0;
+        for (int64_t j = 0; j < p.Tk; ++j) {
+          const double* q = t.q.data() + b * p.q_strides.b + h * p.q_strides.h + i * p.q_strides.t;
+          const double* k = t.k.data() + b * p.k_strides.b + h * p.k_strides.h + j * p.k_strides.t;
+          double dot = 0.0;
+          for (int64_t d = 0; d < p.D; ++d) dot += q[d] * k[d];
+          const double sc = dot * p.effective_scale() - m * std::abs(static_cast<double>(pos - j));
+          if (attention_dropout_mask(p, b, h, i, j)) want += std::exp(sc - lse) / 0.5;
+        }
+        const size_t o =
+            static_cast<size_t>(b * p.out_strides.b + h * p.out_strides.h + i * p.out_strides.t);
+        EXPECT_NEAR(g.out[o], want, 1e-12) << b << " " << h << " " << i;
+      }
+}
+
 // Issue 12's features by finite differences: softcap (dx = dS·(1 − tanh²)) with a window that
 // cuts rows, per-batch (B, H) slopes with negative ones on ragged rows.
 TEST(ReferenceGradients, FiniteDifferencesSoftcapWindow) {

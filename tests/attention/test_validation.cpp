@@ -49,6 +49,19 @@ TEST(Validation, RefusesMalformedProblems) {
   expect_refused([](Instance& x) { x.p.scale = INFINITY; }, "scale");
   expect_refused([](Instance& x) { x.p.skip_tolerance = 1.5f; }, "skip_tolerance");
   expect_refused([](Instance& x) { x.p.mask_kind = MaskKind::kBool; }, "mask");
+  for (const float p : {-0.1f, 1.0f, 1.5f, NAN, INFINITY}) {
+    Instance x = base();
+    x.p.dropout_p = p;
+    expect_error(x, "dropout_p");
+  }
+}
+
+TEST(Validation, AcceptsDropoutBelowOne) {
+  for (const float p : {0.0f, 0x1p-30f, 0.5f, 0.999f}) {
+    Instance x = base();
+    x.p.dropout_p = p;
+    EXPECT_NO_THROW(validate(x.p, x.inputs())) << p;
+  }
 }
 
 // Issue 12's window, softcap and slopes: the values flash-attn accepts pass, the rest are

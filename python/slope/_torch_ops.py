@@ -1,0 +1,200 @@
+"""slope's PyTorch operators: ``torch.ops.slope.attention_forward`` and
+``torch.ops.slope.attention_backward`` (torch.library.custom_op), their fake implementations and
+their autograd, and ``Attention``, the same autograd as a torch.autograd.Function that torch.func
+transforms accept. The front doors in slope.torch call ``Attention.apply``; see slope.torch for
+the dtypes, layouts and conventions.
+"""
+
+import math as _math
+from typing import List, Optional, Tuple
+
+import torch as _torch
+from torch import Tensor
+
+from slope import _slope as _C
+
+# ---- the operators ----------------------------------------------------------------------------
+#
+# Layouts ("bhtd", "bthd", "thd") name how q/k/v/out are stored; the kernels take (B, H, T, D)
+# views of them. Scalar options travel as one list each of ints and floats so that the schema
+# stays short:
+#   ints:   [causal, query_positions, window_left, window_right, max_seqlen_q, max_seqlen_k]
+#   floats: [scale, softcap, dropout_p, skip_tolerance]
+# dropout_rng is an int64 tensor [seed, offset] (drawn from torch's generator by the front door).
+
+
+def _view4(t: Tensor, layout: str) -> Tensor:
+    """The (B, H, T, D) view of a tensor stored in `layout`; (1, H, total, D) when packed."""
+    if layout == "bhtd":
+        return t
+    if layout == "bthd":
+        return t.transpose(1, 2)
+    return t.unsqueeze(0).transpose(1, 2)
+
+
+def _lse_shape(q: Tensor, layout: str) -> List[int]:
+    if layout == "bhtd":
+        return list(q.shape[:-1])
+    if layout == "bthd":
+        return [q.shape[0], q.shape[2], q.shape[1]]
+    return [q.shape[1], q.shape[0]]  # (H, total_q), flash-attn's varlen layout
+
+
+def _f32(t: Tensor) -> Tensor:
+    t = t.float()
+    return t.contiguous() if t.dim() > 0 and t.shape[-1] > 1 and t.stride(-1) != 1 else t
+
+
+def _opt_f32(t: Optional[Tensor]) -> Optional[Tensor]:
+    return None if t is None else _f32(t).contiguous()
+
+
+def _options(ints: List[int], floats: List[float], cu_q, cu_k, rng):
+    seed, offset = (0, 0) if rng is None else (int(x) for x in rng.tolist())
+    return _C.torch_options(
+        causal=bool(ints[0]), scale=floats[0], query_positions=ints[1], window_left=ints[2],
+        window_right=ints[3], softcap=floats[1], dropout_p=floats[2],
+        dropout_seed=seed & (2**64 - 1), dropout_offset=offset & (2**64 - 1),
+        skip_tolerance=floats[3], cu_seqlens_q=None if cu_q is None else cu_q.int(),
+        cu_seqlens_k=None if cu_k is None else cu_k.int(), max_seqlen_q=ints[4],
+        max_seqlen_k=ints[5])
+
+
+def _mask_arg(mask: Optional[Tensor]) -> Optional[Tensor]:
+    if mask is None or mask.dtype == _torch.bool:
+        return mask
+    return _f32(mask)
+
+
+def _empty_inputs(q: Tensor, k: Tensor, v: Tensor) -> bool:
+    return q.numel() == 0 or k.numel() == 0 or v.numel() == 0
+
+
+@_torch.library.custom_op("slope::attention_forward", mutates_args=())
+def _attention_forward(
+    q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Tensor],
+    slopes_right: Optional[Tensor], key_lengths: Optional[Tensor], attn_mask: Optional[Tensor],
+    cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+    dropout_rng: Optional[Tensor], layout: str, ints: List[int], floats: List[float],
+) -> Tuple[Tensor, Tensor]:
+    out = _torch.empty(q.shape[:-1] + (v.shape[-1],), dtype=_torch.float32)
+    lse = _torch.empty(_lse_shape(q, layout), dtype=_torch.float32)
+    if _empty_inputs(q, k, v):  # nothing to attend: the kernels' rule for empty rows
+        out.zero_()
+        lse.fill_(-_math.inf)
+        return out.to(q.dtype), lse
+    q32, k32, v32 = _f32(q), _f32(k), _f32(v)
+    _C.torch_forward(
+        _view4(q32, layout), _view4(k32, layout), _view4(v32, layout), _view4(out, layout), lse,
+        _opt_f32(slopes_left), _opt_f32(slopes_right),
+        None if key_lengths is None else key_lengths.long(), _mask_arg(attn_mask),
+        _options(ints, floats, cu_seqlens_q, cu_seqlens_k, dropout_rng))
+    return out.to(q.dtype), lse
+
+
+@_attention_forward.register_fake
+def _(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q, cu_seqlens_k,
+      dropout_rng, layout, ints, floats):
+    out = q.new_empty(q.shape[:-1] + (v.shape[-1],))
+    return out, q.new_empty(_lse_shape(q, layout), dtype=_torch.float32)
+
+
+@_torch.library.custom_op("slope::attention_backward", mutates_args=())
+def _attention_backward(
+    dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tensor, lse: Tensor,
+    slopes_left: Optional[Tensor], slopes_right: Optional[Tensor],
+    key_lengths: Optional[Tensor], attn_mask: Optional[Tensor],
+    cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
+    dropout_rng: Optional[Tensor], layout: str, ints: List[int], floats: List[float],
+    slope_grads: bool,
+) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """dq, dk, dv (dtypes of q, k, v) and the slope gradients (float32, shaped like the slopes;
+    empty when slope_grads is false or those slopes are not given)."""
+    want_left = slope_grads and slopes_left is not None
+    want_right = slope_grads and slopes_right is not None
+    dsl = _torch.zeros_like(slopes_left, dtype=_torch.float32) if want_left else q.new_empty(
+        0, dtype=_torch.float32)
+    dsr = _torch.zeros_like(slopes_right, dtype=_torch.float32) if want_right else q.new_empty(
+        0, dtype=_torch.float32)
+    if _empty_inputs(q, k, v):
+        contiguous = _torch.contiguous_format
+        return (_torch.zeros_like(q, memory_format=contiguous),
+                _torch.zeros_like(k, memory_format=contiguous),
+                _torch.zeros_like(v, memory_format=contiguous), dsl, dsr)
+    # dq, dk, dv are written with the strides of q, k, v: give each input a dense layout.
+    xs, gs = [], []
+    for t in (q, k, v):
+        t32 = _f32(t)
+        g = _torch.empty_like(t32)
+        if g.stride() != t32.stride():  # overlapping or broadcast strides
+            t32 = t32.contiguous()
+            g = _torch.empty_like(t32)
+        xs.append(t32)
+        gs.append(g)
+    out32 = _f32(out).contiguous()
+    dout32 = _f32(dout)
+    if dout32.stride() != out32.stride():
+        dout32 = dout32.contiguous()
+    _C.torch_backward(
+        _view4(dout32, layout), *(_view4(t, layout) for t in xs), _view4(out32, layout),
+        lse.contiguous(), *(_view4(g, layout) for g in gs), dsl if want_left else None,
+        dsr if want_right else None, _opt_f32(slopes_left), _opt_f32(slopes_right),
+        None if key_lengths is None else key_lengths.long(), _mask_arg(attn_mask),
+        _options(ints, floats, cu_seqlens_q, cu_seqlens_k, dropout_rng))
+    # Contiguous gradients whatever the inputs' layout, so that the fake implementation can say
+    # which strides they have (a copy only when an input was laid out otherwise).
+    return (gs[0].to(q.dtype).contiguous(), gs[1].to(k.dtype).contiguous(),
+            gs[2].to(v.dtype).contiguous(), dsl, dsr)
+
+
+@_attention_backward.register_fake
+def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+      cu_seqlens_k, dropout_rng, layout, ints, floats, slope_grads):
+    def slope_grad(s):
+        if slope_grads and s is not None:
+            return _torch.empty_like(s, dtype=_torch.float32)
+        return q.new_empty(0, dtype=_torch.float32)
+
+    contiguous = _torch.contiguous_format
+    return (_torch.empty_like(q, memory_format=contiguous),
+            _torch.empty_like(k, memory_format=contiguous),
+            _torch.empty_like(v, memory_format=contiguous),
+            slope_grad(slopes_left), slope_grad(slopes_right))
+
+
+def _setup_context(ctx, inputs, output):
+    (q, k, v, sl, sr, key_lengths, mask, cu_q, cu_k, rng, layout, ints, floats) = inputs
+    out, lse = output
+    ctx.mark_non_differentiable(lse)
+    ctx.save_for_backward(q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng)
+    ctx.layout, ctx.ints, ctx.floats = layout, ints, floats
+
+
+def _backward(ctx, dout, _dlse):
+    q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    # First derivatives only (the backward operator has no derivative): detached inputs.
+    args = (dout, q, k, v, out, lse, sl, sr, key_lengths, mask, cu_q, cu_k, rng)
+    dq, dk, dv, dsl, dsr = _attention_backward(
+        *(None if a is None else a.detach() for a in args), ctx.layout, ctx.ints, ctx.floats,
+        bool(need[3] or need[4]))
+    return (dq if need[0] else None, dk if need[1] else None, dv if need[2] else None,
+            dsl if need[3] else None, dsr if need[4] else None,
+            None, None, None, None, None, None, None, None)
+
+
+# The operator's own autograd (for callers of torch.ops.slope.attention_forward)...
+_attention_forward.register_autograd(_backward, setup_context=_setup_context)
+
+
+class Attention(_torch.autograd.Function):
+    """...and the same formula as an autograd.Function with setup_context, which torch.func
+    transforms accept (custom_op's generated Function has none): the front doors call this."""
+
+    @staticmethod
+    def forward(*inputs):
+        # The Function records the graph, not the operator's own autograd: detached inputs.
+        return _attention_forward(*(a.detach() if isinstance(a, Tensor) else a for a in inputs))
+
+    setup_context = staticmethod(_setup_context)
+    backward = staticmethod(_backward)
