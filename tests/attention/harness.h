@@ -89,6 +89,14 @@ inline void set_packed_strides(AttentionProblem& p, bool strided) {
   p.out_strides = {0, p.Dv + po, p.H * (p.Dv + po)};
 }
 
+// The instruction sets this processor runs: every kernel test runs on each.
+inline std::vector<cpu::Isa> isas() {
+  std::vector<cpu::Isa> r;
+  for (cpu::Isa i : {cpu::Isa::kGeneric, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
+    if (cpu::isa_supported(i)) r.push_back(i);
+  return r;
+}
+
 inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
   Instance x;
   AttentionProblem& p = x.p;

@@ -17,13 +17,6 @@
 namespace slope::testing {
 namespace {
 
-std::vector<cpu::Isa> isas() {
-  std::vector<cpu::Isa> r;
-  for (cpu::Isa i : {cpu::Isa::kGeneric, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
-    if (cpu::isa_supported(i)) r.push_back(i);
-  return r;
-}
-
 int error_seeds() {
   const char* s = std::getenv("SLOPE_ERROR_SEEDS");
   return s ? std::max(1, std::atoi(s)) : 1;

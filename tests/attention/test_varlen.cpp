@@ -14,13 +14,6 @@
 namespace slope::testing {
 namespace {
 
-std::vector<cpu::Isa> isas() {
-  std::vector<cpu::Isa> r;
-  for (cpu::Isa i : {cpu::Isa::kGeneric, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
-    if (cpu::isa_supported(i)) r.push_back(i);
-  return r;
-}
-
 // The kernels' forward and backward on a problem whose inputs may point into bigger buffers:
 // outputs and gradients go to buffers as big as the instance's, at the same offsets (base_q,
 // base_k: the first q and k row), so they index like the instance's own; lse is (H, Tq).

@@ -21,8 +21,6 @@ gradient by its own magnitude (lr·g/(|g| + eps)), which turns rounding in near-
 into parameter differences up to lr that are not DDP's doing.
 """
 
-import importlib.util
-import os
 import socket
 import sys
 import time
@@ -30,8 +28,11 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("slope.torch")
+import oracle
+
+torch = oracle.require("torch")
+import slope.torch  # noqa: E402,F401
+from example_module import load_example  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 import torch.multiprocessing as mp  # noqa: E402
 
@@ -43,20 +44,9 @@ LR = 0.05
 SEED = 4321
 
 
-def _example():
-    if "nanogpt_alibi" in sys.modules:
-        return sys.modules["nanogpt_alibi"]
-    spec = importlib.util.spec_from_file_location("nanogpt_alibi",
-                                                  REPO / "examples" / "nanogpt_alibi.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["nanogpt_alibi"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def _setup(attn="slope", dtype=torch.float32):
     """The example model (learned slopes) from SEED, and STEPS batches (B, T) of the corpus."""
-    ng = _example()
+    ng = load_example()
     corpus = ng.CharCorpus((REPO / "README.md").read_text(encoding="utf-8"))
     cfg = ng.GPTConfig(block_size=T, vocab_size=corpus.vocab_size, n_layer=2, n_head=4,
                        n_embd=32, attn=attn, learned_slopes=True)

@@ -14,16 +14,17 @@ The floor is one float32 ulp of the loss (the mean itself is rounded to float32)
 slopes off by 1% in the slope run only, must fail this bound (test_planted_bug_is_caught).
 """
 
-import importlib.util
 import math
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("slope.torch")
+import oracle
+
+torch = oracle.require("torch")
+import slope.torch  # noqa: E402,F401
+from example_module import load_example  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 STEPS = 4  # AdamW steps per run: loss 0 from the initial weights, then 3 updated ones
@@ -31,16 +32,7 @@ B, T = 4, 64
 SEED = 1234
 
 
-def _load_example():
-    spec = importlib.util.spec_from_file_location("nanogpt_alibi",
-                                                  REPO / "examples" / "nanogpt_alibi.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["nanogpt_alibi"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ng = _load_example()
+ng = load_example()
 
 
 @pytest.fixture(scope="module")
