@@ -36,12 +36,15 @@ OPCHECK_VARIANTS = {
     "window_softcap": dict(layout="bthd", causal=True, alibi=True, window=(5, 0), softcap=3.0),
     "packed": dict(layout="thd", causal=True, alibi=True),
     "dropout": dict(alibi=True, dropout=0.3),
+    "upper_left": dict(causal=True, alibi=True, positions=1),
+    "kv_cache_positions": dict(layout="bthd", causal=True, alibi=True, key_lengths=True,
+                               positions=2),
 }
 
 
 def op_args(B=2, H=4, Hkv=0, T=19, D=8, layout="bhtd", causal=False, alibi=False, right=False,
             per_batch=False, mask=None, key_lengths=False, window=(-1, -1), softcap=0.0,
-            dropout=0.0, dtype=torch.float32):
+            dropout=0.0, positions=0, dtype=torch.float32):
     Hkv = Hkv or H
     shape = {"bhtd": lambda h: (B, h, T, D), "bthd": lambda h: (B, T, h, D),
              "thd": lambda h: (B * T, h, D)}[layout]
@@ -61,7 +64,7 @@ def op_args(B=2, H=4, Hkv=0, T=19, D=8, layout="bhtd", causal=False, alibi=False
         m = randn(1, H, T, T, seed=4)
     cu = torch.arange(0, B * T + 1, T, dtype=torch.int32) if layout == "thd" else None
     rng = torch.tensor([1234, 5], dtype=torch.int64) if dropout else None
-    ints = [int(causal), 0, window[0], window[1], T if cu is not None else 0,
+    ints = [int(causal), positions, window[0], window[1], T if cu is not None else 0,
             T if cu is not None else 0]
     floats = [1.0 / math.sqrt(D), softcap, dropout, 2.0**-24]
     return (q, k, v, sl, sr, lens, m, cu, cu, rng, layout, ints, floats)
