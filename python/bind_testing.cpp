@@ -167,9 +167,37 @@ Results64 error_bounds(const FloatArray& q, const FloatArray& k, const FloatArra
   return {to_numpy64(sh.out, b.out.data()), to_numpy64(sh.lse, b.lse.data()), dq, dk, dv, dsl, dsr};
 }
 
+// Attention dropout's keep mask Z (B, H, Tq, Tk) as uint8 0/1: attention_dropout_mask() of a
+// problem of these sizes (see attention.h for the mapping).
+nb::ndarray<nb::numpy, uint8_t> dropout_mask(int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                             double dropout_p, uint64_t seed, uint64_t offset) {
+  if (B < 1 || H < 1 || Tq < 1 || Tk < 1)
+    bad("B, H, Tq and Tk must all be >= 1, got " + std::to_string(B) + ", " + std::to_string(H) +
+        ", " + std::to_string(Tq) + ", " + std::to_string(Tk));
+  if (!(dropout_p >= 0.0 && dropout_p < 1.0))
+    bad("dropout_p must be in [0, 1), got " + std::to_string(dropout_p));
+  slope::AttentionProblem p;
+  p.B = B, p.H = H, p.Hkv = H, p.Tq = Tq, p.Tk = Tk;
+  p.dropout_p = static_cast<float>(dropout_p);
+  p.dropout_seed = seed;
+  p.dropout_offset = offset;
+  Buffer<uint8_t> z({static_cast<size_t>(B), static_cast<size_t>(H), static_cast<size_t>(Tq),
+                     static_cast<size_t>(Tk)});
+  {
+    nb::gil_scoped_release release;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < Tq; ++i)
+          slope::attention_dropout_mask_row(p, b, h, i, z.data() + ((b * H + h) * Tq + i) * Tk);
+  }
+  return z.release();
+}
+
 }  // namespace
 
 void bind_testing(nb::module_& m) {
+  m.def("attention_dropout_mask", &dropout_mask, "B"_a, "H"_a, "Tq"_a, "Tk"_a, "dropout_p"_a,
+        "seed"_a, "offset"_a, "Attention dropout's keep mask (B, H, Tq, Tk), uint8 0/1.");
   m.def("attention_reference", &reference64, "q"_a.noconvert(), "k"_a.noconvert(),
         "v"_a.noconvert(), "dout"_a.noconvert().none(), "causal"_a, "scale"_a.none(),
         "alibi_slopes"_a.none(), "alibi_slopes_right"_a.none(), "key_lengths"_a.none(),

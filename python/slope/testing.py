@@ -19,7 +19,7 @@ flash-style implementation: slope's kernels on every instruction set, or a naive
 
 from . import _C, _float32, _options
 
-__all__ = ["attention_reference", "attention_error_bounds"]
+__all__ = ["attention_reference", "attention_error_bounds", "attention_dropout_mask"]
 
 _NAMES = ("out", "lse", "dq", "dk", "dv", "dslopes", "dslopes_right")
 
@@ -65,3 +65,13 @@ def attention_error_bounds(q, k, v, dout=None, *, causal=False, scale=None, alib
         **_options(causal, scale, alibi_slopes, alibi_slopes_right, key_lengths, attn_mask,
                    skip_tolerance), **_extras(query_positions, window_size, softcap))
     return dict(zip(_NAMES, r))
+
+
+def attention_dropout_mask(B, H, Tq, Tk, dropout_p, seed, offset):
+    """The keep mask Z (B, H, Tq, Tk) (bool) of attention dropout with these parameters: the
+    kernels keep P_ij (scaled by 1/(1 - dropout_p)) where Z is True. The mapping (Philox4x32-10
+    over (seed, offset, b, h, i, j)) is stated in include/slope/attention.h. slope.torch's front
+    doors draw (seed, offset) as ``torch.randint(0, 2**62, (2,)).tolist()`` from torch's
+    generator, so ``torch.manual_seed`` reproduces their mask."""
+    return _C.attention_dropout_mask(int(B), int(H), int(Tq), int(Tk), float(dropout_p),
+                                     int(seed), int(offset)).astype(bool)

@@ -297,3 +297,16 @@ def test_dropout_backward_uses_the_same_mask(isa):
         err = (got - want).abs().max().item()
         # fp32 over 40-key rows of O(1) terms: a few hundred ulps of the largest gradient
         assert err <= 1e-4 * want.abs().max().item(), f"{name}: {err:.3e}"
+
+
+def test_dropout_mask_is_the_documented_one():
+    """The mask the front door used is slope.testing.attention_dropout_mask's (the Philox
+    mapping of attention.h) at the (seed, offset) drawn from torch's generator."""
+    p, H, T = 0.4, 2, 40
+    out, P = dropout_probe(p, seed=5, H=H, T=T)
+    torch.manual_seed(5)
+    seed, offset = torch.randint(0, 2**62, (2,), dtype=torch.int64).tolist()
+    Z = slope.testing.attention_dropout_mask(1, H, T, T, p, seed, offset)
+    visible = (P > 0).numpy()
+    kept = (out != 0).numpy()
+    assert np.array_equal(kept[visible], Z[visible])
