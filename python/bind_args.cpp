@@ -1,6 +1,7 @@
 // The arguments of the bindings: see bind_args.h.
 #include "bind_args.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -206,8 +207,13 @@ void set_packed(Call& c, const Extras& e) {
         std::to_string(c.cu_seqlens_q.size()) + " and " + std::to_string(c.cu_seqlens_k.size()));
   slope::AttentionProblem& p = c.p;
   p.B = static_cast<int64_t>(c.cu_seqlens_q.size()) - 1;
-  p.Tq = e.max_seqlen_q;
-  p.Tk = e.max_seqlen_k;
+  // The longest document bounds the work; a larger max_seqlen (flash-attn allows one) is
+  // clamped to the packed length, which no document can exceed.
+  if (e.max_seqlen_q < 1 || e.max_seqlen_k < 1)
+    bad("max_seqlen_q and max_seqlen_k must be >= 1, got " + std::to_string(e.max_seqlen_q) +
+        " and " + std::to_string(e.max_seqlen_k));
+  p.Tq = std::min(e.max_seqlen_q, std::max<int64_t>(1, total[0]));
+  p.Tk = std::min(e.max_seqlen_k, std::max<int64_t>(1, total[1]));
   p.q_strides.b = p.k_strides.b = p.v_strides.b = 0;
   p.out_strides = {0, p.Dv, p.H * p.Dv};  // out (total_q, H, Dv)
   p.cu_seqlens_q = c.cu_seqlens_q.data();

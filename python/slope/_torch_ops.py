@@ -49,6 +49,66 @@ def _opt_f32(t: Optional[Tensor]) -> Optional[Tensor]:
     return None if t is None else _f32(t).contiguous()
 
 
+_LAYOUT_NDIM = {"bhtd": 4, "bthd": 4, "thd": 3}
+_INT32_MAX = 2**31 - 1
+
+
+def _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats):
+    """What the operators take, checked before anything runs (the front doors check the same
+    and more; this catches direct callers of torch.ops.slope.*). ValueError naming the
+    argument."""
+    if layout not in _LAYOUT_NDIM:
+        raise ValueError(f"layout must be one of {sorted(_LAYOUT_NDIM)}, got {layout!r}")
+    if len(ints) != 6 or len(floats) != 4:
+        raise ValueError(
+            "ints must be [causal, query_positions, window_left, window_right, max_seqlen_q, "
+            "max_seqlen_k] and floats [scale, softcap, dropout_p, skip_tolerance], got "
+            f"{len(ints)} ints and {len(floats)} floats")
+    floating = (_torch.float32, _torch.bfloat16, _torch.float16)
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        if t.dtype not in floating:
+            raise ValueError(f"{name} must be float32, bfloat16 or float16, got {t.dtype}")
+        if t.dtype != q.dtype:
+            raise ValueError(f"{name} is {t.dtype} but q is {q.dtype}: q, k and v must share a dtype")
+        if t.dim() != _LAYOUT_NDIM[layout]:
+            raise ValueError(f"{name} must be {_LAYOUT_NDIM[layout]}-D for layout {layout!r}, "
+                             f"got shape {tuple(t.shape)}")
+        if t.shape[-1] < 1:
+            raise ValueError(f"{name} has head dim 0; it must be >= 1")
+    for name, t in (("alibi_slopes", slopes_left), ("alibi_slopes_right", slopes_right)):
+        if t is not None and not t.dtype.is_floating_point:
+            raise ValueError(f"{name} must be a float tensor, got {t.dtype}")
+    for name, t in (("key_lengths", key_lengths), ("cu_seqlens_q", cu_seqlens_q),
+                    ("cu_seqlens_k", cu_seqlens_k)):
+        if t is None:
+            continue
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == _torch.bool:
+            raise ValueError(f"{name} must be an integer tensor, got {t.dtype}")
+        if t.numel() and (int(t.min()) < -_INT32_MAX - 1 or int(t.max()) > _INT32_MAX):
+            raise ValueError(f"{name} holds values outside int32: {t.tolist()}")
+    if attn_mask is not None and attn_mask.dtype not in (_torch.bool,) + floating:
+        raise ValueError(f"attn_mask must be bool or float, got {attn_mask.dtype}")
+    if (layout == "thd") != (cu_seqlens_q is not None):
+        raise ValueError("layout 'thd' (packed) needs cu_seqlens_q and cu_seqlens_k, and only it")
+    if floats[2] > 0.0 and (dropout_rng is None or dropout_rng.shape != (2,)
+                            or dropout_rng.dtype != _torch.int64):
+        raise ValueError("dropout_p > 0 needs dropout_rng, an int64 tensor [seed, offset]")
+
+
+def _check_empty_shapes(q, k, v, layout):
+    """The shape rules the kernels' binding checks, for inputs it never sees (an empty
+    dimension): q (B, H, Tq, D), k (B, Hkv, Tk, D), v (B, Hkv, Tk, Dv) in the (B, H, T, D) view."""
+    q4, k4, v4 = (_view4(t, layout) for t in (q, k, v))
+    B, H, _, D = q4.shape
+    if k4.shape[0] != B or k4.shape[3] != D:
+        raise ValueError(f"k {tuple(k.shape)} does not match q {tuple(q.shape)} (batch, head dim)")
+    if v4.shape[:3] != k4.shape[:3]:
+        raise ValueError(f"v {tuple(v.shape)} does not match k {tuple(k.shape)}")
+    if k4.shape[1] == 0 or H % k4.shape[1] != 0:
+        raise ValueError(f"k has {k4.shape[1]} heads, which does not divide q's {H}")
+
+
 def _options(ints: List[int], floats: List[float], cu_q, cu_k, rng):
     seed, offset = (0, 0) if rng is None else (int(x) for x in rng.tolist())
     return _C.torch_options(
@@ -77,9 +137,12 @@ def _attention_forward(
     cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
     dropout_rng: Optional[Tensor], layout: str, ints: List[int], floats: List[float],
 ) -> Tuple[Tensor, Tensor]:
+    _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats)
     out = _torch.empty(q.shape[:-1] + (v.shape[-1],), dtype=_torch.float32)
     lse = _torch.empty(_lse_shape(q, layout), dtype=_torch.float32)
     if _empty_inputs(q, k, v):  # nothing to attend: the kernels' rule for empty rows
+        _check_empty_shapes(q, k, v, layout)
         out.zero_()
         lse.fill_(-_math.inf)
         return out.to(q.dtype), lse
@@ -110,6 +173,8 @@ def _attention_backward(
 ) -> Tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
     """dq, dk, dv (dtypes of q, k, v) and the slope gradients (float32, shaped like the slopes;
     empty when slope_grads is false or those slopes are not given)."""
+    _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats)
     want_left = slope_grads and slopes_left is not None
     want_right = slope_grads and slopes_right is not None
     dsl = _torch.zeros_like(slopes_left, dtype=_torch.float32) if want_left else q.new_empty(

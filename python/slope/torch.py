@@ -111,8 +111,11 @@ def _plain_arg(name, x, kind):
     if x.requires_grad:
         raise ValueError(
             f"{name} requires grad, but slope gives no gradient for it: pass {name}.detach()")
-    if kind == "int" and (x.dtype.is_floating_point or x.dtype == _torch.bool):
+    if kind == "int" and (x.dtype.is_floating_point or x.dtype.is_complex
+                          or x.dtype == _torch.bool):
         raise ValueError(f"{name} must be an integer tensor, got {x.dtype}")
+    if kind == "int" and x.numel() and (int(x.min()) < -2**31 or int(x.max()) >= 2**31):
+        raise ValueError(f"{name} holds values outside int32: {x.tolist()}")
     if kind == "mask" and x.dtype not in (_torch.bool,) + _FLOAT_DTYPES:
         raise ValueError(
             f"{name} must be bool (True = may attend) or a float additive bias, got {x.dtype}")
@@ -146,6 +149,8 @@ def _run(q, k, v, layout, *, sl=None, sr=None, key_lengths=None, mask=None, cu_q
          window=(-1, -1), softcap=0.0, dropout_p=0.0, skip_tolerance=None):
     q, k, v = _autocast(q, k, v)
     d = q.shape[-1]
+    if d < 1:
+        raise ValueError(f"q has head dim {d}; it must be >= 1")
     scale = 1.0 / _math.sqrt(d) if scale is None else float(scale)
     if not _math.isfinite(scale):
         raise ValueError(f"scale must be finite, got {scale}")
@@ -292,14 +297,17 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
     result. cache_seqlens: int (B,) or an int; None: the whole buffer. Not differentiable through
     the in-place append (inference).
     """
-    _check_qkv(q, k_cache, v_cache, ("q", "k_cache", "v_cache"))
-    B, S = k_cache.shape[0], k_cache.shape[1]
+    _check_qkv(q, k_cache, v_cache, ("q", "k_cache", "v_cache"), ndim=(4, "(B, T, H, D)"))
+    B, S, Hkv = k_cache.shape[0], k_cache.shape[1], k_cache.shape[2]
     if cache_seqlens is None:
-        lens = _torch.full((B,), S, dtype=_torch.int32)
+        lens = _torch.full((B,), S, dtype=_torch.int64)
+    elif isinstance(cache_seqlens, bool) or not isinstance(cache_seqlens, (int, Tensor)):
+        raise ValueError(f"cache_seqlens must be an int or an integer tensor (B,), got "
+                         f"{type(cache_seqlens).__name__}")
     elif isinstance(cache_seqlens, int):
-        lens = _torch.full((B,), cache_seqlens, dtype=_torch.int32)
+        lens = _torch.full((B,), cache_seqlens, dtype=_torch.int64)
     else:
-        lens = _plain_arg("cache_seqlens", cache_seqlens, "int").to(_torch.int32)
+        lens = _plain_arg("cache_seqlens", cache_seqlens, "int").long()
         if lens.shape != (B,):
             raise ValueError(f"cache_seqlens must have shape (B,) = ({B},), got {tuple(lens.shape)}")
     if B and (int(lens.min()) < 0 or int(lens.max()) > S):
@@ -307,10 +315,22 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
     if (k is None) != (v is None):
         raise ValueError("k and v must be given together")
     if k is not None:
+        # Everything is checked before the caches are written: a refused call changes nothing.
+        _check_qkv(q, k, v, ("q", "k", "v"), ndim=(4, "(B, T_new, Hkv, D)"))
         t_new = k.shape[1]
-        if int(lens.max()) + t_new > S:
-            raise ValueError(
-                f"cache_seqlens + {t_new} new keys exceed the cache length {S}")
+        for name, t, cache in (("k", k, k_cache), ("v", v, v_cache)):
+            want = (B, t_new, Hkv, cache.shape[3])
+            if tuple(t.shape) != want:
+                raise ValueError(f"{name} must have shape {want} to go into {name}_cache "
+                                 f"{tuple(cache.shape)}, got {tuple(t.shape)}")
+        if B and int(lens.max()) + t_new > S:
+            raise ValueError(f"cache_seqlens + {t_new} new keys exceed the cache length {S}")
+        m = _slopes_arg("alibi_slopes", alibi_slopes)
+        H = q.shape[2]
+        if m is not None and tuple(m.shape) not in ((H,), (B, H)):
+            raise ValueError(f"alibi_slopes must have shape ({H},) or ({B}, {H}), got "
+                             f"{tuple(m.shape)}")
+        _window(window_size)
         with _torch.no_grad():
             for b in range(B):
                 n = int(lens[b])
