@@ -5,14 +5,13 @@
 // reference; tests/attention/test_dropout.cpp compares the two on every instruction set).
 //
 // The 32×32→64-bit products are written on 64-bit lanes holding the even and the odd 32-bit
-// lanes of a vector ((x & 0xffffffff)·M and (x >> 32)·M), which GCC lowers to pmuludq (SSE2,
-// AVX2); with AVX512DQ it picks vpmullq (3 µops) instead, so AVX-512 calls vpmuludq by name.
+// lanes of a vector (pmuludq of x and of x >> 32 by M), then put back in place.
 #pragma once
 
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX512F__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 
@@ -30,12 +29,18 @@ inline vu iota_u() {
   return v;
 }
 
-// The 64-bit products of the low 32-bit halves of a's lanes by m (< 2³²).
+// The 64-bit products of the low 32-bit halves of a's lanes by m (< 2³²): pmuludq by name. As
+// plain vector code ((a & 0xffffffff)·m) GCC 12 emits vpmullq with AVX512DQ (3 µops) and, for
+// SSE2/AVX2, a shift-and-add expansion around pmuludq (3× the instructions of a round).
 inline vu2 mul_low_halves(vu2 a, uint64_t m) {
+  const long long mm = static_cast<long long>(m);
 #if defined(__AVX512F__)
   // maskz: _mm512_mul_epu32 trips -Wuninitialized on its undefined pass-through operand.
-  return (vu2)_mm512_maskz_mul_epu32(0xff, (__m512i)a,
-                                     _mm512_set1_epi64(static_cast<long long>(m)));
+  return (vu2)_mm512_maskz_mul_epu32(0xff, (__m512i)a, _mm512_set1_epi64(mm));
+#elif defined(__AVX2__)
+  return (vu2)_mm256_mul_epu32((__m256i)a, _mm256_set1_epi64x(mm));
+#elif defined(__SSE2__)
+  return (vu2)_mm_mul_epu32((__m128i)a, _mm_set1_epi64x(mm));
 #else
   return (a & 0xffffffffu) * m;
 #endif
