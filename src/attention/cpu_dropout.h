@@ -13,7 +13,7 @@
 // Measured, 1 thread, B=1 H=8 T=1024 D=64 causal ALiBi, time at p = 0.1 over p = 0, forward /
 // backward: Random123's scalar calls from a baseline-flags file, AVX-512 2.8 / 1.8, AVX2 2.2 /
 // 1.5 (wall clock; callgrind, AVX2: 1.93 / 1.38 instructions); the vector Philox, AVX-512 1.2 /
-// 1.25, AVX2 1.27 / 1.21 (callgrind, AVX2: 1.19 forward).
+// 1.25, AVX2 1.27 / 1.21 (callgrind, AVX2: 1.19 / 1.13).
 #pragma once
 
 #include <cstdint>
