@@ -160,7 +160,7 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
   }
   const float* Pv = w.S.data();  // P as it meets dO: with dropout P∘Zc, in dP's buffer for now
   if (w.drop.on()) {
-    w.drop.load_tile(p, g);
+    w.drop.load_tile(g);
     w.drop.multiply(w.dP.data(), w.S.data(), g);
     Pv = w.dP.data();
   }

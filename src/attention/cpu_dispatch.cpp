@@ -89,6 +89,19 @@ void backward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& 
   }
 }
 
+void dropout_keep_tile(Isa isa, const AttentionProblem& p, int64_t b, int64_t h, int64_t i0,
+                       int64_t nrows, int64_t j0, int64_t ncols, float value, float* tile,
+                       int64_t ld, bool transposed) {
+  switch (isa) {
+    case Isa::kAvx512:
+      return avx512::dropout_keep_tile(p, b, h, i0, nrows, j0, ncols, value, tile, ld, transposed);
+    case Isa::kAvx2:
+      return avx2::dropout_keep_tile(p, b, h, i0, nrows, j0, ncols, value, tile, ld, transposed);
+    default:
+      return generic::dropout_keep_tile(p, b, h, i0, nrows, j0, ncols, value, tile, ld, transposed);
+  }
+}
+
 }  // namespace cpu
 
 void attention_forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out,

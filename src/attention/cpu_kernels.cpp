@@ -131,7 +131,7 @@ void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileG
   bias_and_mask_tile<true>(w.St.data(), kTileQ, g, hb, p);
   online_softmax_tile(w.St.data(), g.ncols, g.nrows_pad, w.m.data(), w.l.data(), w.alpha.data());
   rescale_rows(w.O.data(), Dvpad, w.alpha.data(), g.nrows);
-  if (w.drop.on()) w.drop.apply_transposed(p, g, w.St.data());
+  if (w.drop.on()) w.drop.apply_transposed(g, w.St.data());
   const float* vt = v + g.j0 * p.v_strides.t;
   int64_t ldv = p.v_strides.t;
   if (p.Dv % kW != 0) {  // V rows are read in place only when they are whole vectors
@@ -222,6 +222,16 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
       forward_query_tile(p, in, skip, item / (ntq * p.H), (item / ntq) % p.H, item % ntq, out, lse,
                          w);
   }
+}
+
+void dropout_keep_tile(const AttentionProblem& p, int64_t b, int64_t h, int64_t i0, int64_t nrows,
+                       int64_t j0, int64_t ncols, float value, float* tile, int64_t ld,
+                       bool transposed) {
+  const detail::DropoutKeys m = detail::dropout_keys(p);
+  if (transposed)
+    keep_tile_transposed(m, b, h, i0, nrows, j0, ncols, value, tile, ld);
+  else
+    keep_tile_rows(m, b, h, i0, nrows, j0, ncols, value, tile, ld);
 }
 
 }  // namespace slope::cpu::SLOPE_ISA

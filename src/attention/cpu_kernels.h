@@ -20,12 +20,22 @@ void backward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& 
               const float* out, const float* dout, const float* lse,
               const AttentionGrads<float>& grads);
 
+// The kernels' dropout keep factors of a tile (cpu_philox.h), for tests against the scalar
+// reference detail::dropout_keep_tile: transposed: tile[r + c·ld] for r < nrows rounded up to
+// whole vectors of this instruction set (ld must hold them), c < ncols; else tile[r·ld + c].
+void dropout_keep_tile(Isa isa, const AttentionProblem& p, int64_t b, int64_t h, int64_t i0,
+                       int64_t nrows, int64_t j0, int64_t ncols, float value, float* tile,
+                       int64_t ld, bool transposed);
+
 #define SLOPE_DECLARE_ISA(ns)                                                                  \
   namespace ns {                                                                               \
   void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out,        \
                float* lse);                                                                    \
   void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const float* out, \
                 const float* dout, const float* lse, const AttentionGrads<float>& grads);      \
+  void dropout_keep_tile(const AttentionProblem& p, int64_t b, int64_t h, int64_t i0,          \
+                         int64_t nrows, int64_t j0, int64_t ncols, float value, float* tile,   \
+                         int64_t ld, bool transposed);                                         \
   }
 SLOPE_DECLARE_ISA(generic)
 SLOPE_DECLARE_ISA(avx2)

@@ -15,17 +15,14 @@ namespace {
 uint32_t lo32(uint64_t x) { return static_cast<uint32_t>(x); }
 uint32_t hi32(uint64_t x) { return static_cast<uint32_t>(x >> 32); }
 
-// The fixed part of the mapping for one problem: key, counter words 2 and 3 per (b, h), and the
-// drop threshold ⌊p·2³²⌋ (p·2³² is exact in double for a float p).
+// The mapping of one problem (detail::DropoutKeys) with Random123's Philox.
 struct KeepMask {
   r123::Philox4x32::key_type key;
   uint32_t offset_lo, H, threshold;
 
-  explicit KeepMask(const AttentionProblem& p)
-      : key{{lo32(p.dropout_seed), hi32(p.dropout_seed) ^ hi32(p.dropout_offset)}},
-        offset_lo(lo32(p.dropout_offset)),
-        H(static_cast<uint32_t>(p.H)),
-        threshold(static_cast<uint32_t>(std::ldexp(static_cast<double>(p.dropout_p), 32))) {}
+  explicit KeepMask(const AttentionProblem& p) : KeepMask(detail::dropout_keys(p)) {}
+  explicit KeepMask(const detail::DropoutKeys& k)
+      : key{{k.key0, k.key1}}, offset_lo(k.offset_lo), H(k.H), threshold(k.threshold) {}
 
   // The four uniforms (as 32-bit words) of keys 4g .. 4g + 3 of row (b, h, i).
   r123::Philox4x32::ctr_type words(int64_t b, int64_t h, int64_t i, int64_t g) const {
@@ -63,6 +60,13 @@ void attention_dropout_mask_row(const AttentionProblem& p, int64_t b, int64_t h,
 }
 
 namespace detail {
+
+// p·2³² is exact in double for a float p.
+DropoutKeys dropout_keys(const AttentionProblem& p) {
+  return {lo32(p.dropout_seed), hi32(p.dropout_seed) ^ hi32(p.dropout_offset),
+          lo32(p.dropout_offset), static_cast<uint32_t>(p.H),
+          static_cast<uint32_t>(std::ldexp(static_cast<double>(p.dropout_p), 32))};
+}
 
 double dropout_scale(const AttentionProblem& p) {
   return 1.0 / (1.0 - static_cast<double>(p.dropout_p));

@@ -4,8 +4,11 @@
 // test_kernels.cpp; the reference's dropout gradients are checked in test_reference.cpp.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <random>
 
+#include "attention/dropout.h"
 #include "attention/harness.h"
 
 namespace slope::testing {
@@ -86,6 +89,50 @@ TEST(DropoutMask, KeptFractionIsWithinABinomialBound) {
         }
     EXPECT_NEAR(kept / n, 1.0 - static_cast<double>(p), t) << "p = " << p;
   }
+}
+
+// The kernels' vector Philox (cpu_philox.h) against Random123's scalar one
+// (detail::dropout_keep_tile), bitwise, on every instruction set, in both tile layouts: random
+// seeds and offsets (high words too), counters near 2³² (i0 wraps), j0 not a multiple of 4, and
+// tiles from 1 × 1 to 64 × 64. Elements outside the tile (columns ≥ ncols, and rows ≥ nrows of
+// the row layout) must stay untouched.
+TEST(DropoutMask, KernelTilesAreRandom123sBitwise) {
+  constexpr int64_t kLd = 64;  // kTileQ and kTileK: whole vectors on every instruction set
+  std::mt19937_64 rng(7);
+  auto pick = [&](int64_t lo, int64_t hi) {
+    return std::uniform_int_distribution<int64_t>(lo, hi)(rng);
+  };
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const float ps[] = {0.1f, 0.5f, 0.9f, 1e-6f};
+  for (const cpu::Isa isa : isas())
+    for (int n = 0; n < 3000; ++n) {
+      AttentionProblem pr = dropout_problem(ps[n % 4], rng(), n % 3 ? rng() : rng() >> 40);
+      pr.H = pick(1, 40);
+      const int64_t b = pick(0, 7), h = pick(0, pr.H - 1);
+      const int64_t i0 = n % 5 ? pick(0, 5000) : pick(0xffffffff - 70, 0xffffffff);
+      const int64_t j0 = n % 7 ? pick(0, 4000) : 4 * pick(0, 1000);
+      const int64_t nrows = n % 11 ? pick(1, kLd) : kLd, ncols = n % 13 ? pick(1, kLd) : kLd;
+      const float value = static_cast<float>(detail::dropout_scale(pr));
+      for (const bool transposed : {false, true}) {
+        const int64_t ld_row = transposed ? 1 : kLd, ld_col = transposed ? kLd : 1;
+        std::vector<float> want(kLd * kLd, nan), got(kLd * kLd, nan);
+        detail::dropout_keep_tile(pr, b, h, i0, nrows, j0, ncols, value, want.data(), ld_row,
+                                  ld_col);
+        cpu::dropout_keep_tile(isa, pr, b, h, i0, nrows, j0, ncols, value, got.data(), kLd,
+                               transposed);
+        for (int64_t r = 0; r < kLd; ++r)
+          for (int64_t c = 0; c < kLd; ++c) {
+            const size_t at = static_cast<size_t>(r * ld_row + c * ld_col);
+            if (c >= ncols || (r >= nrows && !transposed)) {
+              ASSERT_TRUE(std::isnan(got[at])) << "wrote outside the tile at " << r << ", " << c;
+            } else if (r < nrows) {
+              ASSERT_EQ(std::bit_cast<uint32_t>(got[at]), std::bit_cast<uint32_t>(want[at]))
+                  << cpu::isa_name(isa) << (transposed ? " transposed" : " rows") << " i0 " << i0
+                  << " j0 " << j0 << " r " << r << " c " << c << " tile " << nrows << "x" << ncols;
+            }
+          }
+      }
+    }
 }
 
 Case dropout_case(float p) {
