@@ -114,8 +114,6 @@ def _plain_arg(name, x, kind):
     if kind == "int" and (x.dtype.is_floating_point or x.dtype.is_complex
                           or x.dtype == _torch.bool):
         raise ValueError(f"{name} must be an integer tensor, got {x.dtype}")
-    if kind == "int" and x.numel() and (int(x.min()) < -2**31 or int(x.max()) >= 2**31):
-        raise ValueError(f"{name} holds values outside int32: {x.tolist()}")
     if kind == "mask" and x.dtype not in (_torch.bool,) + _FLOAT_DTYPES:
         raise ValueError(
             f"{name} must be bool (True = may attend) or a float additive bias, got {x.dtype}")

@@ -242,3 +242,40 @@ def test_bad_input_names_the_argument():
     for name, call in cases:
         with pytest.raises(ValueError, match=name):
             call()
+
+
+def test_compile_fullgraph_varlen():
+    """Packed sequences compile with fullgraph too: no check in the front door reads a tensor's
+    values (that would be a data-dependent graph break); the operator checks them when it runs."""
+    q = randn(7, 2, 8, seed=1)
+    cu = torch.tensor([0, 3, 7], dtype=torch.int32)
+    torch._dynamo.reset()
+    f = torch.compile(lambda q: st.flash_attn_varlen_func(q, q, q, cu, cu, 4, 4, causal=True),
+                      fullgraph=True)
+    torch.testing.assert_close(f(q), st.flash_attn_varlen_func(q, q, q, cu, cu, 4, 4,
+                                                               causal=True), rtol=0, atol=0)
+
+
+def test_refused_kvcache_append_leaves_the_cache_alone():
+    q = randn(2, 1, 2, 8, seed=1)
+    kc, vc = randn(2, 6, 1, 8, seed=2), randn(2, 6, 1, 8, seed=3)
+    before = (kc.clone(), vc.clone())
+    for kw, name in ((dict(k=randn(1, 1, 1, 8), v=randn(1, 1, 1, 8),
+                           cache_seqlens=torch.tensor([3, 2])), "k"),
+                     (dict(k=randn(2, 1, 1, 8), v=randn(2, 1, 1, 8),
+                           cache_seqlens=torch.tensor([3, 2]), alibi_slopes=torch.ones(5)),
+                      "alibi_slopes"),
+                     (dict(k=randn(2, 1, 1, 8), v=randn(2, 1, 1, 8),
+                           cache_seqlens=torch.tensor([3, 2**33])), "cache_seqlens")):
+        with pytest.raises(ValueError, match=name):
+            st.flash_attn_with_kvcache(q, kc, vc, **kw)
+        assert torch.equal(kc, before[0]) and torch.equal(vc, before[1])
+
+
+def test_packed_lengths_outside_int32_are_refused():
+    q = randn(7, 2, 8)
+    with pytest.raises(ValueError, match="cu_seqlens_q"):
+        st.flash_attn_varlen_func(q, q, q, torch.tensor([0, 3 + 2**32, 7]),
+                                  torch.tensor([0, 3, 7]), 4, 4)
+    with pytest.raises(ValueError, match="max_seqlen"):
+        st.flash_attn_varlen_func(q, q, q, torch.tensor([0, 3, 7]), torch.tensor([0, 3, 7]), 0, 4)
