@@ -43,7 +43,8 @@ apt_packages=(
   python3-venv
 )
 # The C++ tests, and the headers the Python module is compiled against.
-if ((tests)); then apt_packages+=(libgtest-dev python3-dev); fi
+# pkg-config: the install test builds the C example against the installed slope.pc with it.
+if ((tests)); then apt_packages+=(libgtest-dev python3-dev pkg-config); fi
 
 missing=()
 for pkg in "${apt_packages[@]}"; do

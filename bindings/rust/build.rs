@@ -1,6 +1,7 @@
 //! Links libslope.so, the C interface of slope (include/slope/slope.h). Where it is:
 //!   1. SLOPE_LIB_DIR, the directory holding libslope.so (the tests set it to the build tree's);
 //!   2. else `pkg-config --variable=libdir slope` (an installed prefix on PKG_CONFIG_PATH).
+//!
 //! The directory also goes into the tests' and examples' rpath, so they run without
 //! LD_LIBRARY_PATH.
 use std::env;

@@ -569,6 +569,44 @@ TEST(CApiErrors, MessagesArePerThread) {
   EXPECT_NE(mine.find("Hkv=3"), std::string::npos);
 }
 
+// Calls from several threads at once (each with its own OpenMP team) give the single-threaded
+// results, bit for bit, and each thread its own messages.
+TEST(CApi, ConcurrentCallsAgree) {
+  slope_attention_problem p = make_problem(2, 4, 2, 40, 40, 16, 16);
+  p.causal = 1;
+  std::mt19937 rng(11);
+  const Sizes n = sizes_of(p);
+  const std::vector<float> q = random_vector(n.q, rng), k = random_vector(n.k, rng),
+                           v = random_vector(n.v, rng), s = random_vector(n.slopes, rng, 0.1f, 1);
+  std::vector<float> want(n.out), want_lse(n.lse);
+  ASSERT_EQ(slope_attention_forward(&p, q.data(), k.data(), v.data(), s.data(), nullptr,
+                                    want.data(), want_lse.data()),
+            SLOPE_OK);
+  constexpr int kThreads = 4;
+  std::vector<std::vector<float>> got(kThreads, std::vector<float>(n.out));
+  std::vector<int> same_message(kThreads, 0);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<float> lse(n.lse);
+      slope_attention_problem bad = p;
+      bad.Hkv = 5 + 2 * t;  // H = 4 is no multiple of it: each thread's own error
+      for (int rep = 0; rep < 5; ++rep) {
+        slope_attention_forward(&bad, q.data(), k.data(), v.data(), s.data(), nullptr,
+                                got[t].data(), lse.data());
+        const std::string mine = slope_last_error();
+        slope_attention_forward(&p, q.data(), k.data(), v.data(), s.data(), nullptr, got[t].data(),
+                                lse.data());
+        same_message[t] += mine.find("Hkv=" + std::to_string(5 + 2 * t)) != std::string::npos;
+      }
+    });
+  for (std::thread& t : threads) t.join();
+  for (int t = 0; t < kThreads; ++t) {
+    EXPECT_TRUE(same_bits(got[t], want)) << "thread " << t;
+    EXPECT_EQ(same_message[t], 5) << "thread " << t;
+  }
+}
+
 // ---- a storm of random bad problems --------------------------------------------------------
 
 // Starting from a valid problem whose buffers are much larger than it needs, mutates 1–4 fields

@@ -293,3 +293,71 @@ fn the_librarys_errors_come_back_with_its_message() {
     assert_eq!(slope::alibi_slopes(0, 8.0).unwrap_err().kind, ErrorKind::InvalidArgument);
     assert!(slope::alibi_slopes(4, f64::NAN).unwrap_err().message.contains("max_bias"));
 }
+
+#[test]
+fn packed_documents_equal_each_document_alone() {
+    // Two documents of 5 and 3 tokens packed as (total, H, D), against each run as its own batch.
+    let (h, d) = (2, 4);
+    let (cu, lens) = ([0, 5, 8], [5usize, 3]);
+    let mut rng = Rng(99);
+    let (q, k, v) = (rng.vec(8 * h * d), rng.vec(8 * h * d), rng.vec(8 * h * d));
+    let slopes = slope::alibi_slopes(h, slope::DEFAULT_MAX_BIAS).unwrap();
+    let mut packed = Attention::new(2, h, h, 5, 5, d);
+    packed.causal = true;
+    packed.cu_seqlens = Some((&cu, &cu));
+    let (mut out, mut lse) = (vec![0.0; 8 * h * d], vec![0.0; h * 8]);
+    packed.forward(&q, &k, &v, Slopes::Symmetric(&slopes), &mut out, &mut lse).unwrap();
+
+    // (total, H, D) rows of document `doc` as a (1, H, T, D) tensor.
+    let doc_tensor = |x: &[f32], doc: usize| -> Vec<f32> {
+        let (start, t) = (cu[doc] as usize, lens[doc]);
+        let mut y = vec![0.0; h * t * d];
+        for hh in 0..h {
+            for i in 0..t {
+                for e in 0..d {
+                    y[(hh * t + i) * d + e] = x[((start + i) * h + hh) * d + e];
+                }
+            }
+        }
+        y
+    };
+    for doc in 0..2 {
+        let t = lens[doc];
+        let mut alone = Attention::new(1, h, h, t, t, d);
+        alone.causal = true;
+        let (mut o, mut l) = (vec![0.0; h * t * d], vec![0.0; h * t]);
+        let (qd, kd, vd) = (doc_tensor(&q, doc), doc_tensor(&k, doc), doc_tensor(&v, doc));
+        alone.forward(&qd, &kd, &vd, Slopes::Symmetric(&slopes), &mut o, &mut l).unwrap();
+        let want = doc_tensor(&out, doc);
+        let err = o.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(err < 1e-6, "document {doc}: {err}");
+        for hh in 0..h {
+            for i in 0..t {
+                // lse is (H, total_q) when packed.
+                let (a, b) = (l[hh * t + i], lse[hh * 8 + cu[doc] as usize + i]);
+                assert!((a - b).abs() < 1e-6, "lse of document {doc}: {a} vs {b}");
+            }
+        }
+    }
+}
+
+#[test]
+fn per_batch_slopes_are_told_by_their_length() {
+    // (B, H) slopes whose rows are the shared (H) slopes give the same output; a different
+    // second row changes only the second batch row.
+    let c = decoder_case();
+    let a = attention(&c);
+    let run = |s: &[f32]| {
+        let (mut out, mut lse) = (vec![0.0; c.q.len()], vec![0.0; c.b * c.h * c.t]);
+        a.forward(&c.q, &c.k, &c.v, Slopes::Symmetric(s), &mut out, &mut lse).unwrap();
+        out
+    };
+    let shared = run(&c.slopes);
+    let mut per_batch = [c.slopes.clone(), c.slopes.clone()].concat();
+    assert_eq!(run(&per_batch), shared);
+    per_batch[c.h] = 2.0;
+    let changed = run(&per_batch);
+    let half = c.q.len() / 2;
+    assert_eq!(changed[..half], shared[..half]);
+    assert_ne!(changed[half..], shared[half..]);
+}
