@@ -176,8 +176,10 @@ typedef struct slope_attention_problem {
   int32_t reserved;        /* must be 0                                     default 0 */
 } slope_attention_problem;
 
-/* The struct_size of this library's first version: smaller ones are refused. */
-#define SLOPE_ATTENTION_PROBLEM_SIZE_V1 ((uint64_t)sizeof(slope_attention_problem))
+/* The size of the first version's struct (its last field is `reserved`): the smallest struct_size
+ * accepted. Later versions append fields after `reserved`, so this value never changes. */
+#define SLOPE_ATTENTION_PROBLEM_SIZE_V1 \
+  ((uint64_t)(offsetof(slope_attention_problem, reserved) + sizeof(int32_t)))
 
 /* Sets the defaults above in the first struct_size bytes of *p (the caller's sizeof), including
  * struct_size itself. Errors: NULL_POINTER; STRUCT_SIZE if struct_size is smaller than

@@ -60,7 +60,8 @@ void need(const void* ptr, const char* who, const char* name) {
 }
 
 // The first version's struct, and the most a caller may claim (a guard against garbage sizes).
-constexpr uint64_t kSizeV1 = sizeof(slope_attention_problem);
+constexpr uint64_t kSizeV1 = SLOPE_ATTENTION_PROBLEM_SIZE_V1;
+static_assert(kSizeV1 == sizeof(slope_attention_problem), "this library is the first version");
 constexpr uint64_t kMaxStructSize = 65536;
 static_assert(offsetof(slope_attention_problem, struct_size) == 0);
 

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -548,6 +549,28 @@ TEST(CApiStructSize, NewerCallersLargerStruct) {
             SLOPE_ERROR_STRUCT_SIZE);
   EXPECT_NE(std::string(slope_last_error()).find("does not know"), std::string::npos)
       << slope_last_error();
+}
+
+// The first version's layout on LP64 targets, frozen: the Rust crate (and any other binding)
+// declares the same fields at the same offsets, and later versions only append.
+TEST(CApiStructSize, LayoutIsFrozen) {
+  if (sizeof(void*) != 8) GTEST_SKIP() << "offsets pinned for 64-bit targets";
+  EXPECT_EQ(offsetof(slope_attention_problem, struct_size), 0u);
+  EXPECT_EQ(offsetof(slope_attention_problem, B), 8u);
+  EXPECT_EQ(offsetof(slope_attention_problem, Dv), 56u);
+  EXPECT_EQ(offsetof(slope_attention_problem, q_strides), 64u);
+  EXPECT_EQ(offsetof(slope_attention_problem, out_strides), 136u);
+  EXPECT_EQ(offsetof(slope_attention_problem, key_lengths), 160u);
+  EXPECT_EQ(offsetof(slope_attention_problem, window_left), 184u);
+  EXPECT_EQ(offsetof(slope_attention_problem, dropout_seed), 208u);
+  EXPECT_EQ(offsetof(slope_attention_problem, mask), 224u);
+  EXPECT_EQ(offsetof(slope_attention_problem, mask_stride_t), 248u);
+  EXPECT_EQ(offsetof(slope_attention_problem, scale), 256u);
+  EXPECT_EQ(offsetof(slope_attention_problem, skip_tolerance), 268u);
+  EXPECT_EQ(offsetof(slope_attention_problem, causal), 272u);
+  EXPECT_EQ(offsetof(slope_attention_problem, reserved), 284u);
+  EXPECT_EQ(sizeof(slope_attention_problem), 288u);
+  EXPECT_EQ(SLOPE_ATTENTION_PROBLEM_SIZE_V1, 288u);
 }
 
 // ---- messages are per thread ---------------------------------------------------------------

@@ -506,11 +506,28 @@ impl<'a> Attention<'a> {
 mod tests {
     use super::*;
 
+    /// The offsets slope.h's struct has on 64-bit targets (pinned by the C tests too,
+    /// tests/capi/test_capi.cpp, LayoutIsFrozen).
     #[test]
-    fn the_struct_has_the_c_size() {
-        // 26 eight-byte fields (with 4 strides of 3) and 8 four-byte ones, on 64-bit targets.
-        #[cfg(target_pointer_width = "64")]
-        assert_eq!(std::mem::size_of::<ffi::slope_attention_problem>(), 288);
+    #[cfg(target_pointer_width = "64")]
+    fn the_struct_has_the_c_layout() {
+        use ffi::slope_attention_problem as P;
+        use std::mem::offset_of;
+        assert_eq!(offset_of!(P, struct_size), 0);
+        assert_eq!(offset_of!(P, B), 8);
+        assert_eq!(offset_of!(P, Dv), 56);
+        assert_eq!(offset_of!(P, q_strides), 64);
+        assert_eq!(offset_of!(P, out_strides), 136);
+        assert_eq!(offset_of!(P, key_lengths), 160);
+        assert_eq!(offset_of!(P, window_left), 184);
+        assert_eq!(offset_of!(P, dropout_seed), 208);
+        assert_eq!(offset_of!(P, mask), 224);
+        assert_eq!(offset_of!(P, mask_stride_t), 248);
+        assert_eq!(offset_of!(P, scale), 256);
+        assert_eq!(offset_of!(P, skip_tolerance), 268);
+        assert_eq!(offset_of!(P, causal), 272);
+        assert_eq!(offset_of!(P, reserved), 284);
+        assert_eq!(std::mem::size_of::<P>(), 288);
     }
 
     #[test]
