@@ -5,6 +5,7 @@
 // validate() does the problem's checks; this file adds what only a C caller can get wrong: null
 // pointers, the struct_size handshake, enum fields out of range, and sizes or strides whose
 // products overflow int64 (which the kernels' index arithmetic would wrap).
+#include <algorithm>
 #include <cmath>
 #include <cstddef>
 #include <cstring>
@@ -230,6 +231,19 @@ Call prepare(const char* who, const slope_attention_problem* cp, const float* q,
   call.in.q = q, call.in.k = k, call.in.v = v;
   call.in.slopes_left = slopes_left, call.in.slopes_right = slopes_right;
   slope::validate(call.p, call.in);
+  // Packed: Tq and Tk only bound the documents' lengths (max_seqlen), yet the kernels size
+  // per-thread workspaces and tile loops by them, so a generous bound (2^31 for "any length")
+  // would allocate terabytes inside an OpenMP region (std::terminate) or loop over empty tiles.
+  // Clamp them to the longest document: every row reads only its own document's lengths, so the
+  // results are the same (tests/capi: PackedWithAGenerousMaxSeqlen).
+  if (call.p.cu_seqlens_q) {
+    int64_t max_q = 1, max_k = 1;
+    for (int64_t b = 0; b < call.p.B; ++b) {
+      max_q = std::max<int64_t>(max_q, call.p.cu_seqlens_q[b + 1] - call.p.cu_seqlens_q[b]);
+      max_k = std::max<int64_t>(max_k, call.p.cu_seqlens_k[b + 1] - call.p.cu_seqlens_k[b]);
+    }
+    call.p.Tq = max_q, call.p.Tk = max_k;
+  }
   return call;
 }
 

@@ -212,6 +212,50 @@ TEST(CApi, PackedSequencesMatchCpp) {
   expect_same_as_cpp(p, Slopes::kShared);
 }
 
+// flash-attn callers often pass a generous max_seqlen. The kernels size workspaces by Tq and
+// Tk, so the C interface clamps them to the longest document: the same results, bit for bit, as
+// the exact bounds, where the C++ API given Tq = Tk = 2^40 would try to allocate terabytes.
+TEST(CApi, PackedWithAGenerousMaxSeqlen) {
+  slope_attention_problem exact;
+  ASSERT_EQ(SLOPE_ATTENTION_PROBLEM_INIT(&exact), SLOPE_OK);
+  const int32_t cu_q[3] = {0, 6, 9}, cu_k[3] = {0, 6, 15};
+  exact.B = 2, exact.H = 2, exact.Hkv = 2, exact.Tq = 6, exact.Tk = 9, exact.D = 8, exact.Dv = 8;
+  exact.cu_seqlens_q = cu_q;
+  exact.cu_seqlens_k = cu_k;
+  exact.causal = 1;
+  ASSERT_EQ(slope_attention_contiguous_strides(&exact), SLOPE_OK);
+  expect_same_as_cpp(exact, Slopes::kShared);  // the exact bounds against the C++ API
+
+  slope_attention_problem generous = exact;
+  generous.Tq = generous.Tk = int64_t{1} << 40;
+  std::mt19937 rng(8);
+  const Sizes n = sizes_of(exact);
+  const std::vector<float> q = random_vector(n.q, rng), k = random_vector(n.k, rng),
+                           v = random_vector(n.v, rng), dout = random_vector(n.out, rng),
+                           s = random_vector(n.slopes, rng, 0.1f, 1.0f);
+  std::vector<float> out[2], lse[2], dq[2], dk[2], dv[2], ds[2];
+  const slope_attention_problem* problems[2] = {&exact, &generous};
+  for (int r = 0; r < 2; ++r) {
+    out[r].resize(n.out), lse[r].resize(n.lse), ds[r].resize(n.slopes);
+    dq[r].resize(n.q), dk[r].resize(n.k), dv[r].resize(n.v);
+    ASSERT_EQ(slope_attention_forward(problems[r], q.data(), k.data(), v.data(), s.data(), nullptr,
+                                      out[r].data(), lse[r].data()),
+              SLOPE_OK)
+        << slope_last_error();
+    ASSERT_EQ(slope_attention_backward(problems[r], q.data(), k.data(), v.data(), s.data(), nullptr,
+                                       out[r].data(), dout.data(), lse[r].data(), dq[r].data(),
+                                       dk[r].data(), dv[r].data(), ds[r].data(), nullptr),
+              SLOPE_OK)
+        << slope_last_error();
+  }
+  EXPECT_TRUE(same_bits(out[0], out[1]));
+  EXPECT_TRUE(same_bits(lse[0], lse[1]));
+  EXPECT_TRUE(same_bits(dq[0], dq[1]));
+  EXPECT_TRUE(same_bits(dk[0], dk[1]));
+  EXPECT_TRUE(same_bits(dv[0], dv[1]));
+  EXPECT_TRUE(same_bits(ds[0], ds[1]));
+}
+
 TEST(CApi, PerBatchSlopesBoolMaskBroadcastOverHeadsMatchesCpp) {
   slope_attention_problem p = make_problem(2, 3, 3, 10, 14, 8, 8);
   std::vector<uint8_t> mask(2 * 10 * 14);
