@@ -126,8 +126,9 @@ typedef struct slope_attention_problem {
   int64_t B;   /* batch (with packed sequences: the number of documents)         default 1 */
   int64_t H;   /* query heads                                                     default 1 */
   int64_t Hkv; /* key/value heads; H % Hkv == 0 (grouped queries)                 default 1 */
-  int64_t Tq;  /* query length (packed: the longest document's, max_seqlen_q)     default 1 */
-  int64_t Tk;  /* key length (packed: max_seqlen_k)                               default 1 */
+  int64_t Tq;  /* query length (packed: max_seqlen_q, a bound on every document's
+                  length; any larger bound gives the same results at no cost)   default 1 */
+  int64_t Tk;  /* key length (packed: max_seqlen_k, likewise)                    default 1 */
   int64_t D;   /* head dim of q and k                                             default 64 */
   int64_t Dv;  /* head dim of v and the output                                    default 64 */
 
