@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "files/json_file.h"
+#include "files/read_file.h"
 #include "files/staged_commit.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
@@ -109,7 +109,7 @@ void recover_interrupted_save(const fs::path& out) {
   if (!fs::is_directory(out, ec)) return;
   files::recover_staged_files(out, kCheckpointStaging);
   // A best/ never swapped in, or the old one swapped out (".old": replace_directory's fallback).
-  for (const std::string name : {std::string(kBestStaging), std::string(kBestStaging) + ".old"}) {
+  for (const std::string& name : {std::string(kBestStaging), std::string(kBestStaging) + ".old"}) {
     fs::remove_all(out / name, ec);
     if (ec) throw Error("cannot remove " + (out / name).string() + ": " + ec.message());
   }
