@@ -52,7 +52,8 @@ void remove_tree(const fs::path& path) {
 }
 
 void rename_or_fail(const fs::path& from, const fs::path& to) {
-  if (std::rename(from.c_str(), to.c_str()) != 0) fail("cannot rename " + from.string() + " to", to, errno);
+  if (std::rename(from.c_str(), to.c_str()) != 0)
+    fail("cannot rename " + from.string() + " to", to, errno);
 }
 
 std::vector<std::string> read_journal(const fs::path& journal) {

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "files/json_file.h"
+#include "files/read_file.h"
 #include "files/staged_commit.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
