@@ -227,6 +227,38 @@ def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask
             slope_grad(slopes_left), slope_grad(slopes_right))
 
 
+# ---- CUDA: the Triton kernels ------------------------------------------------------------------
+#
+# The same operators on CUDA tensors run slope._triton's kernels (imported at the first CUDA
+# call, so that CPU users need no triton). The fake implementations and the autograd above are
+# shared, so torch.compile and torch.export see the same two opaque nodes on either device.
+
+
+@_attention_forward.register_kernel("cuda")
+def _(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q, cu_seqlens_k,
+      dropout_rng, layout, ints, floats):
+    from slope import _triton
+
+    _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats)
+    if _empty_inputs(q, k, v):
+        _check_empty_shapes(q, k, v, layout)
+    return _triton.attention_forward(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask,
+                                     cu_seqlens_q, cu_seqlens_k, dropout_rng, layout, ints, floats)
+
+
+@_attention_backward.register_kernel("cuda")
+def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+      cu_seqlens_k, dropout_rng, layout, ints, floats, slope_grads):
+    from slope import _triton
+
+    _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats)
+    return _triton.attention_backward(dout, q, k, v, out, lse, slopes_left, slopes_right,
+                                      key_lengths, attn_mask, cu_seqlens_q, cu_seqlens_k,
+                                      dropout_rng, layout, ints, floats, slope_grads)
+
+
 def _setup_context(ctx, inputs, output):
     (q, k, v, sl, sr, key_lengths, mask, cu_q, cu_k, rng, layout, ints, floats) = inputs
     out, lse = output

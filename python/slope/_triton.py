@@ -38,11 +38,18 @@ from slope import _triton_kernels as kern
 MAX_HEAD_DIM = 256
 
 
-def _default_blocks(device: torch.device):
-    # Under the interpreter every tile op is a numpy call on the whole tile: small tiles keep the
-    # CI shapes (T <= 128) to a few blocks. On a GPU 64 × 64 is flash-attention-2's choice for
-    # head dims up to 128 (not tuned here: no GPU measured yet).
-    return (16, 16) if device.type == "cpu" else (64, 64)
+def _default_blocks(device: torch.device, dtype: torch.dtype, head_dim: int):
+    """(BLOCK_M, BLOCK_N). Under the interpreter every tile op is a numpy call on the whole tile:
+    16 × 16 keeps the CI shapes (T <= 128) to a few blocks. On a GPU, 64 × 64 (flash-attention
+    2's choice for head dims up to 128) for bf16/fp16; 32 × 32 for fp32 tiles wider than 64 and
+    for head dims above 128, so that the backward's tiles fit in shared memory (compiled for
+    sm_90 without a GPU: the dk/dv kernel takes 147 KB at fp32, 64 × 64, D = 128). Not tuned:
+    no GPU has run these kernels yet."""
+    if device.type == "cpu":
+        return 16, 16
+    if head_dim > 128 or (dtype == torch.float32 and head_dim > 64):
+        return 32, 32
+    return 64, 64
 
 
 def _view4(t: Tensor, layout: str) -> Tensor:
@@ -226,6 +233,8 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
         _bad(f"head dims {D} and {Dv}: the Triton kernels take head dims up to {MAX_HEAD_DIM}")
     causal, positions, wl, wr, max_q, max_k = ints
     scale, softcap, dropout_p, tol = floats
+    if cu_q is not None and (max_q < 1 or max_k < 1):
+        _bad(f"max_seqlen_q and max_seqlen_k must be >= 1, got {max_q} and {max_k}")
     if positions == 2 and key_lengths is None:
         _bad("query_positions 'key_lengths' needs key_lengths")
     if cu_q is not None and key_lengths is not None:
@@ -238,7 +247,7 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
         mask_tq, mask_tk = q4.shape[2], k4.shape[2]
     slopes_l, slopes_r, slopes_sb = _slopes(sl, sr, nB, H, q.device)
     mask, mask_strides, mask_kind = _mask(attn_mask, nB, H, mask_tq, mask_tk, q.device)
-    default_m, default_n = _default_blocks(q.device)
+    default_m, default_n = _default_blocks(q.device, q.dtype, triton.next_power_of_2(max(D, Dv)))
     has_alibi = sl is not None
     return _Plan(
         q4=q4, k4=k4, v4=v4, geo=geo, nB=nB, packed=cu_q is not None, H=H, Hkv=Hkv, D=D, Dv=Dv, Tq_max=tq_max,
@@ -303,11 +312,13 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     in a fixed order: bitwise the same on every run."""
     want_l = slope_grads and slopes_left is not None
     want_r = slope_grads and slopes_right is not None
-    empty = q.new_empty(0, dtype=torch.float32)
+    def empty():  # a fresh one each time: an operator's outputs must not alias each other
+        return q.new_empty(0, dtype=torch.float32)
+
     dq, dk, dv = (torch.zeros(t.shape, dtype=t.dtype, device=t.device) for t in (q, k, v))
     if q.numel() == 0 or k.numel() == 0 or v.numel() == 0:
-        return (dq, dk, dv, torch.zeros_like(slopes_left, dtype=torch.float32) if want_l else empty,
-                torch.zeros_like(slopes_right, dtype=torch.float32) if want_r else empty)
+        return (dq, dk, dv, torch.zeros_like(slopes_left, dtype=torch.float32) if want_l else empty(),
+                torch.zeros_like(slopes_right, dtype=torch.float32) if want_r else empty())
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
               cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n)
     kn = p.key_norms()
@@ -335,12 +346,12 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
         SLOPE_GRADS=want_any and p.has_alibi,
         **flags)
     if not want_any:
-        return dq, dk, dv, empty, empty
+        return dq, dk, dv, empty(), empty()
     g = parts.sum(-1)  # (2, nB, H): over query blocks, in order
     if slopes_right is None:
         g = g[0] + g[1]  # one shared vector: its whole gradient
         dsl = g if slopes_left.dim() == 2 else g.sum(0)
-        return dq, dk, dv, dsl.float().reshape(slopes_left.shape), empty
+        return dq, dk, dv, dsl.float().reshape(slopes_left.shape), empty()
     gl, gr = (g[s] if slopes_left.dim() == 2 else g[s].sum(0) for s in (0, 1))
-    return (dq, dk, dv, gl.float().reshape(slopes_left.shape) if want_l else empty,
-            gr.float().reshape(slopes_right.shape) if want_r else empty)
+    return (dq, dk, dv, gl.float().reshape(slopes_left.shape) if want_l else empty(),
+            gr.float().reshape(slopes_right.shape) if want_r else empty())

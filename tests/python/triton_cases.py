@@ -478,6 +478,66 @@ def bad_input_is_refused(st):
         raise AssertionError("head dim 300: not refused")
 
 
+class Skip(Exception):
+    """A case that does not apply to this mode (reported as a skipped test)."""
+
+
+@case
+def cuda_kernels_are_registered(st):
+    """The operators' CUDA kernels are these Triton functions: registered for the CUDA
+    dispatch key, and (called here on this setting's tensors) giving bitwise what
+    slope._triton gives."""
+    import slope._torch_ops as ops
+    for name in ("slope::attention_forward", "slope::attention_backward"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CUDA"), name
+    q, k, v, dout = (randn(2, 3, 20, 16, seed=s).to(st.device) for s in (1, 2, 3, 4))
+    sl = torch.tensor(slope.alibi_slopes(3)).to(st.device)
+    args = (q, k, v, sl, None, None, None, None, None, None, "bhtd", [1, 0, -1, -1, 0, 0],
+            [0.25, 0.0, 0.0, 2.0**-24])
+    fwd, bwd = (f._backend_fns["cuda"] for f in (ops._attention_forward, ops._attention_backward))
+    out, lse = fwd(*args)
+    want = tri.attention_forward(*args)
+    assert torch.equal(out, want[0]) and torch.equal(lse, want[1])
+    got = bwd(dout, q, k, v, out, lse, *args[3:], True)
+    want = tri.attention_backward(dout, q, k, v, out, lse, *args[3:], True)
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+
+
+@case
+def front_doors_on_cuda(st):
+    """slope.torch on CUDA tensors: flash_attn_func with learned slopes, eager and under
+    torch.compile(fullgraph=True), equal to each other and to the CPU kernels within both
+    kernels' fp32 bounds (their difference is at most the sum of the two bounds)."""
+    if st.device != "cuda":
+        raise Skip("needs a GPU (the interpreter runs the kernels, not the CUDA dispatch)")
+    import slope.torch as sto
+    B, T, H, D = 2, 200, 4, 64
+    q, k, v, dout = (randn(B, T, H, D, seed=s) for s in (1, 2, 3, 4))
+    m = torch.tensor(slope.alibi_slopes(H))
+
+    def run(device, compile_):
+        qs, ks, vs = (x.to(device).requires_grad_() for x in (q, k, v))
+        ms = m.to(device).requires_grad_()
+        f = lambda a, b, c, s: sto.flash_attn_func(a, b, c, causal=True, alibi_slopes=s)  # noqa
+        if compile_:
+            torch._dynamo.reset()
+            f = torch.compile(f, fullgraph=True)
+        out = f(qs, ks, vs, ms)
+        (out * dout.to(device)).sum().backward()
+        return [x.detach().cpu() for x in (out, qs.grad, ks.grad, vs.grad, ms.grad)]
+
+    eager, compiled, cpu = run("cuda", False), run("cuda", True), run("cpu", False)
+    for a, b in zip(eager, compiled):
+        assert torch.equal(a, b), "compiled and eager differ on CUDA"
+    t = lambda x: np32(x.transpose(1, 2))  # noqa: E731
+    a = (t(q), t(k), t(v), t(dout))
+    bound = testing.attention_error_bounds(*a, causal=True, alibi_slopes=m.numpy())
+    for name, g, c in zip(("out", "dq", "dk", "dv", "dslopes"), eager, cpu):
+        tr = (lambda x: x) if name == "dslopes" else (lambda x: x.transpose(1, 2))
+        assert_within(name, tr(g), tr(c).double().numpy(), 2 * bound[name])
+
+
 def main(mode):
     if mode == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
@@ -490,6 +550,8 @@ def main(mode):
         try:
             CASES[name](st)
             results[name] = "ok"
+        except Skip as e:
+            results[name] = f"skip: {e}"
         except Exception:  # reported per case by test_triton.py
             results[name] = traceback.format_exc(limit=6)
     print(json.dumps(results))
