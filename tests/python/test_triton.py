@@ -73,3 +73,15 @@ def test_gpu_benchmark_refuses_without_cuda():
     proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode != 0 and "needs a CUDA GPU" in proc.stderr
+
+
+@pytest.mark.skipif(not os.environ.get("SLOPE_SLOW_TESTS"),
+                    reason="~45 s of Triton compilation on 2 cores: SLOPE_SLOW_TESTS=1")
+def test_kernels_compile_for_sm90_without_a_gpu():
+    """What the interpreter cannot see: the three bf16 kernels, every switch on, compile to a
+    cubin for sm_90 (triton_compile_check.py)."""
+    env = dict(os.environ)
+    env.pop("TRITON_INTERPRET", None)
+    proc = subprocess.run([sys.executable, str(HERE / "triton_compile_check.py"), "--dtypes",
+                           "bf16"], capture_output=True, text=True, env=env, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
