@@ -52,6 +52,11 @@ inline Strides contiguous_strides(int64_t H, int64_t T, int64_t D) { return {H *
 //   is never masked and has bias 0. causal masks j > p_i; the window masks j < p_i −
 //   window_left and j > p_i + window_right. Keys j ≥ key_lengths[b] are masked. A row with no
 //   visible key gives output 0 and logsumexp −∞ (never NaN), and zero gradients.
+// Non-finite inputs (NaN, ±inf in q, k, v or dout): a key or value that row i cannot see never
+// changes row i's out, lse or dq, and a query or dout row that cannot see key j never changes
+// dk_j or dv_j, in the kernels as in the reference (a masked probability is an exact 0 whose
+// terms are left out, not added as 0·NaN). Results that do depend on a non-finite input are
+// unspecified (NaN in practice).
 struct AttentionProblem {
   int64_t B = 1;    // batch
   int64_t H = 1;    // query heads

@@ -156,15 +156,23 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
       std::fill(s, s + g.ncols_pad, 0.0f);
       continue;
     }
-    for (int64_t c = 0; c < g.ncols_pad; c += kW) store(s + c, vexp(load(s + c) - l_r));
+    // A masked score gives exactly 0, even when l_r is not finite (a NaN row).
+    for (int64_t c = 0; c < g.ncols_pad; c += kW) {
+      const vf x = load(s + c);
+      store(s + c, x == -INFINITY ? vf{} : vexp(x - l_r));
+    }
   }
+  // Where some probability is a masked 0, the products below leave its terms out when the rows
+  // it would meet are not all finite (cpu_tiles.h, tile_fully_visible).
+  const bool masked_zeros = !tile_fully_visible<false>(g, hb, p);
   const float* Pv = w.S.data();  // P as it meets dO: with dropout P∘Zc, in dP's buffer for now
   if (w.drop.on()) {
     w.drop.load_tile(g);
     w.drop.multiply(w.dP.data(), w.S.data(), g);
     Pv = w.dP.data();
   }
-  mm_AtB_acc(w.dV.data(), it.Dvpad, Pv, kTileK, dO, lddo, g.ncols, it.Dvpad, g.nrows);
+  mm_AtB_acc(w.dV.data(), it.Dvpad, Pv, kTileK, dO, lddo, g.ncols, it.Dvpad, g.nrows,
+             masked_zeros && !all_finite(dO, lddo, g.nrows, p.Dv));
   mm_AB(w.dP.data(), kTileK, dO, lddo, w.Vt.data(), kTileK, g.nrows, g.ncols_pad, p.Dv);
   if (w.drop.on()) w.drop.multiply(w.dP.data(), w.dP.data(), g);
   for (int64_t r = 0; r < g.nrows; ++r) {
@@ -172,8 +180,10 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
     const float* pr = w.S.data() + r * kTileK;
     const float di = w.Di[gh * p.Tq + g.i0 + r];
     if (!it.slope_grads) {
-      for (int64_t c = 0; c < g.ncols_pad; c += kW)
-        store(ds + c, load(pr + c) * (load(ds + c) - di));
+      for (int64_t c = 0; c < g.ncols_pad; c += kW) {
+        const vf pv = load(pr + c);  // dS = 0 where P = 0, whatever dP (a NaN v or dO)
+        store(ds + c, pv != 0.0f ? pv * (load(ds + c) - di) : vf{});
+      }
       continue;
     }
     slope_terms(pr, ds, di, static_cast<float>(g.j0 - (g.pos0 + r)), g.ncols_pad, g.side, &w.rows,
@@ -181,12 +191,14 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
   }
   // The bias sits after the cap, so the slopes took dS; q and k get dS·sech²(x/softcap).
   for (int64_t r = 0; p.softcap > 0.0f && r < g.nrows; ++r)
-    for (int64_t c = 0; c < g.ncols_pad; c += kW)
-      store(&w.dP[r * kTileK + c], load(&w.dP[r * kTileK + c]) * load(&w.sech2[r * kTileK + c]));
+    for (int64_t c = 0; c < g.ncols_pad; c += kW) {
+      const vf ds = load(&w.dP[r * kTileK + c]);  // a masked 0 stays 0 (sech² may be NaN there)
+      store(&w.dP[r * kTileK + c], ds != 0.0f ? ds * load(&w.sech2[r * kTileK + c]) : vf{});
+    }
   mm_AtB_acc(w.dK.data(), it.Dpad, w.dP.data(), kTileK, w.Qs.data(), it.Dpad, g.ncols, it.Dpad,
-             g.nrows);
+             g.nrows, masked_zeros && !all_finite(w.Qs.data(), it.Dpad, g.nrows, p.D));
   mm_AB_acc(w.dQ.data() + (gh * p.Tq + g.i0) * it.Dpad, it.Dpad, w.dP.data(), kTileK, kp, ldk,
-            g.nrows, it.Dpad, g.ncols);
+            g.nrows, it.Dpad, g.ncols, masked_zeros && !all_finite(kp, ldk, g.ncols, p.D));
 }
 
 // Key tile t of the item, against every query head of the group and every query tile that can

@@ -139,7 +139,10 @@ void forward_key_tile(const AttentionProblem& p, const HeadBias& hb, const TileG
     vt = w.Vp.data();
     ldv = Dvpad;
   }
-  mm_AtB_acc(w.O.data(), Dvpad, w.St.data(), kTileQ, vt, ldv, g.nrows, Dvpad, g.ncols);
+  // A masked probability is an exact 0; with a non-finite value row it must not be added as
+  // 0·NaN (cpu_tiles.h, tile_fully_visible).
+  const bool skip_zero = !tile_fully_visible<true>(g, hb, p) && !all_finite(vt, ldv, g.ncols, p.Dv);
+  mm_AtB_acc(w.O.data(), Dvpad, w.St.data(), kTileQ, vt, ldv, g.nrows, Dvpad, g.ncols, skip_zero);
 }
 
 // out = O / l and lse = m + log l of the query tile; a row with no visible key gets 0 and −inf.

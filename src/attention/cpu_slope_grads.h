@@ -61,8 +61,11 @@ inline void slope_terms(const float* pr, float* ds, float di, float jd0, int64_t
   const vf lane = iota();
   vf sums[SlopeRowSums::kSums] = {};  // E, S, A_left, B_left, A_right, B_right of this tile
   for (int64_t c = 0; c < ncols_pad; c += kW) {
-    const vf pv = load(pr + c), dpv = load(ds + c);
-    const vf dsv = pv * (dpv - di);
+    // A masked 0 of P meets no NaN of v, dO or Dᵢ: dS and the sums' terms are 0 there.
+    const vf pv = load(pr + c);
+    const vi seen = pv != 0.0f;
+    const vf dpv = seen ? load(ds + c) : vf{};
+    const vf dsv = seen ? pv * (dpv - di) : vf{};
     store(ds + c, dsv);
     // ∂bias/∂m_left = j − pos for j < pos, ∂bias/∂m_right = pos − j for j > pos.
     const vf jd = lane + (jd0 + static_cast<float>(c));

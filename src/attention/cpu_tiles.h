@@ -29,7 +29,11 @@ inline int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 // C (MR × NV·kW) (+)= A (MR × K) · B (K × NV·kW), accumulators in registers. kTransA: A is
 // stored transposed, element (m, k) at A[k·lda + m] (saves transposing score tiles).
-template <int MR, int NV, bool kAccumulate, bool kTransA>
+// kSkipZero: terms whose A element is exactly 0 are left out rather than added as 0·B, so that a
+// non-finite B row (NaN or ±inf in a key or value a row cannot see) never reaches a row whose
+// weight for it is 0 (0·NaN = NaN). For finite B the result is the same: a skipped term would
+// have added ±0.
+template <int MR, int NV, bool kAccumulate, bool kTransA, bool kSkipZero>
 inline void tile_product_block(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                                int64_t ldb, int64_t K) {
   vf c[MR][NV];
@@ -43,7 +47,10 @@ inline void tile_product_block(float* C, int64_t ldc, const float* A, int64_t ld
     for (int v = 0; v < NV; ++v) b[v] = load(B + k * ldb + v * kW);
 #pragma GCC unroll 4
     for (int r = 0; r < MR; ++r) {
-      const vf a = splat(kTransA ? A[k * lda + r] : A[r * lda + k]);
+      const float a_rk = kTransA ? A[k * lda + r] : A[r * lda + k];
+      if constexpr (kSkipZero)
+        if (a_rk == 0.0f) continue;
+      const vf a = splat(a_rk);
 #pragma GCC unroll 4
       for (int v = 0; v < NV; ++v) c[r][v] += a * b[v];
     }
@@ -54,30 +61,30 @@ inline void tile_product_block(float* C, int64_t ldc, const float* A, int64_t ld
     for (int v = 0; v < NV; ++v) store(C + r * ldc + v * kW, c[r][v]);
 }
 
-template <int NV, bool kAccumulate, bool kTransA>
+template <int NV, bool kAccumulate, bool kTransA, bool kSkipZero>
 inline void tile_product_rows(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                               int64_t ldb, int64_t M, int64_t K) {
   const int64_t step_a = kTransA ? 1 : lda;  // distance between rows of A
   int64_t m = 0;
   for (; m + kMR <= M; m += kMR)
-    tile_product_block<kMR, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B, ldb,
-                                                      K);
+    tile_product_block<kMR, NV, kAccumulate, kTransA, kSkipZero>(C + m * ldc, ldc, A + m * step_a,
+                                                                 lda, B, ldb, K);
   for (; m < M; ++m)
-    tile_product_block<1, NV, kAccumulate, kTransA>(C + m * ldc, ldc, A + m * step_a, lda, B, ldb,
-                                                    K);
+    tile_product_block<1, NV, kAccumulate, kTransA, kSkipZero>(C + m * ldc, ldc, A + m * step_a,
+                                                               lda, B, ldb, K);
 }
 
 // C (M × N) (+)= A (M × K) · B (K × N), row-major with leading dimensions (A stored transposed
 // when kTransA); N must be a multiple of kW (callers pad with zeros). Called through the three
 // names below, which say what each step of the kernels computes.
-template <bool kAccumulate, bool kTransA>
+template <bool kAccumulate, bool kTransA, bool kSkipZero = false>
 inline void tile_product(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
                          int64_t ldb, int64_t M, int64_t N, int64_t K) {
   int64_t n = 0;
   for (; n + kNV * kW <= N; n += kNV * kW)
-    tile_product_rows<kNV, kAccumulate, kTransA>(C + n, ldc, A, lda, B + n, ldb, M, K);
+    tile_product_rows<kNV, kAccumulate, kTransA, kSkipZero>(C + n, ldc, A, lda, B + n, ldb, M, K);
   for (; n < N; n += kW)
-    tile_product_rows<1, kAccumulate, kTransA>(C + n, ldc, A, lda, B + n, ldb, M, K);
+    tile_product_rows<1, kAccumulate, kTransA, kSkipZero>(C + n, ldc, A, lda, B + n, ldb, M, K);
 }
 
 // C = A·B  (A: M × K, row-major, leading dim lda; B: K × N; C: M × N).
@@ -86,16 +93,38 @@ inline void mm_AB(float* C, int64_t ldc, const float* A, int64_t lda, const floa
   tile_product<false, false>(C, ldc, A, lda, B, ldb, M, N, K);
 }
 
-// C += A·B.
+// C += A·B. skip_zero: leave out the terms of A's zeros (see tile_product_block); callers set it
+// when some weight in A is a masked 0 and B is not all finite.
 inline void mm_AB_acc(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
-                      int64_t ldb, int64_t M, int64_t N, int64_t K) {
-  tile_product<true, false>(C, ldc, A, lda, B, ldb, M, N, K);
+                      int64_t ldb, int64_t M, int64_t N, int64_t K, bool skip_zero = false) {
+  if (skip_zero)
+    tile_product<true, false, true>(C, ldc, A, lda, B, ldb, M, N, K);
+  else
+    tile_product<true, false>(C, ldc, A, lda, B, ldb, M, N, K);
 }
 
-// C += Aᵀ·B, A stored as K × M (leading dim lda): saves transposing score tiles.
+// C += Aᵀ·B, A stored as K × M (leading dim lda): saves transposing score tiles. skip_zero: as
+// for mm_AB_acc.
 inline void mm_AtB_acc(float* C, int64_t ldc, const float* A, int64_t lda, const float* B,
-                       int64_t ldb, int64_t M, int64_t N, int64_t K) {
-  tile_product<true, true>(C, ldc, A, lda, B, ldb, M, N, K);
+                       int64_t ldb, int64_t M, int64_t N, int64_t K, bool skip_zero = false) {
+  if (skip_zero)
+    tile_product<true, true, true>(C, ldc, A, lda, B, ldb, M, N, K);
+  else
+    tile_product<true, true>(C, ldc, A, lda, B, ldb, M, N, K);
+}
+
+// Whether every element of rows × cols floats (row stride ld) is finite. Vector pass (x·0 is 0
+// for finite x, NaN for NaN and ±inf), a scalar tail.
+inline bool all_finite(const float* x, int64_t ld, int64_t rows, int64_t cols) {
+  vf acc{};
+  float tail = 0.0f;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * ld;
+    int64_t c = 0;
+    for (; c + kW <= cols; c += kW) acc += load(row + c) * 0.0f;
+    for (; c < cols; ++c) tail += row[c] * 0.0f;
+  }
+  return hsum(acc) + tail == 0.0f;
 }
 
 // dst (cols × rows, leading dim ldd) = scale · transpose of src (rows × cols, leading dim lds).
@@ -207,6 +236,27 @@ struct TileGeom {
   TileSide side;
 };
 
+// Whether bias_and_mask_tile<kQueryLanes> must mask element by element: key padding inside the
+// vectors (S layout), or a window that cuts some row of the tile.
+template <bool kQueryLanes>
+inline bool masks_per_element(const TileGeom& g, const HeadBias& hb) {
+  return (!kQueryLanes && g.ncols != g.ncols_pad) ||
+         static_cast<float>(g.j0 - (g.pos0 + g.nrows - 1)) < hb.jd_lo ||
+         static_cast<float>(g.j0 + g.ncols - 1 - g.pos0) > hb.jd_hi;
+}
+
+// Whether every real (query row, key) pair of the tile is visible: no side, window, padding
+// column or explicit mask hides any. Where this is false, some probability of the tile is a
+// masked 0, and the products that meet it with k, v, q or dO rows leave those terms out when
+// the rows are not all finite (mm_AB_acc's skip_zero), so that a key a row cannot see never
+// changes that row, nor a row a key cannot see that key's gradients.
+template <bool kQueryLanes>
+inline bool tile_fully_visible(const TileGeom& g, const HeadBias& hb, const AttentionProblem& p) {
+  if (p.mask_kind != MaskKind::kNone || masks_per_element<kQueryLanes>(g, hb)) return false;
+  return (g.side == TileSide::kLeft && !hb.left_masked) ||
+         (g.side == TileSide::kRight && !hb.right_masked);
+}
+
 // Adds the ALiBi bias to a score tile and sets masked scores (padding, masked sides, causal,
 // explicit mask) to −inf.
 //   bias = m_left·(j − pos) for j ≤ pos, −m_right·(j − pos) for j > pos.
@@ -225,10 +275,7 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
   auto jd0_of = [&](int64_t o) {
     return static_cast<float>(kQueryLanes ? g.j0 + o - g.pos0 : g.j0 - (g.pos0 + o));
   };
-  // A tile some row's window cuts takes the general path (the window masks per element).
-  const bool general = (!kQueryLanes && g.ncols != g.ncols_pad) ||
-                       static_cast<float>(g.j0 - (g.pos0 + g.nrows - 1)) < hb.jd_lo ||
-                       static_cast<float>(g.j0 + g.ncols - 1 - g.pos0) > hb.jd_hi;
+  const bool general = masks_per_element<kQueryLanes>(g, hb);
   const vf lane = iota() * sign;
   if (!general && g.side == TileSide::kLeft && !hb.left_masked) {
     if (hb.alibi)
@@ -280,7 +327,9 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
         if (m[c] == 0) S[r * rs + c * cs] = -INFINITY;
     } else {
       const float* m = static_cast<const float*>(p.mask) + off;
-      for (int64_t c = 0; c < g.ncols; ++c) S[r * rs + c * cs] += m[c];
+      // −inf stays −inf whatever the score (a NaN score of a masked key must not unmask it).
+      for (int64_t c = 0; c < g.ncols; ++c)
+        S[r * rs + c * cs] = m[c] == -INFINITY ? -INFINITY : S[r * rs + c * cs] + m[c];
     }
   }
 }
