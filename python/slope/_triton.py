@@ -9,15 +9,21 @@ triton is imported), which is how CI tests them.
                                               slope_grads)
 
 The arguments are the operators' (slope._torch_ops documents the layouts and the ints/floats
-lists); `block_m`/`block_n` choose the tile (None: 64 × 64 on a GPU, 16 × 16 under the
-interpreter). dtypes: q, k, v float32, bfloat16 or float16; every sum accumulates in float32.
-fp32 inputs multiply in full fp32 (tl.dot input_precision "ieee", no TF32). bf16/fp16 inputs
-multiply on tensor cores in their own dtype, so the probabilities P and dS are rounded to that
-dtype before P·V, Pᵀ·dO, dS·K and dSᵀ·Q, as flash-attention does: each such product errs by
-at most u_dtype·Σ|terms| more than in fp32 (tests/python/test_triton.py states the bound).
+lists); `block_m`/`block_n` choose the tile (None: _default_blocks()).
+
+dtypes: q, k, v float32, bfloat16 or float16; every sum accumulates in float32. fp32 inputs
+multiply in full fp32 (tl.dot input_precision "ieee", no TF32). bf16/fp16 inputs multiply on
+tensor cores in their own dtype, so the probabilities P and dS are rounded to that dtype before
+P·V, Pᵀ·dO, dS·K and dSᵀ·Q, as flash-attention does: each such product errs by at most
+u_dtype·Σ|terms| more than in fp32 (tests/python/triton_cases.py, low_precision, states the
+bound).
 Outputs: out in q's dtype, lse float32; dq, dk, dv contiguous in their inputs' dtypes; slope
 gradients float32 in the slopes' shape, summed in float64 in a fixed order (deterministic).
 Head dims up to 256 (padded to a power of two inside the kernels).
+
+Non-finite inputs: rows past a key length, other documents' rows and blocks outside the causal
+or window range are never read; inside a visited tile a NaN key or value invisible to one row
+can still reach it through the tile product (docs/triton.md).
 
 Errors: ValueError for values the kernels cannot take (key lengths outside [0, Tk],
 cumulative lengths that are not, NaN or −inf slopes, a head dim above 256), as the CPU
@@ -150,7 +156,8 @@ def _geometry(q4, k4, key_lengths, cu_q, cu_k, positions, device):
         if len(cq) < 2 or len(cq) != len(ck):
             _bad(f"cu_seqlens_q and cu_seqlens_k must be (B + 1,) each with B >= 1, got "
                  f"{len(cq)} and {len(ck)} entries")
-        for name, c, total in (("cu_seqlens_q", cq, q4.shape[2]), ("cu_seqlens_k", ck, k4.shape[2])):
+        for name, c, total in (("cu_seqlens_q", cq, q4.shape[2]),
+                               ("cu_seqlens_k", ck, k4.shape[2])):
             if c[0] != 0 or any(b < a for a, b in zip(c, c[1:])) or c[-1] != total:
                 _bad(f"{name} = {c} must start at 0, not decrease, and end at the packed length "
                      f"{total}")
@@ -250,8 +257,8 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
     default_m, default_n = _default_blocks(q.device, q.dtype, triton.next_power_of_2(max(D, Dv)))
     has_alibi = sl is not None
     return _Plan(
-        q4=q4, k4=k4, v4=v4, geo=geo, nB=nB, packed=cu_q is not None, H=H, Hkv=Hkv, D=D, Dv=Dv, Tq_max=tq_max,
-        Tk_max=tk_max, lse_b=lse_b, lse_h=q4.shape[2],  # packed: lse (H, total_q)
+        q4=q4, k4=k4, v4=v4, geo=geo, nB=nB, packed=cu_q is not None, H=H, Hkv=Hkv, D=D, Dv=Dv,
+        Tq_max=tq_max, Tk_max=tk_max, lse_b=lse_b, lse_h=q4.shape[2],  # packed: lse (H, total_q)
         slopes_l=slopes_l, slopes_r=slopes_r, slopes_sb=slopes_sb, mask=mask,
         mask_strides=mask_strides, mask_kind=mask_kind,
         rng=_dropout_words(rng, dropout_p, q.device), scale=float(scale),
@@ -317,8 +324,9 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
 
     dq, dk, dv = (torch.zeros(t.shape, dtype=t.dtype, device=t.device) for t in (q, k, v))
     if q.numel() == 0 or k.numel() == 0 or v.numel() == 0:
-        return (dq, dk, dv, torch.zeros_like(slopes_left, dtype=torch.float32) if want_l else empty(),
-                torch.zeros_like(slopes_right, dtype=torch.float32) if want_r else empty())
+        zeros = lambda s: torch.zeros_like(s, dtype=torch.float32)  # noqa: E731
+        return (dq, dk, dv, zeros(slopes_left) if want_l else empty(),
+                zeros(slopes_right) if want_r else empty())
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
               cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n)
     kn = p.key_norms()

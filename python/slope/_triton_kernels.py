@@ -140,8 +140,8 @@ def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, wi
                MASK_KIND: tl.constexpr):
     """Scores s (BLOCK_M, BLOCK_N) fp32 from the raw products qk = q·k, −inf where key j is not
     visible from row i; and the cap's derivative sech²(x/softcap) (x itself, unused, without a
-    softcap), which the backward multiplies into dS. MASK_KIND: 0 none, 1 bool (nonzero = may attend),
-    2 additive."""
+    softcap), which the backward multiplies into dS. MASK_KIND: 0 none, 1 bool (nonzero = may
+    attend), 2 additive."""
     x = qk * scale
     dcap = x
     if SOFTCAP:

@@ -24,9 +24,6 @@ import traceback
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
 
 class Setting:
     """Where the kernels run: device, tile sizes, and how big the shapes are."""
