@@ -213,10 +213,15 @@ def visible_queries(j_first, j_last, q_len, offset, window_left, window_right,
     return lo, tl.maximum(hi, lo)
 
 
+# Triton turns an int argument equal to 1 into a compile-time constant; the window sizes stay
+# runtime values (a window of 1 is legal and must not compile a kernel of its own).
+KERNEL_RUNTIME_INTS = ["window_left", "window_right"]
+
+
 # ---- forward -------------------------------------------------------------------------------
 
 
-@triton.jit
+@triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_fwd_kernel(
         Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, so_b, so_h, so_t,
@@ -334,7 +339,7 @@ def attention_fwd_kernel(
 # the same (query block, key block) pairs.
 
 
-@triton.jit
+@triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dkdv_kernel(
         Q, K, V, DO, Lse, Delta, DK, DV, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
@@ -438,7 +443,7 @@ def attention_bwd_dkdv_kernel(
              round_to(dv_acc, DV.dtype.element_ty), mask=key_ok_n[:, None] & (dv < Dv)[None, :])
 
 
-@triton.jit
+@triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dq_kernel(
         Q, K, V, DO, Lse, Delta, DQ, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
         SlopeGradL, SlopeGradR,
