@@ -2,7 +2,8 @@
 ``torch.ops.slope.attention_backward`` (torch.library.custom_op), their fake implementations and
 their autograd, and ``Attention``, the same autograd as a torch.autograd.Function that torch.func
 transforms accept. The front doors in slope.torch call ``Attention.apply``; see slope.torch for
-the dtypes, layouts and conventions.
+the dtypes, layouts and conventions. CPU tensors run the C++ kernels (the functions below);
+CUDA tensors run the Triton kernels of slope._triton (registered below for the "cuda" key).
 """
 
 import math as _math
