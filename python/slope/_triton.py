@@ -183,7 +183,10 @@ def _geometry(q4, k4, key_lengths, cu_q, cu_k, positions, device):
     return geo, lse_b, tq_max, tk_max
 
 
-def _slopes(sl, sr, nB, H, device):
+def _slopes(sl, sr, nB, H, max_distance, device):
+    """float32 slopes on `device` and their batch stride (H for (B, H) slopes, 0 for (H,));
+    refused as validate() refuses them: NaN, −inf, or a finite |m| whose bias −m·distance
+    overflows float32 at distances up to max_distance = Tq + Tk."""
     if sl is None:
         dummy = torch.zeros(1, dtype=torch.float32, device=device)
         return dummy, dummy, 0
@@ -194,6 +197,11 @@ def _slopes(sl, sr, nB, H, device):
             _bad(f"{name} must have shape ({H},) or ({nB}, {H}), got {tuple(s.shape)}")
         if bool(torch.isnan(s).any()) or bool((s == -math.inf).any()):
             _bad(f"{name} holds NaN or -inf; slopes must be finite (either sign), or +inf to "
+                 "mask that side")
+        finite = s.double()[torch.isfinite(s)]
+        if bool((finite.abs() * max_distance > torch.finfo(torch.float32).max).any()):
+            _bad(f"{name} holds a slope whose bias -slope*distance overflows float32 at "
+                 f"distances up to {max_distance} (Tq + Tk): pass smaller slopes, or +inf to "
                  "mask that side")
         out.append(s)
     return out[0], out[1], (H if out[0].dim() == 2 else 0)
@@ -252,7 +260,8 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
         mask_tq, mask_tk = min(max_q, max(1, q4.shape[2])), min(max_k, max(1, k4.shape[2]))
     else:
         mask_tq, mask_tk = q4.shape[2], k4.shape[2]
-    slopes_l, slopes_r, slopes_sb = _slopes(sl, sr, nB, H, q.device)
+    slopes_l, slopes_r, slopes_sb = _slopes(sl, sr, nB, H, q4.shape[2] + k4.shape[2],
+                                            q.device)
     mask, mask_strides, mask_kind = _mask(attn_mask, nB, H, mask_tq, mask_tk, q.device)
     default_m, default_n = _default_blocks(q.device, q.dtype, triton.next_power_of_2(max(D, Dv)))
     has_alibi = sl is not None

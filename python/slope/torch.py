@@ -35,7 +35,9 @@ Devices: CPU tensors run the C++ kernels; CUDA tensors run the Triton kernels (s
 needs the `triton` package), with the same features, dropout mask and conventions. On CUDA the
 tile products of bf16/fp16 inputs run in that dtype (P and dS are rounded to it, as in
 flash-attention); fp32 inputs multiply in full fp32 (no TF32). The GPU kernels' speed has not
-been measured yet (no GPU was at hand): see docs/triton.md. Every input of one call lives on
+been measured yet (no GPU was at hand): see docs/triton.md. On CUDA the guarantee that an
+invisible NaN/inf key or value never reaches a row holds for keys past the key lengths, other
+documents and blocks outside the causal/window range, not yet inside a tile (docs/triton.md). Every input of one call lives on
 q's device; integer arguments (key lengths, cu_seqlens) and slopes may also be CPU tensors.
 """
 

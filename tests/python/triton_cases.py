@@ -463,7 +463,8 @@ def bad_input_is_refused(st):
     args = lambda **kw: dict(dict(slopes=None, key_lengths=None), **kw)  # noqa: E731
     for msg, kw in (("key_lengths", args(key_lengths=torch.tensor([6], dtype=torch.int32))),
                     ("alibi_slopes", args(slopes=torch.tensor([0.5, math.nan]))),
-                    ("alibi_slopes", args(slopes=torch.ones(3)))):
+                    ("alibi_slopes", args(slopes=torch.ones(3))),
+                    ("overflows", args(slopes=torch.tensor([0.5, -1e38])))):
         try:
             run_kernels(st, q, q, q, q, **kw)
         except ValueError as e:
