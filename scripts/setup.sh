@@ -136,6 +136,7 @@ say "CMake: configure and build (Release) in build/ (tests and benchmarks $onoff
 launcher=()
 if command -v ccache >/dev/null; then
   export CCACHE_DIR="${CCACHE_DIR:-$cache/ccache}"
+  export CCACHE_BASEDIR="$root"  # paths inside the clone hash alike in every clone
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
 fi
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \

@@ -29,6 +29,7 @@ if [[ "${SLOPE_SANITIZE_TESTS:-1}" != 0 ]]; then
   launcher=()
   if command -v ccache >/dev/null; then
     export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/slope/ccache}"
+    export CCACHE_BASEDIR="$PWD"  # paths inside the clone hash alike in every clone
     launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
   fi
   echo "[test] ASan + UBSan build in build-asan/"
