@@ -92,6 +92,10 @@ BpeTokenizer::BpeTokenizer(std::string model_proto) : model_proto_(std::move(mod
   newline_id_ = static_cast<uint32_t>(newline);
 }
 
+BpeTokenizer BpeTokenizer::from_model_proto(std::string model_proto) {
+  return BpeTokenizer(std::move(model_proto));
+}
+
 BpeTokenizer::BpeTokenizer(BpeTokenizer&&) noexcept = default;
 BpeTokenizer& BpeTokenizer::operator=(BpeTokenizer&&) noexcept = default;
 BpeTokenizer::~BpeTokenizer() = default;
@@ -187,7 +191,7 @@ BpeTokenizer BpeTokenizer::load(const fs::path& dir) {
   if (files::json_field<std::string>(j, "kind", meta_path) != "bpe") {
     throw Error(meta_path.string() + ": not a BPE tokenizer");
   }
-  const fs::path model_path = dir / files::json_field<std::string>(j, "model", meta_path);
+  const fs::path model_path = files::json_name_in_dir(j, "model", meta_path, dir);
   std::string proto = files::read_file(model_path);
   const auto bytes = files::json_field<uint64_t>(j, "model_bytes", meta_path);
   const auto sum = files::json_field<std::string>(j, "model_fnv1a64", meta_path);
@@ -200,7 +204,7 @@ BpeTokenizer BpeTokenizer::load(const fs::path& dir) {
     throw Error(model_path.string() + ": checksum mismatch with " + meta_path.string() +
                 ": the file is corrupt or was replaced");
   }
-  BpeTokenizer tok(std::move(proto));
+  BpeTokenizer tok = from_model_proto(std::move(proto));
   if (files::json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
     throw Error(meta_path.string() + ": \"vocab_size\" disagrees with " + model_path.string());
   }

@@ -303,7 +303,7 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
                                                        {&out.tgt_vocab, "tgt_vocab"}};
   for (const auto& [vocab, key] : vocabs) {
     const auto part = files::json_field<nlohmann::json>(meta, key, meta_path);
-    const fs::path file = dir / files::json_field<std::string>(part, "file", meta_path);
+    const fs::path file = files::json_name_in_dir(part, "file", meta_path, dir);
     *vocab = read_pair_vocab(file);
     if (vocab->size() != files::json_field<int32_t>(part, "size", meta_path)) {
       throw Error(file.string() + " holds " + std::to_string(vocab->size()) +
@@ -324,7 +324,7 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
       {&out.train, "train"}, {&out.val, "val"}, {&out.test, "test"}};
   for (const auto& [examples, key] : splits) {
     const auto part = files::json_field<nlohmann::json>(meta, key, meta_path);
-    const fs::path file = dir / files::json_field<std::string>(part, "file", meta_path);
+    const fs::path file = files::json_name_in_dir(part, "file", meta_path, dir);
     PairShard shard = read_pair_shard(file);
     const auto words = files::json_field<uint64_t>(part, "words", meta_path);
     const auto prons = files::json_field<uint64_t>(part, "pronunciations", meta_path);

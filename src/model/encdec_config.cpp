@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "files/json_file.h"
 #include "slope/attention.h"  // slope::Error
 
 namespace slope::model {
@@ -14,16 +15,18 @@ void require_positive(const char* field, int64_t value) {
   if (value < 1)
     throw Error(std::string("EncDecConfig: ") + field + " must be at least 1, got " +
                 std::to_string(value));
+  if (value > kMaxModelDim)
+    throw Error(std::string("EncDecConfig: ") + field + " " + std::to_string(value) +
+                " is larger than any model slope builds (at most " +
+                std::to_string(kMaxModelDim) + "): the config is corrupt or far too large");
 }
 
 template <class T>
 T field(const nlohmann::json& j, const char* name, const std::string& where) {
   if (!j.contains(name)) throw Error(where + ": missing field \"" + name + "\"");
-  try {
-    return j.at(name).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(where + ": field \"" + name + "\" has the wrong type");
-  }
+  std::optional<T> v = files::json_as<T>(j.at(name));
+  if (!v) throw Error(where + ": field \"" + name + "\" has the wrong type or is out of range");
+  return std::move(*v);
 }
 
 }  // namespace
