@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,26 @@ GptConfig small(Position pos) {
 }
 
 using Shape = std::vector<int64_t>;
+
+// Issue 17: shapes come from configs read from files; a product or an offset that does not fit
+// int64_t is an error naming the tensor, never a wrapped size (UBSan aborted on n_embd 2^40).
+TEST(ParamTable, SizesBeyond64BitsAreErrors) {
+  ParamTable t;
+  t.add("a", {4, 4});
+  EXPECT_ERROR_CONTAINS(t.add("huge", {int64_t{1} << 40, int64_t{1} << 40}),
+                        "tensor huge (1099511627776, 1099511627776) after 16 elements does not "
+                        "fit a 64-bit arena");
+  t.add("big", {int64_t{1} << 31, int64_t{1} << 31});  // 2^62 elements: fits
+  EXPECT_ERROR_CONTAINS(t.add("more", {int64_t{1} << 31, int64_t{1} << 31}),
+                        "does not fit a 64-bit arena");
+  EXPECT_ERROR_CONTAINS(t.add("reserved", {1}, std::numeric_limits<int64_t>::max()),
+                        "does not fit a 64-bit arena");
+  EXPECT_EQ(t.specs().size(), 2u);  // a refused tensor leaves the table as it was
+  EXPECT_EQ(t.size(), 16 + (int64_t{1} << 62));
+  GptConfig c;
+  c.n_embd = int64_t{1} << 40, c.n_head = 1;
+  EXPECT_ERROR_CONTAINS(gpt_layout(c), "n_embd 1099511627776 is larger than any model");
+}
 
 TEST(GptParams, NanoGptNamesShapesAndDecay) {
   const GptConfig c = small(Position::learned);
