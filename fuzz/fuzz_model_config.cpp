@@ -16,8 +16,7 @@ namespace {
 void check_table(const slope::model::ParamTable& table) {
   int64_t end = 0;
   for (const slope::model::ParamSpec& s : table.specs()) {
-    FUZZ_CHECK(s.offset >= end && s.size >= s.numel() && s.offset <= table.size() - s.size,
-               s.name);
+    FUZZ_CHECK(s.offset >= end && s.size >= s.numel() && s.offset <= table.size() - s.size, s.name);
     end = s.offset + s.size;
   }
   FUZZ_CHECK(table.num_params() <= table.size(), "num_params");
@@ -33,14 +32,14 @@ bool same(const slope::model::EncDecConfig& a, const slope::model::EncDecConfig&
   return a.arch == b.arch && a.block_size == b.block_size && a.vocab_size == b.vocab_size &&
          a.tgt_vocab_size == b.tgt_vocab_size && a.n_layer == b.n_layer &&
          a.n_dec_layer == b.n_dec_layer && a.n_head == b.n_head && a.n_embd == b.n_embd &&
-         a.dropout == b.dropout && a.bias == b.bias && a.pos == b.pos &&
-         a.max_bias == b.max_bias;
+         a.dropout == b.dropout && a.bias == b.bias && a.pos == b.pos && a.max_bias == b.max_bias;
 }
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto path = slope::fuzz::write_scratch("ckpt/config.json", slope::fuzz::as_text(data, size));
+  const auto path =
+      slope::fuzz::write_scratch("ckpt/config.json", slope::fuzz::as_text(data, size));
   try {
     const slope::model::GptConfig c = slope::io::read_gpt_config(path);
     const slope::model::GptConfig again = slope::io::gpt_config_from_json(

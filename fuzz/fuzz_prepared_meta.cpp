@@ -22,16 +22,18 @@ fs::path pairs_dir() { return slope::fuzz::scratch_dir() / "g2p"; }
 
 void prepare_fixtures() {
   const fs::path text = slope::fuzz::write_scratch(
-      "text.txt", "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n"
-                  "Speak, speak.\nYou are all resolved rather to die than to famish?\n");
+      "text.txt",
+      "First Citizen:\nBefore we proceed any further, hear me speak.\n\nAll:\n"
+      "Speak, speak.\nYou are all resolved rather to die than to famish?\n");
   slope::data::PrepareOptions lm;
   lm.inputs = {text};
   lm.out_dir = corpus_dir();
   lm.val_fraction = 0.2;
   slope::data::prepare_corpus(lm);
   const fs::path dict = slope::fuzz::write_scratch(
-      "cmudict.txt", ";;; a few words\nA  AH0\nA(2)  EY1\nABLE  EY1 B AH0 L\nBAKE  B EY1 K\n"
-                     "CAT  K AE1 T\nDOG  D AO1 G\nEVE  IY1 V\nFISH  F IH1 SH\nGO  G OW1\n");
+      "cmudict.txt",
+      ";;; a few words\nA  AH0\nA(2)  EY1\nABLE  EY1 B AH0 L\nBAKE  B EY1 K\n"
+      "CAT  K AE1 T\nDOG  D AO1 G\nEVE  IY1 V\nFISH  F IH1 SH\nGO  G OW1\n");
   slope::data::G2pPrepareOptions g2p;
   g2p.input = dict;
   g2p.out_dir = pairs_dir();

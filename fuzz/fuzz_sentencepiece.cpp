@@ -27,8 +27,8 @@ const char* const kTexts[] = {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::optional<slope::data::BpeTokenizer> tok;
   try {
-    tok.emplace(slope::data::BpeTokenizer::from_model_proto(
-        std::string(slope::fuzz::as_text(data, size))));
+    tok.emplace(
+        slope::data::BpeTokenizer::from_model_proto(std::string(slope::fuzz::as_text(data, size))));
   } catch (const slope::Error&) {
     return 0;
   }

@@ -15,11 +15,11 @@
 
 #include "cli/plot.h"
 #include "cli/train.h"  // set_threads
+#include "data/pairs.h"
+#include "data/prepare.h"
 #include "files/atomic_file.h"
 #include "files/json_file.h"
 #include "files/read_file.h"
-#include "data/pairs.h"
-#include "data/prepare.h"
 #include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
 #include "model/encdec.h"

@@ -64,8 +64,9 @@ size_t dtype_size(Dtype dtype) { return dtype == Dtype::F64 ? 8 : 4; }
 int64_t TensorInfo::numel() const {
   // A TensorInfo comes from a validated header (its byte count fits) or from a caller.
   const std::optional<int64_t> n = files::shape_numel(shape);
-  if (!n) throw Error("tensor " + name + ": shape " + model::shape_string(shape) +
-                      " has a negative dimension or more elements than 64 bits count");
+  if (!n)
+    throw Error("tensor " + name + ": shape " + model::shape_string(shape) +
+                " has a negative dimension or more elements than 64 bits count");
   return *n;
 }
 
@@ -168,9 +169,8 @@ SafetensorsReader::SafetensorsReader(const fs::path& path) : path_(path) {
     t.end = value["data_offsets"][1].get<uint64_t>();
     const std::optional<uint64_t> tb = tensor_bytes(t.shape, t.dtype);
     if (!tb)
-      throw Error(where + " has shape " + model::shape_string(t.shape) +
-                  ", more bytes of " + dtype_name(t.dtype) +
-                  " than 64 bits count: the header is corrupt");
+      throw Error(where + " has shape " + model::shape_string(t.shape) + ", more bytes of " +
+                  dtype_name(t.dtype) + " than 64 bits count: the header is corrupt");
     const uint64_t bytes = *tb;
     if (t.end < t.begin || t.end - t.begin != bytes)
       throw Error(where + " is inconsistent: shape " + model::shape_string(t.shape) + " of " +

@@ -25,8 +25,8 @@ void require_positive(const char* field, int64_t value) {
                 std::to_string(value));
   if (value > kMaxModelDim)
     throw Error(std::string("GptConfig: ") + field + " " + std::to_string(value) +
-                " is larger than any model slope builds (at most " +
-                std::to_string(kMaxModelDim) + "): the config is corrupt or far too large");
+                " is larger than any model slope builds (at most " + std::to_string(kMaxModelDim) +
+                "): the config is corrupt or far too large");
 }
 
 }  // namespace

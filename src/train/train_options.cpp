@@ -26,7 +26,9 @@ template <class T>
 T field(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) throw Error(where + ": field \"" + key + "\" is missing");
   std::optional<T> v = files::json_as<T>(j.at(key));
-  if (!v) throw Error(where + ": field \"" + key + "\" has the wrong type or is out of range (" + j.at(key).dump() + ")");
+  if (!v)
+    throw Error(where + ": field \"" + key + "\" has the wrong type or is out of range (" +
+                j.at(key).dump() + ")");
   return std::move(*v);
 }
 

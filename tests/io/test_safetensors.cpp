@@ -153,8 +153,8 @@ TEST(Safetensors, SizesThatOverflowAreErrors) {
     write_text(path, file_bytes(header, data));
     EXPECT_ERROR_CONTAINS(SafetensorsReader{path}, needle);
   };
-  expect(R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})",
-         0, "tensor a has shape (4294967296, 4294967296), more bytes of F32 than 64 bits count");
+  expect(R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})", 0,
+         "tensor a has shape (4294967296, 4294967296), more bytes of F32 than 64 bits count");
   // 2^62 elements fit int64_t, their bytes do not fit uint64_t.
   expect(R"({"a": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 0]}})", 0,
          "more bytes of F32 than 64 bits count");
@@ -165,8 +165,8 @@ TEST(Safetensors, SizesThatOverflowAreErrors) {
   // The writer refuses an empty name; the reader refuses what the writer cannot write.
   expect(R"({"": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4,
          "a tensor with an empty name");
-  const std::vector<TensorView> huge = {{"a", Dtype::F32, {int64_t{1} << 40, int64_t{1} << 40},
-                                         nullptr}};
+  const std::vector<TensorView> huge = {
+      {"a", Dtype::F32, {int64_t{1} << 40, int64_t{1} << 40}, nullptr}};
   EXPECT_ERROR_CONTAINS(write_safetensors(dir / "w.safetensors", huge), "is too large");
 }
 

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "gpt_testing.h"
 #include "common/temp_files.h"
+#include "gpt_testing.h"
 #include "model/gpt.h"
 #include "slope/attention.h"
 
