@@ -23,7 +23,8 @@ std::string read_config(const std::string& path) {
   auto train = std::make_shared<slope::cli::ConfigurableSubcommand>("train", "");
   app.add_subcommand(train);
   slope::cli::add_train_options(*train, options);
-  std::vector<std::string> args = {"--config", path, "train"};  // CLI11 parses them reversed
+  // `slope train --config PATH`; CLI11 takes the arguments in reverse order.
+  std::vector<std::string> args = {path, "--config", "train"};
   app.parse(args);
   train->apply_config();
   return slope::train::options_to_json(options.train).dump() + options.arch + options.pos +
@@ -39,10 +40,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     first = read_config(path.string());
   } catch (const slope::Error&) {
     return 0;
-  } catch (const CLI::Error&) {
+  } catch (const CLI::Error& e) {
     // A CLI11 parse error of the command line itself (never of the file: apply_config turns
     // those into slope::Error); the command line here is fixed, so this must not happen.
-    FUZZ_CHECK(false, "CLI::Error escaped apply_config");
+    FUZZ_CHECK(false, std::string("CLI::Error escaped apply_config: ") + e.what());
   }
   FUZZ_CHECK(read_config(path.string()) == first, "a second read differs");
   return 0;

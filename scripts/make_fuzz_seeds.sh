@@ -33,13 +33,13 @@ DICT
 
 q() { "$slope" "$@" >/dev/null 2>&1 || { echo "failed: slope $*" >&2; exit 1; }; }
 q prepare --input "$text" --out "$work/char" --val-fraction 0.2
-q prepare --input "$text" --out "$work/bpe" --tokenizer bpe --vocab-size 300 --threads 1
+q prepare --input "$text" --out "$work/bpe" --tokenizer bpe --vocab-size 320 --threads 1
 q prepare --task g2p --input "$work/cmudict.txt" --out "$work/g2p" --val-fraction 0.2 \
   --test-fraction 0.2
 q train --data "$work/char" --out "$work/gpt" --n-layer 1 --n-head 2 --n-embd 8 \
-  --block-size 8 --batch-size 2 --max-iters 2 --eval-interval 1 --eval-iters 1 --threads 1
+  --block-size 8 --batch-size 2 --max-iters 2 --warmup-iters 1 --eval-interval 1 --eval-iters 1 --threads 1
 q train --arch seq2seq --pos alibi-learned --data "$work/g2p" --out "$work/s2s" --n-layer 1 \
-  --n-dec-layer 1 --n-head 2 --n-embd 8 --batch-size 2 --max-iters 2 --eval-interval 1 \
+  --n-dec-layer 1 --n-head 2 --n-embd 8 --batch-size 2 --max-iters 2 --warmup-iters 1 --eval-interval 1 \
   --eval-iters 1 --threads 1
 
 seed() {  # seed TARGET NAME FILE

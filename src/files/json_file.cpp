@@ -14,7 +14,7 @@ nlohmann::json read_json_file(const fs::path& path) {
   const std::string text = read_file(path);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
   }
 }

@@ -105,7 +105,7 @@ GptConfig read_gpt_config(const fs::path& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(path.string() + " is not valid JSON: " + e.what());
   }
   return gpt_config_from_json(j, path.string());

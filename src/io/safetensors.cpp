@@ -130,7 +130,7 @@ SafetensorsReader::SafetensorsReader(const fs::path& path) : path_(path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(name + " has a corrupt header (not JSON: " + e.what() +
                 "): the file is damaged or not a safetensors file");
   }

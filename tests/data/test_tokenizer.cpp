@@ -143,5 +143,34 @@ TEST(LoadTokenizer, Errors) {
   EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "not valid JSON");
 }
 
+// Found by fuzz/fuzz_char_tokenizer.cpp (tests/fuzz_corpus/fuzz_char_tokenizer/
+// edge-number-overflow.json): nlohmann throws out_of_range, not parse_error, for a number beyond
+// double; it escaped every JSON reader as a foreign exception. Every reader now catches the base.
+TEST(LoadTokenizer, NumberBeyondDoubleIsAnError) {
+  TempDir dir;
+  testing::write_text(dir / "tokenizer.json",
+                      "{\"format\": \"slope-tokenizer\", \"version\": 1e3000, \"code_poin33, 1"
+                      "ts\": [20, 233, 128512]}");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "tokenizer.json: not valid JSON");
+  // The other kinds of the same mistake: a field of a valid file out of its type's range.
+  testing::write_text(dir / "tokenizer.json", R"({"format": "slope-tokenizer", "version": 1,
+      "kind": "char", "vocab_size": 3, "code_points": [65, 1e30]})");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()),
+                        "field \"code_points\" has the wrong type or is out of range");
+  testing::write_text(dir / "tokenizer.json", R"({"format": "slope-tokenizer",
+      "version": 4294967297, "kind": "char"})");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "field \"version\" has the wrong type");
+}
+
+// A BPE tokenizer.json names its model file inside its own directory only.
+TEST(LoadTokenizer, BpeModelOutsideItsDirectoryIsRefused) {
+  TempDir dir;
+  testing::write_text(dir / "tokenizer.json", R"({"format": "slope-tokenizer", "version": 1,
+      "kind": "bpe", "vocab_size": 300, "model": "../../etc/passwd", "model_bytes": 1,
+      "model_fnv1a64": "0"})");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()),
+                        "field \"model\" is \"../../etc/passwd\", which is not a file name inside");
+}
+
 }  // namespace
 }  // namespace slope::data

@@ -80,6 +80,9 @@ TEST(GptConfigJson, HugeOrNonIntegerSizesAreErrors) {
                     "n_head": 1, "n_embd": 1073741824})");
   const GptConfig big = read_gpt_config(p);
   EXPECT_ERROR_CONTAINS(model::gpt_layout(big), "does not fit a 64-bit arena");
+  write_text(p, R"({"block_size": 8, "vocab_size": 16, "n_layer": 1, "n_head": 1,
+                    "n_embd": 1e400})");
+  EXPECT_ERROR_CONTAINS(read_gpt_config(p), "is not valid JSON");
   for (const char* n_embd : {"1e300", "2.5", "18446744073709551615", "-9223372036854775808"}) {
     write_text(p, std::string(R"({"block_size": 8, "vocab_size": 16, "n_layer": 1,
                                   "n_head": 1, "n_embd": )") +
