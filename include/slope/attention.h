@@ -48,7 +48,9 @@ inline Strides contiguous_strides(int64_t H, int64_t T, int64_t D) { return {H *
 //   decoding with a KV cache), cap(x) = softcap·tanh(x/softcap) (x itself when softcap is 0),
 //   bias_bh(i, j) = −m_left[b, h]·(p_i − j) for j ≤ p_i,  −m_right[b, h]·(j − p_i) for j > p_i
 //   (m[b, h] = m[h] unless slopes_stride_b gives per-batch slopes). A slope is any finite real
-//   (a negative one makes far keys heavier) or +∞, which masks its side; the diagonal j = p_i
+//   (a negative one makes far keys heavier) with |m|·(Tq + Tk) ≤ FLT_MAX (the bias stays a
+//   float at every distance; validate() refuses a larger one), or +∞, which masks its side; 0
+//   is no bias on that side; the diagonal j = p_i
 //   is never masked and has bias 0. causal masks j > p_i; the window masks j < p_i −
 //   window_left and j > p_i + window_right. Keys j ≥ key_lengths[b] are masked. A row with no
 //   visible key gives output 0 and logsumexp −∞ (never NaN), and zero gradients.

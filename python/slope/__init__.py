@@ -126,6 +126,13 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
 
     Returns out (B, H, Tq, Dv) float32, or (out, lse) with lse (B, H, Tq) the natural-log
     logsumexp of each row's scores when return_lse is true.
+
+    Hostile numbers: a key or value that a row cannot see (causal, attn_mask, key_lengths, a
+    masked side) never changes that row's out, lse or gradients, even if it is NaN or ±inf;
+    results that depend on a non-finite input are unspecified (NaN in practice). A row with no
+    visible key (key_lengths[b] = 0, a fully masked row) gives zeros and lse -inf, never NaN.
+    A slope of 0 is no bias on that side; a finite slope must keep |slope|·(Tq + Tk) within
+    float32 (3.4e38), else ValueError.
     """
     out, lse = _C.attention_forward(
         _float32("q", q), _float32("k", k), _float32("v", v),

@@ -190,6 +190,10 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     dropout_p: attention dropout, drawn from torch's generator (apply it only in training).
     skip_tolerance: far-tile skipping bound (None: 2**-24; 0 disables).
     Returns out (B, H, Tq, Dv) in q's dtype, or (out, lse) with lse (B, H, Tq) float32.
+    Hostile numbers (every front door): a key or value a row cannot see (causal, a mask, key
+    lengths, a window, another document) never changes that row, forward or backward, even if
+    it is NaN or ±inf; a row with no visible key gives zeros, lse −inf and zero gradients; a
+    finite slope must keep |slope|·(Tq + Tk) within float32, else ValueError.
     """
     _check_qkv(q, k, v, ndim=(4, "(B, H, T, D)"))
     if query_positions not in _QUERY_POSITIONS:

@@ -1,8 +1,10 @@
 // The attention problem: its one validation function and the default ALiBi slopes.
 #include <algorithm>
 #include <array>
+#include <cfloat>
 #include <cmath>
 #include <complex>
+#include <cstdio>
 #include <string>
 #include <utility>
 
@@ -43,20 +45,30 @@ struct Checker {
 
   // `py` is the argument's name in Python, `field` in C++ (AttentionInputs): messages name both.
   // Slopes are (H), or (B, H) with batch stride stride_b: any finite real (a negative one makes
-  // far keys heavier), or +inf to mask that side; NaN and −inf mean nothing.
+  // far keys heavier) whose bias −m·distance stays a float32 at every distance (< Tq + Tk), or
+  // +inf to mask that side; NaN and −inf mean nothing.
   template <class T>
   void slopes(const char* py, const char* field, const T* s, int64_t B, int64_t H,
-              int64_t stride_b) const {
+              int64_t stride_b, int64_t max_distance) const {
     for (int64_t b = 0; b < (stride_b == 0 ? 1 : B); ++b)
       for (int64_t h = 0; h < H; ++h) {
         const int64_t at = b * stride_b + h;
         const double m = detail::re(s[at]);
-        if (!(std::isnan(m) || m == -INFINITY)) continue;
+        const bool overflows =
+            std::isfinite(m) && std::abs(m) * static_cast<double>(max_distance) > FLT_MAX;
+        if (!(std::isnan(m) || m == -INFINITY || overflows)) continue;
         const std::string index =
             stride_b == 0 ? std::to_string(h) : std::to_string(b) + ", " + std::to_string(h);
         std::string what(py);
         what.append("[").append(index).append("] (").append(field);
-        what.append("[").append(std::to_string(at)).append("]) = ").append(std::to_string(m));
+        char value[32];
+        std::snprintf(value, sizeof value, "%.9g", m);
+        what.append("[").append(std::to_string(at)).append("]) = ").append(value);
+        if (overflows)
+          fail(what + " makes the bias -slope*distance overflow float32 at distances up to " +
+               std::to_string(max_distance) +
+               " (Tq + Tk); |slope| must stay below 3.4e38 / (Tq + Tk), or be +inf to mask "
+               "that side");
         fail(what +
              " is NaN or -inf; slopes must be finite (either sign), or +inf to mask that "
              "side");
@@ -168,9 +180,12 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
            " must be 0 (slopes (H), shared by the batch) or >= H=" + std::to_string(p.H) +
            " with slopes given (alibi_slopes of shape (B, H))");
   if (in.slopes_left) {
-    c.slopes("alibi_slopes", "slopes_left", in.slopes_left, p.B, p.H, p.slopes_stride_b);
+    const int64_t max_distance = p.Tq + p.Tk;
+    c.slopes("alibi_slopes", "slopes_left", in.slopes_left, p.B, p.H, p.slopes_stride_b,
+             max_distance);
     if (in.slopes_right)
-      c.slopes("alibi_slopes_right", "slopes_right", in.slopes_right, p.B, p.H, p.slopes_stride_b);
+      c.slopes("alibi_slopes_right", "slopes_right", in.slopes_right, p.B, p.H, p.slopes_stride_b,
+               max_distance);
   }
   for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
     const int32_t len = p.key_lengths[b];

@@ -187,8 +187,10 @@ class EncDecRun final : public LoopHooks {
   float micro_step(int64_t* tokens) override { return task_.step(net_, tokens); }
   data::BatcherState batcher_state() const override { return task_.batcher_state(); }
   void save_best() override {
-    io::save_encdec(io::best_dir(out_), net_);
-    save_extras_to(io::best_dir(out_));
+    save_best_dir(out_, [&](const fs::path& best) {
+      io::save_encdec(best, net_);
+      save_extras_to(best);
+    });
   }
   void save_extras() override { save_extras_to(out_); }
 
@@ -234,6 +236,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) 
                 model::arch_name(o.arch) + " takes --batch-size, --min-len and --max-src-len");
   validate(o);
   const fs::path out = o.out_dir;
+  recover_interrupted_save(out);
   TrainState state;
   if (o.resume) {
     state = read_resumed_state(o);

@@ -7,8 +7,9 @@
 #include <vector>
 
 #include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "files/json_file.h"
+#include "files/read_file.h"
+#include "files/staged_commit.h"
 #include "io/encdec_checkpoint.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
@@ -63,9 +64,12 @@ void load_model(const fs::path& dir, model::EncDec<float>& m) { io::load_encdec(
 }  // namespace
 
 template <class Model>
-void save_checkpoint(const fs::path& dir, const Model& gpt, const AdamW<float>& adamw,
+void save_checkpoint(const fs::path& out, const Model& gpt, const AdamW<float>& adamw,
                      const TrainState& state) {
-  save_model(dir, gpt);  // creates dir
+  // Written into OUT/.checkpoint-next/, then committed into OUT as one (files/staged_commit.h).
+  files::StagedFiles staged(out, kCheckpointStaging);
+  const fs::path& dir = staged.path();
+  save_model(dir, gpt);
   std::vector<io::TensorView> moments;
   for (const model::ParamSpec& s : gpt.table().specs()) {
     moments.push_back({s.name + kMoments[0], io::Dtype::F32, s.shape, adamw.m() + s.offset});
@@ -97,6 +101,32 @@ void save_checkpoint(const fs::path& dir, const Model& gpt, const AdamW<float>& 
   }
   j["files"] = files;
   files::write_json_file(dir / io::kTrainStateFile, j);
+  staged.commit({io::kConfigFile, io::kModelFile, io::kOptimizerFile, io::kTrainStateFile});
+}
+
+void recover_interrupted_save(const fs::path& out) {
+  std::error_code ec;
+  if (!fs::is_directory(out, ec)) return;
+  files::recover_staged_files(out, kCheckpointStaging);
+  // A best/ never swapped in, or the old one swapped out (".old": replace_directory's fallback).
+  for (const std::string& name : {std::string(kBestStaging), std::string(kBestStaging) + ".old"}) {
+    fs::remove_all(out / name, ec);
+    if (ec) throw Error("cannot remove " + (out / name).string() + ": " + ec.message());
+  }
+}
+
+void save_best_dir(const fs::path& out, const std::function<void(const fs::path&)>& write) {
+  const fs::path staging = out / kBestStaging;
+  std::error_code ec;
+  fs::remove_all(staging, ec);
+  if (ec) throw Error("cannot remove " + staging.string() + ": " + ec.message());
+  try {
+    write(staging);
+    files::replace_directory(staging, io::best_dir(out));
+  } catch (...) {
+    fs::remove_all(staging, ec);  // a failed write (disk full) leaves best/ as it was
+    throw;
+  }
 }
 
 TrainState read_train_state(const fs::path& dir) {

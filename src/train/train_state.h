@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <limits>
 
 #include "data/token_batcher.h"
@@ -47,12 +48,28 @@ struct TrainState {
 // True when dir holds a train_state.json (a checkpoint, complete or not).
 bool has_checkpoint(const std::filesystem::path& dir);
 
-// Writes the four files (see above). Throws slope::Error on a failed write; the files already
-// replaced stay, and train_state.json still describes the previous set until it is replaced.
-// Model: model::Gpt<float> (io/gpt_checkpoint.h) or model::EncDec<float> (io/encdec_checkpoint.h).
+// Staging directories inside OUT: the checkpoint being written, and the next best/.
+inline constexpr char kCheckpointStaging[] = ".checkpoint-next";
+inline constexpr char kBestStaging[] = ".best-next";
+
+// Writes the four files (see above) into OUT as one set: first into OUT/.checkpoint-next/, then
+// committed (files/staged_commit.h), so that a crash at any moment leaves OUT's checkpoint old or
+// new, and recover_interrupted_save() makes it whole. Throws slope::Error on a failed write (disk
+// full: the previous checkpoint is untouched). Model: model::Gpt<float> (io/gpt_checkpoint.h) or
+// model::EncDec<float> (io/encdec_checkpoint.h).
 template <class Model>
-void save_checkpoint(const std::filesystem::path& dir, const Model& model,
+void save_checkpoint(const std::filesystem::path& out, const Model& model,
                      const AdamW<float>& adamw, const TrainState& state);
+
+// Finishes or discards what a killed run left half-saved in OUT: a complete staged checkpoint
+// is committed, an incomplete one removed, a leftover best/ staging removed. Every `slope train`
+// calls it before it reads OUT. Throws slope::Error on a system failure.
+void recover_interrupted_save(const std::filesystem::path& out);
+
+// Replaces OUT/best/ as one: write(dir) fills a fresh OUT/.best-next/, which is then swapped in
+// atomically (files::replace_directory). On an exception (disk full) best/ is left as it was.
+void save_best_dir(const std::filesystem::path& out,
+                   const std::function<void(const std::filesystem::path&)>& write);
 
 // Reads and checks DIR/train_state.json alone (format, version, fields).
 TrainState read_train_state(const std::filesystem::path& dir);

@@ -99,9 +99,10 @@ class GptRun final : public LoopHooks {
   }
   data::BatcherState batcher_state() const override { return batcher_.state(); }
   void save_best() override {
-    const fs::path best = io::best_dir(o_.out_dir);
-    io::save_gpt(best, gpt_);
-    corpus_.tokenizer->save(io::tokenizer_dir(best));
+    save_best_dir(o_.out_dir, [&](const fs::path& best) {
+      io::save_gpt(best, gpt_);
+      corpus_.tokenizer->save(io::tokenizer_dir(best));
+    });
   }
 
  private:
@@ -121,6 +122,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
   TrainOptions o = options;
   require_dirs(o);
   const fs::path out = o.out_dir;
+  recover_interrupted_save(out);
   data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
   o.model.vocab_size = corpus.tokenizer->vocab_size();
   validate(o);

@@ -1,6 +1,7 @@
 // validate(): every malformed problem is refused with an Error that names what is wrong.
 #include <gtest/gtest.h>
 
+#include <cfloat>
 #include <functional>
 #include <utility>
 
@@ -75,6 +76,17 @@ TEST(Validation, WindowSoftcapAndSlopes) {
     EXPECT_NO_THROW(validate(x.p, x.inputs()));
   }
   expect_refused([](Instance& x) { x.sl[3] = -INFINITY; }, "alibi_slopes[3] (slopes_left[3])");
+  // A finite slope whose bias overflows float32 at the longest distance (Tq + Tk): refused,
+  // either sign; just below the limit it passes.
+  expect_refused([](Instance& x) { x.sl[2] = -1e38f; }, "overflow float32");
+  expect_refused([](Instance& x) { x.sr[1] = 1e38f; }, "alibi_slopes_right[1]");
+  {
+    Instance x = base();
+    const double limit = FLT_MAX / static_cast<double>(x.p.Tq + x.p.Tk);
+    x.sl[0] = static_cast<float>(-0.99 * limit);
+    x.sr[0] = static_cast<float>(0.99 * limit);
+    EXPECT_NO_THROW(validate(x.p, x.inputs()));
+  }
   expect_refused([](Instance& x) { x.p.window_left = -2; }, "window_size");
   expect_refused([](Instance& x) { x.p.window_right = -7; }, "window_size");
   expect_refused([](Instance& x) { x.p.softcap = -1.0f; }, "softcap");
