@@ -56,8 +56,7 @@ template std::vector<uint32_t> json_field<std::vector<uint32_t>>(const nlohmann:
 fs::path json_name_in_dir(const nlohmann::json& j, const std::string& key, const fs::path& file,
                           const fs::path& dir) {
   const auto name = json_field<std::string>(j, key, file);
-  if (name.empty() || name == "." || name == ".." ||
-      name.find_first_of(std::string_view("/\0", 2)) != std::string::npos) {
+  if (!is_plain_file_name(name)) {
     throw Error(file.string() + ": field \"" + key + "\" is \"" + name +
                 "\", which is not a file name inside " + dir.string() +
                 ": the file is corrupt or was edited by hand");
