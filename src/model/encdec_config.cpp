@@ -55,11 +55,18 @@ void validate(const EncDecConfig& c) {
   require_positive("block_size", c.block_size);
   require_positive("vocab_size", c.vocab_size);
   require_positive("n_layer", c.n_layer);
+  if (c.n_layer > kMaxLayers)
+    throw Error("EncDecConfig: n_layer " + std::to_string(c.n_layer) + " is more than the " +
+                std::to_string(kMaxLayers) + " blocks slope builds: the config is corrupt");
   require_positive("n_head", c.n_head);
   require_positive("n_embd", c.n_embd);
   if (c.arch == Arch::seq2seq) {
     require_positive("tgt_vocab_size", c.tgt_vocab_size);
     require_positive("n_dec_layer", c.n_dec_layer);
+    if (c.n_dec_layer > kMaxLayers)
+      throw Error("EncDecConfig: n_dec_layer " + std::to_string(c.n_dec_layer) +
+                  " is more than the " + std::to_string(kMaxLayers) +
+                  " blocks slope builds: the config is corrupt");
   }
   for (int64_t v : {c.vocab_size, c.tgt_vocab_size})
     if (v > std::numeric_limits<int32_t>::max() - kVocabMultiple)

@@ -68,6 +68,9 @@ void validate(const GptConfig& c) {
   require_positive("block_size", c.block_size);
   require_positive("vocab_size", c.vocab_size);
   require_positive("n_layer", c.n_layer);
+  if (c.n_layer > kMaxLayers)
+    throw Error("GptConfig: n_layer " + std::to_string(c.n_layer) + " is more than the " +
+                std::to_string(kMaxLayers) + " blocks slope builds: the config is corrupt");
   require_positive("n_head", c.n_head);
   require_positive("n_embd", c.n_embd);
   if (c.vocab_size > std::numeric_limits<int32_t>::max() - kVocabMultiple)

@@ -41,6 +41,9 @@ constexpr double kDefaultMaxBias = 8.0;  // Press et al.'s slopes
 // Configs come from files (config.json): bounding each size keeps the products the parameter
 // table forms ((4C, C), (Vp, C)) inside int64_t; the table checks their sum itself.
 constexpr int64_t kMaxModelDim = int64_t{1} << 30;
+// The most blocks a stack may have (GPT-3 has 96): the parameter table holds about 12 tensors a
+// block, and a config.json with n_layer 2^30 kept `slope sample` laying them out for minutes.
+constexpr int64_t kMaxLayers = 1024;
 
 struct GptConfig {
   int64_t block_size = 1024;  // training context; the length limit only for `learned`

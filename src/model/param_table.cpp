@@ -22,12 +22,14 @@ const ParamSpec& ParamTable::add(std::string name, std::vector<int64_t> shape, i
   for (int64_t d : shape)
     if (d < 1) throw Error("ParamTable: tensor " + name + " has an empty dimension");
   // Shapes come from configs read from files (config.json's n_embd): a product that does not
-  // fit is a config too large for any machine, reported as such, never a wrapped size.
+  // fit int64_t, or an arena beyond kMaxArenaElements, is a config too large for any machine,
+  // reported as such, never a wrapped size or a failed allocation.
   const auto too_large = [this](const std::string& tensor, const std::vector<int64_t>& dims) {
     return Error("ParamTable: tensor " + tensor + " " + shape_string(dims) + " after " +
-                 std::to_string(size_) +
-                 " elements does not fit a 64-bit arena: the model's config is far too large "
-                 "(check n_embd, n_layer, vocab_size and block_size)");
+                 std::to_string(size_) + " elements makes the arena larger than " +
+                 std::to_string(kMaxArenaElements) +
+                 " elements (256 GiB of float32): the model's config is far too large (check "
+                 "n_embd, n_layer, vocab_size and block_size)");
   };
   const std::optional<int64_t> numel = files::shape_numel(shape);
   if (!numel) throw too_large(name, shape);
@@ -40,8 +42,9 @@ const ParamSpec& ParamTable::add(std::string name, std::vector<int64_t> shape, i
   if (spec.size < *numel)
     throw Error("ParamTable: tensor " + spec.name + " reserves fewer elements than its shape");
   // size_ + kArenaAlign - 1 and offset + size must both fit int64_t.
-  if (spec.size > std::numeric_limits<int64_t>::max() - kArenaAlign ||
-      !files::add_fits<int64_t>(size_, kArenaAlign - 1 + spec.size))
+  // size_ <= kMaxArenaElements, so neither sum below can overflow.
+  if (spec.size > kMaxArenaElements ||
+      (size_ + kArenaAlign - 1) / kArenaAlign * kArenaAlign + spec.size > kMaxArenaElements)
     throw too_large(spec.name, spec.shape);
   spec.offset = (size_ + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
   size_ = spec.offset + spec.size;
