@@ -7,14 +7,15 @@
 #include <sentencepiece_trainer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 #include <unordered_map>
 
-#include "files/atomic_file.h"
-#include "files/read_file.h"
-#include "files/json_file.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
+#include "files/atomic_file.h"
+#include "files/json_file.h"
+#include "files/read_file.h"
 #include "slope/attention.h"
 
 namespace slope::data {
@@ -90,6 +91,31 @@ BpeTokenizer::BpeTokenizer(std::string model_proto) : model_proto_(std::move(mod
         "byte_fallback?)");
   }
   newline_id_ = static_cast<uint32_t>(newline);
+  check_round_trip();
+}
+
+// tokenizer.h promises decode(encode(s)) == s for any UTF-8 text. slope trains every model so
+// (byte fallback, identity normalisation, no dummy prefix, whitespace kept), but a bpe.model is
+// a file: one edited or damaged so that it normalises, drops whitespace or lacks a byte piece
+// would silently change text (found by fuzz/fuzz_sentencepiece.cpp). It is refused at load.
+void BpeTokenizer::check_round_trip() const {
+  for (int byte = 0; byte < 256; ++byte) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", byte);
+    const int id = sp_->PieceToId(piece);
+    if (id < 0 || id == sp_->unk_id() || !sp_->IsByte(id))
+      throw Error(std::string("BPE tokenizer: the model has no byte piece ") + piece +
+                  ", so some text cannot be encoded exactly: it was not made by slope prepare "
+                  "(byte_fallback) or is damaged");
+  }
+  // Whitespace runs at both ends, tabs, every printable ASCII character, characters that NFKC
+  // would change (ﬁ, Ａ, e + combining acute, ①), accents, CJK, an emoji and control bytes.
+  std::string probe = "  lead  and\ttrail  \x01\x7f ﬁ Ａ e\u0301 ① Ångström 東京 🙂 ";
+  for (char c = ' '; c <= '~'; ++c) probe += c;
+  if (decode(encode(probe)) != probe)
+    throw Error(
+        "BPE tokenizer: the model does not reproduce text exactly (it normalises or drops "
+        "whitespace): it was not made by slope prepare or is damaged");
 }
 
 BpeTokenizer BpeTokenizer::from_model_proto(std::string model_proto) {

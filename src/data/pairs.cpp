@@ -289,7 +289,8 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
                 dir.string() + "` first");
   }
   const nlohmann::json meta = files::read_json_file(meta_path);
-  if (meta.is_object() && meta.value("format", "") == "slope-prepared-corpus")
+  if (meta.is_object() && meta.contains("format") &&
+      files::json_as<std::string>(meta["format"]) == "slope-prepared-corpus")
     throw Error(dir.string() +
                 " is a text corpus (for --arch gpt or encoder), not word pairs: prepare the "
                 "dictionary with `slope prepare --task g2p --input data/raw/cmudict.txt`");

@@ -138,7 +138,8 @@ PreparedCorpus open_prepared_corpus(const fs::path& dir) {
                 dir.string() + "` first");
   }
   const nlohmann::json meta = files::read_json_file(meta_path);
-  if (meta.is_object() && meta.value("format", "") == "slope-prepared-pairs")
+  if (meta.is_object() && meta.contains("format") &&
+      files::json_as<std::string>(meta["format"]) == "slope-prepared-pairs")
     throw Error(dir.string() +
                 " holds word pairs (slope prepare --task g2p): train them with --arch seq2seq, "
                 "or give a text corpus");

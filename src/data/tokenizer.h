@@ -107,6 +107,7 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   explicit BpeTokenizer(std::string model_proto);
+  void check_round_trip() const;  // throws slope::Error unless decode(encode(s)) == s holds
 
   std::string model_proto_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;

@@ -220,6 +220,17 @@ TEST_F(Prepare, MetaNumbersOutOfRangeAreErrors) {
   }
 }
 
+// Found by fuzz/fuzz_prepared_meta.cpp (tests/fuzz_corpus/fuzz_prepared_meta/
+// edge-format-number.json): "format": 1 made nlohmann's value("format", "") throw its own
+// type_error, which escaped as a foreign exception.
+TEST_F(Prepare, MetaFormatOfAnotherTypeIsAnError) {
+  fs::create_directories(dir_ / "out");
+  write_text(dir_ / "out" / "meta.json",
+             R"({"format":  1, "tokenizer": {"dir": "/", "vocab_size": 3}})");
+  EXPECT_ERROR_CONTAINS(open_prepared_corpus(dir_ / "out"),
+                        "field \"format\" has the wrong type or is out of range");
+}
+
 TEST_F(Prepare, OpenRefusesAnUnfinishedDirectory) {
   fs::create_directories(dir_ / "out");
   EXPECT_ERROR_CONTAINS(open_prepared_corpus(dir_ / "out"), "no meta.json");

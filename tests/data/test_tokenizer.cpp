@@ -122,6 +122,20 @@ TEST(BpeTokenizer, SaveAndLoad) {
   EXPECT_ERROR_CONTAINS(load_tokenizer(dir / "tok"), "checksum");
 }
 
+// Found by fuzz/fuzz_sentencepiece.cpp (tests/fuzz_corpus/fuzz_sentencepiece/
+// edge-round-trip.model, a slope model with one integer changed): SentencePiece accepted a
+// bpe.model that no longer reproduced "hello world". A model that cannot keep decode(encode(s))
+// == s (it normalises, drops whitespace, or lacks byte pieces) is refused at load.
+TEST(BpeTokenizer, ModelThatChangesTextIsRefused) {
+  const BpeTrainOptions options{.vocab_size = 300, .num_threads = 2};
+  const std::string good = BpeTokenizer::train(generated_corpus(300, 3), options).model_proto();
+  EXPECT_NO_THROW(BpeTokenizer::from_model_proto(good));
+  const std::string damaged = testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) /
+                                                  "fuzz_sentencepiece" / "edge-round-trip.model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(damaged), "BPE tokenizer: the model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto("not a model"), "not a SentencePiece");
+}
+
 TEST(BpeTokenizer, VocabSizeErrorsNameTheFlag) {
   BpeTrainOptions options;
   options.vocab_size = 100;
