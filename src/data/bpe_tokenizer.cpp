@@ -108,10 +108,14 @@ void BpeTokenizer::check_round_trip() const {
                   ", so some text cannot be encoded exactly: it was not made by slope prepare "
                   "(byte_fallback) or is damaged");
   }
-  // Whitespace runs at both ends, tabs, every printable ASCII character, characters that NFKC
-  // would change (ﬁ, Ａ, e + combining acute, ①), accents, CJK, an emoji and control bytes.
-  std::string probe = "  lead  and\ttrail  \x01\x7f ﬁ Ａ e\u0301 ① Ångström 東京 🙂 ";
+  // Several lines (encode() works line by line), blank ones, whitespace runs at both ends of a
+  // line, tabs, every printable ASCII character, characters that NFKC would change (ﬁ, Ａ,
+  // e + combining acute, ①), accents, CJK, an emoji and control bytes.
+  std::string probe =
+      "  lead  and\ttrail  \n\n\t second  line \x01\x7f ﬁ Ａ e\u0301 ① Ångström 東京 🙂 "
+      "\n ";
   for (char c = ' '; c <= '~'; ++c) probe += c;
+  probe += "\n\n  ";
   if (decode(encode(probe)) != probe)
     throw Error(
         "BPE tokenizer: the model does not reproduce text exactly (it normalises or drops "

@@ -133,6 +133,11 @@ TEST(BpeTokenizer, ModelThatChangesTextIsRefused) {
   const std::string damaged = testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) /
                                                   "fuzz_sentencepiece" / "edge-round-trip.model");
   EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(damaged), "BPE tokenizer: the model");
+  // The second one it found: whitespace at the start of a line after a blank line changed.
+  const std::string damaged2 =
+      testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) / "fuzz_sentencepiece" /
+                          "edge-round-trip-lines.model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(damaged2), "BPE tokenizer: the model");
   EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto("not a model"), "not a SentencePiece");
 }
 
