@@ -59,7 +59,14 @@ class LineIterator : public sentencepiece::SentenceIterator {
 std::unique_ptr<sentencepiece::SentencePieceProcessor> load_processor(const std::string& proto,
                                                                       const std::string& what) {
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const auto status = sp->LoadFromSerializedProto(proto);
+  // SentencePiece reports most bad models by status, some by throwing its own exceptions
+  // (darts_clone's "zero-length key", found by fuzz/fuzz_sentencepiece.cpp).
+  sentencepiece::util::Status status;
+  try {
+    status = sp->LoadFromSerializedProto(proto);
+  } catch (const std::exception& e) {
+    throw Error(what + ": not a usable SentencePiece model: " + e.what());
+  }
   if (!status.ok()) throw Error(what + ": not a SentencePiece model: " + status.ToString());
   return sp;
 }

@@ -139,6 +139,10 @@ TEST(BpeTokenizer, ModelThatChangesTextIsRefused) {
                           "edge-round-trip-lines.model");
   EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(damaged2), "BPE tokenizer: the model");
   EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto("not a model"), "not a SentencePiece");
+  // A piece of zero length: SentencePiece threw darts_clone's own exception.
+  const std::string empty_piece = testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) /
+                                                      "fuzz_sentencepiece" / "edge-empty-piece.model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(empty_piece), "SentencePiece model");
 }
 
 TEST(BpeTokenizer, VocabSizeErrorsNameTheFlag) {
