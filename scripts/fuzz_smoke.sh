@@ -39,7 +39,7 @@ for t in "${targets[@]}"; do
   # Seeds once each, then fuzzing from them.
   if "$bin" "${opts[@]}" -runs=0 "$seeds" >"$log" 2>&1 &&
     "$bin" "${opts[@]}" -max_total_time="$seconds" "$work/$t/new" "$seeds" >>"$log" 2>&1; then
-    stats=$(grep -E '^#[0-9]+ *DONE' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)
+    stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$log" | tail -1 | grep -oE 'cov: [0-9]+ ft: [0-9]+' || true)
     execs=$(grep -E '^stat::number_of_executed_units' "$log" | tail -1 | awk '{print $2}')
     printf 'fuzz_smoke: %-22s ok   %8s execs  %s\n' "$t" "${execs:-?}" "$stats"
   else
