@@ -42,8 +42,10 @@ apt_packages=(
   gnuplot-nox
   python3-venv
 )
-# The C++ tests, and the headers the Python module is compiled against.
-if ((tests)); then apt_packages+=(libgtest-dev python3-dev); fi
+# The C++ tests, the headers the Python module is compiled against, pkg-config (the install
+# test builds the C example against the installed slope.pc with it), and ccache for the tests'
+# second (sanitizer) build.
+if ((tests)); then apt_packages+=(libgtest-dev python3-dev pkg-config ccache); fi
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
@@ -129,7 +131,14 @@ fi
 onoff=OFF
 if ((tests)); then onoff=ON; fi
 say "CMake: configure and build (Release) in build/ (tests and benchmarks $onoff)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release \
+# ccache, where installed, under ~/.cache/slope/ccache (keyed by compiler, flags and sources):
+# CI's fresh clones rebuild in seconds when nothing changed.
+launcher=()
+if command -v ccache >/dev/null; then
+  export CCACHE_DIR="${CCACHE_DIR:-$cache/ccache}"
+  launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${launcher[@]}" \
   -DSLOPE_BUILD_TESTS="$onoff" -DSLOPE_BUILD_BENCH="$onoff"
 cmake --build build
 

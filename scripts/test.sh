@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: setup for the tests (setup.sh --tests: GoogleTest, the venv with torch, the
-# Release build with the tests, the Python module), then the C++ suite (ctest), then the Python
-# suite (pytest). The last line printed is the summary of the last runner that ran;
-# exits non-zero if either failed.
+# Release build with the tests, the Python module), then the C++ suite (ctest), the C++ suite
+# again under ASan + UBSan (build-asan/), then the Python suite (pytest). The last line printed
+# is the summary of the last runner that ran; exits non-zero if any failed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -20,6 +20,26 @@ fi
 ctest_rc=0
 ctest --test-dir build --output-on-failure -j2 || ctest_rc=$?
 
+# The C++ suite again under AddressSanitizer + UndefinedBehaviorSanitizer (LeakSanitizer
+# included), from its own build directory; ccache'd like the Release build (setup.sh). A
+# sanitizer report fails the test that made it. SLOPE_SANITIZE_TESTS=0 skips it (a quick local
+# run; CI always runs it).
+asan_rc=0
+if [[ "${SLOPE_SANITIZE_TESTS:-1}" != 0 ]]; then
+  launcher=()
+  if command -v ccache >/dev/null; then
+    export CCACHE_DIR="${CCACHE_DIR:-$HOME/.cache/slope/ccache}"
+    launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+  fi
+  echo "[test] ASan + UBSan build in build-asan/"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLOPE_SANITIZE=ON \
+    -DSLOPE_BUILD_TESTS=ON -DSLOPE_BUILD_BENCH=OFF "${launcher[@]}" >/dev/null
+  cmake --build build-asan
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j2 || asan_rc=$?
+fi
+
 pytest_rc=0
 if ((${#py_tests[@]} > 0)); then
   # Exit 5 (no tests collected) with test files present is a failure, and stays non-zero.
@@ -27,4 +47,5 @@ if ((${#py_tests[@]} > 0)); then
 fi
 
 if ((ctest_rc != 0)); then exit "$ctest_rc"; fi
+if ((asan_rc != 0)); then exit "$asan_rc"; fi
 exit "$pytest_rc"

@@ -2,7 +2,8 @@
 ``torch.ops.slope.attention_backward`` (torch.library.custom_op), their fake implementations and
 their autograd, and ``Attention``, the same autograd as a torch.autograd.Function that torch.func
 transforms accept. The front doors in slope.torch call ``Attention.apply``; see slope.torch for
-the dtypes, layouts and conventions.
+the dtypes, layouts and conventions. CPU tensors run the C++ kernels (the functions below);
+CUDA tensors run the Triton kernels of slope._triton (registered below for the "cuda" key).
 """
 
 import math as _math
@@ -225,6 +226,38 @@ def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask
             _torch.empty_like(k, memory_format=contiguous),
             _torch.empty_like(v, memory_format=contiguous),
             slope_grad(slopes_left), slope_grad(slopes_right))
+
+
+# ---- CUDA: the Triton kernels ------------------------------------------------------------------
+#
+# The same operators on CUDA tensors run slope._triton's kernels (imported at the first CUDA
+# call, so that CPU users need no triton). The fake implementations and the autograd above are
+# shared, so torch.compile and torch.export see the same two opaque nodes on either device.
+
+
+@_attention_forward.register_kernel("cuda")
+def _(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q, cu_seqlens_k,
+      dropout_rng, layout, ints, floats):
+    from slope import _triton
+
+    _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats)
+    if _empty_inputs(q, k, v):
+        _check_empty_shapes(q, k, v, layout)
+    return _triton.attention_forward(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask,
+                                     cu_seqlens_q, cu_seqlens_k, dropout_rng, layout, ints, floats)
+
+
+@_attention_backward.register_kernel("cuda")
+def _(dout, q, k, v, out, lse, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+      cu_seqlens_k, dropout_rng, layout, ints, floats, slope_grads):
+    from slope import _triton
+
+    _check_op_inputs(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
+                     cu_seqlens_k, dropout_rng, layout, ints, floats)
+    return _triton.attention_backward(dout, q, k, v, out, lse, slopes_left, slopes_right,
+                                      key_lengths, attn_mask, cu_seqlens_q, cu_seqlens_k,
+                                      dropout_rng, layout, ints, floats, slope_grads)
 
 
 def _setup_context(ctx, inputs, output):

@@ -1,4 +1,4 @@
-"""slope.torch: the fused ALiBi attention as PyTorch operators (CPU).
+"""slope.torch: the fused ALiBi attention as PyTorch operators (CPU and CUDA).
 
 Front doors, each a drop-in for the call it is named after:
 
@@ -29,7 +29,16 @@ position i + Tk − Tq); flash_attn_with_kvcache puts the new queries at the end
 keys (cache_seqlens), not at the end of the buffer.
 
 The logsumexp outputs are not differentiable (as in flash-attn): gradients flow through the
-attention output only. CUDA tensors are not supported yet.
+attention output only.
+
+Devices: CPU tensors run the C++ kernels; CUDA tensors run the Triton kernels (slope._triton,
+needs the `triton` package), with the same features, dropout mask and conventions. On CUDA the
+tile products of bf16/fp16 inputs run in that dtype (P and dS are rounded to it, as in
+flash-attention); fp32 inputs multiply in full fp32 (no TF32). The GPU kernels' speed has not
+been measured yet (no GPU was at hand): see docs/triton.md. On CUDA the guarantee that an
+invisible NaN/inf key or value never reaches a row holds for keys past the key lengths, other
+documents and blocks outside the causal/window range, not yet inside a tile (docs/triton.md). Every input of one call lives on
+q's device; integer arguments (key lengths, cu_seqlens) and slopes may also be CPU tensors.
 """
 
 import math as _math
@@ -57,14 +66,18 @@ _DEFAULT_SKIP_TOLERANCE = 2.0**-24  # AttentionProblem::skip_tolerance's default
 
 
 def _check_qkv(q, k, v, names=("q", "k", "v"), ndim=None):
-    """q, k, v: CPU tensors of one float dtype; with ndim = (n, "(dims)"), n-D each."""
+    """q, k, v: CPU or CUDA tensors of one float dtype on one device; with ndim = (n, "(dims)"),
+    n-D each."""
     for name, t in zip(names, (q, k, v)):
         if not isinstance(t, Tensor):
             raise ValueError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.device.type != "cpu":
+        if t.device.type not in ("cpu", "cuda"):
             raise ValueError(
-                f"{name} is on {t.device}; slope.torch supports CPU tensors only for now "
-                f"(CUDA is not implemented yet): pass {name}.cpu()")
+                f"{name} is on {t.device}; slope.torch runs on CPU (C++ kernels) and CUDA "
+                f"(Triton kernels): pass {name}.cpu()")
+        if t.device != q.device:
+            raise ValueError(f"{name} is on {t.device} but {names[0]} is on {q.device}: q, k and v "
+                             "must be on one device")
         if t.dtype not in _FLOAT_DTYPES:
             raise ValueError(
                 f"{name} must be float32, bfloat16 or float16, got {t.dtype}; pass {name}.float()")
@@ -77,37 +90,45 @@ def _check_qkv(q, k, v, names=("q", "k", "v"), ndim=None):
 
 
 def _autocast(q, k, v):
-    """Under torch.autocast("cpu"), q, k and v go to the autocast dtype, as SDPA's do."""
-    if _torch.is_autocast_enabled("cpu"):
-        dt = _torch.get_autocast_dtype("cpu")
+    """Under torch.autocast on q's device type, q, k and v go to the autocast dtype, as SDPA's
+    do."""
+    dev = q.device.type
+    if _torch.is_autocast_enabled(dev):
+        dt = _torch.get_autocast_dtype(dev)
         return q.to(dt), k.to(dt), v.to(dt)
     return q, k, v
 
 
-def _slopes_arg(name, s):
-    """Slopes as a float32 tensor (H,) or (B, H); differentiable when s is a tensor."""
+def _on_device(name, t, device):
+    """A tensor argument may live on the CPU or on q's device."""
+    if t.device.type != "cpu" and t.device != device:
+        raise ValueError(f"{name} is on {t.device} but q is on {device}: pass {name}.to(q.device)")
+
+
+def _slopes_arg(name, s, device):
+    """Slopes as a float32 tensor (H,) or (B, H) on `device` (q's); differentiable when s is a
+    tensor."""
     if s is None:
         return None
     if isinstance(s, Tensor):
-        if s.device.type != "cpu":
-            raise ValueError(f"{name} is on {s.device}; pass {name}.cpu()")
+        _on_device(name, s, device)
         if s.dtype.is_complex or s.dtype == _torch.bool:
             raise ValueError(f"{name} must be real numbers, got {s.dtype}")
-        return s if s.dtype == _torch.float32 else s.float()
+        return s.to(device=device, dtype=_torch.float32)
     a = _np.asarray(s)
     if a.dtype.kind not in "fiu":
         raise ValueError(f"{name} must be real numbers, got dtype {a.dtype}")
-    return _torch.from_numpy(_np.ascontiguousarray(a, dtype=_np.float32))
+    return _torch.from_numpy(_np.ascontiguousarray(a, dtype=_np.float32)).to(device)
 
 
-def _plain_arg(name, x, kind):
-    """key_lengths / cache_seqlens / cu_seqlens (integers) or attn_mask: no gradient."""
+def _plain_arg(name, x, kind, device):
+    """key_lengths / cache_seqlens / cu_seqlens (integers) or attn_mask: no gradient; on the
+    CPU or on `device` (q's)."""
     if x is None:
         return None
     if not isinstance(x, Tensor):
         x = _torch.as_tensor(_np.asarray(x))
-    if x.device.type != "cpu":
-        raise ValueError(f"{name} is on {x.device}; pass {name}.cpu()")
+    _on_device(name, x, device)
     if x.requires_grad:
         raise ValueError(
             f"{name} requires grad, but slope gives no gradient for it: pass {name}.detach()")
@@ -160,10 +181,12 @@ def _run(q, k, v, layout, *, sl=None, sr=None, key_lengths=None, mask=None, cu_q
     ints = [int(bool(causal)), _QUERY_POSITIONS[query_positions], left, right, int(max_q),
             int(max_k)]
     floats = [scale, softcap, float(dropout_p), tol]
+    dev = q.device
     return _Attention.apply(
-        q, k, v, _slopes_arg("alibi_slopes", sl), _slopes_arg("alibi_slopes_right", sr),
-        _plain_arg("key_lengths", key_lengths, "int"), _plain_arg("attn_mask", mask, "mask"),
-        _plain_arg("cu_seqlens_q", cu_q, "int"), _plain_arg("cu_seqlens_k", cu_k, "int"),
+        q, k, v, _slopes_arg("alibi_slopes", sl, dev), _slopes_arg("alibi_slopes_right", sr, dev),
+        _plain_arg("key_lengths", key_lengths, "int", dev),
+        _plain_arg("attn_mask", mask, "mask", dev), _plain_arg("cu_seqlens_q", cu_q, "int", dev),
+        _plain_arg("cu_seqlens_k", cu_k, "int", dev),
         _dropout_rng(dropout_p), layout, ints, floats)
 
 
@@ -309,7 +332,7 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
     elif isinstance(cache_seqlens, int):
         lens = _torch.full((B,), cache_seqlens, dtype=_torch.int64)
     else:
-        lens = _plain_arg("cache_seqlens", cache_seqlens, "int").long()
+        lens = _plain_arg("cache_seqlens", cache_seqlens, "int", q.device).long()
         if lens.shape != (B,):
             raise ValueError(f"cache_seqlens must have shape (B,) = ({B},), got {tuple(lens.shape)}")
     if B and (int(lens.min()) < 0 or int(lens.max()) > S):
@@ -327,7 +350,7 @@ def flash_attn_with_kvcache(q, k_cache, v_cache, k=None, v=None, cache_seqlens=N
                                  f"{tuple(cache.shape)}, got {tuple(t.shape)}")
         if B and int(lens.max()) + t_new > S:
             raise ValueError(f"cache_seqlens + {t_new} new keys exceed the cache length {S}")
-        m = _slopes_arg("alibi_slopes", alibi_slopes)
+        m = _slopes_arg("alibi_slopes", alibi_slopes, q.device)
         H = q.shape[2]
         if m is not None and tuple(m.shape) not in ((H,), (B, H)):
             raise ValueError(f"alibi_slopes must have shape ({H},) or ({B}, {H}), got "

@@ -18,6 +18,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "attention/cpu_dropout.h"
@@ -292,9 +293,15 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
   const bool slope_grads = in.slopes_left && (grads.dslopes_left || grads.dslopes_right);
   // Slope gradient partial sums per (b, h, side), reduced over b in a fixed order at the end.
   std::vector<double> slope_part(static_cast<size_t>(p.B * p.H * 2), 0.0);
-#pragma omp parallel
+  // One workspace per thread, made here: an allocation that fails inside the parallel region
+  // could not throw out of it (std::terminate).
+  const int threads = omp_get_max_threads();
+  std::vector<std::unique_ptr<BackwardTiles>> workspaces;
+  for (int t = 0; t < threads; ++t)
+    workspaces.push_back(std::make_unique<BackwardTiles>(p, Dpad, Dvpad, slope_grads));
+#pragma omp parallel num_threads(threads)
   {
-    BackwardTiles w(p, Dpad, Dvpad, slope_grads);
+    BackwardTiles& w = *workspaces[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.Hkv; ++item) {
       const int64_t b = item / p.Hkv, hk = item % p.Hkv;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "attention/cpu_kernels.h"
+#include "attention/geometry.h"
 
 namespace slope {
 namespace cpu {
@@ -64,8 +65,9 @@ Isa best_isa() {
   return isa;
 }
 
-void forward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& in, float* out,
-             float* lse) {
+void forward(Isa isa, const AttentionProblem& problem, const AttentionInputs<float>& in,
+             float* out, float* lse) {
+  const AttentionProblem p = detail::with_packed_extents(problem);
   switch (isa) {
     case Isa::kAvx512:
       return avx512::forward(p, in, out, lse);
@@ -76,9 +78,10 @@ void forward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& i
   }
 }
 
-void backward(Isa isa, const AttentionProblem& p, const AttentionInputs<float>& in,
+void backward(Isa isa, const AttentionProblem& problem, const AttentionInputs<float>& in,
               const float* out, const float* dout, const float* lse,
               const AttentionGrads<float>& grads) {
+  const AttentionProblem p = detail::with_packed_extents(problem);
   switch (isa) {
     case Isa::kAvx512:
       return avx512::backward(p, in, out, dout, lse, grads);

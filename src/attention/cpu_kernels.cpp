@@ -25,6 +25,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "attention/cpu_dropout.h"
@@ -217,9 +218,15 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
 void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out, float* lse) {
   const int64_t ntq = (p.Tq + kTileQ - 1) / kTileQ;
   const FarTileSkip skip(p, in);
-#pragma omp parallel
+  // One workspace per thread, made here: an allocation that fails inside the parallel region
+  // could not throw out of it (std::terminate).
+  const int threads = omp_get_max_threads();
+  std::vector<std::unique_ptr<ForwardTiles>> workspaces;
+  for (int t = 0; t < threads; ++t)
+    workspaces.push_back(std::make_unique<ForwardTiles>(p, round_up(p.Dv, kW)));
+#pragma omp parallel num_threads(threads)
   {
-    ForwardTiles w(p, round_up(p.Dv, kW));
+    ForwardTiles& w = *workspaces[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.H * ntq; ++item)
       forward_query_tile(p, in, skip, item / (ntq * p.H), (item / ntq) % p.H, item % ntq, out, lse,

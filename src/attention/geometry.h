@@ -4,6 +4,7 @@
 // row_geometry(); nothing else indexes a tensor by b.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "slope/attention.h"
@@ -34,6 +35,21 @@ inline int64_t total_k(const AttentionProblem& p) {
 
 // Elements of lse: (B, H, Tq) padded, (H, total_q) packed (flash-attn's varlen layout).
 inline int64_t lse_elements(const AttentionProblem& p) { return p.H * total_q(p); }
+
+// A packed problem's Tq and Tk are bounds (flash-attn's max_seqlen_q/_k); the kernels size
+// their work and workspaces by them, so they run with the longest document's lengths instead
+// (at least 1): the same results, and a generous bound costs nothing. Other problems: as given.
+inline AttentionProblem with_packed_extents(const AttentionProblem& p) {
+  if (!is_packed(p)) return p;
+  AttentionProblem t = p;
+  t.Tq = t.Tk = 1;
+  for (int64_t b = 0; b < p.B; ++b) {
+    t.Tq = std::max<int64_t>(t.Tq, p.cu_seqlens_q[b + 1] - p.cu_seqlens_q[b]);
+    t.Tk = std::max<int64_t>(t.Tk, p.cu_seqlens_k[b + 1] - p.cu_seqlens_k[b]);
+  }
+  t.Tq = std::min(t.Tq, p.Tq), t.Tk = std::min(t.Tk, p.Tk);  // validate() checked they fit
+  return t;
+}
 
 inline RowGeometry row_geometry(const AttentionProblem& p, int64_t b) {
   RowGeometry g{};

@@ -152,6 +152,25 @@ TEST(Varlen, EqualsEachDocumentRunAlone) {
   }
 }
 
+// max_seqlen is a bound: 2^40 for both (no workspace of that size may be made; the C interface's
+// bad-input storm found the kernels sizing them by it) gives the tight bound's results bit for
+// bit, on every instruction set.
+TEST(Varlen, AGenerousMaxSeqlenChangesNothing) {
+  const Instance x = make_instance(packed_case("alibi_causal", true, Bias::kAlibi));
+  Instance loose = x;
+  loose.p.cu_seqlens_q = loose.cu_q.data(), loose.p.cu_seqlens_k = loose.cu_k.data();
+  loose.p.Tq = loose.p.Tk = int64_t{1} << 40;
+  for (cpu::Isa isa : isas()) {
+    const Golden tight = run_kernel(x, isa), wide = run_kernel(loose, isa);
+    EXPECT_EQ(tight.out, wide.out) << cpu::isa_name(isa);
+    EXPECT_EQ(tight.lse, wide.lse) << cpu::isa_name(isa);
+    EXPECT_EQ(tight.dq, wide.dq) << cpu::isa_name(isa);
+    EXPECT_EQ(tight.dk, wide.dk) << cpu::isa_name(isa);
+    EXPECT_EQ(tight.dv, wide.dv) << cpu::isa_name(isa);
+    EXPECT_EQ(tight.dsl, wide.dsl) << cpu::isa_name(isa);
+  }
+}
+
 // ---- Query positions --------------------------------------------------------------------------
 
 // Offset of key row j of kv head hk in batch row b (padded layouts).

@@ -1,0 +1,565 @@
+"""The checks of slope's Triton kernels (slope._triton), run in a process of their own:
+
+    python tests/python/triton_cases.py interpret   # CPU tensors under TRITON_INTERPRET=1
+    python tests/python/triton_cases.py cuda        # a GPU: the same checks at larger shapes
+
+prints one JSON object {case: "ok" | the failure}. test_triton.py runs it and reports each case.
+A process of its own because the interpreter must be chosen before triton is imported, and
+setting TRITON_INTERPRET in the pytest process would also turn torch.compile's own Triton
+kernels into interpreted ones for every later test.
+
+Every case compares the kernels' forward (out, lse) and backward (dq, dk, dv, slope gradients)
+with slope's float64 reference (slope.testing), element by element within the fp32 rounding
+bounds of include/slope/attention.h (slope.testing.attention_error_bounds), which hold for any
+fp32 flash-style evaluation, far-tile skipping included. Cases the reference API cannot state
+(packed documents, dropout, bf16/fp16 rounding of the tiles) derive their bounds beside them.
+"""
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+
+import numpy as np
+
+
+class Setting:
+    """Where the kernels run: device, tile sizes, and how big the shapes are."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.device = "cuda" if mode == "cuda" else "cpu"
+        # Interpreter: 16 × 16 tiles (the smallest tl.dot takes) keep T <= 128 to a few blocks
+        # and still put tile edges inside every case. GPU: the kernels' defaults.
+        self.blocks = dict(block_m=16, block_n=16) if mode == "interpret" else {}
+        self.big = mode == "cuda"
+
+
+def _imports():
+    global torch, slope, testing, tri
+    import torch  # noqa: F401
+    import slope  # noqa: F401
+    import slope.testing as testing  # noqa: F401
+    from slope import _triton as tri  # noqa: F401
+
+
+QP = {"lower_right": 0, "upper_left": 1, "key_lengths": 2}
+
+
+def randn(*shape, seed, scale=1.0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(*shape, generator=g) * scale
+
+
+def run_kernels(st, q, k, v, dout, *, layout="bhtd", slopes=None, slopes_right=None,
+                key_lengths=None, mask=None, cu_q=None, cu_k=None, max_q=0, max_k=0,
+                causal=False, positions="lower_right", window=(-1, -1), softcap=0.0,
+                scale=None, dropout_p=0.0, rng=None, skip_tolerance=2.0**-24, blocks=None):
+    """out, lse, dq, dk, dv, dslopes_left, dslopes_right from the Triton kernels, inputs moved
+    to the setting's device and results moved back to the CPU."""
+    dev = st.device
+    D = q.shape[-1]
+    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    ints = [int(causal), QP[positions], window[0], window[1], max_q, max_k]
+    floats = [scale, softcap, dropout_p, skip_tolerance]
+    to = (lambda t: None if t is None else t.to(dev))
+    args = (to(q), to(k), to(v), to(slopes), to(slopes_right), to(key_lengths), to(mask),
+            to(cu_q), to(cu_k), rng, layout, ints, floats)
+    blocks = st.blocks if blocks is None or st.mode != "interpret" else blocks
+    out, lse = tri.attention_forward(*args, **blocks)
+    grads = tri.attention_backward(to(dout), *args[:3], out, lse, *args[3:], True, **blocks)
+    return tuple(t.cpu() for t in (out, lse) + tuple(grads))
+
+
+def np32(t):
+    return np.ascontiguousarray(t.detach().float().cpu().numpy())
+
+
+def assert_within(name, got, ref, bound):
+    got = got.detach().double().cpu().numpy() if hasattr(got, "detach") else np.asarray(got)
+    ref, bound = np.asarray(ref, np.float64), np.asarray(bound, np.float64)
+    assert got.shape == ref.shape, f"{name}: shape {got.shape}, reference {ref.shape}"
+    finite = np.isfinite(ref)
+    assert np.array_equal(np.isfinite(got), finite), f"{name}: non-finite entries differ"
+    excess = np.abs(got[finite] - ref[finite]) - bound[finite]
+    if excess.size:
+        worst = int(np.argmax(excess))
+        assert excess[worst] <= 0, (f"{name}: |got - ref| exceeds its bound by "
+                                    f"{excess[worst]:.3e} (bound {bound[finite][worst]:.3e})")
+
+
+def check_reference(st, B=2, H=2, Hkv=0, Tq=37, Tk=37, D=16, Dv=0, *, alibi=False, right=None,
+                    per_batch=False, slopes=None, key_lengths=None, mask=None, causal=False,
+                    positions="lower_right", window=(-1, -1), softcap=0.0, scale=None,
+                    skip_tolerance=2.0**-24, input_scale=1.0, layout="bhtd", blocks=None):
+    """One problem on the Triton kernels against slope's float64 reference within the fp32
+    bounds, every output and gradient. slopes: explicit (H,) or (B, H); alibi: Press's slopes;
+    right: "half" (m_right = m/2) or "masked" (+inf: one-sided). blocks: tile sizes for the
+    interpreter instead of the setting's."""
+    Hkv = Hkv or H
+    Dv = Dv or D
+    q = randn(B, H, Tq, D, seed=1, scale=input_scale)
+    k = randn(B, Hkv, Tk, D, seed=2, scale=input_scale)
+    v = randn(B, Hkv, Tk, Dv, seed=3)
+    dout = randn(B, H, Tq, Dv, seed=4)
+    sl = sr = None
+    if alibi or slopes is not None:
+        sl = torch.tensor(slope.alibi_slopes(H)) if slopes is None else torch.as_tensor(slopes)
+        if per_batch:
+            sl = sl * torch.linspace(0.5, 1.5, B)[:, None]
+        if right == "half":
+            sr = sl * 0.5
+        elif right == "masked":
+            sr = torch.full_like(sl, math.inf)
+    lens = None if key_lengths is None else torch.tensor(key_lengths, dtype=torch.int32)
+    if layout == "bthd":  # the kernels read the transposed storage through strides
+        tq, tk, tv, td = (x.transpose(1, 2).contiguous().transpose(1, 2) for x in (q, k, v, dout))
+        q, k, v, dout = tq, tk, tv, td
+    got = run_kernels(st, q, k, v, dout, slopes=sl, slopes_right=sr, key_lengths=lens, mask=mask,
+                      causal=causal, positions=positions, window=window, softcap=softcap,
+                      scale=scale, skip_tolerance=skip_tolerance, blocks=blocks)
+    kw = dict(causal=causal, scale=scale, alibi_slopes=None if sl is None else sl.numpy(),
+              alibi_slopes_right=None if sr is None else sr.numpy(),
+              key_lengths=None if lens is None else lens.numpy(),
+              attn_mask=None if mask is None else (mask.numpy() if mask.dtype == torch.bool
+                                                   else np32(mask)),
+              query_positions=positions, window_size=window, softcap=softcap)
+    a = (np32(q), np32(k), np32(v), np32(dout))
+    ref = testing.attention_reference(*a, **kw)
+    bound = testing.attention_error_bounds(*a, skip_tolerance=skip_tolerance, **kw)
+    names = ["out", "lse", "dq", "dk", "dv", "dslopes", "dslopes_right"]
+    for name, g in zip(names, got):
+        if ref[name] is None:
+            assert g.numel() == 0, f"{name}: expected no gradient, got {tuple(g.shape)}"
+            continue
+        assert_within(name, g, ref[name], bound[name])
+    return got
+
+
+# ---- the cases --------------------------------------------------------------------------------
+
+CASES = {}
+
+
+def case(fn):
+    CASES[fn.__name__] = fn
+    return fn
+
+
+@case
+def plain(st):
+    check_reference(st)
+
+
+@case
+def causal_alibi(st):
+    check_reference(st, causal=True, alibi=True, **(dict(Tq=300, Tk=300) if st.big else {}))
+
+
+@case
+def bidirectional_alibi_left_right(st):
+    check_reference(st, alibi=True, right="half")
+
+
+@case
+def nonsymmetric_one_side_masked(st):
+    """The ALiBi encoder's halves: slope +inf masks a side; the diagonal stays visible."""
+    check_reference(st, alibi=True, right="masked", H=2)
+
+
+@case
+def negative_and_per_batch_slopes(st):
+    """Slopes (B, H) of either sign (skipping stays off for the negative ones)."""
+    check_reference(st, H=3, slopes=[0.5, -0.05, 0.0], per_batch=True, causal=True)
+
+
+@case
+def gqa_odd_dims(st):
+    """Grouped queries (H=3 sharing Hkv=1: a non-power-of-two head count), D=24 and Dv=40
+    padded to 32 and 64, T one more than two tiles."""
+    check_reference(st, H=3, Hkv=1, D=24, Dv=40, Tq=33, Tk=33, causal=True, alibi=True)
+
+
+@case
+def head_dim_256(st):
+    check_reference(st, B=1, H=2, D=256, Tq=20, Tk=20, causal=True, alibi=True)
+
+
+@case
+def tq_lt_tk_lower_right(st):
+    check_reference(st, Tq=13, Tk=50, causal=True, alibi=True)
+
+
+@case
+def tq_gt_tk_masked_rows(st):
+    """Lower-right with Tq > Tk: the first Tq − Tk rows see no key (out 0, lse −inf)."""
+    check_reference(st, Tq=40, Tk=17, causal=True, alibi=True)
+
+
+@case
+def upper_left(st):
+    check_reference(st, Tq=21, Tk=45, causal=True, alibi=True, positions="upper_left")
+
+
+@case
+def key_lengths_positions(st):
+    """flash_attn_with_kvcache's alignment: queries at the end of each row's own keys; one row
+    with no key at all."""
+    check_reference(st, B=3, Tq=5, Tk=40, key_lengths=[23, 0, 40], causal=True, alibi=True,
+                    positions="key_lengths")
+
+
+@case
+def key_lengths_bidirectional(st):
+    check_reference(st, B=2, key_lengths=[37, 9], alibi=True)
+
+
+@case
+def sliding_window(st):
+    check_reference(st, Tq=45, Tk=45, causal=True, alibi=True, window=(7, 0))
+
+
+@case
+def window_both_sides_softcap(st):
+    check_reference(st, Tq=40, Tk=40, alibi=True, right="half", window=(5, 9), softcap=2.5)
+
+
+@case
+def softcap_large_inputs(st):
+    """Large-magnitude scores: |scale·q·k| ~ 20 under a cap of 5, most of them saturated."""
+    check_reference(st, causal=True, alibi=True, softcap=5.0, input_scale=4.0)
+
+
+@case
+def bool_mask_broadcast(st):
+    B, H, T = 2, 2, 37
+    m = torch.rand(B, 1, T, T, generator=torch.Generator().manual_seed(7)) < 0.6
+    check_reference(st, B=B, H=H, Tq=T, Tk=T, mask=m, alibi=True)
+
+
+@case
+def additive_mask_broadcast(st):
+    H, T = 2, 37
+    m = randn(1, H, T, T, seed=8)
+    m[0, 1, 3] = -math.inf  # one fully masked row
+    check_reference(st, H=H, Tq=T, Tk=T, mask=m, alibi=True, causal=True)
+
+
+@case
+def bthd_strides(st):
+    check_reference(st, layout="bthd", causal=True, alibi=True, scale=0.3)
+
+
+@case
+def single_query_single_key(st):
+    check_reference(st, B=1, H=2, Tq=1, Tk=1, causal=True, alibi=True)
+
+
+@case
+def far_tile_skipping_steep(st):
+    """Steep slopes over T = 128 (4 blocks of 32 each way): far blocks are skipped by the
+    bound, and the results stay within the bounds that allow for it, at the default tolerance
+    and at a loose one (1e-3), causal and two-sided with a softcap."""
+    T = 600 if st.big else 128
+    blocks = dict(block_m=32, block_n=32)
+    check_reference(st, B=1, H=4, Tq=T, Tk=T, D=16, slopes=[2.0, 1.0, 0.5, 0.25], causal=True,
+                    blocks=blocks)
+    check_reference(st, B=1, H=2, Tq=T, Tk=T, D=16, slopes=[1.0, 0.5], right="half",
+                    skip_tolerance=1e-3, softcap=4.0, blocks=blocks)
+
+
+@case
+def far_tile_skipping_skips(st):
+    """Far blocks are not read at all: NaN in far values and far keys' gradients stay exact
+    zeros with skipping on, while skipping off reads them (NaN). 16 queries at the end of
+    128 keys, slope 1: keys 0..47 are ≥ 64 positions away, a bias ≤ −64 against scores of
+    |scale·q·k| ≤ ~15, far beyond ln(2⁻²⁴/128) ≈ −21.5."""
+    B, H, Tq, Tk, D = 1, 2, 16, 128, 16
+    q, k = randn(B, H, Tq, D, seed=1), randn(B, H, Tk, D, seed=2)
+    v, dout = randn(B, H, Tk, D, seed=3), randn(B, H, Tq, D, seed=4)
+    v[:, :, :48] = math.nan
+    sl = torch.tensor([1.0, 1.0])
+    out, lse, dq, dk, dv, dsl, _ = run_kernels(st, q, k, v, dout, slopes=sl, causal=True)
+    assert torch.isfinite(out).all() and torch.isfinite(dq).all() and torch.isfinite(dsl).all()
+    assert (dk[:, :, :48] == 0).all() and (dv[:, :, :48] == 0).all()
+    out_all = run_kernels(st, q, k, v, dout, slopes=sl, causal=True, skip_tolerance=0.0)[0]
+    assert torch.isnan(out_all).all(), "skip_tolerance=0 must compute every block"
+
+
+@case
+def packed_documents(st):
+    """cu_seqlens: each document (lengths 0 to 45, more keys than queries in some) against the
+    float64 reference of that document alone, within its bounds; slope gradients summed over
+    the documents; (B, H) slopes index the documents."""
+    H, D = 3, 16
+    lens_q = [1, 17, 0, 45, 16, 9]
+    lens_k = [1, 17, 5, 45, 30, 9]
+    nB = len(lens_q)
+    cu_q = torch.tensor([0] + list(np.cumsum(lens_q)), dtype=torch.int32)
+    cu_k = torch.tensor([0] + list(np.cumsum(lens_k)), dtype=torch.int32)
+    q, k = randn(int(cu_q[-1]), H, D, seed=1), randn(int(cu_k[-1]), H, D, seed=2)
+    v, dout = randn(int(cu_k[-1]), H, D, seed=3), randn(int(cu_q[-1]), H, D, seed=4)
+    sl = torch.tensor(slope.alibi_slopes(H))[None, :] * torch.linspace(0.5, 2.0, nB)[:, None]
+    out, lse, dq, dk, dv, dsl, _ = run_kernels(
+        st, q, k, v, dout, layout="thd", slopes=sl, cu_q=cu_q, cu_k=cu_k, max_q=max(lens_q),
+        max_k=max(lens_k), causal=True, window=(20, 0))
+    assert lse.shape == (H, q.shape[0])
+    for b in range(nB):
+        qs, ks = slice(int(cu_q[b]), int(cu_q[b + 1])), slice(int(cu_k[b]), int(cu_k[b + 1]))
+        if lens_q[b] == 0:
+            continue
+        doc = lambda t: np.ascontiguousarray(t.numpy().transpose(1, 0, 2)[None])  # noqa: E731
+        a = (doc(q[qs]), doc(k[ks]), doc(v[ks]), doc(dout[qs]))
+        kw = dict(causal=True, alibi_slopes=sl[b].numpy(), window_size=(20, 0))
+        ref = testing.attention_reference(*a, **kw)
+        bound = testing.attention_error_bounds(*a, **kw)
+        back = lambda t: t.transpose(0, 1)[None]  # noqa: E731
+        for name, g in (("out", back(out[qs])), ("lse", lse[:, qs][None]),
+                        ("dq", back(dq[qs])), ("dk", back(dk[ks])), ("dv", back(dv[ks])),
+                        ("dslopes", dsl[b])):
+            if lens_k[b] == 0 and name in ("dk", "dv"):
+                continue
+            assert_within(f"doc {b} {name}", g, ref[name], bound[name])
+
+
+@case
+def dropout_mask_is_the_documented_one(st):
+    """The keep mask is attention.h's Philox mapping (slope.testing.attention_dropout_mask):
+    with v = identity, out_ij = Z_ij·P_ij/(1 − p), so the kept entries are the nonzero ones;
+    and kept values are P/(1 − p) within the fp32 forward's bound (scaled by 1/(1 − p), plus
+    the 3u of forming and applying that factor)."""
+    H, T, D, p = 2, 40, 16, 0.4
+    seed, offset = 0x9234_5678_9ABC_DEF0, 0x0FED_CBA9_8765_4321  # seed >= 2**63: all 64 bits
+    q, k = randn(1, H, T, D, seed=1), randn(1, H, T, D, seed=2)
+    v = torch.eye(T).expand(1, H, T, T).contiguous()
+    sl = torch.tensor(slope.alibi_slopes(H))
+    rng = torch.tensor([seed - 2**64, offset], dtype=torch.int64)  # the same 64 bits, signed
+    out = run_kernels(st, q, k, v, torch.zeros(1, H, T, T), slopes=sl, causal=True,
+                      dropout_p=p, rng=rng)[0].double()
+    Z = testing.attention_dropout_mask(1, H, T, T, p, seed, offset)
+    kw = dict(causal=True, alibi_slopes=sl.numpy())
+    ref = testing.attention_reference(np32(q), np32(k), np32(v), **kw)
+    bound = testing.attention_error_bounds(np32(q), np32(k), np32(v), **kw)
+    P = ref["out"]  # out of the identity problem is P itself
+    visible = P > 0
+    assert np.array_equal((out.numpy() != 0)[visible], Z[visible]), "keep mask differs"
+    assert not (out.numpy() != 0)[~visible].any()
+    u = 2.0**-24
+    kept = visible & Z
+    scaled = P / (1 - np.float32(p))
+    assert_within("kept P/(1-p)", out.numpy()[kept], scaled[kept],
+                  (bound["out"][kept] / (1 - p) + 3 * u * scaled[kept]))
+
+
+@case
+def dropout_gradients(st):
+    """Forward and every gradient with dropout against float64 autograd of the materialised
+    definition with the same mask Z (slope.testing.attention_dropout_mask). Bound, first order
+    in u with the deterministic γ(n) = n·u of every sum: each probability errs relatively by
+    ρ ≤ (D + 2)·u·(1 + scale·Σ_d|q_d·k_d|) + (Tk + 8)·u (score dot product, bias, the row's
+    normaliser, exp, lse); an output Σ_j c_j·w_j then errs by (ρ + (Tk + 4)·u)·Σ_j |c_j·w_j| — each
+    bound below is that absolute-value sum, formed in float64, times 2(D + Tk + 16)·u·(1 + the
+    largest scale·Σ_d|q_d·k_d| in the problem) to cover ρ for every term."""
+    B, H, T, D, p = 1, 2, 40, 16, 0.3
+    seed, offset = 99, 7
+    q, k, v = randn(B, H, T, D, seed=1), randn(B, H, T, D, seed=2), randn(B, H, T, D, seed=3)
+    dout = randn(B, H, T, D, seed=4)
+    sl = torch.tensor(slope.alibi_slopes(H))
+    rng = torch.tensor([seed, offset], dtype=torch.int64)
+    got = run_kernels(st, q, k, v, dout, slopes=sl, causal=True, dropout_p=p, rng=rng)
+    Z = torch.from_numpy(testing.attention_dropout_mask(B, H, T, T, p, seed, offset)).double()
+    Zc = Z / (1 - float(np.float32(p)))
+    q64, k64, v64, sl64 = (x.double().requires_grad_() for x in (q, k, v, sl))
+    scale = float(np.float32(1 / math.sqrt(D)))
+    i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+    s = q64 @ k64.transpose(-1, -2) * scale - sl64[:, None, None] * (i - j).abs()
+    P = torch.softmax(s.masked_fill(j > i, -math.inf), -1)
+    o64 = (P * Zc) @ v64
+    (o64 * dout.double()).sum().backward()
+    with torch.no_grad():
+        qk_abs = (q.double().abs() @ k.double().abs().transpose(-1, -2)) * scale
+        u = 2.0**-24
+        c = 2 * (D + T + 16) * u * (1 + qk_abs.max().item())
+        Pd = P.detach()
+        dP = (dout.double() @ v.double().transpose(-1, -2)) * Zc
+        Di = (Pd * dP).sum(-1, keepdim=True)
+        dS_abs = Pd * (dP.abs() + Di.abs())
+        dist = (i - j).abs().double()
+        bounds = {
+            "out": c * ((Pd * Zc) @ v.double().abs()),
+            "dv": c * ((Pd * Zc).transpose(-1, -2) @ dout.double().abs()),
+            "dq": c * scale * (dS_abs @ k.double().abs()),
+            "dk": c * scale * (dS_abs.transpose(-1, -2) @ q.double().abs()),
+            "dslopes": c * (dS_abs * dist).sum((0, 2, 3)),
+        }
+    want = {"out": o64, "dq": q64.grad, "dk": k64.grad, "dv": v64.grad, "dslopes": sl64.grad}
+    for name, g in zip(("out", "lse", "dq", "dk", "dv", "dslopes"), got):
+        if name in want:
+            assert_within(name, g, want[name].detach().numpy(), bounds[name].numpy())
+
+
+@case
+def low_precision(st):
+    """bf16 and fp16 inputs (exact in fp32) against the float64 reference on those values. On
+    top of the fp32 bound: the kernels round P and dS to the input dtype for the tile products
+    (u_dt relative per term: u_dt·Σ|P_ij·v_jd| for out, u_dt·Σ|P_ij·dO_id| for dv,
+    u_dt·scale·Σ|dS_ij·k_jd| for dq, the mirror for dk); out, dq, dk, dv are rounded to the dtype
+    (u_dt·|x| + η/2); the backward reads O in the dtype, which moves D_i by
+    δD_i = Σ_d|dO_id|·(u_dt·|O_id| + η/2) and dq_i by scale·δD_i·Σ_j P_ij·|k_j|, dk_j by
+    scale·Σ_i P_ij·δD_i·|q_i| (the slope gradients remove D_i exactly: (A + (D − E/S)·B)/S)."""
+    B, H, T, D = 1, 2, 45, 16
+    for dtype, u_dt, eta2 in ((torch.bfloat16, 2.0**-8, 2.0**-134),
+                              (torch.float16, 2.0**-11, 2.0**-25)):
+        q, k, v, dout = (randn(B, H, T, D, seed=s).to(dtype) for s in (1, 2, 3, 4))
+        sl = torch.tensor(slope.alibi_slopes(H))
+        got = run_kernels(st, q, k, v, dout, slopes=sl, causal=True)
+        assert got[0].dtype == dtype and got[2].dtype == dtype and got[1].dtype == torch.float32
+        a = tuple(np32(x) for x in (q, k, v, dout))
+        kw = dict(causal=True, alibi_slopes=sl.numpy())
+        ref = testing.attention_reference(*a, **kw)
+        bound = testing.attention_error_bounds(*a, **kw)
+        qd, kd, vd, dod = (torch.from_numpy(x).double() for x in a)
+        scale = float(np.float32(1 / math.sqrt(D)))
+        i, j = torch.arange(T)[:, None], torch.arange(T)[None, :]
+        s = qd @ kd.transpose(-1, -2) * scale - sl.double()[:, None, None] * (i - j).abs()
+        P = torch.softmax(s.masked_fill(j > i, -math.inf), -1)
+        dP = dod @ vd.transpose(-1, -2)
+        dS = P * (dP - (dod * torch.from_numpy(ref["out"])).sum(-1, keepdim=True))
+        dD = (dod.abs() * (u_dt * torch.from_numpy(ref["out"]).abs() + eta2)).sum(-1)
+        extra = {
+            "out": u_dt * (P @ vd.abs()),
+            "lse": 0.0,
+            "dq": u_dt * scale * (dS.abs() @ kd.abs()) + scale * dD[..., None] * (P @ kd.abs()),
+            "dk": (u_dt * scale * (dS.abs().transpose(-1, -2) @ qd.abs())
+                   + scale * (P * dD[..., None]).transpose(-1, -2) @ qd.abs()),
+            "dv": u_dt * (P.transpose(-1, -2) @ dod.abs()),
+            "dslopes": 0.0,
+        }
+        for name, g in zip(("out", "lse", "dq", "dk", "dv", "dslopes"), got):
+            r = ref[name]
+            e = extra[name]
+            e = e.numpy() if hasattr(e, "numpy") else e
+            rounding = 0.0 if name in ("lse", "dslopes") else u_dt * np.abs(r) + eta2
+            assert_within(f"{dtype} {name}", g, r, bound[name] + e + rounding)
+
+
+@case
+def slope_gradients_bitwise_deterministic(st):
+    """Two runs give bitwise the same slope gradients (and dq, dk, dv): no atomics anywhere."""
+    B, H, T, D = 1, 2, 40, 16
+    q, k, v, dout = (randn(B, H, T, D, seed=s) for s in (1, 2, 3, 4))
+    sl, sr = torch.tensor(slope.alibi_slopes(H)), torch.tensor(slope.alibi_slopes(H)) * 0.5
+    first = run_kernels(st, q, k, v, dout, slopes=sl, slopes_right=sr)
+    second = run_kernels(st, q, k, v, dout, slopes=sl, slopes_right=sr)
+    for name, a, b in zip(("out", "lse", "dq", "dk", "dv", "dsl", "dsr"), first, second):
+        assert torch.equal(a, b), f"{name} differs between two runs"
+
+
+@case
+def bad_input_is_refused(st):
+    q = randn(1, 2, 5, 8, seed=1)
+    args = lambda **kw: dict(dict(slopes=None, key_lengths=None), **kw)  # noqa: E731
+    for msg, kw in (("key_lengths", args(key_lengths=torch.tensor([6], dtype=torch.int32))),
+                    ("alibi_slopes", args(slopes=torch.tensor([0.5, math.nan]))),
+                    ("alibi_slopes", args(slopes=torch.ones(3))),
+                    ("overflows", args(slopes=torch.tensor([0.5, -1e38])))):
+        try:
+            run_kernels(st, q, q, q, q, **kw)
+        except ValueError as e:
+            assert msg in str(e), f"{msg}: {e}"
+        else:
+            raise AssertionError(f"{msg}: not refused")
+    try:
+        big = randn(1, 1, 4, 300, seed=1)
+        run_kernels(st, big, big, big, big)
+    except ValueError as e:
+        assert "256" in str(e)
+    else:
+        raise AssertionError("head dim 300: not refused")
+
+
+class Skip(Exception):
+    """A case that does not apply to this mode (reported as a skipped test)."""
+
+
+@case
+def cuda_kernels_are_registered(st):
+    """The operators' CUDA kernels are these Triton functions: registered for the CUDA
+    dispatch key, and (called here on this setting's tensors) giving bitwise what
+    slope._triton gives."""
+    import slope._torch_ops as ops
+    for name in ("slope::attention_forward", "slope::attention_backward"):
+        assert torch._C._dispatch_has_kernel_for_dispatch_key(name, "CUDA"), name
+    q, k, v, dout = (randn(1, 2, 20, 16, seed=s).to(st.device) for s in (1, 2, 3, 4))
+    sl = torch.tensor(slope.alibi_slopes(2)).to(st.device)
+    args = (q, k, v, sl, None, None, None, None, None, None, "bhtd", [1, 0, -1, -1, 0, 0],
+            [0.25, 0.0, 0.0, 2.0**-24])
+    fwd, bwd = (f._backend_fns["cuda"] for f in (ops._attention_forward, ops._attention_backward))
+    out, lse = fwd(*args)
+    want = tri.attention_forward(*args)
+    assert torch.equal(out, want[0]) and torch.equal(lse, want[1])
+    got = bwd(dout, q, k, v, out, lse, *args[3:], True)
+    want = tri.attention_backward(dout, q, k, v, out, lse, *args[3:], True)
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+
+
+@case
+def front_doors_on_cuda(st):
+    """slope.torch on CUDA tensors: flash_attn_func with learned slopes, eager and under
+    torch.compile(fullgraph=True), equal to each other and to the CPU kernels within both
+    kernels' fp32 bounds (their difference is at most the sum of the two bounds)."""
+    if st.device != "cuda":
+        raise Skip("needs a GPU (the interpreter runs the kernels, not the CUDA dispatch)")
+    import slope.torch as sto
+    B, T, H, D = 2, 200, 4, 64
+    q, k, v, dout = (randn(B, T, H, D, seed=s) for s in (1, 2, 3, 4))
+    m = torch.tensor(slope.alibi_slopes(H))
+
+    def run(device, compile_):
+        qs, ks, vs = (x.to(device).requires_grad_() for x in (q, k, v))
+        ms = m.to(device).requires_grad_()
+        f = lambda a, b, c, s: sto.flash_attn_func(a, b, c, causal=True, alibi_slopes=s)  # noqa
+        if compile_:
+            torch._dynamo.reset()
+            f = torch.compile(f, fullgraph=True)
+        out = f(qs, ks, vs, ms)
+        (out * dout.to(device)).sum().backward()
+        return [x.detach().cpu() for x in (out, qs.grad, ks.grad, vs.grad, ms.grad)]
+
+    eager, compiled, cpu = run("cuda", False), run("cuda", True), run("cpu", False)
+    for a, b in zip(eager, compiled):
+        assert torch.equal(a, b), "compiled and eager differ on CUDA"
+    t = lambda x: np32(x.transpose(1, 2))  # noqa: E731
+    a = (t(q), t(k), t(v), t(dout))
+    bound = testing.attention_error_bounds(*a, causal=True, alibi_slopes=m.numpy())
+    for name, g, c in zip(("out", "dq", "dk", "dv", "dslopes"), eager, cpu):
+        tr = (lambda x: x) if name == "dslopes" else (lambda x: x.transpose(1, 2))
+        assert_within(name, tr(g), tr(c).double().numpy(), 2 * bound[name])
+
+
+def main(mode):
+    if mode == "interpret":
+        os.environ["TRITON_INTERPRET"] = "1"
+    _imports()
+    st = Setting(mode)
+    names = sys.argv[2:] or list(CASES)
+    results = {}
+    start = time.perf_counter()
+    for name in names:
+        print(f"[triton_cases] {name} (after {time.perf_counter() - start:.1f} s)",
+              file=sys.stderr, flush=True)  # names a crash's case, and what each costs
+        try:
+            CASES[name](st)
+            results[name] = "ok"
+        except Skip as e:
+            results[name] = f"skip: {e}"
+        except Exception:  # reported per case by test_triton.py
+            results[name] = traceback.format_exc(limit=6)
+    print(json.dumps(results))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
