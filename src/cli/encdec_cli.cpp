@@ -15,10 +15,11 @@
 
 #include "cli/plot.h"
 #include "cli/train.h"  // set_threads
-#include "files/atomic_file.h"
-#include "files/read_file.h"
 #include "data/pairs.h"
 #include "data/prepare.h"
+#include "files/atomic_file.h"
+#include "files/json_file.h"
+#include "files/read_file.h"
 #include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
@@ -66,8 +67,8 @@ int64_t trained_max_src_len(const fs::path& checkpoint) {
   const fs::path path = checkpoint / io::kTrainOptionsFile;
   if (!fs::exists(path, ec)) return 0;
   const nlohmann::json j = nlohmann::json::parse(files::read_file(path), nullptr, false);
-  return j.is_object() && j.contains("max-src-len") && j["max-src-len"].is_number_integer()
-             ? j["max-src-len"].get<int64_t>()
+  return j.is_object() && j.contains("max-src-len")
+             ? files::json_as<int64_t>(j["max-src-len"]).value_or(0)
              : 0;
 }
 

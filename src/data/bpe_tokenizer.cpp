@@ -7,14 +7,15 @@
 #include <sentencepiece_trainer.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <thread>
 #include <unordered_map>
 
-#include "files/atomic_file.h"
-#include "files/read_file.h"
-#include "files/json_file.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
+#include "files/atomic_file.h"
+#include "files/json_file.h"
+#include "files/read_file.h"
 #include "slope/attention.h"
 
 namespace slope::data {
@@ -58,7 +59,14 @@ class LineIterator : public sentencepiece::SentenceIterator {
 std::unique_ptr<sentencepiece::SentencePieceProcessor> load_processor(const std::string& proto,
                                                                       const std::string& what) {
   auto sp = std::make_unique<sentencepiece::SentencePieceProcessor>();
-  const auto status = sp->LoadFromSerializedProto(proto);
+  // SentencePiece reports most bad models by status, some by throwing its own exceptions
+  // (darts_clone's "zero-length key", found by fuzz/fuzz_sentencepiece.cpp).
+  sentencepiece::util::Status status;
+  try {
+    status = sp->LoadFromSerializedProto(proto);
+  } catch (const std::exception& e) {
+    throw Error(what + ": not a usable SentencePiece model: " + e.what());
+  }
   if (!status.ok()) throw Error(what + ": not a SentencePiece model: " + status.ToString());
   return sp;
 }
@@ -90,6 +98,39 @@ BpeTokenizer::BpeTokenizer(std::string model_proto) : model_proto_(std::move(mod
         "byte_fallback?)");
   }
   newline_id_ = static_cast<uint32_t>(newline);
+  check_round_trip();
+}
+
+// tokenizer.h promises decode(encode(s)) == s for any UTF-8 text. slope trains every model so
+// (byte fallback, identity normalisation, no dummy prefix, whitespace kept), but a bpe.model is
+// a file: one edited or damaged so that it normalises, drops whitespace or lacks a byte piece
+// would silently change text (found by fuzz/fuzz_sentencepiece.cpp). It is refused at load.
+void BpeTokenizer::check_round_trip() const {
+  for (int byte = 0; byte < 256; ++byte) {
+    char piece[8];
+    std::snprintf(piece, sizeof piece, "<0x%02X>", byte);
+    const int id = sp_->PieceToId(piece);
+    if (id < 0 || id == sp_->unk_id() || !sp_->IsByte(id))
+      throw Error(std::string("BPE tokenizer: the model has no byte piece ") + piece +
+                  ", so some text cannot be encoded exactly: it was not made by slope prepare "
+                  "(byte_fallback) or is damaged");
+  }
+  // Several lines (encode() works line by line), blank ones, whitespace runs at both ends of a
+  // line, tabs, every printable ASCII character, characters that NFKC would change (ﬁ, Ａ,
+  // e + combining acute, ①), accents, CJK, an emoji and control bytes.
+  std::string probe =
+      "  lead  and\ttrail  \n\n\t second  line \x01\x7f ﬁ Ａ e\u0301 ① Ångström 東京 🙂 "
+      "\n ";
+  for (char c = ' '; c <= '~'; ++c) probe += c;
+  probe += "\n\n  ";
+  if (decode(encode(probe)) != probe)
+    throw Error(
+        "BPE tokenizer: the model does not reproduce text exactly (it normalises or drops "
+        "whitespace): it was not made by slope prepare or is damaged");
+}
+
+BpeTokenizer BpeTokenizer::from_model_proto(std::string model_proto) {
+  return BpeTokenizer(std::move(model_proto));
 }
 
 BpeTokenizer::BpeTokenizer(BpeTokenizer&&) noexcept = default;
@@ -187,7 +228,7 @@ BpeTokenizer BpeTokenizer::load(const fs::path& dir) {
   if (files::json_field<std::string>(j, "kind", meta_path) != "bpe") {
     throw Error(meta_path.string() + ": not a BPE tokenizer");
   }
-  const fs::path model_path = dir / files::json_field<std::string>(j, "model", meta_path);
+  const fs::path model_path = files::json_name_in_dir(j, "model", meta_path, dir);
   std::string proto = files::read_file(model_path);
   const auto bytes = files::json_field<uint64_t>(j, "model_bytes", meta_path);
   const auto sum = files::json_field<std::string>(j, "model_fnv1a64", meta_path);
@@ -200,7 +241,7 @@ BpeTokenizer BpeTokenizer::load(const fs::path& dir) {
     throw Error(model_path.string() + ": checksum mismatch with " + meta_path.string() +
                 ": the file is corrupt or was replaced");
   }
-  BpeTokenizer tok(std::move(proto));
+  BpeTokenizer tok = from_model_proto(std::move(proto));
   if (files::json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
     throw Error(meta_path.string() + ": \"vocab_size\" disagrees with " + model_path.string());
   }

@@ -289,7 +289,8 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
                 dir.string() + "` first");
   }
   const nlohmann::json meta = files::read_json_file(meta_path);
-  if (meta.is_object() && meta.value("format", "") == "slope-prepared-corpus")
+  if (meta.is_object() && meta.contains("format") &&
+      files::json_as<std::string>(meta["format"]) == "slope-prepared-corpus")
     throw Error(dir.string() +
                 " is a text corpus (for --arch gpt or encoder), not word pairs: prepare the "
                 "dictionary with `slope prepare --task g2p --input data/raw/cmudict.txt`");
@@ -303,7 +304,7 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
                                                        {&out.tgt_vocab, "tgt_vocab"}};
   for (const auto& [vocab, key] : vocabs) {
     const auto part = files::json_field<nlohmann::json>(meta, key, meta_path);
-    const fs::path file = dir / files::json_field<std::string>(part, "file", meta_path);
+    const fs::path file = files::json_name_in_dir(part, "file", meta_path, dir);
     *vocab = read_pair_vocab(file);
     if (vocab->size() != files::json_field<int32_t>(part, "size", meta_path)) {
       throw Error(file.string() + " holds " + std::to_string(vocab->size()) +
@@ -324,7 +325,7 @@ PreparedPairs open_prepared_pairs(const fs::path& dir) {
       {&out.train, "train"}, {&out.val, "val"}, {&out.test, "test"}};
   for (const auto& [examples, key] : splits) {
     const auto part = files::json_field<nlohmann::json>(meta, key, meta_path);
-    const fs::path file = dir / files::json_field<std::string>(part, "file", meta_path);
+    const fs::path file = files::json_name_in_dir(part, "file", meta_path, dir);
     PairShard shard = read_pair_shard(file);
     const auto words = files::json_field<uint64_t>(part, "words", meta_path);
     const auto prons = files::json_field<uint64_t>(part, "pronunciations", meta_path);

@@ -138,7 +138,8 @@ PreparedCorpus open_prepared_corpus(const fs::path& dir) {
                 dir.string() + "` first");
   }
   const nlohmann::json meta = files::read_json_file(meta_path);
-  if (meta.is_object() && meta.value("format", "") == "slope-prepared-pairs")
+  if (meta.is_object() && meta.contains("format") &&
+      files::json_as<std::string>(meta["format"]) == "slope-prepared-pairs")
     throw Error(dir.string() +
                 " holds word pairs (slope prepare --task g2p): train them with --arch seq2seq, "
                 "or give a text corpus");
@@ -146,11 +147,11 @@ PreparedCorpus open_prepared_corpus(const fs::path& dir) {
   const auto tok = files::json_field<nlohmann::json>(meta, "tokenizer", meta_path);
   const auto train = files::json_field<nlohmann::json>(meta, "train", meta_path);
   const auto val = files::json_field<nlohmann::json>(meta, "val", meta_path);
-  const auto tok_dir = files::json_field<std::string>(tok, "dir", meta_path);
+  const fs::path tok_dir = files::json_name_in_dir(tok, "dir", meta_path, dir);
   const auto vocab = files::json_field<uint32_t>(tok, "vocab_size", meta_path);
-  PreparedCorpus corpus{load_tokenizer(dir / tok_dir),
-                        TokenShard::open(dir / files::json_field<std::string>(train, "file", meta_path)),
-                        TokenShard::open(dir / files::json_field<std::string>(val, "file", meta_path))};
+  PreparedCorpus corpus{load_tokenizer(tok_dir),
+                        TokenShard::open(files::json_name_in_dir(train, "file", meta_path, dir)),
+                        TokenShard::open(files::json_name_in_dir(val, "file", meta_path, dir))};
   if (corpus.tokenizer->vocab_size() != vocab) {
     throw Error(meta_path.string() + ": vocab size " + std::to_string(vocab) +
                 " but the tokenizer has " + std::to_string(corpus.tokenizer->vocab_size()) +

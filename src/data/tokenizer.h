@@ -87,6 +87,10 @@ class BpeTokenizer final : public Tokenizer {
   static BpeTokenizer train(std::string_view training_text, const BpeTrainOptions& options);
   // From the tokenizer.json and bpe.model of a BPE tokenizer; checks the model's checksum.
   static BpeTokenizer load(const std::filesystem::path& dir);
+  // From the bytes of a bpe.model (a serialized SentencePiece ModelProto), what load() does once
+  // the file's size and checksum match tokenizer.json. Throws slope::Error when SentencePiece
+  // refuses the bytes or the model cannot round-trip text (see the constructor).
+  static BpeTokenizer from_model_proto(std::string model_proto);
 
   BpeTokenizer(BpeTokenizer&&) noexcept;
   BpeTokenizer& operator=(BpeTokenizer&&) noexcept;
@@ -103,6 +107,7 @@ class BpeTokenizer final : public Tokenizer {
 
  private:
   explicit BpeTokenizer(std::string model_proto);
+  void check_round_trip() const;  // throws slope::Error unless decode(encode(s)) == s holds
 
   std::string model_proto_;
   std::unique_ptr<sentencepiece::SentencePieceProcessor> sp_;

@@ -14,7 +14,7 @@ nlohmann::json read_json_file(const fs::path& path) {
   const std::string text = read_file(path);
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(path.string() + ": not valid JSON (" + e.what() + ")");
   }
 }
@@ -28,12 +28,12 @@ T json_field(const nlohmann::json& j, const std::string& key, const fs::path& fi
   if (!j.is_object() || !j.contains(key)) {
     throw Error(file.string() + ": field \"" + key + "\" is missing");
   }
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(file.string() + ": field \"" + key + "\" has the wrong type (" + j.at(key).dump() +
-                ")");
+  std::optional<T> v = json_as<T>(j.at(key));
+  if (!v) {
+    throw Error(file.string() + ": field \"" + key + "\" has the wrong type or is out of range (" +
+                j.at(key).dump() + ")");
   }
+  return std::move(*v);
 }
 
 template std::string json_field<std::string>(const nlohmann::json&, const std::string&,
@@ -52,6 +52,17 @@ template std::vector<std::string> json_field<std::vector<std::string>>(const nlo
 template std::vector<uint32_t> json_field<std::vector<uint32_t>>(const nlohmann::json&,
                                                                  const std::string&,
                                                                  const fs::path&);
+
+fs::path json_name_in_dir(const nlohmann::json& j, const std::string& key, const fs::path& file,
+                          const fs::path& dir) {
+  const auto name = json_field<std::string>(j, key, file);
+  if (!is_plain_file_name(name)) {
+    throw Error(file.string() + ": field \"" + key + "\" is \"" + name +
+                "\", which is not a file name inside " + dir.string() +
+                ": the file is corrupt or was edited by hand");
+  }
+  return dir / name;
+}
 
 void check_json_format(const nlohmann::json& j, const std::string& format, int max_version,
                        const fs::path& file) {

@@ -11,6 +11,11 @@ namespace slope::files {
 // Reads a whole file. Throws slope::Error naming the path when it is missing or unreadable.
 std::string read_file(const std::filesystem::path& path);
 
+// True for a plain file name: not empty, not "." or "..", no '/' and no NUL. Names read from a
+// file (meta.json's "file", a staging journal's lines) must be plain, so that they stay inside
+// the directory they are joined to.
+bool is_plain_file_name(std::string_view name);
+
 // FNV-1a, 64 bit: the checksum of token shards and of the files a tokenizer refers to.
 // Not cryptographic; it catches truncation, flipped bits and files swapped by mistake.
 constexpr uint64_t kFnv1aOffset = 0xcbf29ce484222325ull;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "files/atomic_file.h"
+#include "files/read_file.h"
 #include "slope/error.h"
 
 namespace slope::files {
@@ -60,8 +61,15 @@ std::vector<std::string> read_journal(const fs::path& journal) {
   std::ifstream in(journal);
   if (!in) fail("cannot read", journal, errno);
   std::vector<std::string> names;
-  for (std::string line; std::getline(in, line);)
-    if (!line.empty()) names.push_back(line);
+  for (std::string line; std::getline(in, line);) {
+    if (line.empty()) continue;
+    // The journal names files of the staging; a name that leaves it is not ours to move.
+    if (!is_plain_file_name(line))
+      throw Error(journal.string() + ": \"" + line +
+                  "\" is not a file name of the staging: the journal is corrupt; move " +
+                  journal.parent_path().string() + " away and run again");
+    names.push_back(line);
+  }
   return names;
 }
 

@@ -27,7 +27,7 @@ nlohmann::json read_json(const fs::path& path) {
   if (!in) throw Error(path.string() + ": cannot open: " + std::strerror(errno));
   try {
     return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(path.string() + " is not valid JSON: " + e.what());
   }
 }

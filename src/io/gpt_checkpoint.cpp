@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "files/atomic_file.h"
+#include "files/json_file.h"
 #include "io/safetensors.h"
 #include "slope/attention.h"  // slope::Error
 
@@ -23,13 +24,11 @@ namespace {
 template <class T>
 T field(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) throw Error(where + ": field \"" + key + "\" is missing");
-  const nlohmann::json& v = j[key];
-  const bool ok = std::is_same_v<T, bool>          ? v.is_boolean()
-                  : std::is_same_v<T, std::string> ? v.is_string()
-                  : std::is_floating_point_v<T>    ? v.is_number()
-                                                   : v.is_number_integer();
-  if (!ok) throw Error(where + ": field \"" + key + "\" has the wrong type (" + v.dump() + ")");
-  return v.get<T>();
+  std::optional<T> v = files::json_as<T>(j[key]);
+  if (!v)
+    throw Error(where + ": field \"" + key + "\" has the wrong type or is out of range (" +
+                j[key].dump() + ")");
+  return std::move(*v);
 }
 
 template <class T>
@@ -106,7 +105,7 @@ GptConfig read_gpt_config(const fs::path& path) {
   nlohmann::json j;
   try {
     j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(path.string() + " is not valid JSON: " + e.what());
   }
   return gpt_config_from_json(j, path.string());

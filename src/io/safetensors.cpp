@@ -5,11 +5,14 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <type_traits>
 
 #include "files/atomic_file.h"
+#include "files/checked_size.h"
 #include "model/param_table.h"  // shape_string
 #include "slope/error.h"    // slope::Error
 
@@ -26,10 +29,12 @@ constexpr uint64_t kMaxHeaderBytes = 100'000'000;  // the reference implementati
 constexpr size_t kHeaderAlign = 8;                 // tensors start 8-byte aligned
 constexpr char kMetadataKey[] = "__metadata__";
 
-int64_t numel_of(const std::vector<int64_t>& shape) {
-  int64_t n = 1;
-  for (int64_t d : shape) n *= d;
-  return n;
+// Bytes of a tensor of `shape` and `dtype`, or nullopt when a dimension is negative or the
+// element count or the byte count does not fit 64 bits (a hostile header's "shape": [2^40, 2^40]).
+std::optional<uint64_t> tensor_bytes(const std::vector<int64_t>& shape, Dtype dtype) {
+  const std::optional<int64_t> n = files::shape_numel(shape);
+  if (!n) return std::nullopt;
+  return files::mul_fits<uint64_t>(static_cast<uint64_t>(*n), dtype_size(dtype));
 }
 
 Dtype parse_dtype(const std::string& name, const std::string& where) {
@@ -56,7 +61,14 @@ const char* dtype_name(Dtype dtype) {
 
 size_t dtype_size(Dtype dtype) { return dtype == Dtype::F64 ? 8 : 4; }
 
-int64_t TensorInfo::numel() const { return numel_of(shape); }
+int64_t TensorInfo::numel() const {
+  // A TensorInfo comes from a validated header (its byte count fits) or from a caller.
+  const std::optional<int64_t> n = files::shape_numel(shape);
+  if (!n)
+    throw Error("tensor " + name + ": shape " + model::shape_string(shape) +
+                " has a negative dimension or more elements than 64 bits count");
+  return *n;
+}
 
 void write_safetensors(const fs::path& path, std::span<const TensorView> tensors,
                        const Metadata& metadata) {
@@ -70,7 +82,11 @@ void write_safetensors(const fs::path& path, std::span<const TensorView> tensors
       throw Error(where + ": the name is empty, reserved or repeated");
     for (int64_t d : t.shape)
       if (d < 0) throw Error(where + " has a negative dimension " + model::shape_string(t.shape));
-    const uint64_t bytes = static_cast<uint64_t>(numel_of(t.shape)) * dtype_size(t.dtype);
+    const std::optional<uint64_t> tb = tensor_bytes(t.shape, t.dtype);
+    if (!tb) throw Error(where + ": shape " + model::shape_string(t.shape) + " is too large");
+    const uint64_t bytes = *tb;
+    if (!files::add_fits(offset, bytes))
+      throw Error(where + ": the tensors together are more than 2^64 bytes");
     if (bytes > 0 && !t.data) throw Error(where + " has no data");
     header[t.name] = {{"dtype", dtype_name(t.dtype)},
                       {"shape", t.shape},
@@ -85,7 +101,7 @@ void write_safetensors(const fs::path& path, std::span<const TensorView> tensors
   file.write(&n, sizeof n);
   file.write(json);
   for (const TensorView& t : tensors)
-    file.write(t.data, static_cast<size_t>(numel_of(t.shape)) * dtype_size(t.dtype));
+    file.write(t.data, static_cast<size_t>(*tensor_bytes(t.shape, t.dtype)));
   file.commit();
 }
 
@@ -114,7 +130,7 @@ SafetensorsReader::SafetensorsReader(const fs::path& path) : path_(path) {
   nlohmann::json header;
   try {
     header = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // parse_error, or out_of_range (1e400)
     throw Error(name + " has a corrupt header (not JSON: " + e.what() +
                 "): the file is damaged or not a safetensors file");
   }
@@ -136,23 +152,31 @@ SafetensorsReader::SafetensorsReader(const fs::path& path) : path_(path) {
       throw Error(where +
                   " has a corrupt header entry: it needs a dtype, a shape and two "
                   "data_offsets");
+    if (key.empty()) throw Error(name + " has a tensor with an empty name: the header is corrupt");
     TensorInfo t;
     t.name = key;
     t.dtype = parse_dtype(value["dtype"].get<std::string>(), where);
     for (const auto& d : value["shape"]) {
-      if (!d.is_number_unsigned()) throw Error(where + " has a shape that is not a list of sizes");
+      // Unsigned JSON numbers reach 2^64 - 1: above int64_t's range is as corrupt as negative.
+      if (!d.is_number_unsigned() ||
+          d.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+        throw Error(where + " has a shape that is not a list of sizes");
       t.shape.push_back(d.get<int64_t>());
     }
     for (const auto& o : value["data_offsets"])
       if (!o.is_number_unsigned()) throw Error(where + " has data_offsets that are not sizes");
     t.begin = value["data_offsets"][0].get<uint64_t>();
     t.end = value["data_offsets"][1].get<uint64_t>();
-    const uint64_t bytes = static_cast<uint64_t>(t.numel()) * dtype_size(t.dtype);
+    const std::optional<uint64_t> tb = tensor_bytes(t.shape, t.dtype);
+    if (!tb)
+      throw Error(where + " has shape " + model::shape_string(t.shape) + ", more bytes of " +
+                  dtype_name(t.dtype) + " than 64 bits count: the header is corrupt");
+    const uint64_t bytes = *tb;
     if (t.end < t.begin || t.end - t.begin != bytes)
       throw Error(where + " is inconsistent: shape " + model::shape_string(t.shape) + " of " +
                   dtype_name(t.dtype) + " is " + std::to_string(bytes) +
-                  " bytes, its data_offsets span " +
-                  std::to_string(static_cast<int64_t>(t.end) - static_cast<int64_t>(t.begin)));
+                  " bytes, its data_offsets are [" + std::to_string(t.begin) + ", " +
+                  std::to_string(t.end) + ")");
     tensors_.push_back(std::move(t));
   }
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "files/json_file.h"
 #include "slope/attention.h"  // slope::Error
 
 namespace slope::model {
@@ -14,16 +15,18 @@ void require_positive(const char* field, int64_t value) {
   if (value < 1)
     throw Error(std::string("EncDecConfig: ") + field + " must be at least 1, got " +
                 std::to_string(value));
+  if (value > kMaxModelDim)
+    throw Error(std::string("EncDecConfig: ") + field + " " + std::to_string(value) +
+                " is larger than any model slope builds (at most " + std::to_string(kMaxModelDim) +
+                "): the config is corrupt or far too large");
 }
 
 template <class T>
 T field(const nlohmann::json& j, const char* name, const std::string& where) {
   if (!j.contains(name)) throw Error(where + ": missing field \"" + name + "\"");
-  try {
-    return j.at(name).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(where + ": field \"" + name + "\" has the wrong type");
-  }
+  std::optional<T> v = files::json_as<T>(j.at(name));
+  if (!v) throw Error(where + ": field \"" + name + "\" has the wrong type or is out of range");
+  return std::move(*v);
 }
 
 }  // namespace
@@ -52,11 +55,18 @@ void validate(const EncDecConfig& c) {
   require_positive("block_size", c.block_size);
   require_positive("vocab_size", c.vocab_size);
   require_positive("n_layer", c.n_layer);
+  if (c.n_layer > kMaxLayers)
+    throw Error("EncDecConfig: n_layer " + std::to_string(c.n_layer) + " is more than the " +
+                std::to_string(kMaxLayers) + " blocks slope builds: the config is corrupt");
   require_positive("n_head", c.n_head);
   require_positive("n_embd", c.n_embd);
   if (c.arch == Arch::seq2seq) {
     require_positive("tgt_vocab_size", c.tgt_vocab_size);
     require_positive("n_dec_layer", c.n_dec_layer);
+    if (c.n_dec_layer > kMaxLayers)
+      throw Error("EncDecConfig: n_dec_layer " + std::to_string(c.n_dec_layer) +
+                  " is more than the " + std::to_string(kMaxLayers) +
+                  " blocks slope builds: the config is corrupt");
   }
   for (int64_t v : {c.vocab_size, c.tgt_vocab_size})
     if (v > std::numeric_limits<int32_t>::max() - kVocabMultiple)

@@ -23,6 +23,10 @@ void require_positive(const char* field, int64_t value) {
   if (value < 1)
     throw Error(std::string("GptConfig: ") + field + " must be at least 1, got " +
                 std::to_string(value));
+  if (value > kMaxModelDim)
+    throw Error(std::string("GptConfig: ") + field + " " + std::to_string(value) +
+                " is larger than any model slope builds (at most " + std::to_string(kMaxModelDim) +
+                "): the config is corrupt or far too large");
 }
 
 }  // namespace
@@ -64,6 +68,9 @@ void validate(const GptConfig& c) {
   require_positive("block_size", c.block_size);
   require_positive("vocab_size", c.vocab_size);
   require_positive("n_layer", c.n_layer);
+  if (c.n_layer > kMaxLayers)
+    throw Error("GptConfig: n_layer " + std::to_string(c.n_layer) + " is more than the " +
+                std::to_string(kMaxLayers) + " blocks slope builds: the config is corrupt");
   require_positive("n_head", c.n_head);
   require_positive("n_embd", c.n_embd);
   if (c.vocab_size > std::numeric_limits<int32_t>::max() - kVocabMultiple)

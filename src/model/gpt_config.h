@@ -37,6 +37,13 @@ Position parse_position(std::string_view name);
 // round sizes. Only the arena and the logits are padded; checkpoints keep (vocab_size, C).
 constexpr int64_t kVocabMultiple = 64;
 constexpr double kDefaultMaxBias = 8.0;  // Press et al.'s slopes
+// The largest block_size, n_layer, n_head or n_embd a config may hold (GPT and encoders alike).
+// Configs come from files (config.json): bounding each size keeps the products the parameter
+// table forms ((4C, C), (Vp, C)) inside int64_t; the table checks their sum itself.
+constexpr int64_t kMaxModelDim = int64_t{1} << 30;
+// The most blocks a stack may have (GPT-3 has 96): the parameter table holds about 12 tensors a
+// block, and a config.json with n_layer 2^30 kept `slope sample` laying them out for minutes.
+constexpr int64_t kMaxLayers = 1024;
 
 struct GptConfig {
   int64_t block_size = 1024;  // training context; the length limit only for `learned`

@@ -17,6 +17,10 @@ namespace slope::model {
 // Tensors start at a multiple of this many elements (64 bytes in float: one cache line, an
 // AVX-512 vector). The gaps between them are zero and stay zero.
 constexpr int64_t kArenaAlign = 16;
+// The most elements an arena may hold: 2^36 (256 GiB of float32), beyond any machine slope
+// trains or samples on. Shapes come from configs read from files; a table that would grow past
+// this is an error when it is laid out, not a failed allocation (std::bad_alloc) later.
+constexpr int64_t kMaxArenaElements = int64_t{1} << 36;
 
 struct ParamSpec {
   std::string name;            // the state-dict key, "transformer.h.0.attn.c_attn.weight"

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include "files/json_file.h"
 #include "slope/attention.h"  // slope::Error
 
 namespace slope::train {
@@ -24,11 +25,11 @@ std::string str(double v) {
 template <class T>
 T field(const nlohmann::json& j, const char* key, const std::string& where) {
   if (!j.contains(key)) throw Error(where + ": field \"" + key + "\" is missing");
-  try {
-    return j.at(key).get<T>();
-  } catch (const nlohmann::json::exception&) {
-    throw Error(where + ": field \"" + key + "\" has the wrong type (" + j.at(key).dump() + ")");
-  }
+  std::optional<T> v = files::json_as<T>(j.at(key));
+  if (!v)
+    throw Error(where + ": field \"" + key + "\" has the wrong type or is out of range (" +
+                j.at(key).dump() + ")");
+  return std::move(*v);
 }
 
 }  // namespace

@@ -180,6 +180,57 @@ TEST_F(Prepare, UnseenValCharactersAreCounted) {
   EXPECT_EQ(r.val_unknown, 4u);  // x, y, z, é
 }
 
+// Issue 17 (found writing fuzz/fuzz_prepared_meta.cpp): the files meta.json names are read from
+// DIR, and a name is a plain name inside it. "/dev/zero" made read_file read without end (and a
+// FIFO would block); ".." or an absolute path reached other runs' files.
+TEST_F(Prepare, MetaNamesOnlyFilesInsideTheDirectory) {
+  write_text(dir_ / "names.txt", names(50));
+  prepare_corpus(options({dir_ / "names.txt"}));
+  const fs::path meta_path = dir_ / "out" / "meta.json";
+  const nlohmann::json good = nlohmann::json::parse(read_bytes(meta_path));
+  const std::pair<const char*, const char*> fields[] = {
+      {"train", "file"}, {"val", "file"}, {"tokenizer", "dir"}};
+  for (const char* name : {"/dev/zero", "..", ".", "", "../out/train.bin", "sub/train.bin"}) {
+    for (const auto& [part, key] : fields) {
+      nlohmann::json bad = good;
+      bad[part][key] = name;
+      write_text(meta_path, bad.dump());
+      EXPECT_ERROR_CONTAINS(open_prepared_corpus(dir_ / "out"),
+                            std::string("field \"") + key + "\" is \"" + name +
+                                "\", which is not a file name inside");
+    }
+  }
+  write_text(meta_path, good.dump());
+  EXPECT_NO_THROW(open_prepared_corpus(dir_ / "out"));
+}
+
+// Numbers read from JSON files convert only when they are integers of the field's range: 1e30
+// as a uint32_t was an undefined cast, 2^32 + 5 wrapped to 5.
+TEST_F(Prepare, MetaNumbersOutOfRangeAreErrors) {
+  write_text(dir_ / "names.txt", names(50));
+  prepare_corpus(options({dir_ / "names.txt"}));
+  const fs::path meta_path = dir_ / "out" / "meta.json";
+  const nlohmann::json good = nlohmann::json::parse(read_bytes(meta_path));
+  for (const char* v : {"1e30", "4294967301", "-1", "3.5", "true"}) {
+    nlohmann::json bad = good;
+    bad["tokenizer"]["vocab_size"] = nlohmann::json::parse(v);
+    write_text(meta_path, bad.dump());
+    EXPECT_ERROR_CONTAINS(open_prepared_corpus(dir_ / "out"),
+                          "field \"vocab_size\" has the wrong type or is out of range");
+  }
+}
+
+// Found by fuzz/fuzz_prepared_meta.cpp (tests/fuzz_corpus/fuzz_prepared_meta/
+// edge-format-number.json): "format": 1 made nlohmann's value("format", "") throw its own
+// type_error, which escaped as a foreign exception.
+TEST_F(Prepare, MetaFormatOfAnotherTypeIsAnError) {
+  fs::create_directories(dir_ / "out");
+  write_text(dir_ / "out" / "meta.json",
+             R"({"format":  1, "tokenizer": {"dir": "/", "vocab_size": 3}})");
+  EXPECT_ERROR_CONTAINS(open_prepared_corpus(dir_ / "out"),
+                        "field \"format\" has the wrong type or is out of range");
+}
+
 TEST_F(Prepare, OpenRefusesAnUnfinishedDirectory) {
   fs::create_directories(dir_ / "out");
   EXPECT_ERROR_CONTAINS(open_prepared_corpus(dir_ / "out"), "no meta.json");

@@ -122,6 +122,29 @@ TEST(BpeTokenizer, SaveAndLoad) {
   EXPECT_ERROR_CONTAINS(load_tokenizer(dir / "tok"), "checksum");
 }
 
+// Found by fuzz/fuzz_sentencepiece.cpp (tests/fuzz_corpus/fuzz_sentencepiece/
+// edge-round-trip.model, a slope model with one integer changed): SentencePiece accepted a
+// bpe.model that no longer reproduced "hello world". A model that cannot keep decode(encode(s))
+// == s (it normalises, drops whitespace, or lacks byte pieces) is refused at load.
+TEST(BpeTokenizer, ModelThatChangesTextIsRefused) {
+  const BpeTrainOptions options{.vocab_size = 300, .num_threads = 2};
+  const std::string good = BpeTokenizer::train(generated_corpus(300, 3), options).model_proto();
+  EXPECT_NO_THROW(BpeTokenizer::from_model_proto(good));
+  const std::string damaged = testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) /
+                                                  "fuzz_sentencepiece" / "edge-round-trip.model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(damaged), "BPE tokenizer: the model");
+  // The second one it found: whitespace at the start of a line after a blank line changed.
+  const std::string damaged2 =
+      testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) / "fuzz_sentencepiece" /
+                          "edge-round-trip-lines.model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(damaged2), "BPE tokenizer: the model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto("not a model"), "not a SentencePiece");
+  // A piece of zero length: SentencePiece threw darts_clone's own exception.
+  const std::string empty_piece = testing::read_bytes(std::filesystem::path(SLOPE_FUZZ_CORPUS_DIR) /
+                                                      "fuzz_sentencepiece" / "edge-empty-piece.model");
+  EXPECT_ERROR_CONTAINS(BpeTokenizer::from_model_proto(empty_piece), "SentencePiece model");
+}
+
 TEST(BpeTokenizer, VocabSizeErrorsNameTheFlag) {
   BpeTrainOptions options;
   options.vocab_size = 100;
@@ -141,6 +164,35 @@ TEST(LoadTokenizer, Errors) {
   EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "version 9");
   testing::write_text(dir / "tokenizer.json", "{not json");
   EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "not valid JSON");
+}
+
+// Found by fuzz/fuzz_char_tokenizer.cpp (tests/fuzz_corpus/fuzz_char_tokenizer/
+// edge-number-overflow.json): nlohmann throws out_of_range, not parse_error, for a number beyond
+// double; it escaped every JSON reader as a foreign exception. Every reader now catches the base.
+TEST(LoadTokenizer, NumberBeyondDoubleIsAnError) {
+  TempDir dir;
+  testing::write_text(dir / "tokenizer.json",
+                      "{\"format\": \"slope-tokenizer\", \"version\": 1e3000, \"code_poin33, 1"
+                      "ts\": [20, 233, 128512]}");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "tokenizer.json: not valid JSON");
+  // The other kinds of the same mistake: a field of a valid file out of its type's range.
+  testing::write_text(dir / "tokenizer.json", R"({"format": "slope-tokenizer", "version": 1,
+      "kind": "char", "vocab_size": 3, "code_points": [65, 1e30]})");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()),
+                        "field \"code_points\" has the wrong type or is out of range");
+  testing::write_text(dir / "tokenizer.json", R"({"format": "slope-tokenizer",
+      "version": 4294967297, "kind": "char"})");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()), "field \"version\" has the wrong type");
+}
+
+// A BPE tokenizer.json names its model file inside its own directory only.
+TEST(LoadTokenizer, BpeModelOutsideItsDirectoryIsRefused) {
+  TempDir dir;
+  testing::write_text(dir / "tokenizer.json", R"({"format": "slope-tokenizer", "version": 1,
+      "kind": "bpe", "vocab_size": 300, "model": "../../etc/passwd", "model_bytes": 1,
+      "model_fnv1a64": "0"})");
+  EXPECT_ERROR_CONTAINS(load_tokenizer(dir.path()),
+                        "field \"model\" is \"../../etc/passwd\", which is not a file name inside");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "common/temp_files.h"
 #include "io/gpt_checkpoint.h"
 #include "io/safetensors.h"
+#include "model/gpt_params.h"
 #include "model/gpt_testing.h"
 #include "slope/attention.h"
 
@@ -62,6 +63,36 @@ TEST(GptConfigJson, BadFieldsAreNamed) {
   EXPECT_ERROR_CONTAINS(read_gpt_config(p), "unknown position scheme \"rope\"");
   write_text(p, "{not json");
   EXPECT_ERROR_CONTAINS(read_gpt_config(p), "is not valid JSON");
+}
+
+// Issue 17: config.json is read by `slope sample`, `slope eval` and `--resume`, which then lay
+// out the parameter table. A huge n_embd overflowed the (4C, C) shape product (UB; UBSan
+// aborted). Every size field is bounded, the table checks its sums, and numbers that are not
+// integers of the field's range (1e300, 2.5, 2^64 - 1) are type errors, not undefined casts.
+TEST(GptConfigJson, HugeOrNonIntegerSizesAreErrors) {
+  TempDir dir;
+  const fs::path p = dir / "config.json";
+  write_text(p, R"({"block_size": 8, "vocab_size": 16, "n_layer": 1, "n_head": 1,
+                    "n_embd": 1099511627776, "pos": "alibi"})");
+  EXPECT_ERROR_CONTAINS(read_gpt_config(p), "n_embd 1099511627776 is larger than any model");
+  // Each size within the bound, their products beyond 64 bits: the table says so.
+  write_text(p, R"({"block_size": 1073741824, "vocab_size": 65, "n_layer": 1024,
+                    "n_head": 1, "n_embd": 1073741824})");
+  const GptConfig big = read_gpt_config(p);
+  EXPECT_ERROR_CONTAINS(model::gpt_layout(big), "makes the arena larger than");
+  write_text(p, R"({"block_size": 8, "vocab_size": 16, "n_layer": 1, "n_head": 1,
+                    "n_embd": 1e400})");
+  EXPECT_ERROR_CONTAINS(read_gpt_config(p), "is not valid JSON");
+  // Found by fuzz_model_config (a hang: 2^30 blocks laid out one by one).
+  write_text(p, R"({"block_size": 8, "vocab_size": 47, "n_layer": 1, "n_head": 2, "n_embd": 8,
+                    "dropout": 0.0, "bias": true, "n_layer": 1073741824, "n_head": 1})");
+  EXPECT_ERROR_CONTAINS(read_gpt_config(p), "n_layer 1073741824 is more than the 1024 blocks");
+  for (const char* n_embd : {"1e300", "2.5", "18446744073709551615", "-9223372036854775808"}) {
+    write_text(p, std::string(R"({"block_size": 8, "vocab_size": 16, "n_layer": 1,
+                                  "n_head": 1, "n_embd": )") +
+                      n_embd + "}");
+    EXPECT_ERROR_CONTAINS(read_gpt_config(p), "n_embd");
+  }
 }
 
 TEST(GptCheckpoint, RoundTripEverySchemeAndPrecision) {

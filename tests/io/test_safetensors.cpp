@@ -129,7 +129,7 @@ TEST(Safetensors, CorruptHeaders) {
   expect(R"({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", 8,
          "not a list of sizes");
   expect(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", 8,
-         "shape (3,) of F32 is 12 bytes, its data_offsets span 8");
+         "shape (3,) of F32 is 12 bytes, its data_offsets are [0, 8)");
   expect(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [8, 16]}})", 16,
          "overlap or leave a gap");
   expect(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
@@ -141,6 +141,36 @@ TEST(Safetensors, CorruptHeaders) {
   // A length prefix from another format: absurdly large.
   write_text(path, std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8) + "xxxx");
   EXPECT_ERROR_CONTAINS(SafetensorsReader{path}, "not a safetensors file");
+}
+
+// Issue 17 (and fuzz/fuzz_safetensors.cpp): every size in a header is a product or a sum of
+// numbers from the file. None may overflow (the shape product did: UBSan aborted on a shape of
+// (2^32, 2^32), a release build wrapped it to 0 bytes); each is an error naming the tensor.
+TEST(Safetensors, SizesThatOverflowAreErrors) {
+  TempDir dir;
+  const fs::path path = dir / "bad.safetensors";
+  auto expect = [&](const std::string& header, size_t data, const std::string& needle) {
+    write_text(path, file_bytes(header, data));
+    EXPECT_ERROR_CONTAINS(SafetensorsReader{path}, needle);
+  };
+  expect(R"({"a": {"dtype": "F32", "shape": [4294967296, 4294967296], "data_offsets": [0, 0]}})", 0,
+         "tensor a has shape (4294967296, 4294967296), more bytes of F32 than 64 bits count");
+  // 2^62 elements fit int64_t, their bytes do not fit uint64_t.
+  expect(R"({"a": {"dtype": "F32", "shape": [4611686018427387904], "data_offsets": [0, 0]}})", 0,
+         "more bytes of F32 than 64 bits count");
+  expect(R"({"a": {"dtype": "F64", "shape": [18446744073709551615], "data_offsets": [0, 8]}})", 8,
+         "tensor a has a shape that is not a list of sizes");
+  expect(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [18446744073709551615, 3]}})", 4,
+         "its data_offsets are [18446744073709551615, 3)");
+  // A number beyond double: nlohmann's out_of_range, which escaped the reader (parse_error only).
+  expect(R"({"a": {"dtype": "F32", "shape": [1e400], "data_offsets": [0, 4]}})", 4,
+         "has a corrupt header (not JSON");
+  // The writer refuses an empty name; the reader refuses what the writer cannot write.
+  expect(R"({"": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", 4,
+         "a tensor with an empty name");
+  const std::vector<TensorView> huge = {
+      {"a", Dtype::F32, {int64_t{1} << 40, int64_t{1} << 40}, nullptr}};
+  EXPECT_ERROR_CONTAINS(write_safetensors(dir / "w.safetensors", huge), "is too large");
 }
 
 std::vector<fs::path> entries(const fs::path& dir) {

@@ -93,6 +93,27 @@ TEST_F(StagedCommit, RecoveryRollsACompleteStagingForward) {
   EXPECT_EQ(slurp(dir_ / "b"), "new b");
 }
 
+// Issue 17: the journal is read from disk, and its names are joined to DIR. A name that leaves
+// the staging ("../x", "/etc/x", "..") would move files that are not the staging's: it is an
+// error naming the journal, and nothing moves.
+TEST_F(StagedCommit, AJournalNameOutsideTheStagingIsRefused) {
+  fs::create_directory(dir_ / ".next");
+  write_file_atomic(dir_ / ".next" / "b", "new b");
+  for (const char* bad : {"../a", "/etc/passwd", "..", "sub/b"}) {
+    write_file_atomic(dir_ / ".next" / kStagingJournal, std::string("b\n") + bad + "\n");
+    try {
+      recover_staged_files(dir_, ".next");
+      ADD_FAILURE() << "accepted " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("is not a file name of the staging"),
+                std::string::npos)
+          << e.what();
+    }
+    EXPECT_EQ(slurp(dir_ / "b"), "old b");  // nothing moved
+    EXPECT_EQ(slurp(dir_ / ".next" / "b"), "new b");
+  }
+}
+
 TEST_F(StagedCommit, ReplaceDirectorySwapsTheWholeDirectory) {
   fs::create_directories(dir_ / "best" / "tokenizer");
   write_file_atomic(dir_ / "best" / "model", "old model");

@@ -3,11 +3,12 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
-#include "gpt_testing.h"
 #include "common/temp_files.h"
+#include "gpt_testing.h"
 #include "model/gpt.h"
 #include "slope/attention.h"
 
@@ -22,6 +23,27 @@ GptConfig small(Position pos) {
 }
 
 using Shape = std::vector<int64_t>;
+
+// Issue 17: shapes come from configs read from files; a product or an offset that does not fit
+// int64_t is an error naming the tensor, never a wrapped size (UBSan aborted on n_embd 2^40).
+TEST(ParamTable, SizesBeyond64BitsAreErrors) {
+  ParamTable t;
+  t.add("a", {4, 4});
+  EXPECT_ERROR_CONTAINS(t.add("huge", {int64_t{1} << 40, int64_t{1} << 40}),
+                        "tensor huge (1099511627776, 1099511627776) after 16 elements makes the "
+                        "arena larger than 68719476736 elements");
+  t.add("big", {int64_t{1} << 20, (int64_t{1} << 16) - 1});  // fits, 2^16 below the limit
+  EXPECT_ERROR_CONTAINS(t.add("more", {int64_t{1} << 20}), "makes the arena larger than");
+  EXPECT_ERROR_CONTAINS(t.add("reserved", {1}, std::numeric_limits<int64_t>::max()),
+                        "makes the arena larger than");
+  EXPECT_EQ(t.specs().size(), 2u);  // a refused tensor leaves the table as it was
+  EXPECT_EQ(t.size(), 16 + (int64_t{1} << 36) - (int64_t{1} << 20));
+  GptConfig c;
+  c.n_embd = int64_t{1} << 40, c.n_head = 1;
+  EXPECT_ERROR_CONTAINS(gpt_layout(c), "n_embd 1099511627776 is larger than any model");
+  c.n_embd = 8, c.n_layer = int64_t{1} << 30;  // found by fuzz_model_config: minutes of layout
+  EXPECT_ERROR_CONTAINS(gpt_layout(c), "n_layer 1073741824 is more than the 1024 blocks");
+}
 
 TEST(GptParams, NanoGptNamesShapesAndDecay) {
   const GptConfig c = small(Position::learned);
