@@ -44,8 +44,10 @@ apt_packages=(
 )
 # The C++ tests, the headers the Python module is compiled against, pkg-config (the install
 # test builds the C example against the installed slope.pc with it), and ccache for the tests'
-# second (sanitizer) build.
-if ((tests)); then apt_packages+=(libgtest-dev python3-dev pkg-config ccache); fi
+# second (sanitizer) build, and clang with libFuzzer and its OpenMP for the fuzz smoke.
+if ((tests)); then
+  apt_packages+=(libgtest-dev python3-dev pkg-config ccache clang libclang-rt-14-dev libomp-14-dev)
+fi
 
 missing=()
 for pkg in "${apt_packages[@]}"; do
