@@ -198,6 +198,7 @@ void TokenShard::copy(uint64_t start, uint64_t n, uint32_t* out) const {
                 std::to_string(start + n) + ") are outside the shard of " + std::to_string(size_) +
                 " tokens");
   }
+  if (n == 0) return;  // out may be null then (an empty vector's data()): memcpy must not see it
   if (width_ == 4) {
     std::memcpy(out, tokens_ + 4 * start, n * 4);
     return;

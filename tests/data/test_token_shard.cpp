@@ -60,6 +60,19 @@ TEST(TokenShard, EmptyShard) {
   EXPECT_EQ(shard.size(), 0u);
 }
 
+// Copying 0 tokens into a null buffer (an empty vector's data()) is valid and touches nothing:
+// it passed null to memcpy before, undefined behaviour that fuzz_token_shard's CI smoke found
+// (the UBSan pass of the test command runs this test too).
+TEST(TokenShard, CopyOfNothingIntoNull) {
+  TempDir dir;
+  for (uint32_t vocab : {10u, 70000u}) {
+    write_token_shard(dir / "s.bin", std::vector<uint32_t>{1, 2, 3}, vocab);
+    const TokenShard shard = TokenShard::open(dir / "s.bin");
+    EXPECT_NO_THROW(shard.copy(3, 0, nullptr));
+    EXPECT_NO_THROW(shard.copy(0, 0, nullptr));
+  }
+}
+
 TEST(TokenShard, HeaderLayout) {
   TempDir dir;
   write_token_shard(dir / "s.bin", std::vector<uint32_t>{1, 2, 3}, 70000);
