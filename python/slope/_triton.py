@@ -40,6 +40,7 @@ from torch import Tensor
 import triton
 
 from slope import _triton_kernels as kern
+from slope._torch_ops import _lse_shape, _view4  # the layouts, as the CPU path reads them
 
 MAX_HEAD_DIM = 256
 
@@ -56,23 +57,6 @@ def _default_blocks(device: torch.device, dtype: torch.dtype, head_dim: int):
     if head_dim > 128 or (dtype == torch.float32 and head_dim > 64):
         return 32, 32
     return 64, 64
-
-
-def _view4(t: Tensor, layout: str) -> Tensor:
-    """The (B, H, T, D) view of a tensor stored in `layout`; (1, H, total, D) when packed."""
-    if layout == "bhtd":
-        return t
-    if layout == "bthd":
-        return t.transpose(1, 2)
-    return t.unsqueeze(0).transpose(1, 2)
-
-
-def _lse_shape(q: Tensor, layout: str) -> List[int]:
-    if layout == "bhtd":
-        return list(q.shape[:-1])
-    if layout == "bthd":
-        return [q.shape[0], q.shape[2], q.shape[1]]
-    return [q.shape[1], q.shape[0]]
 
 
 @dataclass
