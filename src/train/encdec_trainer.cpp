@@ -277,7 +277,7 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer,
     if (writer) recover_interrupted_save(out);
   });
   TrainState state;
-  int64_t saved_ranks = 1;
+  int64_t saved_ranks = o.ranks;  // the checkpoint's, when resumed
   std::unique_ptr<Task> task;
   std::optional<model::EncDec<float>> net;
   std::optional<AdamW<float>> adamw;

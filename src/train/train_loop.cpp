@@ -116,6 +116,7 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
     if (ranks > 1) {
       // The step's loss is the mean over every rank's predictions: rank r's mean weighs
       // targets_r / Σ targets (1/N for a GPT), and so does its gradient.
+      const Clock::time_point c0 = Clock::now();
       double sums[3] = {loss * targets, targets, static_cast<double>(tokens)};
       comm.allreduce_sum(sums, 3);
       loss = sums[0] / sums[1];
@@ -123,6 +124,8 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
       if (!std::isfinite(loss))
         throw diverged(step + 1, "the training loss is " + std::to_string(loss));
       dist::average_gradients(comm, model.grads(), n, targets / sums[1]);
+      summary.allreduce_s += seconds_since(c0);
+      summary.allreduce_bytes = n * static_cast<int64_t>(sizeof(float));
     }
     double norm = 0.0;
     try {
@@ -153,6 +156,7 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
   summary.best_step = state.best_step;
   summary.tokens_per_s =
       train_seconds > 0.0 ? static_cast<double>(run_tokens) / train_seconds : 0.0;
+  summary.train_s = train_seconds;
   summary.elapsed_s = elapsed_before + seconds_since(run_start);
   return summary;
 }

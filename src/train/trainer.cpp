@@ -153,7 +153,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer,
   std::optional<model::Gpt<float>> gpt;
   std::optional<AdamW<float>> adamw;
   std::optional<GptRun> run;
-  int64_t saved_ranks = 1;
+  int64_t saved_ranks = o.ranks;  // the checkpoint's, when resumed
   dist::run_agreed(comm, [&] {
     corpus = data::open_prepared_corpus(o.data_dir);
     o.model.vocab_size = corpus->tokenizer->vocab_size();

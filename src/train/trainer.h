@@ -83,6 +83,10 @@ struct TrainSummary {
   int64_t best_step = -1;
   double tokens_per_s = 0.0;  // this run's training steps, evals excluded
   double elapsed_s = 0.0;
+  // Data-parallel runs: of this run's training time, the seconds spent averaging gradients
+  // (the allreduces, waits for slower ranks included), and the bytes allreduced per step.
+  double allreduce_s = 0.0, train_s = 0.0;
+  int64_t allreduce_bytes = 0;
 };
 
 // Runs (or resumes) a training run. Throws slope::Error: bad options (naming the flag), a
