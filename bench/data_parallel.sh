@@ -31,7 +31,9 @@ awk 'BEGIN { split("an na li sa mar el jo ra be th ka ri on ia em", s, " "); x =
 # One eval at the end (tokens/s counts training steps only), no dropout.
 model=(--data "$tmp/data" --n-layer 6 --n-head 6 --n-embd 384 --block-size 256 --dropout 0
        --max-iters "$steps" --eval-interval 100000 --eval-iters 1 --warmup-iters 2)
-mpi=(mpirun --allow-run-as-root -np 2 -x OMP_NUM_THREADS -x OMP_WAIT_POLICY)
+# --bind-to none: Open MPI pins 2 ranks to one core each by default; on a shared machine a rank
+# pinned to a busy core cannot move to the idle one, and the other waits for it every step.
+mpi=(mpirun --allow-run-as-root -np 2 --bind-to none -x OMP_NUM_THREADS -x OMP_WAIT_POLICY)
 rate() { grep -o '[0-9]* tokens/s' "$1" | grep -o '^[0-9]*'; }
 
 echo "config: GPT L6 H6 C384, T=256, global batch 8, $steps steps per run, $pairs pairs"

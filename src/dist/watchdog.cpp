@@ -52,7 +52,7 @@ void Watchdog::watch() {
     const double waited = static_cast<double>(now_ns() - since) * 1e-9;
     if (waited < timeout_s_) continue;
     std::fprintf(stderr,
-                 "slope: rank %d: no answer from the other ranks for %.0f s (in %s): one of them "
+                 "slope: rank %d: no answer from the other ranks for %.3g s (in %s): one of them "
                  "died or hangs; stopping this rank (--dist-timeout %g). The last checkpoint in "
                  "--out is whole: resume it with --resume\n",
                  rank_, waited, what_.load(), timeout_s_);
