@@ -203,10 +203,11 @@ int train_and_report(const ConfigurableSubcommand& app, TrainCliOptions& o,
   std::printf("checkpoints: %s (latest), %s (best)\n", options.out_dir.c_str(),
               io::best_dir(options.out_dir).c_str());
   if (comm.size() > 1 && s.train_s > 0.0)
-    std::printf("data-parallel: %d ranks, %.1f MB of gradients allreduced per step, %.1f%% of "
-                "rank 0's training time in the allreduce (waits for the other ranks included)\n",
-                comm.size(), static_cast<double>(s.allreduce_bytes) / 1e6,
-                100.0 * s.allreduce_s / s.train_s);
+    std::printf(
+        "data-parallel: %d ranks, %.1f MB of gradients allreduced per step, %.1f%% of "
+        "rank 0's training time in the allreduce (waits for the other ranks included)\n",
+        comm.size(), static_cast<double>(s.allreduce_bytes) / 1e6,
+        100.0 * s.allreduce_s / s.train_s);
   return 0;
 }
 

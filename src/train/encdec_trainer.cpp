@@ -310,8 +310,9 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer,
                     " has another vocabulary than the checkpoint in " + out.string() +
                     ": resume with --data of the corpus it was trained on");
     }
-    start_run(o, state, *net, *adamw,
-              [&](const data::BatcherState& s) { task->restore_batcher(s); }, comm.rank());
+    start_run(
+        o, state, *net, *adamw, [&](const data::BatcherState& s) { task->restore_batcher(s); },
+        comm.rank());
   });
   dist::check_same_weights(comm, net->params(), net->table().size(), state.step);
   if (observer) {

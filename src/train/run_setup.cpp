@@ -46,8 +46,7 @@ void refuse_existing_run(const fs::path& out, bool model_too) {
 
 template <class Model>
 void start_run(const TrainOptions& o, TrainState& state, Model& model, AdamW<float>& adamw,
-               const std::function<void(const data::BatcherState&)>& restore_batcher,
-               int rank) {
+               const std::function<void(const data::BatcherState&)>& restore_batcher, int rank) {
   const fs::path& out = o.out_dir;
   if (o.resume) {
     load_checkpoint(out, state, model, adamw);
@@ -60,8 +59,9 @@ void start_run(const TrainOptions& o, TrainState& state, Model& model, AdamW<flo
     if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
   }
   const uint64_t seed =
-      rank == 0 ? state.dropout_seed
-                : data::splitmix64(state.dropout_seed ^ data::splitmix64(static_cast<uint64_t>(rank)));
+      rank == 0
+          ? state.dropout_seed
+          : data::splitmix64(state.dropout_seed ^ data::splitmix64(static_cast<uint64_t>(rank)));
   model.set_dropout_seed(seed, state.dropout_forwards);
   state.options = o;
   state.data_dir = fs::absolute(o.data_dir);

@@ -45,7 +45,6 @@ void refuse_existing_run(const std::filesystem::path& out, bool model_too);
 // seed and the rank (rank 0's are the single process's), and OUT is left to rank 0.
 template <class Model>
 void start_run(const TrainOptions& o, TrainState& state, Model& model, AdamW<float>& adamw,
-               const std::function<void(const data::BatcherState&)>& restore_batcher,
-               int rank = 0);
+               const std::function<void(const data::BatcherState&)>& restore_batcher, int rank = 0);
 
 }  // namespace slope::train

@@ -169,11 +169,9 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
 void check_resumable(const TrainOptions& saved, const TrainOptions& now, const std::string& where) {
   // These fix the parameters' shapes or the stream of batches and dropout masks.
   static const char* const kFixed[] = {
-      "arch",        "n-dec-layer", "min-len",    "mask-prob",
-      "max-src-len", "n-layer",     "n-head",     "n-embd",
-      "block-size",  "pos",         "dropout",    "bias",
-      "max-bias",    "vocab-size",  "train-block-size",
-      "grad-accum",  "seed"};
+      "arch",     "n-dec-layer", "min-len",          "mask-prob",  "max-src-len", "n-layer",
+      "n-head",   "n-embd",      "block-size",       "pos",        "dropout",     "bias",
+      "max-bias", "vocab-size",  "train-block-size", "grad-accum", "seed"};
   const nlohmann::ordered_json a = options_to_json(saved), b = options_to_json(now);
   const auto text = [](const nlohmann::ordered_json& v) {
     return v.is_string() ? v.get<std::string>() : v.dump();
@@ -189,14 +187,13 @@ void check_resumable(const TrainOptions& saved, const TrainOptions& now, const s
     if (saved_global % now.ranks == 0)
       other_n = ", or keep " + std::to_string(now.ranks) + " rank(s) with --batch-size " +
                 std::to_string(saved_global / now.ranks);
-    throw Error(where + " was trained on " + std::to_string(saved.ranks) +
-                " rank(s) x --batch-size " + std::to_string(saved.batch_size) +
-                " = a global batch of " + std::to_string(saved_global) +
-                " sequences, but this run has " + std::to_string(now.ranks) + " x " +
-                std::to_string(now.batch_size) + " = " +
-                std::to_string(now.ranks * now.batch_size) + ": resume with mpirun -np " +
-                std::to_string(saved.ranks) + " and --batch-size " +
-                std::to_string(saved.batch_size) + other_n);
+    throw Error(
+        where + " was trained on " + std::to_string(saved.ranks) + " rank(s) x --batch-size " +
+        std::to_string(saved.batch_size) + " = a global batch of " + std::to_string(saved_global) +
+        " sequences, but this run has " + std::to_string(now.ranks) + " x " +
+        std::to_string(now.batch_size) + " = " + std::to_string(now.ranks * now.batch_size) +
+        ": resume with mpirun -np " + std::to_string(saved.ranks) + " and --batch-size " +
+        std::to_string(saved.batch_size) + other_n);
   }
   for (const char* key : kFixed) {
     if (a[key] == b[key]) continue;

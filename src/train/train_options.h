@@ -93,7 +93,8 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
 // how to resume ("pass --n-layer 4, or drop it"). With another number of ranks, --batch-size
 // may change so that ranks × --batch-size, the global batch, stays: the batches are then the
 // very ones the saved run would have drawn (token_batcher.h's RowSlice); another global batch
-// is refused, naming the mpirun -np and --batch-size that resume. Optimizer and schedule flags (--lr,
+// is refused, naming the mpirun -np and --batch-size that resume. Optimizer and schedule flags
+// (--lr,
 // --max-iters, ...) may change: extending a run is a resume with a larger --max-iters.
 void check_resumable(const TrainOptions& saved, const TrainOptions& now, const std::string& where);
 

@@ -169,8 +169,9 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer,
     gpt.emplace(o.model, o.seed);
     adamw.emplace(gpt->table(), AdamWConfig{o.beta1, o.beta2, 1e-8, o.weight_decay});
     run.emplace(o, *gpt, *corpus, comm);
-    start_run(o, state, *gpt, *adamw, [&](const data::BatcherState& s) { run->restore_batcher(s); },
-              comm.rank());
+    start_run(
+        o, state, *gpt, *adamw, [&](const data::BatcherState& s) { run->restore_batcher(s); },
+        comm.rank());
     // a checkpoint is self-contained
     if (!o.resume && writer) corpus->tokenizer->save(io::tokenizer_dir(out));
   });

@@ -28,7 +28,8 @@ TEST(DataParallel, AverageGradientsIsTheShareWeightedSum) {
   run_ranks(ranks, [&](Communicator& comm) {
     const int r = comm.rank();
     std::vector<float> g(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) g[static_cast<size_t>(i)] = static_cast<float>((r + 1) * (i % 7));
+    for (int64_t i = 0; i < n; ++i)
+      g[static_cast<size_t>(i)] = static_cast<float>((r + 1) * (i % 7));
     average_gradients(comm, g.data(), n, shares[r]);
     out[static_cast<size_t>(r)] = std::move(g);
   });
@@ -80,16 +81,18 @@ TEST(DataParallel, AnErrorOnSomeRanksReachesAllAsTheLowestFailingRanks) {
   for (const std::string& s : seen) EXPECT_EQ(s, "rank 2: cannot read shard");
   // Rank 0's own error carries no rank prefix.
   run_ranks(2, [&](Communicator& comm) {
-    EXPECT_ERROR_CONTAINS(run_agreed(comm, [&] {
-      if (comm.rank() == 0) throw Error("--lr must be positive");
-    }), "--lr must be positive");
+    EXPECT_ERROR_CONTAINS(run_agreed(comm,
+                                     [&] {
+                                       if (comm.rank() == 0) throw Error("--lr must be positive");
+                                     }),
+                          "--lr must be positive");
   });
 }
 
 TEST(DataParallel, DifferentWeightsAreNamed) {
   run_ranks(3, [&](Communicator& comm) {
     std::vector<float> w(100, 1.0f);
-    check_same_weights(comm, w.data(), 100, 7);  // all equal: fine
+    check_same_weights(comm, w.data(), 100, 7);                // all equal: fine
     if (comm.rank() == 2) w[42] = std::nextafter(1.0f, 2.0f);  // one ulp
     EXPECT_ERROR_CONTAINS(check_same_weights(comm, w.data(), 100, 7),
                           "at step 7 the weights of rank 2 differ from rank 0's");

@@ -21,7 +21,8 @@ TEST(WatchdogDeathTest, AWaitPastTheTimeoutExitsWithOneLine) {
         std::this_thread::sleep_for(5s);  // a rank that never answers
       },
       ::testing::ExitedWithCode(1),
-      "slope: rank 3: no answer from the other ranks for [0-9.]+ s \\(in allreduce\\).*--dist-timeout "
+      "slope: rank 3: no answer from the other ranks for [0-9.]+ s \\(in "
+      "allreduce\\).*--dist-timeout "
       "0.2.*--resume");
 }
 
