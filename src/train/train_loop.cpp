@@ -76,7 +76,7 @@ TrainSummary run_training_loop(const TrainOptions& o, Model& model, AdamW<float>
         nlohmann::ordered_json line = eval_line(r);
         if (ranks > 1) {  // the data-parallel shape of the step
           line["ranks"] = ranks;
-          line["global_batch"] = ranks * o.micro_batch() * o.grad_accum;
+          line["global_batch"] = o.global_batch();
         }
         log.append(line);
         if (r.best) hooks.save_best();
