@@ -138,7 +138,7 @@ rank_pid() {
 }
 for fault in kill stop; do
   out="$tmp/fault-$fault"
-  "${mpi[@]}" -np 2 "$slope" train "${long[@]}" --dist-timeout 3 --out "$out" \
+  "${mpi[@]}" -np 2 "$slope" train "${long[@]}" --dist-timeout 8 --out "$out" \
     >/dev/null 2>"$tmp/stderr-$fault" &
   job=$!
   for ((i = 0; i < 300; i++)); do  # until a few checkpoints are written (at most 30 s)
@@ -150,7 +150,9 @@ for fault in kill stop; do
   start=$(date +%s)
   if [[ $fault == kill ]]; then kill -9 "$pid"; else kill -STOP "$pid"; fi
   # Bounded: Open MPI ends the job when a rank dies; a stopped rank is caught by rank 0's
-  # --dist-timeout of 3 s. 60 s is far beyond either (a hang would run for ever).
+  # --dist-timeout of 8 s (not less: under load, and under ASan, the ranks start seconds apart
+  # and the first collective waits for the later one). 60 s is far beyond either (a hang would
+  # run for ever).
   for ((i = 0; i < 600; i++)); do kill -0 "$job" 2>/dev/null || break; sleep 0.1; done
   if kill -0 "$job" 2>/dev/null; then
     kill -9 "$job" "$pid" 2>/dev/null; fail "$fault: the other rank still runs 60 s after rank 1 was hit"
