@@ -199,7 +199,9 @@ std::vector<float> relative_bias_init(const RelativeBias<float>& shape, int64_t 
 // Projects learned parameters back into the family's domain after an optimiser step (KERPLE
 // clamps the same way): Kerple-log r2 ≥ 0, Kerple-power r2 ∈ [1e-2, 2], FIRE c ≥ 1e-3,
 // L ≥ 1. Returns how many values it moved.
-int64_t relative_bias_clamp(const RelativeBias<float>& shape, int64_t H, float* params);
+// T: float or double.
+template <class T>
+int64_t relative_bias_clamp(const RelativeBias<float>& shape, int64_t H, T* params);
 
 // Tensors a problem reads. T is float for kernels, double (or complex) for the reference.
 template <class T>

@@ -79,23 +79,24 @@ std::vector<float> relative_bias_init(const RelativeBias<float>& shape, int64_t 
   return p;
 }
 
-int64_t relative_bias_clamp(const RelativeBias<float>& shape, int64_t H, float* params) {
+template <class T>
+int64_t relative_bias_clamp(const RelativeBias<float>& shape, int64_t H, T* params) {
   int64_t moved = 0;
-  auto clamp = [&](float& x, float lo, float hi) {
-    const float y = std::clamp(x, lo, hi);
+  auto clamp = [&](T& x, T lo, T hi) {
+    const T y = std::clamp(x, lo, hi);
     if (y != x) ++moved, x = y;
   };
   switch (shape.kind) {
     case RelativeBiasKind::kKerpleLog:
-      for (int64_t h = 0; h < H; ++h) clamp(params[H + h], 0.0f, INFINITY);
+      for (int64_t h = 0; h < H; ++h) clamp(params[H + h], T(0), T(INFINITY));
       break;
     case RelativeBiasKind::kKerplePower:
-      for (int64_t h = 0; h < H; ++h) clamp(params[H + h], 1e-2f, 2.0f);
+      for (int64_t h = 0; h < H; ++h) clamp(params[H + h], T(1e-2f), T(2));
       break;
     case RelativeBiasKind::kFire: {
       const int64_t at = (2 + H) * shape.fire_hidden + H;
-      clamp(params[at], 1e-3f, INFINITY);
-      clamp(params[at + 1], 1.0f, INFINITY);
+      clamp(params[at], T(1e-3f), T(INFINITY));
+      clamp(params[at + 1], T(1), T(INFINITY));
       break;
     }
     default:
@@ -103,6 +104,9 @@ int64_t relative_bias_clamp(const RelativeBias<float>& shape, int64_t H, float* 
   }
   return moved;
 }
+
+template int64_t relative_bias_clamp<float>(const RelativeBias<float>&, int64_t, float*);
+template int64_t relative_bias_clamp<double>(const RelativeBias<float>&, int64_t, double*);
 
 namespace detail {
 
