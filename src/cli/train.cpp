@@ -101,6 +101,15 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       ->capture_default_str();
   app.add_option("--dropout", m.dropout, "dropout on embeddings and residual branches")
       ->capture_default_str();
+  app.add_option("--bias", m.bias,
+                 "gpt: biases in the linear layers and LayerNorms (nanoGPT's bias; false for a "
+                 "model `slope export` writes as MPT)")
+      ->capture_default_str();
+  app.add_option("--max-bias", m.max_bias,
+                 "ALiBi slopes 2^(-max_bias·h/H), h = 1..H, for H a power of two (Press et al. at "
+                 "8; MPT's alibi_bias_max)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--pos", o.pos,
                  "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned, and "
                  "the learned relative biases kerple-log, kerple-power (Chi et al. 2022), t5 "
