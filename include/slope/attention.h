@@ -173,7 +173,7 @@ template <class T>
 struct RelativeBias {
   RelativeBiasKind kind = RelativeBiasKind::kNone;
   const T* params = nullptr;
-  int64_t num_buckets = 32;   // T5
+  int64_t num_buckets = 32;    // T5
   int64_t max_distance = 128;  // T5
   bool bidirectional = true;   // T5: false gives the causal (decoder) buckets
   int64_t fire_hidden = 32;    // FIRE: the MLP's width
@@ -193,8 +193,8 @@ RelativeBiasKind relative_bias_kind(const std::string& name);
 // (−log(1 + m·d) ≈ −m·d near the diagonal); Kerple-power r1 = ALiBi's slopes, r2 = 1 (ALiBi
 // itself); T5 a zero table; FIRE w1, b1, w2, b2 uniform in ±1/√fan_in (torch's nn.Linear)
 // from `seed`, c = 1, L = fire_L (the paper's threshold; the trained length is a natural one).
-std::vector<float> relative_bias_init(const RelativeBias<float>& shape, int64_t H,
-                                      double fire_L, uint64_t seed);
+std::vector<float> relative_bias_init(const RelativeBias<float>& shape, int64_t H, double fire_L,
+                                      uint64_t seed);
 
 // Projects learned parameters back into the family's domain after an optimiser step (KERPLE
 // clamps the same way): Kerple-log r2 ≥ 0, Kerple-power r2 ∈ [1e-2, 2], FIRE c ≥ 1e-3,

@@ -167,8 +167,8 @@ void finish_query_tile(const AttentionProblem& p, const detail::RowGeometry& rg,
 // The forward of query tile qt of head h in batch row (document) b; nothing when the row has
 // fewer queries.
 void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>& in,
-                        const FarTileSkip& skip, const detail::RelTables& rt, int64_t b,
-                        int64_t h, int64_t qt, float* out, float* lse, ForwardTiles& w) {
+                        const FarTileSkip& skip, const detail::RelTables& rt, int64_t b, int64_t h,
+                        int64_t qt, float* out, float* lse, ForwardTiles& w) {
   const detail::RowGeometry rg = detail::row_geometry(p, b);
   const int64_t hk = h / (p.H / p.Hkv), Dvpad = round_up(p.Dv, kW);
   const HeadBias hb = head_bias(p, in, b, h, &rt);

@@ -23,10 +23,10 @@ constexpr int64_t kRelPad = 64 + 2 * kW;
 
 // One head's view of the tables (null pointers: no relative bias).
 struct RelHead {
-  const float* dist_fwd = nullptr;  // Kerple, T5: bias at dist_fwd[jd] (the table's jd = 0)
-  const float* dist_rev = nullptr;  // ... and at dist_rev[−jd]
-  const float* max_left = nullptr;  // largest bias at distance ≥ d left of the query, [d]
-  const float* max_right = nullptr;  // ... right of it
+  const float* dist_fwd = nullptr;          // Kerple, T5: bias at dist_fwd[jd] (the table's jd = 0)
+  const float* dist_rev = nullptr;          // ... and at dist_rev[−jd]
+  const float* max_left = nullptr;          // largest bias at distance ≥ d left of the query, [d]
+  const float* max_right = nullptr;         // ... right of it
   const detail::RelTables* fire = nullptr;  // FIRE's tables, with this head's grid:
   const float* F = nullptr;                 // F_n (N + 1)
   const float* dF = nullptr;                // F_{n+1} − F_n (N)
@@ -82,7 +82,8 @@ inline void add_relative_bias(float* S, int64_t lds, int64_t n_outer, int64_t n_
     for (int64_t o = 0; o < n_outer; ++o) {
       float* s = S + o * lds;
       // S: jd = j0 + c − (pos0 + o), at dist_fwd; Sᵀ: −jd = pos0 + c − (j0 + o), at dist_rev.
-      const float* tab = kQueryLanes ? rh.dist_rev + (pos0 - j0 - o) : rh.dist_fwd + (j0 - pos0 - o);
+      const float* tab =
+          kQueryLanes ? rh.dist_rev + (pos0 - j0 - o) : rh.dist_fwd + (j0 - pos0 - o);
       for (int64_t c = 0; c < n_lanes; c += kW) store(s + c, load(s + c) + load(tab + c));
     }
     return;

@@ -60,8 +60,7 @@ class RelGradSums {
 
   // Kerple, row r of block g (query head gh): dS = P∘(dP − Dᵢ) written over dP (ds), and the
   // row's sums (see the top of this file).
-  void kerple_row(const float* pr, float* ds, float di, const TileGeom& g, int64_t r,
-                  int64_t gh) {
+  void kerple_row(const float* pr, float* ds, float di, const TileGeom& g, int64_t r, int64_t gh) {
     const int64_t jd0 = g.j0 - (g.pos0 + r);
     const float* w1 = t_.w_r1.data() + g.h * t_.W + t_.O + jd0;
     const float* w2 = t_.w_r2.data() + g.h * t_.W + t_.O + jd0;
@@ -113,9 +112,9 @@ class RelGradSums {
   // The item's sums into the per-(b, h) partials: Kerple's two gradients into kerple
   // (B, H, 2); the others' hist (B, H, W), and FIRE's
   // dF (B, H, N + 1) and dc (B, H). rg_Tq: the item's rows; Di: its (group, Tq) Dᵢ.
-  void finish_item(int64_t b, int64_t hk, int64_t group, int64_t H, int64_t rg_Tq,
-                   const float* Di, std::vector<double>& kerple, std::vector<double>& hist,
-                   std::vector<double>& dF, std::vector<double>& dc) const {
+  void finish_item(int64_t b, int64_t hk, int64_t group, int64_t H, int64_t rg_Tq, const float* Di,
+                   std::vector<double>& kerple, std::vector<double>& hist, std::vector<double>& dF,
+                   std::vector<double>& dc) const {
     for (int64_t gh = 0; gh < group; ++gh) {
       const int64_t bh = b * H + hk * group + gh;
       if (kerple_) {
@@ -163,12 +162,12 @@ class RelGradSums {
   typedef double vd __attribute__((vector_size(kW * sizeof(double))));
   const detail::RelTables& t_;
   bool on_, fire_, kerple_;
-  SlopeRowSums rows_;          // Kerple: (group, Tq) rows of sums
+  SlopeRowSums rows_;  // Kerple: (group, Tq) rows of sums
   int64_t Tq_;
-  std::vector<double> hist_;   // (group, W)
-  std::vector<vd> block_;      // ≥ kTileQ + kTileK + kW doubles: the block's Σ dS by distance
-  std::vector<double> dF_;     // (group, N + 1)
-  std::vector<double> dc_;     // (group)
+  std::vector<double> hist_;  // (group, W)
+  std::vector<vd> block_;     // ≥ kTileQ + kTileK + kW doubles: the block's Σ dS by distance
+  std::vector<double> dF_;    // (group, N + 1)
+  std::vector<double> dc_;    // (group)
 };
 
 }  // namespace slope::cpu::SLOPE_ISA

@@ -154,7 +154,7 @@ struct HeadBias {
   bool left_masked = false, right_masked = false;
   int64_t win_left = -1, win_right = -1;      // the window (−1: unbounded) ...
   float jd_lo = -INFINITY, jd_hi = INFINITY;  // ... as bounds on jd (exact: |jd| < 2^24)
-  RelHead rel;  // a learned relative bias (cpu_rel_bias.h), or none
+  RelHead rel;                                // a learned relative bias (cpu_rel_bias.h), or none
 };
 
 // rt: the call's relative-bias tables (null or off: none).

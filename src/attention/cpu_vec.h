@@ -114,8 +114,9 @@ inline vf vtanh(vf y, vf* sech2) {
 inline vf vgather(const float* base, vi idx) {
 #if defined(__AVX512F__)
   // The masked forms with a zero source: the plain ones read an uninitialised one (GCC warns).
-  return reinterpret_cast<vf>(_mm512_mask_i32gather_ps(
-      _mm512_setzero_ps(), static_cast<__mmask16>(0xffff), reinterpret_cast<__m512i>(idx), base, 4));
+  return reinterpret_cast<vf>(_mm512_mask_i32gather_ps(_mm512_setzero_ps(),
+                                                       static_cast<__mmask16>(0xffff),
+                                                       reinterpret_cast<__m512i>(idx), base, 4));
 #elif defined(__AVX2__)
   return reinterpret_cast<vf>(
       _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, reinterpret_cast<__m256i>(idx),

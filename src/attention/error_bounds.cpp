@@ -81,7 +81,7 @@ class ErrorModel {
         sl_(widen(in.slopes_left, slope_extent(p))),
         sr_(widen(in.slopes_right, slope_extent(p))),
         rel_(widen(in.rel.params, relative_bias_param_count(in.rel.kind, p.H, in.rel.num_buckets,
-                                                             in.rel.fire_hidden))),
+                                                            in.rel.fire_hidden))),
         in64_{q_.data(),
               k_.data(),
               v_.data(),

@@ -50,8 +50,8 @@ struct Checker {
   // far keys heavier) whose bias −m·distance stays a float32 at every distance (< Tq + Tk), or
   // +inf to mask that side; NaN and −inf mean nothing.
   template <class T>
-  void slopes(const char* py, const char* field, const T* s, int64_t B, int64_t H,
-              int64_t stride_b, int64_t max_distance) const {
+  void slopes(const char* py, const char* field, const T* s, int64_t B, int64_t H, int64_t stride_b,
+              int64_t max_distance) const {
     for (int64_t b = 0; b < (stride_b == 0 ? 1 : B); ++b)
       for (int64_t h = 0; h < H; ++h) {
         const int64_t at = b * stride_b + h;
@@ -95,10 +95,9 @@ void Checker::relative_bias(const AttentionProblem& p, const AttentionInputs<T>&
   if (!rb.params) fail(name + ": its parameters are null");
   const int64_t nb = rb.num_buckets, max_distance = rb.max_distance;
   if (rb.kind == RelativeBiasKind::kT5 &&
-      (nb < (rb.bidirectional ? 4 : 2) ||
-       max_distance <= (rb.bidirectional ? nb / 2 : nb) / 2))
-    fail(name + ": num_buckets = " + std::to_string(rb.num_buckets) + " and max_distance = " +
-         std::to_string(rb.max_distance) +
+      (nb < (rb.bidirectional ? 4 : 2) || max_distance <= (rb.bidirectional ? nb / 2 : nb) / 2))
+    fail(name + ": num_buckets = " + std::to_string(rb.num_buckets) +
+         " and max_distance = " + std::to_string(rb.max_distance) +
          " are out of range; need num_buckets >= 4 (bidirectional) or >= 2 (causal) and "
          "max_distance > the exact buckets (num_buckets/4 bidirectional, num_buckets/2 causal)");
   const int64_t hidden = rb.fire_hidden, grid = rb.fire_grid;

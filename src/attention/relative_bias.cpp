@@ -41,9 +41,9 @@ const char* relative_bias_name(RelativeBiasKind kind) {
 }
 
 RelativeBiasKind relative_bias_kind(const std::string& name) {
-  for (RelativeBiasKind k : {RelativeBiasKind::kNone, RelativeBiasKind::kKerpleLog,
-                             RelativeBiasKind::kKerplePower, RelativeBiasKind::kT5,
-                             RelativeBiasKind::kFire})
+  for (RelativeBiasKind k :
+       {RelativeBiasKind::kNone, RelativeBiasKind::kKerpleLog, RelativeBiasKind::kKerplePower,
+        RelativeBiasKind::kT5, RelativeBiasKind::kFire})
     if (name == relative_bias_name(k)) return k;
   throw Error("relative bias '" + name +
               "' is unknown; use kerple-log, kerple-power, t5, fire or none");
@@ -67,10 +67,10 @@ std::vector<float> relative_bias_init(const RelativeBias<float>& shape, int64_t 
       std::uniform_real_distribution<float> first(-1.0f, 1.0f);  // fan_in 1
       const float bound2 = 1.0f / std::sqrt(static_cast<float>(K));
       std::uniform_real_distribution<float> second(-bound2, bound2);
-      for (int64_t k = 0; k < 2 * K; ++k) p[k] = first(rng);  // w1, b1
+      for (int64_t k = 0; k < 2 * K; ++k) p[k] = first(rng);                 // w1, b1
       for (int64_t k = 2 * K; k < (2 + H) * K + H; ++k) p[k] = second(rng);  // w2, b2
-      p[(2 + H) * K + H] = 1.0f;                                        // c
-      p[(2 + H) * K + H + 1] = static_cast<float>(fire_L);              // L
+      p[(2 + H) * K + H] = 1.0f;                                             // c
+      p[(2 + H) * K + H + 1] = static_cast<float>(fire_L);                   // L
       break;
     }
     default:
@@ -221,8 +221,7 @@ void rel_param_grads(const RelTables& t, const RelativeBias<float>& rb,
                      double dL, float* drel) {
   const int64_t H = t.H, O = t.O, W = t.W;
   const RelParams<float> P{rb, H};
-  const int64_t n_params =
-      relative_bias_param_count(rb.kind, H, rb.num_buckets, rb.fire_hidden);
+  const int64_t n_params = relative_bias_param_count(rb.kind, H, rb.num_buckets, rb.fire_hidden);
   std::vector<double> g(static_cast<size_t>(n_params), 0.0);
   switch (rb.kind) {
     case RelativeBiasKind::kKerpleLog:

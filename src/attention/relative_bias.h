@@ -49,7 +49,9 @@ struct RelParams {
   const T& table(int64_t bucket, int64_t h) const { return rb.params[bucket * H + h]; }
   const T& w1(int64_t k) const { return rb.params[k]; }
   const T& b1(int64_t k) const { return rb.params[rb.fire_hidden + k]; }
-  const T& w2(int64_t h, int64_t k) const { return rb.params[2 * rb.fire_hidden + h * rb.fire_hidden + k]; }
+  const T& w2(int64_t h, int64_t k) const {
+    return rb.params[2 * rb.fire_hidden + h * rb.fire_hidden + k];
+  }
   const T& b2(int64_t h) const { return rb.params[(2 + H) * rb.fire_hidden + h]; }
   const T& c() const { return rb.params[(2 + H) * rb.fire_hidden + H]; }
   const T& L() const { return rb.params[(2 + H) * rb.fire_hidden + H + 1]; }
@@ -197,9 +199,9 @@ struct RelTables {
   int64_t P0 = 0, N = 0;
   // FIRE's gradient also needs ψ_c(d) = ∂ψ/∂c = d/(c·d + 1) by distance, and per position
   // ψ(m), ψ_c(m) and whether m = L (doubles, read once per row).
-  std::vector<double> psic;               // (O + 1) by d
-  std::vector<double> psi_m, psic_m;      // by pos + P0
-  std::vector<char> m_is_L;               // by pos + P0
+  std::vector<double> psic;           // (O + 1) by d
+  std::vector<double> psi_m, psic_m;  // by pos + P0
+  std::vector<char> m_is_L;           // by pos + P0
   double c = 0.0, L = 0.0;
 
   bool on() const { return kind != RelativeBiasKind::kNone; }

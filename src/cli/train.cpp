@@ -121,8 +121,8 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
                  "decoder keeps causal ALiBi). Default: "
                  "alibi for gpt, alibi-symmetric otherwise")
       ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned",
-                             "alibi-symmetric", "alibi-nonsymmetric", "kerple-log",
-                             "kerple-power", "t5", "fire"}))
+                             "alibi-symmetric", "alibi-nonsymmetric", "kerple-log", "kerple-power",
+                             "t5", "fire"}))
       ->capture_default_str();
   app.add_option("--seed", t.seed, "seed of the init, the batches and dropout")
       ->capture_default_str();

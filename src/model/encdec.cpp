@@ -98,8 +98,8 @@ EncDec<Real>::EncDec(const EncDecConfig& config, EncDecLayout layout, uint64_t s
   const int64_t dec_layers = static_cast<int64_t>(decoder_.blocks.size());
   init_params(this->params(), this->table(), layout.params.init, config_.n_layer + dec_layers,
               config_.n_head, config_.max_bias, seed);
-  init_relative_bias(this->params(), encoder_, relative_bias_of(config_.pos, true),
-                     config_.n_head, static_cast<double>(config_.block_size), seed);
+  init_relative_bias(this->params(), encoder_, relative_bias_of(config_.pos, true), config_.n_head,
+                     static_cast<double>(config_.block_size), seed);
 }
 
 template <class Real>

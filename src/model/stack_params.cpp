@@ -64,8 +64,8 @@ template void init_relative_bias<double>(double*, const StackOffsets&, const Rel
                                          int64_t, double, uint64_t);
 template void clamp_relative_bias<float>(float*, const StackOffsets&, const RelativeBias<float>&,
                                          int64_t);
-template void clamp_relative_bias<double>(double*, const StackOffsets&,
-                                          const RelativeBias<float>&, int64_t);
+template void clamp_relative_bias<double>(double*, const StackOffsets&, const RelativeBias<float>&,
+                                          int64_t);
 
 namespace {
 

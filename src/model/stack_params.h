@@ -42,10 +42,10 @@ struct BlockOffsets {
   int64_t attn_proj_w = kAbsent, attn_proj_b = kAbsent;   // (C, C), (C)
   int64_t slopes_left = kAbsent, slopes_right = kAbsent;  // (H) learned: raw or θ (SlopeScheme)
   int64_t rel = kAbsent;  // a learned relative bias's parameters (RelativeBias's flat layout)
-  int64_t ln_x_w = kAbsent, ln_x_b = kAbsent;             // cross sub-block: (C)
-  int64_t xq_w = kAbsent, xq_b = kAbsent;                 // (C, C), (C)
-  int64_t xkv_w = kAbsent, xkv_b = kAbsent;               // (2C, C), (2C)
-  int64_t xproj_w = kAbsent, xproj_b = kAbsent;           // (C, C), (C)
+  int64_t ln_x_w = kAbsent, ln_x_b = kAbsent;    // cross sub-block: (C)
+  int64_t xq_w = kAbsent, xq_b = kAbsent;        // (C, C), (C)
+  int64_t xkv_w = kAbsent, xkv_b = kAbsent;      // (2C, C), (2C)
+  int64_t xproj_w = kAbsent, xproj_b = kAbsent;  // (C, C), (C)
   int64_t ln_2_w = kAbsent, ln_2_b = kAbsent;
   int64_t c_fc_w = kAbsent, c_fc_b = kAbsent;          // (4C, C), (4C)
   int64_t mlp_proj_w = kAbsent, mlp_proj_b = kAbsent;  // (C, 4C), (C)
@@ -98,8 +98,8 @@ std::string relative_bias_tensor(const RelativeBias<float>& rel, int64_t H,
 // The shape of a relative bias in scalar Real (params null; set per layer).
 template <class Real>
 RelativeBias<Real> relative_bias_of_real(const RelativeBias<float>& r) {
-  return {r.kind, nullptr, r.num_buckets, r.max_distance, r.bidirectional, r.fire_hidden,
-          r.fire_grid};
+  return {r.kind,          nullptr,       r.num_buckets, r.max_distance,
+          r.bidirectional, r.fire_hidden, r.fire_grid};
 }
 
 // Writes each block's relative-bias parameters (relative_bias_init; FIRE's L = fire_L, each

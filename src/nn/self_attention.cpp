@@ -135,10 +135,10 @@ void self_attention_backward(Real* dqkv, NoDeduce<Real>* dslopes_left,
                 "vector's whole gradient goes to dslopes_left");
   std::vector<Real> dm_left(dslopes_left ? static_cast<size_t>(H) : 0),
       dm_right(dslopes_right ? static_cast<size_t>(H) : 0);
-  const int64_t n_rel = bias.drel ? relative_bias_param_count(bias.rel.kind, H,
-                                                               bias.rel.num_buckets,
-                                                               bias.rel.fire_hidden)
-                                  : 0;
+  const int64_t n_rel =
+      bias.drel
+          ? relative_bias_param_count(bias.rel.kind, H, bias.rel.num_buckets, bias.rel.fire_hidden)
+          : 0;
   std::vector<Real> drel(static_cast<size_t>(n_rel));
   const AttentionGrads<Real> grads{scratch,
                                    scratch + C,

@@ -23,11 +23,11 @@ enum class Bias { kNone, kAlibi, kSymmetric, kNonsymmetric, kLearned };
 // each family's domain.
 struct RelCase {
   RelativeBiasKind kind = RelativeBiasKind::kNone;
-  bool bidirectional = true;     // T5
+  bool bidirectional = true;  // T5
   int64_t num_buckets = 32, max_distance = 64;
   int64_t fire_hidden = 8, fire_grid = 256;
-  double fire_L = 40.0;          // FIRE's L: rows past it take the per-score gradient path
-  float scale = 1.0f;            // Kerple's r1, T5's table and FIRE's output layer, scaled
+  double fire_L = 40.0;  // FIRE's L: rows past it take the per-score gradient path
+  float scale = 1.0f;    // Kerple's r1, T5's table and FIRE's output layer, scaled
 };
 
 struct Case {
@@ -62,7 +62,7 @@ inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 struct Instance {
   AttentionProblem p;
   std::vector<float> q, k, v, sl, sr, dout, mask_f;
-  std::vector<float> rel;       // the relative bias's parameters (RelativeBias's flat layout)
+  std::vector<float> rel;         // the relative bias's parameters (RelativeBias's flat layout)
   RelativeBias<float> rel_shape;  // its kind and sizes (params: set by inputs())
   std::vector<uint8_t> mask_b;
   std::vector<int32_t> key_lengths, cu_q, cu_k;
@@ -102,7 +102,7 @@ inline std::vector<float> make_rel_params(const Case& c, const RelativeBias<floa
       const int64_t K = shape.fire_hidden;
       for (int64_t k = 0; k < K; ++k) r[k] = uni(-3.0f, 3.0f), r[K + k] = uni(-1.0f, 1.0f);
       for (int64_t k = 2 * K; k < (2 + H) * K + H; ++k) r[k] = s * uni(-1.5f, 1.5f);
-      r[(2 + H) * K + H] = uni(0.5f, 2.0f);                        // c
+      r[(2 + H) * K + H] = uni(0.5f, 2.0f);                       // c
       r[(2 + H) * K + H + 1] = static_cast<float>(c.rel.fire_L);  // L
       break;
     }
@@ -311,8 +311,8 @@ struct Typed {
       in.slopes_left = sl.data();
       in.slopes_right = sr.empty() ? nullptr : sr.data();
     }
-    in.rel = {rel_shape.kind,        rel.empty() ? nullptr : rel.data(),
-              rel_shape.num_buckets, rel_shape.max_distance,
+    in.rel = {rel_shape.kind,          rel.empty() ? nullptr : rel.data(),
+              rel_shape.num_buckets,   rel_shape.max_distance,
               rel_shape.bidirectional, rel_shape.fire_hidden,
               rel_shape.fire_grid};
     return in;

@@ -82,7 +82,8 @@ double materialised(const Instance& x, int64_t H, int64_t h, int64_t pos, int64_
       if (exact) return fire_mlp(w, H, K, h, u);
       const int64_t n = std::min<int64_t>(static_cast<int64_t>(std::floor(u * N)), N - 1);
       const double t = u * N - n;
-      const double f0 = fire_mlp(w, H, K, h, double(n) / N), f1 = fire_mlp(w, H, K, h, double(n + 1) / N);
+      const double f0 = fire_mlp(w, H, K, h, double(n) / N),
+                   f1 = fire_mlp(w, H, K, h, double(n + 1) / N);
       return f0 + t * (f1 - f0);
     }
     default:
@@ -118,7 +119,8 @@ void check_tiles(const Instance& x, double* worst_exact) {
     double interp_bound = 0.0;  // FIRE: Σ_k |w2_hk·w1_k| / (4N)
     if (x.rel_shape.kind == RelativeBiasKind::kFire) {
       const int64_t K = x.rel_shape.fire_hidden;
-      for (int64_t k = 0; k < K; ++k) interp_bound += std::abs(double(x.rel[2 * K + h * K + k]) * x.rel[k]);
+      for (int64_t k = 0; k < K; ++k)
+        interp_bound += std::abs(double(x.rel[2 * K + h * K + k]) * x.rel[k]);
       interp_bound /= 4.0 * x.rel_shape.fire_grid;
     }
     for (int64_t pos0 = 0; pos0 < T; pos0 += kTile)
@@ -137,8 +139,8 @@ void check_tiles(const Instance& x, double* worst_exact) {
               const float got = S[static_cast<size_t>(o * lanes + l)];
               const double def = materialised(x, H, h, pos, j);
               const std::string where = std::string(relative_bias_name(x.rel_shape.kind)) +
-                                        " h=" + std::to_string(h) + " pos=" +
-                                        std::to_string(pos) + " j=" + std::to_string(j) +
+                                        " h=" + std::to_string(h) + " pos=" + std::to_string(pos) +
+                                        " j=" + std::to_string(j) +
                                         (query_lanes ? " (Sᵀ)" : " (S)");
               if (x.rel_shape.kind != RelativeBiasKind::kFire) {
                 ASSERT_EQ(got, static_cast<float>(def)) << where;
@@ -150,8 +152,10 @@ void check_tiles(const Instance& x, double* worst_exact) {
               const int64_t n = std::min<int64_t>(static_cast<int64_t>(uc * N), int64_t(N) - 1);
               const double f0 = fire_mlp(x.rel, H, x.rel_shape.fire_hidden, h, n / N);
               const double f1 = fire_mlp(x.rel, H, x.rel_shape.fire_hidden, h, (n + 1) / N);
-              const double bound = 2.0 * kU * (std::abs(f0) + std::abs(f1 - f0) * (1.0 + 3.0 * uc * N));
-              ASSERT_LE(std::abs(got - def), bound) << where << ": got " << got << ", interpolant " << def;
+              const double bound =
+                  2.0 * kU * (std::abs(f0) + std::abs(f1 - f0) * (1.0 + 3.0 * uc * N));
+              ASSERT_LE(std::abs(got - def), bound)
+                  << where << ": got " << got << ", interpolant " << def;
               const double exact = materialised(x, H, h, pos, j, true);
               ASSERT_LE(std::abs(got - exact), bound + interp_bound * (1.0 + 1e-12))
                   << where << ": got " << got << ", MLP " << exact;
@@ -166,10 +170,11 @@ TEST(RelativeBiasTiles, KerpleAndT5AreTheDefinitionRoundedOnce) {
   check_tiles(rel_instance(RelativeBiasKind::kKerpleLog, 3, 200), &unused);
   check_tiles(rel_instance(RelativeBiasKind::kKerplePower, 3, 200), &unused);
   check_tiles(rel_instance(RelativeBiasKind::kT5, 3, 300), &unused);
-  check_tiles(rel_instance(RelativeBiasKind::kT5, 3, 300, [](Case& c) {
-                c.rel.bidirectional = false;
-                c.rel.num_buckets = 16, c.rel.max_distance = 100;
-              }),
+  check_tiles(rel_instance(RelativeBiasKind::kT5, 3, 300,
+                           [](Case& c) {
+                             c.rel.bidirectional = false;
+                             c.rel.num_buckets = 16, c.rel.max_distance = 100;
+                           }),
               &unused);
 }
 
@@ -178,9 +183,10 @@ TEST(RelativeBiasTiles, FireWithinItsInterpolationBound) {
   // L = 40 (rows past it normalise by their own position), bidirectional (clamped keys), and the
   // default grid and width of the trainer (N = 1024, 32 hidden units).
   check_tiles(rel_instance(RelativeBiasKind::kFire, 3, 200), &worst);
-  check_tiles(rel_instance(RelativeBiasKind::kFire, 2, 200, [](Case& c) {
-                c.rel.fire_grid = 1024, c.rel.fire_hidden = 32, c.rel.fire_L = 128.0;
-              }),
+  check_tiles(rel_instance(RelativeBiasKind::kFire, 2, 200,
+                           [](Case& c) {
+                             c.rel.fire_grid = 1024, c.rel.fire_hidden = 32, c.rel.fire_L = 128.0;
+                           }),
               &worst);
   std::printf("[fire] worst |kernel tile − exact MLP| = %.3g\n", worst);
 }
@@ -217,7 +223,8 @@ void check_reference_gradients(const Case& c, bool finite_differences) {
   if (finite_differences) {
     Typed<double> t(x);
     for (size_t i = 0; i < t.rel.size(); ++i) {
-      const double fd = central_difference(t.rel[i], [&] { return loss(p, t); }, 1e-4);
+      const double fd = central_difference(
+          t.rel[i], [&] { return loss(p, t); }, 1e-4);
       // 1e-8·max|grad|: the truncation h⁴·|f⁽⁵⁾| at h = 1e-4 and the rounding eps·|L|/h.
       EXPECT_NEAR(g.drel[i], fd, 1e-8 * gmax + 1e-10) << c.name << " param " << i;
     }
@@ -289,8 +296,8 @@ INSTANTIATE_TEST_SUITE_P(Families, RelativeBiasKernel, ::testing::ValuesIn(relat
 
 // The same bits with 1 and 2 threads (fixed-order sums per item and over the batch).
 TEST(RelativeBiasKernelDeterminism, GradientsIndependentOfThreadCount) {
-  for (RelativeBiasKind kind : {RelativeBiasKind::kKerpleLog, RelativeBiasKind::kT5,
-                                RelativeBiasKind::kFire}) {
+  for (RelativeBiasKind kind :
+       {RelativeBiasKind::kKerpleLog, RelativeBiasKind::kT5, RelativeBiasKind::kFire}) {
     Case c = mk("det", 3, 4, 2, 150, 150, 32, 32, true, Bias::kNone);
     c.rel.kind = kind;
     const Instance x = make_instance(c, 9);
