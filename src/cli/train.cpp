@@ -118,12 +118,18 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--pos", o.pos,
-                 "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned; "
+                 "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned, and "
+                 "the learned relative biases kerple-log, kerple-power (Chi et al. 2022), t5 "
+                 "(Raffel et al. 2020, causal buckets), fire (Li et al. 2023) "
+                 "(docs/relative-biases.md); "
                  "encoder and seq2seq: learned, sinusoidal, none, alibi-symmetric, "
-                 "alibi-nonsymmetric, alibi-learned (sigmoid slopes, left and right). Default: "
+                 "alibi-nonsymmetric, alibi-learned (sigmoid slopes, left and right), "
+                 "kerple-log, kerple-power, t5 (bidirectional buckets; in the encoder, the "
+                 "decoder keeps causal ALiBi). Default: "
                  "alibi for gpt, alibi-symmetric otherwise")
       ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned",
-                             "alibi-symmetric", "alibi-nonsymmetric"}))
+                             "alibi-symmetric", "alibi-nonsymmetric", "kerple-log", "kerple-power",
+                             "t5", "fire"}))
       ->capture_default_str();
   app.add_option("--seed", t.seed, "seed of the init, the batches and dropout")
       ->capture_default_str();
