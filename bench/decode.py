@@ -167,7 +167,8 @@ def main(argv=None):
                          f"{med['slope'][1] / med['llama.cpp'][1]:.2f}"])
             del llama
     flags = Path("/proc/cpuinfo").read_text()
-    info = machine_info(isa="AVX-512" if " avx512f " in flags else "AVX2 (no AVX-512)",
+    info = machine_info(OMP_WAIT_POLICY=os.environ.get("OMP_WAIT_POLICY", "unset"),
+                        load=f"{os.getloadavg()[0]:.1f} (1-min average at the end)", isa="AVX-512" if " avx512f " in flags else "AVX2 (no AVX-512)",
                         model=f"GPT L{L} H{H} C{C} V{V} F32, ALiBi, random weights",
                         prompt=f"{args.prompt_tokens} tokens", generated=f"{args.new_tokens} greedy",
                         repeats=args.repeats)
