@@ -1,5 +1,6 @@
-// The `slope` binary: prepare | train | sample | eval | bench attention | bench train. Errors,
-// on the command line or in the work, become one line "slope: ..." on stderr and exit code 1.
+// The `slope` binary: prepare | train | sample | eval | import | surgery | bench attention |
+// bench train. Errors, on the command line or in the work, become one line "slope: ..." on stderr
+// and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -8,6 +9,7 @@
 #include "cli/bench_attention.h"
 #include "cli/bench_train.h"
 #include "cli/config_file.h"
+#include "cli/convert.h"
 #include "cli/eval.h"
 #include "cli/prepare.h"
 #include "cli/sample.h"
@@ -37,6 +39,14 @@ int main(int argc, char** argv) {
   slope::cli::EvalOptions eval_options;
   CLI::App* eval = app.add_subcommand("eval");
   slope::cli::add_eval_options(*eval, eval_options);
+
+  slope::cli::ImportOptions import_options;
+  CLI::App* import = app.add_subcommand("import");
+  slope::cli::add_import_options(*import, import_options);
+
+  slope::cli::SurgeryOptions surgery_options;
+  CLI::App* surgery = app.add_subcommand("surgery");
+  slope::cli::add_surgery_options(*surgery, surgery_options);
 
   CLI::App* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);
@@ -73,6 +83,8 @@ int main(int argc, char** argv) {
     }
     if (sample->parsed()) return slope::cli::run_sample(sample_options);
     if (eval->parsed()) return slope::cli::run_eval(eval_options);
+    if (import->parsed()) return slope::cli::run_import(import_options);
+    if (surgery->parsed()) return slope::cli::run_surgery(surgery_options);
     if (bench_attention->parsed()) return slope::cli::run_bench_attention(attention);
     if (bench_train->parsed()) return slope::cli::run_bench_train(train_bench);
   } catch (const std::exception& e) {

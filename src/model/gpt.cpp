@@ -100,8 +100,9 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
     pos = pos_table_.data();
   }
   const StackCall<Real> call{
-      &stack_, false,   B, T, C, H, V, idx_.data(), pos, {true, nullptr, nullptr, nullptr},
-      nullptr, nullptr, 0};
+      &stack_, false,   B,           T,           C,
+      H,       V,       idx_.data(), pos,         {true, nullptr, nullptr, nullptr},
+      nullptr, nullptr, 0,           c.activation};
   stack_forward(a.st, a.branch, call, P, slopes_, drop);
   nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
 
@@ -142,8 +143,9 @@ void Gpt<Real>::backward() {
   nn::matmul_backward(g.dsmall, G + stack_.wte, nullptr, g.dlogits, a.st.ln_f, P + stack_.wte, B, T,
                       C, Vp);
   const StackCall<Real> call{
-      &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
-      nullptr, nullptr, 0};
+      &stack_, false,   B,           T,           C,
+      H,       V,       idx_.data(), nullptr,     {true, nullptr, nullptr, nullptr},
+      nullptr, nullptr, 0,           c.activation};
   stack_backward(g, a.st, g.dsmall, call, P, G, slopes_, backward_dropout(g.dbranch));
 }
 
