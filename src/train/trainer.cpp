@@ -100,6 +100,7 @@ void init_from_checkpoint(const TrainOptions& o, model::Gpt<float>& gpt) {
   origin["init_from_origin"] = fs::exists(source_origin, ec)
                                    ? nlohmann::ordered_json(files::read_json_file(source_origin))
                                    : nlohmann::ordered_json(nullptr);
+  fs::create_directories(o.out_dir);
   files::write_json_file(o.out_dir / io::kOriginFile, origin);
 }
 
