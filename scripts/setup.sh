@@ -122,6 +122,31 @@ else
     venv="$full_venv"
   fi
 fi
+
+# llama.cpp, the client the GGUF export is checked by (tests/python/test_mpt_export.py).
+# llama-cpp-python ships only an sdist on PyPI, which compiles llama.cpp (about 10 minutes on 2
+# idle cores). Its wheel is built once per version and processor — llama.cpp compiles for the
+# machine's own instruction set, so a wheel from an AVX-512 machine would not run on an
+# AVX2-only one — and kept under ~/.cache/slope/wheels/. SLOPE_LLAMA_CPP=0 skips it (the
+# llama.cpp tests then fail under CI and skip elsewhere).
+llama_cpp_version=0.3.36
+if ((tests)) && [[ "${SLOPE_LLAMA_CPP:-1}" != 0 ]] &&
+  ! "$full_venv/bin/python" -c "import llama_cpp" 2>/dev/null; then
+  cpu_key="$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | sort | sha256sum | cut -c1-12)"
+  wheels="$cache/wheels/llama_cpp_python-$llama_cpp_version-cpu-$cpu_key"
+  if ! compgen -G "$wheels/*.whl" >/dev/null; then
+    say "llama-cpp-python $llama_cpp_version: building its wheel for this processor into $wheels (once; about 10 minutes on 2 cores)"
+    rm -rf "$wheels.partial"
+    CMAKE_ARGS="-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF" \
+      CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+      "$full_venv/bin/python" -m pip wheel -q --no-deps "llama-cpp-python==$llama_cpp_version" \
+      -w "$wheels.partial"
+    mv "$wheels.partial" "$wheels"
+  fi
+  say "llama-cpp-python: installing $(basename "$wheels"/*.whl)"
+  "$full_venv/bin/python" -m pip install -q "$wheels"/*.whl
+fi
+
 ln -sfn "$venv" "$root/.venv"
 say ".venv -> $venv"
 

@@ -49,43 +49,16 @@ nlohmann::json read_origin(const fs::path& checkpoint) {
 
 }  // namespace
 
-void add_import_options(CLI::App& app, ImportOptions& o) {
-  app.description(
-      "Make a slope checkpoint from another program's model: a Hugging Face GPT-2 "
-      "(GPT2LMHeadModel.save_pretrained: config.json + model.safetensors; Conv1D weights are "
-      "transposed to slope's (out, in), the MLP keeps GPT-2's tanh GELU). The directory's "
-      "tokenizer (tokenizer.json, or vocab.json + merges.txt) comes along as CKPT/tokenizer/ "
-      "when its vocabulary matches the model's. nanoGPT's ckpt.pt: python -m slope.convert "
-      "nanogpt ckpt.pt OUT.");
-  app.footer(
-      "Example:\n"
-      "  slope import --from hf-gpt2 gpt2/ --out ckpt/gpt2\n"
-      "  slope surgery --pos alibi ckpt/gpt2 ckpt/gpt2-alibi\n");
-  app.add_option("--from", o.from, "the source's format: hf-gpt2")
-      ->required()
-      ->check(CLI::IsMember({"hf-gpt2"}))
-      ->type_name("FORMAT");
-  app.add_option("source", o.source, "the source directory (save_pretrained's)")
-      ->required()
-      ->check(CLI::ExistingDirectory)
-      ->type_name("DIR");
-  app.add_option("--out", o.out, "the checkpoint directory to write")
-      ->required()
-      ->type_name("CKPT");
-  app.add_flag("--force", o.force, "replace CKPT's checkpoint if it has one");
-}
-
-int run_import(const ImportOptions& o) {
-  data::check_output_dir(o.out, outputs(true), o.force);
-  const model::Gpt<float> gpt = io::read_hf_gpt2(o.source);
+int import_hf_gpt2(const fs::path& source, const fs::path& out) {
+  const model::Gpt<float> gpt = io::read_hf_gpt2(source);
   const model::GptConfig& c = gpt.config();
   std::unique_ptr<data::Tokenizer> tokenizer;
   std::string tokenizer_note = "no tokenizer files in the source";
   std::error_code ec;
-  if (fs::exists(o.source / data::kTokenizerMetaFile, ec) ||
-      fs::exists(o.source / data::kHfVocabFile, ec)) {
+  if (fs::exists(source / data::kTokenizerMetaFile, ec) ||
+      fs::exists(source / data::kHfVocabFile, ec)) {
     auto t =
-        std::make_unique<data::ByteLevelBpeTokenizer>(data::ByteLevelBpeTokenizer::load(o.source));
+        std::make_unique<data::ByteLevelBpeTokenizer>(data::ByteLevelBpeTokenizer::load(source));
     if (static_cast<int64_t>(t->vocab_size()) == c.vocab_size) {
       tokenizer = std::move(t);
       tokenizer_note = "tokenizer/ (byte-level BPE) copied";
@@ -96,11 +69,11 @@ int run_import(const ImportOptions& o) {
   }
   nlohmann::ordered_json origin;
   origin["made_by"] = "slope import";
-  origin["from"] = o.from;
-  origin["source"] = fs::absolute(o.source).string();
-  write_made_checkpoint(o.out, gpt, tokenizer.get(), origin, o.force);
-  std::printf("imported %s (%s) into %s: L%lld H%lld C%lld, vocab %lld, block_size %lld, %s\n",
-              o.source.c_str(), o.from.c_str(), o.out.c_str(), static_cast<long long>(c.n_layer),
+  origin["from"] = "hf-gpt2";
+  origin["source"] = fs::absolute(source).string();
+  write_made_checkpoint(out, gpt, tokenizer.get(), origin, /*force=*/true);
+  std::printf("imported %s (hf-gpt2) into %s: L%lld H%lld C%lld, vocab %lld, block_size %lld, %s\n",
+              source.c_str(), out.c_str(), static_cast<long long>(c.n_layer),
               static_cast<long long>(c.n_head), static_cast<long long>(c.n_embd),
               static_cast<long long>(c.vocab_size), static_cast<long long>(c.block_size),
               model::activation_name(c.activation));

@@ -1,8 +1,8 @@
-// `slope import` (a Hugging Face GPT-2 in, as a slope checkpoint) and `slope surgery` (learned
-// positions out, ALiBi in): the commands that make a checkpoint from another one rather than by
-// training. Each writes CKPT/config.json, model.safetensors, tokenizer/ (when the source has
-// one) and origin.json through a staging directory: all or nothing, never over an existing
-// checkpoint without --force.
+// `slope import --from hf-gpt2` (a Hugging Face GPT-2 in, as a slope checkpoint; the other
+// --from formats are model_io.h's) and `slope surgery` (learned positions out, ALiBi in): the
+// commands that make a checkpoint from another one rather than by training. Each writes
+// CKPT/config.json, model.safetensors, tokenizer/ (when the source has one) and origin.json
+// through a staging directory, all or nothing.
 #pragma once
 
 #include <filesystem>
@@ -14,15 +14,9 @@ class App;
 
 namespace slope::cli {
 
-struct ImportOptions {
-  std::string from;              // the source format: hf-gpt2
-  std::filesystem::path source;  // a save_pretrained directory
-  std::filesystem::path out;
-  bool force = false;
-};
-
-void add_import_options(CLI::App& app, ImportOptions& o);
-int run_import(const ImportOptions& o);
+// `slope import --from hf-gpt2 DIR --out CKPT`: a GPT2LMHeadModel.save_pretrained directory.
+// Existing files of CKPT are replaced (as `slope import` does for every format), all at once.
+int import_hf_gpt2(const std::filesystem::path& source, const std::filesystem::path& out);
 
 struct SurgeryOptions {
   std::string pos = "alibi";     // alibi | alibi-learned

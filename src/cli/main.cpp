@@ -1,6 +1,6 @@
-// The `slope` binary: prepare | train | sample | eval | import | surgery | bench attention |
-// bench train. Errors, on the command line or in the work, become one line "slope: ..." on stderr
-// and exit code 1.
+// The `slope` binary: prepare | train | sample | eval | export | import | surgery |
+// bench attention | bench train. Errors, on the command line or in the work, become one line
+// "slope: ..." on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -11,6 +11,7 @@
 #include "cli/config_file.h"
 #include "cli/convert.h"
 #include "cli/eval.h"
+#include "cli/model_io.h"
 #include "cli/prepare.h"
 #include "cli/sample.h"
 #include "cli/train.h"
@@ -40,9 +41,13 @@ int main(int argc, char** argv) {
   CLI::App* eval = app.add_subcommand("eval");
   slope::cli::add_eval_options(*eval, eval_options);
 
+  slope::cli::ExportOptions export_options;
+  CLI::App* export_cmd = app.add_subcommand("export");
+  slope::cli::add_export_options(*export_cmd, export_options);
+
   slope::cli::ImportOptions import_options;
-  CLI::App* import = app.add_subcommand("import");
-  slope::cli::add_import_options(*import, import_options);
+  CLI::App* import_cmd = app.add_subcommand("import");
+  slope::cli::add_import_options(*import_cmd, import_options);
 
   slope::cli::SurgeryOptions surgery_options;
   CLI::App* surgery = app.add_subcommand("surgery");
@@ -83,7 +88,8 @@ int main(int argc, char** argv) {
     }
     if (sample->parsed()) return slope::cli::run_sample(sample_options);
     if (eval->parsed()) return slope::cli::run_eval(eval_options);
-    if (import->parsed()) return slope::cli::run_import(import_options);
+    if (export_cmd->parsed()) return slope::cli::run_export(export_options);
+    if (import_cmd->parsed()) return slope::cli::run_import(import_options);
     if (surgery->parsed()) return slope::cli::run_surgery(surgery_options);
     if (bench_attention->parsed()) return slope::cli::run_bench_attention(attention);
     if (bench_train->parsed()) return slope::cli::run_bench_train(train_bench);

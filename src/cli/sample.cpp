@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <random>
 #include <vector>
@@ -51,6 +52,9 @@ void add_sample_options(CLI::App& app, SampleOptions& o) {
       ->capture_default_str();
   app.add_flag("--stop-at-newline", o.stop_at_newline,
                "end each sample at its first generated newline (one name, one line)");
+  app.add_flag("--timing", o.timing,
+               "GPT: print the prompt's and the generation's tokens/s on stderr (as llama.cpp "
+               "counts them: the prompt is one forward; generation is every later token)");
   app.add_option("--word", o.words,
                  "seq2seq checkpoints: a word to transcribe (repeatable); printed as "
                  "word<TAB>phonemes<TAB>(log p)");
@@ -119,7 +123,13 @@ int run_sample(const SampleOptions& o) {
   const int64_t Vp = config.padded_vocab_size();
   int64_t pending = static_cast<int64_t>(start.size());  // context tokens not yet in the cache
   std::vector<int32_t> idx;
+  using Clock = std::chrono::steady_clock;
+  const Clock::time_point t0 = Clock::now();
+  Clock::time_point t_prompt = t0;  // the end of the first forward (the prompt's)
+  int64_t steps = 0;
   for (int64_t step = 0; step < o.max_new_tokens; ++step) {
+    if (step == 1) t_prompt = Clock::now();
+    steps = step + 1;
     const int64_t n = static_cast<int64_t>(context[0].size());
     if (decoder.max_length() > 0 && decoder.length() + pending > decoder.max_length()) {
       decoder.reset();  // learned positions: crop to the last block_size tokens
@@ -144,6 +154,19 @@ int run_sample(const SampleOptions& o) {
     if (std::all_of(done.begin(), done.end(), [](bool d) { return d; })) break;
   }
 
+  if (o.timing && steps > 0) {
+    const Clock::time_point t_end = Clock::now();
+    if (steps == 1) t_prompt = t_end;
+    const double prompt_s = std::chrono::duration<double>(t_prompt - t0).count();
+    const double gen_s = std::chrono::duration<double>(t_end - t_prompt).count();
+    std::fprintf(stderr,
+                 "timing: prompt %zu tokens x %lld samples in %.3f s (%.1f tokens/s); generation "
+                 "%lld steps x %lld samples in %.3f s (%.2f tokens/s)\n",
+                 start.size(), static_cast<long long>(B), prompt_s,
+                 static_cast<double>(start.size() * B) / prompt_s,
+                 static_cast<long long>(steps - 1), static_cast<long long>(B), gen_s,
+                 gen_s > 0 ? static_cast<double>((steps - 1) * B) / gen_s : 0.0);
+  }
   for (int64_t b = 0; b < B; ++b) {
     const std::string text = (o.prompt.empty() ? "" : o.prompt) + tokenizer->decode(generated[b]);
     if (o.stop_at_newline) {

@@ -24,6 +24,7 @@ struct SampleOptions {
   std::vector<std::string> words;  // seq2seq checkpoints: the sources to decode
   int64_t beam = 1;                // seq2seq: beam width (1: greedy)
   int threads = 0;
+  bool timing = false;  // GPT: prompt and generation speed on stderr (bench/decode.py reads it)
 };
 
 void add_sample_options(CLI::App& app, SampleOptions& o);

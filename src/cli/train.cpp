@@ -106,6 +106,15 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       ->capture_default_str();
   app.add_option("--dropout", m.dropout, "dropout on embeddings and residual branches")
       ->capture_default_str();
+  app.add_option("--bias", m.bias,
+                 "gpt: biases in the linear layers and LayerNorms (nanoGPT's bias; false for a "
+                 "model `slope export` writes as MPT)")
+      ->capture_default_str();
+  app.add_option("--max-bias", m.max_bias,
+                 "ALiBi slopes 2^(-max_bias·h/H), h = 1..H, for H a power of two (Press et al. at "
+                 "8; MPT's alibi_bias_max)")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   app.add_option("--pos", o.pos,
                  "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned; "
                  "encoder and seq2seq: learned, sinusoidal, none, alibi-symmetric, "
@@ -174,6 +183,11 @@ void take_checkpoint_architecture(const ConfigurableSubcommand& app, TrainCliOpt
     throw Error("--pos " + o.pos + " but --init-from " + path.string() + " has " +
                 model::position_name(ck.pos) + ": change positions with `slope surgery`");
   if (ck.pos == model::Position::learned) agree("--block-size", m.block_size, ck.block_size);
+  if (app.given("--bias") && m.bias != ck.bias)
+    throw Error("--bias differs from --init-from " + path.string() + "'s: leave it out");
+  if (app.given("--max-bias") && m.max_bias != ck.max_bias)
+    throw Error("--max-bias differs from --init-from " + path.string() +
+                "'s: leave it out (the slopes are part of the model)");
   const int64_t block_size = app.given("--block-size") ? m.block_size : ck.block_size;
   const double dropout = m.dropout;
   m = ck;

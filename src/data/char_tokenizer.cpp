@@ -2,9 +2,9 @@
 #include <algorithm>
 #include <set>
 
-#include "files/json_file.h"
 #include "data/tokenizer.h"
 #include "data/utf8.h"
+#include "files/json_file.h"
 #include "slope/error.h"
 
 namespace slope::data {
@@ -72,6 +72,17 @@ void CharTokenizer::save(const fs::path& dir) const {
   files::write_json_file(dir / kTokenizerMetaFile, j);
 }
 
+CharTokenizer CharTokenizer::from_code_points(std::vector<char32_t> cps, const std::string& where) {
+  for (size_t i = 0; i < cps.size(); ++i) {
+    if (cps[i] > 0x10FFFF || (cps[i] >= 0xD800 && cps[i] <= 0xDFFF) ||
+        (i > 0 && cps[i] <= cps[i - 1])) {
+      throw Error(where + ": \"code_points\" must be ascending Unicode scalar values (entry " +
+                  std::to_string(i) + " is not)");
+    }
+  }
+  return CharTokenizer(std::move(cps));
+}
+
 CharTokenizer CharTokenizer::load(const fs::path& dir) {
   const fs::path meta_path = dir / kTokenizerMetaFile;
   const nlohmann::json j = files::read_json_file(meta_path);
@@ -80,16 +91,7 @@ CharTokenizer CharTokenizer::load(const fs::path& dir) {
     throw Error(meta_path.string() + ": not a char tokenizer");
   }
   const auto raw = files::json_field<std::vector<uint32_t>>(j, "code_points", meta_path);
-  std::vector<char32_t> cps(raw.begin(), raw.end());
-  for (size_t i = 0; i < cps.size(); ++i) {
-    if (cps[i] > 0x10FFFF || (cps[i] >= 0xD800 && cps[i] <= 0xDFFF) ||
-        (i > 0 && cps[i] <= cps[i - 1])) {
-      throw Error(meta_path.string() +
-                  ": \"code_points\" must be ascending Unicode scalar values (entry " +
-                  std::to_string(i) + " is not)");
-    }
-  }
-  CharTokenizer tok(std::move(cps));
+  CharTokenizer tok = from_code_points({raw.begin(), raw.end()}, meta_path.string());
   if (files::json_field<uint32_t>(j, "vocab_size", meta_path) != tok.vocab_size()) {
     throw Error(meta_path.string() + ": \"vocab_size\" disagrees with \"code_points\"");
   }

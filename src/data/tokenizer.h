@@ -59,6 +59,10 @@ class CharTokenizer final : public Tokenizer {
   static CharTokenizer train(std::string_view training_text);
   // From the tokenizer.json of a char tokenizer.
   static CharTokenizer load(const std::filesystem::path& dir);
+  // From the code points of ids 1..V-1 (a vocabulary read from another format). Throws
+  // slope::Error naming `where` unless they are ascending Unicode scalar values.
+  static CharTokenizer from_code_points(std::vector<char32_t> code_points,
+                                        const std::string& where);
 
   std::string kind() const override { return "char"; }
   uint32_t vocab_size() const override { return static_cast<uint32_t>(code_points_.size()) + 1; }

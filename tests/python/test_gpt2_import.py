@@ -68,7 +68,7 @@ def hf_gpt2(tmp_path, activation="gelu_new", **overrides):
 @pytest.mark.parametrize("activation,slope_name", [("gelu_new", "gelu-tanh"), ("gelu", None)])
 def test_hf_gpt2_logits(tmp_path, activation, slope_name):
     model = hf_gpt2(tmp_path, activation)
-    r = run([oracle.dump_binary("slope", "SLOPE_BIN"), "import", "--from", "hf-gpt2",
+    r = run([oracle.dump_binary("slope", "SLOPE_BINARY"), "import", "--from", "hf-gpt2",
              tmp_path / "hf", "--out", tmp_path / "ckpt"])
     assert r.returncode == 0, r.stderr
     config = json.loads((tmp_path / "ckpt" / "config.json").read_text())
@@ -91,7 +91,7 @@ def test_hf_gpt2_logits(tmp_path, activation, slope_name):
 def test_hf_gpt2_wrong_gelu_would_show(tmp_path):
     """The bound separates GPT-2's two GELUs: the tolerance is a test, not a formality."""
     model = hf_gpt2(tmp_path, "gelu_new")
-    r = run([oracle.dump_binary("slope", "SLOPE_BIN"), "import", "--from", "hf-gpt2",
+    r = run([oracle.dump_binary("slope", "SLOPE_BINARY"), "import", "--from", "hf-gpt2",
              tmp_path / "hf", "--out", tmp_path / "ckpt"])
     assert r.returncode == 0, r.stderr
     cfg_path = tmp_path / "ckpt" / "config.json"
@@ -112,7 +112,7 @@ def test_hf_gpt2_wrong_gelu_would_show(tmp_path):
 ])
 def test_hf_gpt2_refuses_what_slope_lacks(tmp_path, override, needle):
     hf_gpt2(tmp_path, **override)
-    r = run([oracle.dump_binary("slope", "SLOPE_BIN"), "import", "--from", "hf-gpt2",
+    r = run([oracle.dump_binary("slope", "SLOPE_BINARY"), "import", "--from", "hf-gpt2",
              tmp_path / "hf", "--out", tmp_path / "ckpt"])
     assert r.returncode == 1 and needle in r.stderr, r.stderr
     assert not (tmp_path / "ckpt" / "config.json").exists()

@@ -9,7 +9,7 @@ and saved both ways (tokenizer.json; vocab.json + merges.txt). slope's ids come 
 back to the file byte for byte. `slope prepare --tokenizer byte-bpe` trains a tokenizer whose
 tokenizer.json `tokenizers` must load and encode to slope's ids.
 
-The `slope` binary is looked for in $SLOPE_BIN, then build/slope (oracle.dump_binary).
+The `slope` binary is looked for in $SLOPE_BINARY, then build/slope (oracle.dump_binary).
 """
 
 import json
@@ -31,7 +31,7 @@ TRAINING = ("In the beginning God created the heaven and the earth. And the eart
 
 
 def slope_bin():
-    return oracle.dump_binary("slope", "SLOPE_BIN")
+    return oracle.dump_binary("slope", "SLOPE_BINARY")
 
 
 def torture_text():

@@ -25,7 +25,7 @@ TEXT = ("In the beginning God created the heaven and the earth. And the earth wa
 
 
 def slope(*args):
-    r = subprocess.run([str(oracle.dump_binary("slope", "SLOPE_BIN"))] + [str(a) for a in args],
+    r = subprocess.run([str(oracle.dump_binary("slope", "SLOPE_BINARY"))] + [str(a) for a in args],
                        capture_output=True, text=True)
     return r
 
