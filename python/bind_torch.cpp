@@ -29,7 +29,39 @@ struct TorchOptions {
   double scale = 0.0;
   double skip_tolerance = 0.0;
   Extras extras;
+  slope::RelativeBias<float> rel;  // a learned relative bias's kind and sizes (params per call)
 };
+
+// The learned relative bias of a call (slope/attention.h): rel_params is its flat parameter
+// block (relative_bias_param_count elements), or absent (none).
+void set_rel(Call& c, const TorchOptions& o, const std::optional<FloatArray>& rel_params) {
+  if (o.rel.kind == slope::RelativeBiasKind::kNone) {
+    if (rel_params) bad("rel_params given but the options' relative bias is none");
+    return;
+  }
+  if (!rel_params) bad("the options name a relative bias but rel_params is None");
+  const int64_t n =
+      slope::relative_bias_param_count(o.rel.kind, c.p.H, o.rel.num_buckets, o.rel.fire_hidden);
+  if (static_cast<int64_t>(rel_params->size()) != n || rel_params->ndim() != 1 ||
+      (n > 1 && rel_params->stride(0) != 1))
+    bad(std::string("rel_params of ") + slope::relative_bias_name(o.rel.kind) +
+        " must be contiguous (" + std::to_string(n) + "), got " + shape_str(*rel_params));
+  c.in.rel = o.rel;
+  c.in.rel.params = rel_params->data();
+}
+
+// Sets a learned relative bias on the options (slope.relative_bias): kind 0 none, 1 kerple-log,
+// 2 kerple-power, 3 t5, 4 fire.
+TorchOptions with_rel(const TorchOptions& o, int kind, int64_t num_buckets, int64_t max_distance,
+                      bool bidirectional, int64_t fire_hidden, int64_t fire_grid) {
+  if (kind < 0 || kind > 4) bad("relative bias kind must be 0..4, got " + std::to_string(kind));
+  TorchOptions r = o;
+  r.rel.kind = static_cast<slope::RelativeBiasKind>(kind);
+  r.rel.num_buckets = num_buckets, r.rel.max_distance = max_distance;
+  r.rel.bidirectional = bidirectional;
+  r.rel.fire_hidden = fire_hidden, r.rel.fire_grid = fire_grid;
+  return r;
+}
 
 // The output-side (B, H, Tq, Dv) view: out, dout. Their strides become out_strides.
 Tensor4 out_view(const FloatArray& a, const char* name, const slope::AttentionProblem& p,
@@ -98,9 +130,10 @@ void forward(const FloatArray& q, const FloatArray& k, const FloatArray& v,
              const MutFloatArray& out, const MutFloatArray& lse,
              const std::optional<FloatArray>& sl, const std::optional<FloatArray>& sr,
              const std::optional<IndexArray>& key_lengths, const std::optional<AnyArray>& mask,
-             const TorchOptions& o) {
+             const TorchOptions& o, const std::optional<FloatArray>& rel_params) {
   Call c;
   make_torch_call(c, q, k, v, sl, sr, key_lengths, mask, o);
+  set_rel(c, o, rel_params);
   const int64_t rows = c.q.n[2];  // Tq, or total_q when packed
   const Tensor4 ov = out_view(FloatArray(out), "out", c.p, c.q.n[0], rows);
   c.p.out_strides = ov.s;
@@ -111,15 +144,17 @@ void forward(const FloatArray& q, const FloatArray& k, const FloatArray& v,
 
 // dq, dk and dv must have the strides of q, k and v (slope.torch allocates them with
 // torch.empty_like); dout those of out.
-void backward(const FloatArray& dout, const FloatArray& q, const FloatArray& k,
-              const FloatArray& v, const FloatArray& out, const FloatArray& lse,
-              const MutFloatArray& dq, const MutFloatArray& dk, const MutFloatArray& dv,
+void backward(const FloatArray& dout, const FloatArray& q, const FloatArray& k, const FloatArray& v,
+              const FloatArray& out, const FloatArray& lse, const MutFloatArray& dq,
+              const MutFloatArray& dk, const MutFloatArray& dv,
               const std::optional<MutFloatArray>& dsl, const std::optional<MutFloatArray>& dsr,
               const std::optional<FloatArray>& sl, const std::optional<FloatArray>& sr,
               const std::optional<IndexArray>& key_lengths, const std::optional<AnyArray>& mask,
-              const TorchOptions& o) {
+              const TorchOptions& o, const std::optional<FloatArray>& rel_params,
+              const std::optional<MutFloatArray>& drel) {
   Call c;
   make_torch_call(c, q, k, v, sl, sr, key_lengths, mask, o);
+  set_rel(c, o, rel_params);
   slope::AttentionProblem& p = c.p;
   const int64_t rows = c.q.n[2];
   const Tensor4 ov = out_view(out, "out", p, c.q.n[0], rows);
@@ -150,6 +185,11 @@ void backward(const FloatArray& dout, const FloatArray& q, const FloatArray& k,
   };
   slope::AttentionGrads<float> grads_out{g[0], g[1], g[2], slope_grad(dsl, "dslopes_left"),
                                          slope_grad(dsr, "dslopes_right")};
+  if (drel) {
+    if (!rel_params || drel->size() != rel_params->size())
+      bad("drel must have the size of rel_params");
+    grads_out.drel = drel->data();
+  }
   nb::gil_scoped_release release;
   slope::attention_backward(p, c.in, ov.data, dov.data, lse_ptr, grads_out);
 }
@@ -162,12 +202,17 @@ void bind_torch(nb::module_& m) {
         "skip_tolerance"_a, "cu_seqlens_q"_a.none(), "cu_seqlens_k"_a.none(), "max_seqlen_q"_a,
         "max_seqlen_k"_a, "The options of slope.torch's operators, checked once.");
   nb::class_<TorchOptions>(m, "TorchOptions");
+  m.def("torch_options_with_rel", &with_rel, "options"_a, "kind"_a, "num_buckets"_a,
+        "max_distance"_a, "bidirectional"_a, "fire_hidden"_a, "fire_grid"_a,
+        "The options with a learned relative bias (slope.relative_bias).");
   m.def("torch_forward", &forward, "q"_a, "k"_a, "v"_a, "out"_a, "lse"_a, "alibi_slopes"_a.none(),
         "alibi_slopes_right"_a.none(), "key_lengths"_a.none(), "attn_mask"_a.none(), "options"_a,
+        "rel_params"_a.none() = nb::none(),
         "Writes out and lse in place (slope.torch's forward operator).");
   m.def("torch_backward", &backward, "dout"_a, "q"_a, "k"_a, "v"_a, "out"_a, "lse"_a, "dq"_a,
         "dk"_a, "dv"_a, "dslopes"_a.none(), "dslopes_right"_a.none(), "alibi_slopes"_a.none(),
         "alibi_slopes_right"_a.none(), "key_lengths"_a.none(), "attn_mask"_a.none(), "options"_a,
+        "rel_params"_a.none() = nb::none(), "drel"_a.none() = nb::none(),
         "Writes dq, dk, dv and the slope gradients in place (slope.torch's backward operator).");
 }
 

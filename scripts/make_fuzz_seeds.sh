@@ -49,6 +49,12 @@ seed() {  # seed TARGET NAME FILE
 seed fuzz_safetensors gpt-model.safetensors "$work/gpt/model.safetensors"
 seed fuzz_safetensors gpt-optimizer.safetensors "$work/gpt/optimizer.safetensors"
 seed fuzz_safetensors s2s-model.safetensors "$work/s2s/model.safetensors"
+q train --data "$work/char" --out "$work/mpt" --bias false --n-layer 1 --n-head 2 --n-embd 8 \
+  --block-size 8 --batch-size 2 --max-iters 2 --warmup-iters 1 --eval-interval 1 --eval-iters 1 --threads 1
+q export --format gguf "$work/mpt" "$work/mpt-f32.gguf"
+q export --format gguf --dtype f16 "$work/mpt" "$work/mpt-f16.gguf"
+seed fuzz_gguf mpt-f32.gguf "$work/mpt-f32.gguf"
+seed fuzz_gguf mpt-f16.gguf "$work/mpt-f16.gguf"
 seed fuzz_model_config gpt-config.json "$work/gpt/config.json"
 seed fuzz_model_config s2s-config.json "$work/s2s/config.json"
 seed fuzz_train_state gpt-train_state.json "$work/gpt/train_state.json"

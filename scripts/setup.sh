@@ -45,9 +45,11 @@ apt_packages=(
 )
 # The C++ tests, the headers the Python module is compiled against, pkg-config (the install
 # test builds the C example against the installed slope.pc with it), and ccache for the tests'
-# second (sanitizer) build, and clang with libFuzzer and its OpenMP for the fuzz smoke.
+# second (sanitizer) build, clang with libFuzzer and its OpenMP for the fuzz smoke, and Open MPI
+# for data-parallel `slope train` and its tests (mpirun -np 2; the main job builds without it).
 if ((tests)); then
-  apt_packages+=(libgtest-dev python3-dev pkg-config ccache clang libclang-rt-14-dev libomp-14-dev)
+  apt_packages+=(libgtest-dev python3-dev pkg-config ccache clang libclang-rt-14-dev libomp-14-dev
+                 openmpi-bin libopenmpi-dev)
 fi
 
 missing=()

@@ -128,6 +128,81 @@ struct AttentionProblem {
   float effective_scale() const;
 };
 
+// ---- Learned relative position biases (issue 19; docs/relative-biases.md) ------------------
+//
+// A per-head bias that depends on a score's (query, key) positions only through the signed
+// distance jd = j − p_i (and, for FIRE, on p_i through its normaliser), from a small
+// parametrised family. The kernels never form it as a T×T tensor: they tabulate it once per
+// call (O((Tq + Tk)·H) floats) and add it per score. d = |p_i − j| below.
+//   kKerpleLog   (Chi et al. 2022, KERPLE): bias_h = −r1_h·log(1 + r2_h·d),  r1 finite, r2 ≥ 0
+//   kKerplePower (Chi et al. 2022):         bias_h = −r1_h·d^r2_h,           r1 finite,
+//                                           0 < r2 ≤ 2 (d^r2 = 0 at d = 0)
+//   kT5          (Raffel et al. 2020, T5):  bias_h = table[bucket(j − p_i), h], bucket() as
+//                Hugging Face's T5Attention._relative_position_bucket (num_buckets,
+//                max_distance, bidirectional; the log evaluated in float64, the integer part
+//                taken). Causal buckets: keys right of p_i share bucket 0 with the diagonal.
+//   kFire        (Li et al. 2023, FIRE):    bias_h = I_h(u), u = min(1, ψ(d)/ψ(max(L, p_i))),
+//                ψ(x) = log(c·x + 1), f_h(u) = b2_h + Σ_k w2_hk·relu(w1_k·u + b1_k) the
+//                paper's 1 → hidden → H ReLU MLP, and I_h the linear interpolation of f_h
+//                between the grid points u_n = n/N, n = 0..N (N = fire_grid):
+//                  I_h(u) = F_n + t·(F_{n+1} − F_n), F_n = f_h(u_n), n = min(⌊u·N⌋, N − 1),
+//                  t = u·N − n.
+//                f_h is piecewise linear with a kink where w1_k·u + b1_k = 0, so
+//                  |I_h(u) − f_h(u)| ≤ Σ_k |w2_hk·w1_k| / (4N)
+//                (a kink changes the slope by |w2_hk·w1_k|; linear interpolation across it
+//                errs by at most that times h/4, h = 1/N). The interpolant *is* the problem's
+//                definition (the reference computes it in float64, gradients are its own);
+//                the bound relates it to the paper's f. u ≤ 1 always holds for causal
+//                attention (d ≤ p_i); keys further right than max(L, p_i) are clamped to u = 1.
+//                c > 0 and L > 0 (learned in the paper; here parameters like the others).
+enum class RelativeBiasKind : int {
+  kNone = 0,
+  kKerpleLog = 1,
+  kKerplePower = 2,
+  kT5 = 3,
+  kFire = 4,
+};
+
+// The family and its parameters, all in one flat block `params` whose layout is
+//   Kerple (log, power): r1 (H), r2 (H)
+//   T5:                  table (num_buckets, H)   (Hugging Face's relative_attention_bias.weight)
+//   FIRE:                w1 (hidden), b1 (hidden), w2 (H, hidden), b2 (H), c, L
+// (relative_bias_param_count() gives its length). The gradient (AttentionGrads::drel) has the
+// same layout. The bias is shared by the batch.
+template <class T>
+struct RelativeBias {
+  RelativeBiasKind kind = RelativeBiasKind::kNone;
+  const T* params = nullptr;
+  int64_t num_buckets = 32;    // T5
+  int64_t max_distance = 128;  // T5
+  bool bidirectional = true;   // T5: false gives the causal (decoder) buckets
+  int64_t fire_hidden = 32;    // FIRE: the MLP's width
+  int64_t fire_grid = 1024;    // FIRE: N, the interpolation grid's cells over u ∈ [0, 1]
+};
+
+// Length of the flat parameter block of `kind` for H heads.
+int64_t relative_bias_param_count(RelativeBiasKind kind, int64_t H, int64_t num_buckets = 32,
+                                  int64_t fire_hidden = 32);
+
+// "kerple-log", "kerple-power", "t5", "fire" (the CLI's --pos names), or "none".
+const char* relative_bias_name(RelativeBiasKind kind);
+// The kind of a name above; throws Error naming the choices for anything else.
+RelativeBiasKind relative_bias_kind(const std::string& name);
+
+// Starting parameters for training (layout above): Kerple-log r1 = 1, r2 = ALiBi's slopes
+// (−log(1 + m·d) ≈ −m·d near the diagonal); Kerple-power r1 = ALiBi's slopes, r2 = 1 (ALiBi
+// itself); T5 a zero table; FIRE w1, b1, w2, b2 uniform in ±1/√fan_in (torch's nn.Linear)
+// from `seed`, c = 1, L = fire_L (the paper's threshold; the trained length is a natural one).
+std::vector<float> relative_bias_init(const RelativeBias<float>& shape, int64_t H, double fire_L,
+                                      uint64_t seed);
+
+// Projects learned parameters back into the family's domain after an optimiser step (KERPLE
+// clamps the same way): Kerple-log r2 ≥ 0, Kerple-power r2 ∈ [1e-2, 2], FIRE c ≥ 1e-3,
+// L ≥ 1. Returns how many values it moved.
+// T: float or double.
+template <class T>
+int64_t relative_bias_clamp(const RelativeBias<float>& shape, int64_t H, T* params);
+
 // Tensors a problem reads. T is float for kernels, double (or complex) for the reference.
 template <class T>
 struct AttentionInputs {
@@ -137,6 +212,8 @@ struct AttentionInputs {
   const T* slopes_left = nullptr;   // (H), or (B, H) at b·slopes_stride_b + h; or null: no
                                     // position bias (the one switch for ALiBi)
   const T* slopes_right = nullptr;  // like slopes_left, or null: the same as slopes_left
+  // A learned relative bias in place of ALiBi (kind kNone: none). Not with slopes_left.
+  RelativeBias<T> rel{};
 };
 
 // Gradients the backward pass writes (overwrites, does not accumulate).
@@ -153,6 +230,9 @@ struct AttentionGrads {
   T* dslopes_right = nullptr;  // or null. When the inputs' slopes_right is null (one shared
                                // vector), dslopes_left gets its whole gradient and
                                // dslopes_right is left untouched
+  // Gradient of the relative bias's parameters (RelativeBias's layout, overwritten), or null.
+  // Summed over the batch in a fixed order (deterministic).
+  T* drel = nullptr;
 };
 
 // Checks shapes, strides, slopes, key lengths and the mask; throws Error naming what is wrong.

@@ -23,6 +23,7 @@
 
 #include "attention/cpu_dropout.h"
 #include "attention/cpu_kernels.h"
+#include "attention/cpu_rel_grads.h"
 #include "attention/cpu_skip.h"
 #include "attention/cpu_slope_grads.h"
 #include "attention/cpu_tiles.h"
@@ -50,9 +51,11 @@ struct BackwardTiles {
   std::vector<float> Di;     // (group, Tq): rowsum(dO∘O)
   std::vector<float> qnorm;  // (group, Tq): ‖scale·q_i‖·kNormSlack, for the skip bound
   SlopeRowSums rows;         // (group, Tq) rows of slope-gradient sums, when asked for
+  RelGradSums rel;           // the relative bias's gradient sums, when asked for
   TileDropout drop;          // the block's dropout factors Zc (cpu_dropout.h)
 
-  BackwardTiles(const AttentionProblem& p, int64_t Dpad, int64_t Dvpad, bool slope_grads)
+  BackwardTiles(const AttentionProblem& p, int64_t Dpad, int64_t Dvpad, bool slope_grads,
+                const detail::RelTables& rt, bool rel_grads)
       : Qs(static_cast<size_t>(kTileQ * Dpad)),
         Kt(static_cast<size_t>(Dpad * kTileK)),
         Kp(static_cast<size_t>(kTileK * Dpad)),
@@ -67,6 +70,7 @@ struct BackwardTiles {
         Di(static_cast<size_t>(p.H / p.Hkv * p.Tq)),
         qnorm(Di.size()),
         rows(slope_grads ? p.H / p.Hkv * p.Tq : 0),
+        rel(rt, p.H / p.Hkv, p.Tq, rel_grads),
         drop(p) {}
 };
 
@@ -77,6 +81,7 @@ struct BackwardItem {
   const float* k;  // this item's key rows, k_strides.t apart
   const float* v;  // this item's value rows
   bool slope_grads;
+  const detail::RelTables* rt;  // the call's relative-bias tables
 };
 
 // Zeroes the item's dK and dV rows (keys no query sees keep a zero gradient) and dQ; forms
@@ -108,6 +113,7 @@ void start_backward_item(const AttentionProblem& p, const AttentionInputs<float>
     }
   }
   w.rows.clear();
+  w.rel.clear();
 }
 
 // Kᵀ and Vᵀ of the key tile (for S and dP), K padded (for dQ) unless usable in place; returns
@@ -176,20 +182,27 @@ void backward_block(const AttentionProblem& p, const AttentionInputs<float>& in,
              masked_zeros && !all_finite(dO, lddo, g.nrows, p.Dv));
   mm_AB(w.dP.data(), kTileK, dO, lddo, w.Vt.data(), kTileK, g.nrows, g.ncols_pad, p.Dv);
   if (w.drop.on()) w.drop.multiply(w.dP.data(), w.dP.data(), g);
+  if (w.rel.on() && !w.rel.kerple()) w.rel.start_block();
   for (int64_t r = 0; r < g.nrows; ++r) {
     float* ds = w.dP.data() + r * kTileK;
     const float* pr = w.S.data() + r * kTileK;
     const float di = w.Di[gh * p.Tq + g.i0 + r];
+    if (w.rel.kerple()) {
+      w.rel.kerple_row(pr, ds, di, g, r, gh);
+      continue;
+    }
     if (!it.slope_grads) {
       for (int64_t c = 0; c < g.ncols_pad; c += kW) {
         const vf pv = load(pr + c);  // dS = 0 where P = 0, whatever dP (a NaN v or dO)
         store(ds + c, pv != 0.0f ? pv * (load(ds + c) - di) : vf{});
       }
+      if (w.rel.on()) w.rel.add_row(hb, g, r, ds, gh);  // the bias takes dS, as the slopes do
       continue;
     }
     slope_terms(pr, ds, di, static_cast<float>(g.j0 - (g.pos0 + r)), g.ncols_pad, g.side, &w.rows,
                 gh * p.Tq + g.i0 + r);
   }
+  if (w.rel.on() && !w.rel.kerple()) w.rel.flush_block(g, gh);
   // The bias sits after the cap, so the slopes took dS; q and k get dS·sech²(x/softcap).
   for (int64_t r = 0; p.softcap > 0.0f && r < g.nrows; ++r)
     for (int64_t c = 0; c < g.ncols_pad; c += kW) {
@@ -217,7 +230,7 @@ void backward_key_tile(const AttentionProblem& p, const AttentionInputs<float>& 
   bool touched = false;
   for (int64_t gh = 0; gh < it.group; ++gh) {
     const int64_t h = it.hk * it.group + gh;
-    const HeadBias hb = head_bias(p, in, it.b, h);
+    const HeadBias hb = head_bias(p, in, it.b, h, it.rt);
     int64_t ib, ie;  // query rows that can see some key of this tile
     visible_queries(hb, rg.Tq, rg.offset, j0, j0 + ncols - 1, &ib, &ie);
     const float* lse_h = lse + rg.lse + h * rg.lse_h;
@@ -281,6 +294,29 @@ void reduce_slope_gradients(const AttentionProblem& p, const AttentionInputs<flo
     }
 }
 
+// The relative bias's gradient: the per-(b, h) sums reduced over b in a fixed order, then the
+// chain rule to the parameters (relative_bias.cpp).
+void reduce_rel_gradients(const AttentionProblem& p, const AttentionInputs<float>& in,
+                          const detail::RelTables& rt, const std::vector<double>& hist_part,
+                          const std::vector<double>& dF_part, const std::vector<double>& dc_part,
+                          float* drel) {
+  std::vector<double> hist(static_cast<size_t>(p.H * rt.W), 0.0);
+  std::vector<double> dF(dF_part.empty() ? 0 : static_cast<size_t>(p.H * (rt.N + 1)), 0.0);
+  double dc = 0.0;
+  for (int64_t b = 0; b < p.B; ++b)
+    for (int64_t h = 0; h < p.H; ++h) {
+      const int64_t bh = b * p.H + h;
+      for (int64_t k = 0; k < rt.W; ++k)
+        hist[static_cast<size_t>(h * rt.W + k)] += hist_part[static_cast<size_t>(bh * rt.W + k)];
+      if (dF.empty()) continue;
+      for (int64_t n = 0; n <= rt.N; ++n)
+        dF[static_cast<size_t>(h * (rt.N + 1) + n)] +=
+            dF_part[static_cast<size_t>(bh * (rt.N + 1) + n)];
+      dc += dc_part[static_cast<size_t>(bh)];
+    }
+  detail::rel_param_grads(rt, in.rel, hist, dF, dc, 0.0, drel);
+}
+
 }  // namespace
 
 void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const float* out,
@@ -293,12 +329,23 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
   const bool slope_grads = in.slopes_left && (grads.dslopes_left || grads.dslopes_right);
   // Slope gradient partial sums per (b, h, side), reduced over b in a fixed order at the end.
   std::vector<double> slope_part(static_cast<size_t>(p.B * p.H * 2), 0.0);
+  // The relative bias: its tables, and its gradient's per-(b, h) partial sums when asked for
+  // (cpu_rel_grads.h), reduced over b in a fixed order at the end.
+  const detail::RelTables rt = detail::build_rel_tables(p, in.rel, kRelPad);
+  const bool rel_grads = rt.on() && grads.drel;
+  const bool fire = rel_grads && rt.kind == RelativeBiasKind::kFire;
+  const bool kerple = rel_grads && !rt.w_r1.empty();
+  std::vector<double> rel_kerple(kerple ? static_cast<size_t>(p.B * p.H * 2) : 0),
+      rel_hist(rel_grads && !kerple ? static_cast<size_t>(p.B * p.H * rt.W) : 0),
+      rel_dF(fire ? static_cast<size_t>(p.B * p.H * (rt.N + 1)) : 0),
+      rel_dc(fire ? static_cast<size_t>(p.B * p.H) : 0);
   // One workspace per thread, made here: an allocation that fails inside the parallel region
   // could not throw out of it (std::terminate).
   const int threads = omp_get_max_threads();
   std::vector<std::unique_ptr<BackwardTiles>> workspaces;
   for (int t = 0; t < threads; ++t)
-    workspaces.push_back(std::make_unique<BackwardTiles>(p, Dpad, Dvpad, slope_grads));
+    workspaces.push_back(
+        std::make_unique<BackwardTiles>(p, Dpad, Dvpad, slope_grads, rt, rel_grads));
 #pragma omp parallel num_threads(threads)
   {
     BackwardTiles& w = *workspaces[static_cast<size_t>(omp_get_thread_num())];
@@ -314,7 +361,8 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
                             .Dvpad = Dvpad,
                             .k = in.k + rg.k + hk * p.k_strides.h,
                             .v = in.v + rg.v + hk * p.v_strides.h,
-                            .slope_grads = slope_grads};
+                            .slope_grads = slope_grads,
+                            .rt = &rt};
       start_backward_item(p, in, out, dout, grads, it, w);
       for (int64_t t = 0; t < ntk && t * kTileK < rg.Tk; ++t)
         backward_key_tile(p, in, dout, lse, grads, skip, it, t, w);
@@ -329,9 +377,25 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
           w.rows.finish(gh * p.Tq, rg.Tq, w.Di.data(),
                         &slope_part[static_cast<size_t>((b * p.H + h) * 2)]);
       }
+      if (rel_grads)
+        w.rel.finish_item(b, hk, it.group, p.H, rg.Tq, w.Di.data(), rel_kerple, rel_hist, rel_dF,
+                          rel_dc);
     }
   }
   if (slope_grads) reduce_slope_gradients(p, in, slope_part, grads);
+  if (kerple) {  // drel = (r1 (H), r2 (H)), each summed over b in a fixed order
+    for (int64_t h = 0; h < p.H; ++h) {
+      double g1 = 0.0, g2 = 0.0;
+      for (int64_t b = 0; b < p.B; ++b) {
+        g1 += rel_kerple[static_cast<size_t>((b * p.H + h) * 2)];
+        g2 += rel_kerple[static_cast<size_t>((b * p.H + h) * 2 + 1)];
+      }
+      grads.drel[h] = static_cast<float>(g1);
+      grads.drel[p.H + h] = static_cast<float>(g2);
+    }
+  } else if (rel_grads) {
+    reduce_rel_gradients(p, in, rt, rel_hist, rel_dF, rel_dc, grads.drel);
+  }
 }
 
 }  // namespace slope::cpu::SLOPE_ISA

@@ -167,11 +167,11 @@ void finish_query_tile(const AttentionProblem& p, const detail::RowGeometry& rg,
 // The forward of query tile qt of head h in batch row (document) b; nothing when the row has
 // fewer queries.
 void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>& in,
-                        const FarTileSkip& skip, int64_t b, int64_t h, int64_t qt, float* out,
-                        float* lse, ForwardTiles& w) {
+                        const FarTileSkip& skip, const detail::RelTables& rt, int64_t b, int64_t h,
+                        int64_t qt, float* out, float* lse, ForwardTiles& w) {
   const detail::RowGeometry rg = detail::row_geometry(p, b);
   const int64_t hk = h / (p.H / p.Hkv), Dvpad = round_up(p.Dv, kW);
-  const HeadBias hb = head_bias(p, in, b, h);
+  const HeadBias hb = head_bias(p, in, b, h, &rt);
   const int64_t i0 = qt * kTileQ, nrows = std::min(kTileQ, rg.Tq - i0);
   if (nrows <= 0) return;
   TileGeom g{.b = b,
@@ -218,6 +218,7 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
 void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float* out, float* lse) {
   const int64_t ntq = (p.Tq + kTileQ - 1) / kTileQ;
   const FarTileSkip skip(p, in);
+  const detail::RelTables rt = detail::build_rel_tables(p, in.rel, kRelPad);
   // One workspace per thread, made here: an allocation that fails inside the parallel region
   // could not throw out of it (std::terminate).
   const int threads = omp_get_max_threads();
@@ -229,8 +230,8 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
     ForwardTiles& w = *workspaces[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.H * ntq; ++item)
-      forward_query_tile(p, in, skip, item / (ntq * p.H), (item / ntq) % p.H, item % ntq, out, lse,
-                         w);
+      forward_query_tile(p, in, skip, rt, item / (ntq * p.H), (item / ntq) % p.H, item % ntq, out,
+                         lse, w);
   }
 }
 

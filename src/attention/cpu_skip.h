@@ -31,7 +31,10 @@ constexpr float kNormSlack = 1.0f + 1e-5f;
 class FarTileSkip {
  public:
   FarTileSkip(const AttentionProblem& p, const AttentionInputs<float>& in)
-      : enabled_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
+      : enabled_((in.slopes_left || in.rel.kind == RelativeBiasKind::kKerpleLog ||
+                  in.rel.kind == RelativeBiasKind::kKerplePower ||
+                  in.rel.kind == RelativeBiasKind::kT5) &&
+                 p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
         n_key_tiles_((p.Tk + kTileK - 1) / kTileK),
         hkv_(p.Hkv),
         cap_bound_(p.softcap > 0.0f ? p.softcap * kNormSlack : INFINITY) {

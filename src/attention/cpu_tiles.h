@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "attention/cpu_rel_bias.h"
 #include "attention/cpu_vec.h"
 #include "slope/attention.h"
 
@@ -153,11 +154,14 @@ struct HeadBias {
   bool left_masked = false, right_masked = false;
   int64_t win_left = -1, win_right = -1;      // the window (−1: unbounded) ...
   float jd_lo = -INFINITY, jd_hi = INFINITY;  // ... as bounds on jd (exact: |jd| < 2^24)
+  RelHead rel;                                // a learned relative bias (cpu_rel_bias.h), or none
 };
 
+// rt: the call's relative-bias tables (null or off: none).
 inline HeadBias head_bias(const AttentionProblem& p, const AttentionInputs<float>& in, int64_t b,
-                          int64_t h) {
+                          int64_t h, const detail::RelTables* rt = nullptr) {
   HeadBias hb;
+  hb.rel = rel_head(rt, h);
   hb.right_masked = p.causal;
   // A window at least Tq + Tk wide cuts nothing (|jd| < Tq + Tk): unbounded, so that the
   // float bounds stay exact.
@@ -275,6 +279,7 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
   auto jd0_of = [&](int64_t o) {
     return static_cast<float>(kQueryLanes ? g.j0 + o - g.pos0 : g.j0 - (g.pos0 + o));
   };
+  if (hb.rel.on()) add_relative_bias<kQueryLanes>(S, lds, n_outer, n_lanes, g.j0, g.pos0, hb.rel);
   const bool general = masks_per_element<kQueryLanes>(g, hb);
   const vf lane = iota() * sign;
   if (!general && g.side == TileSide::kLeft && !hb.left_masked) {
@@ -335,8 +340,13 @@ inline void bias_and_mask_tile(float* S, int64_t lds, const TileGeom& g, const H
 }
 
 // Largest bias a row can see in a tile wholly on one side of its diagonal (the skip bound).
+// A distance table's bound is its largest value at the tile's distances or beyond (max_left,
+// max_right: suffix maxima), valid whatever the values.
 inline float max_bias_in_tile(const TileGeom& g, const HeadBias& hb, int64_t r) {
   const int64_t pos = g.pos0 + r;
+  if (hb.rel.dist_fwd)
+    return g.side == TileSide::kLeft ? hb.rel.max_left[pos - (g.j0 + g.ncols - 1)]
+                                     : hb.rel.max_right[g.j0 - pos];
   if (g.side == TileSide::kLeft) return -hb.m_left * static_cast<float>(pos - (g.j0 + g.ncols - 1));
   return -hb.m_right * static_cast<float>(g.j0 - pos);
 }
@@ -345,8 +355,16 @@ inline float max_bias_in_tile(const TileGeom& g, const HeadBias& hb, int64_t r) 
 // ALiBi on, a tolerance set, no additive mask (it could raise a score without bound), and a
 // tile wholly on an unmasked side of the diagonal whose slope is > 0 (a slope of 0 bounds
 // nothing; a negative one makes far keys heavier, so that side is never skipped).
+// Kerple and T5 skip with the suffix-maximum bound of max_bias_in_tile; FIRE never does (its
+// bias depends on the row's normaliser, and no bound is implemented for it).
 inline bool may_skip(const AttentionProblem& p, const HeadBias& hb, const TileGeom& g) {
-  if (!hb.alibi || p.skip_tolerance <= 0.0f || p.mask_kind == MaskKind::kAdditive) return false;
+  if (p.skip_tolerance <= 0.0f || p.mask_kind == MaskKind::kAdditive) return false;
+  if (hb.rel.dist_fwd) {
+    if (g.side == TileSide::kLeft) return !hb.left_masked;
+    if (g.side == TileSide::kRight) return !hb.right_masked;
+    return false;
+  }
+  if (!hb.alibi) return false;
   if (g.side == TileSide::kLeft) return !hb.left_masked && hb.m_left > 0.0f;
   if (g.side == TileSide::kRight) return !hb.right_masked && hb.m_right > 0.0f;
   return false;

@@ -6,6 +6,9 @@
 
 #include <cstdint>
 #include <cstring>
+#if defined(__AVX2__)
+#include <immintrin.h>  // the gathers of vgather() only
+#endif
 
 namespace slope::cpu::SLOPE_ISA {
 
@@ -104,6 +107,25 @@ inline vf vtanh(vf y, vf* sech2) {
   vf r;
   std::memcpy(&r, &tb, sizeof r);
   return r;
+}
+
+// r[l] = base[idx[l]]: FIRE's grid lookups (cpu_rel_bias.h). The one place with intrinsics:
+// GCC's vector extensions have no gather, and a lane-by-lane loop goes through the stack.
+inline vf vgather(const float* base, vi idx) {
+#if defined(__AVX512F__)
+  // The masked forms with a zero source: the plain ones read an uninitialised one (GCC warns).
+  return reinterpret_cast<vf>(_mm512_mask_i32gather_ps(_mm512_setzero_ps(),
+                                                       static_cast<__mmask16>(0xffff),
+                                                       reinterpret_cast<__m512i>(idx), base, 4));
+#elif defined(__AVX2__)
+  return reinterpret_cast<vf>(
+      _mm256_mask_i32gather_ps(_mm256_setzero_ps(), base, reinterpret_cast<__m256i>(idx),
+                               _mm256_castsi256_ps(_mm256_set1_epi32(-1)), 4));
+#else
+  vf r;
+  for (int l = 0; l < kW; ++l) r[l] = base[idx[l]];
+  return r;
+#endif
 }
 
 }  // namespace slope::cpu::SLOPE_ISA

@@ -80,10 +80,20 @@ class ErrorModel {
         v_(widen(in.v, extent(p, p.v_strides, p.Hkv, p.Tk, detail::total_k(p), p.Dv))),
         sl_(widen(in.slopes_left, slope_extent(p))),
         sr_(widen(in.slopes_right, slope_extent(p))),
-        in64_{q_.data(), k_.data(), v_.data(), sl_.empty() ? nullptr : sl_.data(),
-              sr_.empty() ? nullptr : sr_.data()},
+        rel_(widen(in.rel.params, relative_bias_param_count(in.rel.kind, p.H, in.rel.num_buckets,
+                                                            in.rel.fire_hidden))),
+        in64_{q_.data(),
+              k_.data(),
+              v_.data(),
+              sl_.empty() ? nullptr : sl_.data(),
+              sr_.empty() ? nullptr : sr_.data(),
+              {in.rel.kind, rel_.empty() ? nullptr : rel_.data(), in.rel.num_buckets,
+               in.rel.max_distance, in.rel.bidirectional, in.rel.fire_hidden, in.rel.fire_grid}},
         scorer_{p, in64_},
-        may_drop_(in.slopes_left && p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
+        may_drop_((in.slopes_left || in.rel.kind == RelativeBiasKind::kKerpleLog ||
+                   in.rel.kind == RelativeBiasKind::kKerplePower ||
+                   in.rel.kind == RelativeBiasKind::kT5) &&
+                  p.skip_tolerance > 0.0f && p.mask_kind != MaskKind::kAdditive),
         keep_scale_(detail::dropout_scale(p)),
         keep_err_(p.dropout_p != 0.0f ? 3.0 * kU : 0.0),
         g_row_(gamma(p.Tk)),
@@ -355,6 +365,7 @@ class ErrorModel {
   const int64_t G_;    // query heads per kv head
   const double scale_;
   const std::vector<double> q_, k_, v_, sl_, sr_;  // the inputs, widened (their strides)
+  const std::vector<double> rel_;                  // the relative bias's parameters, widened
   const AttentionInputs<double> in64_;
   const detail::Scorer<double> scorer_;
   const bool may_drop_;      // far-tile skipping may drop keys

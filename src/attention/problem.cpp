@@ -36,6 +36,8 @@ struct Checker {
            " is smaller than its head dim " + std::to_string(inner) + "; rows would overlap");
   }
 
+  template <class T>
+  void relative_bias(const AttentionProblem& p, const AttentionInputs<T>& in) const;
   void disjoint(const char* name, const Strides& s, int64_t B, int64_t H, int64_t T, int64_t D,
                 const char* why) const;
   void cu_seqlens(const char* name, const int32_t* cu, int64_t B, int64_t T_max,
@@ -48,8 +50,8 @@ struct Checker {
   // far keys heavier) whose bias −m·distance stays a float32 at every distance (< Tq + Tk), or
   // +inf to mask that side; NaN and −inf mean nothing.
   template <class T>
-  void slopes(const char* py, const char* field, const T* s, int64_t B, int64_t H,
-              int64_t stride_b, int64_t max_distance) const {
+  void slopes(const char* py, const char* field, const T* s, int64_t B, int64_t H, int64_t stride_b,
+              int64_t max_distance) const {
     for (int64_t b = 0; b < (stride_b == 0 ? 1 : B); ++b)
       for (int64_t h = 0; h < H; ++h) {
         const int64_t at = b * stride_b + h;
@@ -75,6 +77,60 @@ struct Checker {
       }
   }
 };
+
+// The learned relative bias (attention.h): a known kind, no ALiBi slopes beside it, its
+// parameters given, finite and in the family's domain, and a bias that stays a float32 at every
+// distance < Tq + Tk.
+template <class T>
+void Checker::relative_bias(const AttentionProblem& p, const AttentionInputs<T>& in) const {
+  const RelativeBias<T>& rb = in.rel;
+  const int kind = static_cast<int>(rb.kind);
+  if (kind < 0 || kind > static_cast<int>(RelativeBiasKind::kFire))
+    fail("relative bias kind = " + std::to_string(kind) +
+         " is not a RelativeBiasKind (kNone, kKerpleLog, kKerplePower, kT5, kFire)");
+  if (rb.kind == RelativeBiasKind::kNone) return;
+  const std::string name = std::string("relative bias ") + relative_bias_name(rb.kind);
+  if (in.slopes_left)
+    fail(name + " is given together with ALiBi slopes; pass one position bias, not both");
+  if (!rb.params) fail(name + ": its parameters are null");
+  const int64_t nb = rb.num_buckets, max_distance = rb.max_distance;
+  if (rb.kind == RelativeBiasKind::kT5 &&
+      (nb < (rb.bidirectional ? 4 : 2) || max_distance <= (rb.bidirectional ? nb / 2 : nb) / 2))
+    fail(name + ": num_buckets = " + std::to_string(rb.num_buckets) +
+         " and max_distance = " + std::to_string(rb.max_distance) +
+         " are out of range; need num_buckets >= 4 (bidirectional) or >= 2 (causal) and "
+         "max_distance > the exact buckets (num_buckets/4 bidirectional, num_buckets/2 causal)");
+  const int64_t hidden = rb.fire_hidden, grid = rb.fire_grid;
+  if (rb.kind == RelativeBiasKind::kFire && (hidden < 1 || grid < 1 || grid > (int64_t{1} << 20)))
+    fail(name + ": fire_hidden = " + std::to_string(rb.fire_hidden) + " and fire_grid = " +
+         std::to_string(rb.fire_grid) + " must be >= 1 (the grid at most 2^20 cells)");
+  const int64_t n = relative_bias_param_count(rb.kind, p.H, rb.num_buckets, rb.fire_hidden);
+  for (int64_t k = 0; k < n; ++k)
+    if (!std::isfinite(detail::re(rb.params[k])))
+      fail(name + ": parameter " + std::to_string(k) + " is not finite");
+  const double dmax = static_cast<double>(p.Tq + p.Tk);
+  for (int64_t h = 0; h < p.H && (rb.kind == RelativeBiasKind::kKerpleLog ||
+                                  rb.kind == RelativeBiasKind::kKerplePower);
+       ++h) {
+    const double r1 = detail::re(rb.params[h]), r2 = detail::re(rb.params[p.H + h]);
+    const bool log_kind = rb.kind == RelativeBiasKind::kKerpleLog;
+    if (log_kind ? !(r2 >= 0.0) : !(r2 > 0.0 && r2 <= 2.0))
+      fail(name + ": r2[" + std::to_string(h) + "] = " + std::to_string(r2) +
+           (log_kind ? " must be >= 0" : " must be in (0, 2]") +
+           " (relative_bias_clamp() projects learned values back)");
+    const double big = std::abs(r1) * (log_kind ? std::log1p(r2 * dmax) : std::pow(dmax, r2));
+    if (big > FLT_MAX)
+      fail(name + ": r1[" + std::to_string(h) + "] makes the bias overflow float32 at distance " +
+           std::to_string(p.Tq + p.Tk));
+  }
+  if (rb.kind == RelativeBiasKind::kFire) {
+    const int64_t at = (2 + p.H) * rb.fire_hidden + p.H;
+    const double cc = detail::re(rb.params[at]), L = detail::re(rb.params[at + 1]);
+    if (!(cc > 0.0) || !(L > 0.0))
+      fail(name + ": c = " + std::to_string(cc) + " and L = " + std::to_string(L) +
+           " must be > 0 (psi(x) = log(c*x + 1) normalised by psi(max(L, i)))");
+  }
+}
 
 // Whether distinct (b, h, t, d) of a (B, H, T, D) tensor with these strides (last dim 1) map to
 // distinct elements: sorted by stride, each dimension must step past everything the smaller
@@ -187,6 +243,7 @@ void validate(const AttentionProblem& p, const AttentionInputs<T>& in, const cha
       c.slopes("alibi_slopes_right", "slopes_right", in.slopes_right, p.B, p.H, p.slopes_stride_b,
                max_distance);
   }
+  c.relative_bias(p, in);
   for (int64_t b = 0; p.key_lengths && b < p.B; ++b) {
     const int32_t len = p.key_lengths[b];
     if (len < 0 || len > p.Tk)

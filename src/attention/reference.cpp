@@ -80,6 +80,12 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
   using Acc = std::conditional_t<std::is_same_v<T, float>, double, T>;
   const int64_t n_slopes = p.slopes_stride_b == 0 ? p.H : (p.B - 1) * p.slopes_stride_b + p.H;
   std::vector<Acc> dsl_acc(static_cast<size_t>(n_slopes), Acc(0)), dsr_acc(dsl_acc);
+  // The relative bias's parameter gradient (its flat layout), summed in Acc likewise.
+  const detail::RelParams<T> rel{in.rel, p.H};
+  const bool has_rel = in.rel.kind != RelativeBiasKind::kNone;
+  std::vector<Acc> drel_acc(static_cast<size_t>(relative_bias_param_count(
+                                in.rel.kind, p.H, in.rel.num_buckets, in.rel.fire_hidden)),
+                            Acc(0));
   std::vector<T> s(p.Tk), P(p.Tk), dP(p.Tk), sech2(p.Tk),
       Zc(p.Tk);  // Zc: Z_ij/(1 − p), the keep factor
   std::vector<char> vis(p.Tk);
@@ -139,6 +145,7 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
             std::vector<Acc>& dm = (left || shared) ? dsl_acc : dsr_acc;
             dm[static_cast<size_t>(sc.slope_index(b, h))] -= Acc(dS) * dist;
           }
+          if (has_rel) rel.add_grad(h, pos, j, Acc(dS), drel_acc.data());
         }
       }
   }
@@ -149,6 +156,8 @@ void attention_backward_reference(const AttentionProblem& p, const AttentionInpu
       if (g.dslopes_left) g.dslopes_left[at] = static_cast<T>(dsl_acc[i]);
       if (g.dslopes_right && !shared) g.dslopes_right[at] = static_cast<T>(dsr_acc[i]);
     }
+  if (has_rel && g.drel)
+    for (size_t k = 0; k < drel_acc.size(); ++k) g.drel[k] = static_cast<T>(drel_acc[k]);
 }
 
 template void attention_forward_reference<float>(const AttentionProblem&,

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attention/geometry.h"
+#include "attention/relative_bias.h"
 #include "slope/attention.h"
 
 namespace slope::detail {
@@ -58,6 +59,7 @@ struct Scorer {
       const double dist = static_cast<double>(left ? pos - j : j - pos);
       *s -= m * dist;
     }
+    if (in.rel.kind != RelativeBiasKind::kNone) *s += RelParams<T>{in.rel, p.H}.value(h, pos, j);
     if (p.mask_kind != MaskKind::kNone) {
       const int64_t off = b * p.mask_stride_b + h * p.mask_stride_h + i * p.mask_stride_t + j;
       if (p.mask_kind == MaskKind::kBool) {
@@ -81,11 +83,29 @@ struct Scorer {
       a += std::abs(re(slopes[slope_index(b, h)])) *
            static_cast<double>(j < pos ? pos - j : j - pos);
     }
+    if (in.rel.kind != RelativeBiasKind::kNone) a += rel_abs(h, pos, j);
     if (p.mask_kind == MaskKind::kAdditive) {
       const int64_t off = b * p.mask_stride_b + h * p.mask_stride_h + i * p.mask_stride_t + j;
       a += std::abs(static_cast<double>(static_cast<const float*>(p.mask)[off]));
     }
     return a;
+  }
+
+  // The relative bias's share of abs_bias: |bias|; for FIRE, whose kernel forms u = ψ(d)·(1/ψ(m))
+  // from float tables (each entry and the product rounded: relative error ≤ 4u in u·N) and
+  // interpolates F_n + t·dF_n (three roundings), |F_n| + |dF_n|·(1 + 3·u·N): 2u times it covers
+  // 2u·|F_n| + 2u·|dF_n| + 6u·u·N·|dF_n| ≥ those errors.
+  double rel_abs(int64_t h, int64_t pos, int64_t j) const {
+    const RelParams<T> rp{in.rel, p.H};
+    if (in.rel.kind != RelativeBiasKind::kFire) return std::abs(re(rp.value(h, pos, j)));
+    T u = rp.fire_u_raw(pos, j);
+    if (re(u) > 1.0) u = T(1.0);
+    int64_t n;
+    T t;
+    rp.fire_cell(u, &n, &t);
+    const double N = static_cast<double>(in.rel.fire_grid);
+    const double f0 = re(rp.fire_f(h, T(n / N))), f1 = re(rp.fire_f(h, T((n + 1) / N)));
+    return std::abs(f0) + std::abs(f1 - f0) * (1.0 + 3.0 * re(u) * N);
   }
 
   // Scores of row (b, h, i) into s (Tk), visibility into vis (keys j ≥ g.Tk: not visible, score

@@ -29,11 +29,13 @@ namespace slope::cli {
 namespace {
 
 // ALiBi variants use fixed Press slopes (no slope gradient) unless `learned`, which also asks
-// the backward for both slope gradients.
+// the backward for both slope gradients. `rel`: a learned relative bias (issue 19) at its
+// training start (relative_bias_init, FIRE's L = T), its parameter gradient asked for.
 struct Variant {
   const char* name;
   bool causal, alibi, learned;
   float skip;
+  slope::RelativeBiasKind rel = slope::RelativeBiasKind::kNone;
 };
 const Variant kVariants[] = {
     {"none", false, false, false, 0.0f},
@@ -42,10 +44,32 @@ const Variant kVariants[] = {
     {"alibi_causal_skip", true, true, false, 0x1p-24f},
     {"alibi_learned_causal_noskip", true, true, true, 0.0f},
     {"alibi_symmetric_skip", false, true, false, 0x1p-24f},
+    {"kerple_log_causal_skip", true, false, false, 0x1p-24f, slope::RelativeBiasKind::kKerpleLog},
+    {"kerple_power_causal_skip", true, false, false, 0x1p-24f,
+     slope::RelativeBiasKind::kKerplePower},
+    {"t5_causal_skip", true, false, false, 0x1p-24f, slope::RelativeBiasKind::kT5},
+    {"fire_causal", true, false, false, 0x1p-24f, slope::RelativeBiasKind::kFire},
 };
 
+// The inputs of variant v (its relative bias's parameters in rel, its gradient in drel).
+slope::AttentionInputs<float> inputs_of(const Variant& v, int64_t H, int64_t T,
+                                        std::vector<float>& q, std::vector<float>& k,
+                                        std::vector<float>& val, std::vector<float>& slopes,
+                                        std::vector<float>& rel, std::vector<float>& drel) {
+  slope::AttentionInputs<float> in{q.data(), k.data(), val.data(),
+                                   v.alibi ? slopes.data() : nullptr,
+                                   v.learned ? slopes.data() : nullptr};
+  if (v.rel == slope::RelativeBiasKind::kNone) return in;
+  in.rel.kind = v.rel;
+  in.rel.bidirectional = !v.causal;
+  rel = slope::relative_bias_init(in.rel, H, static_cast<double>(T), 1);
+  drel.assign(rel.size(), 0.0f);
+  in.rel.params = rel.data();
+  return in;
+}
+
 struct Tensors {
-  std::vector<float> q, k, v, out, lse, dout, dq, dk, dv, slopes, dsl, dsr;
+  std::vector<float> q, k, v, out, lse, dout, dq, dk, dv, slopes, dsl, dsr, rel, drel;
   Tensors(int64_t B, int64_t H, int64_t T, int64_t D) {
     const size_t n = static_cast<size_t>(B * H * T * D);
     std::mt19937 rng(1);
@@ -175,16 +199,16 @@ int run_bench_attention(const BenchAttentionOptions& o) {
     Tensors t(o.B, o.H, T, o.D);
     for (const Variant& v : kVariants) {
       const slope::AttentionProblem p = problem(o, o.B, T, v);
-      slope::AttentionInputs<float> in{t.q.data(), t.k.data(), t.v.data(),
-                                       v.alibi ? t.slopes.data() : nullptr,
-                                       v.learned ? t.slopes.data() : nullptr};
+      const slope::AttentionInputs<float> in =
+          inputs_of(v, o.H, T, t.q, t.k, t.v, t.slopes, t.rel, t.drel);
       const double fwd = time_it(o, [&] { slope::attention_forward(p, in, t.out.data(), t.lse.data()); });
       const double fb = time_it(o, [&] {
         slope::attention_forward(p, in, t.out.data(), t.lse.data());
         slope::attention_backward(p, in, t.out.data(), t.dout.data(), t.lse.data(),
                                   {t.dq.data(), t.dk.data(), t.dv.data(),
                                    v.learned ? t.dsl.data() : nullptr,
-                                   v.learned ? t.dsr.data() : nullptr});
+                                   v.learned ? t.dsr.data() : nullptr,
+                                   t.drel.empty() ? nullptr : t.drel.data()});
       });
       // Forward FLOPs 4·B·H·T²·D, halved when causal (skipped tiles still count: same work asked).
       const double flops = 4.0 * o.B * o.H * static_cast<double>(T) * T * o.D * (v.causal ? 0.5 : 1.0);

@@ -131,7 +131,8 @@ void add_bench_train_options(CLI::App& app, BenchTrainOptions& o) {
       ->check(CLI::Range(int64_t{2}, int64_t{1} << 24))
       ->capture_default_str();
   app.add_option("--pos", o.pos, "position scheme")
-      ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned"}))
+      ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned",
+                             "kerple-log", "kerple-power", "t5", "fire"}))
       ->capture_default_str();
   app.add_option("--B", o.B, "batch")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 20))

@@ -38,6 +38,21 @@ std::string format_rate(double v) {
 ProgressPrinter::ProgressPrinter(std::FILE* out) : out_(out), tty_(isatty(fileno(out)) != 0) {}
 
 void ProgressPrinter::on_start(const train::TrainStart& s) {
+  if (s.ranks > 1 || s.saved_ranks != s.ranks) {  // data-parallel: the shape of a step
+    std::fprintf(out_,
+                 "data-parallel: %lld rank(s) (%s), each %lld of the %lld sequences of a step "
+                 "(global batch = ranks x batch x grad-accum)\n",
+                 static_cast<long long>(s.ranks), s.communicator.c_str(),
+                 static_cast<long long>(s.global_batch / s.ranks),
+                 static_cast<long long>(s.global_batch));
+    if (s.saved_ranks != s.ranks)
+      std::fprintf(out_,
+                   "resuming a run of %lld rank(s) on %lld: the global batch (%lld sequences) "
+                   "is the same, so the data continues at the checkpoint's batch; dropout "
+                   "masks are drawn afresh per rank\n",
+                   static_cast<long long>(s.saved_ranks), static_cast<long long>(s.ranks),
+                   static_cast<long long>(s.global_batch));
+  }
   if (s.tokens_per_step == 0) {  // variable-length batches (encoders, seq2seq)
     std::fprintf(out_,
                  "%s: %.2fM parameters, vocab %lld, batches of %lld sequences of up to %lld "

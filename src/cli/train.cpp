@@ -5,9 +5,12 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <memory>
 
 #include "cli/progress.h"
+#include "dist/data_parallel.h"
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
 #include "slope/error.h"  // slope::Error
@@ -49,7 +52,11 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       "  slope train --data data/bible --init-from out/base-alibi --out out/ft "
       "--train-block-size 64\n"
       "Encoder and seq2seq checkpoints carry their vocabulary (tokenizer/ or src_vocab.json and\n"
-      "tgt_vocab.json) and resume exactly too.\n");
+      "tgt_vocab.json) and resume exactly too.\n"
+      "Data-parallel (a build with MPI, docs/distributed.md): mpirun -np N slope train ...\n"
+      "runs N ranks, each on --batch-size sequences of every global batch of N x --batch-size\n"
+      "(x --grad-accum), with gradients averaged every step; rank 0 prints and writes OUT/.\n"
+      "--resume takes the same N, or another N with the same N x --batch-size.\n");
   app.add_option("--data", t.data_dir, "prepared corpus DIR (`slope prepare --out DIR`)")
       ->type_name("DIR");
   app.add_option("--out", t.out_dir, "checkpoint directory OUT (created if missing)")
@@ -116,12 +123,18 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   app.add_option("--pos", o.pos,
-                 "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned; "
+                 "position scheme. gpt: learned, sinusoidal, none, alibi, alibi-learned, and "
+                 "the learned relative biases kerple-log, kerple-power (Chi et al. 2022), t5 "
+                 "(Raffel et al. 2020, causal buckets), fire (Li et al. 2023) "
+                 "(docs/relative-biases.md); "
                  "encoder and seq2seq: learned, sinusoidal, none, alibi-symmetric, "
-                 "alibi-nonsymmetric, alibi-learned (sigmoid slopes, left and right). Default: "
+                 "alibi-nonsymmetric, alibi-learned (sigmoid slopes, left and right), "
+                 "kerple-log, kerple-power, t5 (bidirectional buckets; in the encoder, the "
+                 "decoder keeps causal ALiBi). Default: "
                  "alibi for gpt, alibi-symmetric otherwise")
       ->check(CLI::IsMember({"learned", "sinusoidal", "none", "alibi", "alibi-learned",
-                             "alibi-symmetric", "alibi-nonsymmetric"}))
+                             "alibi-symmetric", "alibi-nonsymmetric", "kerple-log", "kerple-power",
+                             "t5", "fire"}))
       ->capture_default_str();
   app.add_option("--seed", t.seed, "seed of the init, the batches and dropout")
       ->capture_default_str();
@@ -141,6 +154,11 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
                  "records it")
       ->check(CLI::ExistingDirectory)
       ->type_name("CKPT");
+  app.add_option("--dist-timeout", o.dist_timeout,
+                 "under mpirun: seconds a rank waits in a collective for the others before it "
+                 "stops the run as hung (a dead rank ends the run at once; 0: wait forever)")
+      ->check(CLI::NonNegativeNumber)
+      ->capture_default_str();
 }
 
 namespace {
@@ -198,33 +216,42 @@ void take_checkpoint_architecture(const ConfigurableSubcommand& app, TrainCliOpt
 
 }  // namespace
 
-int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
-  o.train.arch = model::parse_arch(o.arch);
-  if (o.train.arch == model::Arch::gpt)
-    for (const char* flag : {"--n-dec-layer", "--min-len", "--mask-prob", "--max-src-len"})
-      if (app.given(flag))
-        throw Error(std::string(flag) + " is for --arch encoder or seq2seq, not a GPT");
-  if (o.train.arch != model::Arch::gpt && !app.given("--pos")) o.pos = "alibi-symmetric";
-  if (!o.train.init_from.empty()) take_checkpoint_architecture(app, o);
-  o.train.model.pos = model::parse_position(o.pos);
-  if (o.train.out_dir.empty())
-    throw Error("--out is required: the directory for checkpoints and the log");
-  if (o.train.data_dir.empty() && !o.train.resume)
-    throw Error("--data is required: a directory made by `slope prepare`");
-  const train::TrainOptions options =
-      o.train.resume ? merge_with_checkpoint(app, o.train) : o.train;
+namespace {
+
+int train_and_report(const ConfigurableSubcommand& app, TrainCliOptions& o,
+                     dist::Communicator& comm) {
+  train::TrainOptions options;
+  // Every rank checks the flags and reads the checkpoint's; an error is every rank's.
+  dist::run_agreed(comm, [&] {
+    o.train.arch = model::parse_arch(o.arch);
+    if (o.train.arch == model::Arch::gpt)
+      for (const char* flag : {"--n-dec-layer", "--min-len", "--mask-prob", "--max-src-len"})
+        if (app.given(flag))
+          throw Error(std::string(flag) + " is for --arch encoder or seq2seq, not a GPT");
+    if (o.train.arch != model::Arch::gpt && !app.given("--pos")) o.pos = "alibi-symmetric";
+    if (!o.train.init_from.empty()) take_checkpoint_architecture(app, o);
+    o.train.model.pos = model::parse_position(o.pos);
+    if (o.train.out_dir.empty())
+      throw Error("--out is required: the directory for checkpoints and the log");
+    if (o.train.data_dir.empty() && !o.train.resume)
+      throw Error("--data is required: a directory made by `slope prepare`");
+    options = o.train.resume ? merge_with_checkpoint(app, o.train) : o.train;
+  });
   set_threads(o.threads);
 
+  const bool rank0 = comm.rank() == 0;
   ProgressPrinter progress;
   train::TrainSummary s;
   try {
-    s = options.arch == model::Arch::gpt ? train::train_gpt(options, &progress)
-                                         : train::train_encdec(options, &progress);
+    train::TrainObserver* observer = rank0 ? &progress : nullptr;
+    s = options.arch == model::Arch::gpt ? train::train_gpt(options, observer, &comm)
+                                         : train::train_encdec(options, observer, &comm);
   } catch (...) {
     progress.finish();
     throw;
   }
   progress.finish();
+  if (!rank0) return 0;
   if (s.last_eval.step != s.steps) {  // resumed at max_iters: no step, no eval
     std::printf("nothing to train: the checkpoint in %s is at step %lld = --max-iters\n",
                 options.out_dir.c_str(), static_cast<long long>(s.steps));
@@ -237,7 +264,42 @@ int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
       s.best_val_loss, static_cast<long long>(s.best_step), s.tokens_per_s, s.elapsed_s);
   std::printf("checkpoints: %s (latest), %s (best)\n", options.out_dir.c_str(),
               io::best_dir(options.out_dir).c_str());
+  if (comm.size() > 1 && s.train_s > 0.0)
+    std::printf(
+        "data-parallel: %d ranks, %.1f MB of gradients allreduced per step, %.1f%% of "
+        "rank 0's training time in the allreduce (waits for the other ranks included)\n",
+        comm.size(), static_cast<double>(s.allreduce_bytes) / 1e6,
+        100.0 * s.allreduce_s / s.train_s);
   return 0;
+}
+
+}  // namespace
+
+int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o) {
+  std::unique_ptr<dist::Communicator> comm =
+      dist::init_communicator(nullptr, nullptr, o.dist_timeout);
+  if (comm->size() == 1) return train_and_report(app, o, *comm);
+  // Several ranks: report errors here (main's "slope: ..." would print one per rank).
+  try {
+    return train_and_report(app, o, *comm);
+  } catch (const dist::AgreedError& e) {
+    // Every rank has it, and every rank is here: rank 0 says it, all finalize together.
+    if (comm->rank() == 0) {
+      std::fflush(stdout);
+      std::fprintf(stderr, "slope: %s\n", e.what());
+    }
+    return 1;
+  } catch (const std::exception& e) {
+    // This rank's alone: the others may be waiting in a collective, where MPI_Finalize would
+    // wait for them too. Say it and leave without finalizing; mpirun then ends the others.
+    std::fflush(stdout);
+    if (comm->rank() == 0)
+      std::fprintf(stderr, "slope: %s\n", e.what());
+    else
+      std::fprintf(stderr, "slope: rank %d: %s\n", comm->rank(), e.what());
+    std::fflush(stderr);
+    std::_Exit(1);
+  }
 }
 
 }  // namespace slope::cli

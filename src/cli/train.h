@@ -11,8 +11,9 @@ namespace slope::cli {
 struct TrainCliOptions {
   train::TrainOptions train;
   std::string arch = "gpt";
-  std::string pos = "alibi";  // alibi-symmetric when --arch is not gpt and --pos is not given
-  int threads = 0;            // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
+  std::string pos = "alibi";    // alibi-symmetric when --arch is not gpt and --pos is not given
+  int threads = 0;              // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
+  double dist_timeout = 600.0;  // --dist-timeout: seconds a rank waits for the others (0: ever)
 };
 
 // Registers the options of `slope train` on `app`, writing into `o`.
@@ -20,6 +21,10 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o);
 
 // Trains (or resumes), showing progress on stderr and a summary on stdout; returns the exit
 // code. With --resume, every flag not given takes the checkpoint's value. Throws slope::Error.
+// Under mpirun (a build with MPI), each process is one rank of a data-parallel run
+// (dist/communicator.h): rank 0 alone prints, and errors are reported here, once, with the
+// exit code 1 (an error on one rank alone: "slope: rank R: ...", then the rank exits and
+// mpirun ends the others).
 int run_train(const ConfigurableSubcommand& app, TrainCliOptions& o);
 
 // --threads: OpenMP's and OpenBLAS's thread count (0 leaves the defaults).

@@ -98,9 +98,36 @@ void MlmBatcher::batch_at(uint64_t k, MlmBatch& batch) const {
   }
 }
 
+void MlmBatcher::set_rows(const RowSlice& rows) {
+  check_row_slice(rows, B_);
+  rows_ = rows;
+}
+
 void MlmBatcher::next(MlmBatch& batch) {
-  batch_at(drawn_, batch);
+  if (rows_.count == 0) {
+    batch_at(drawn_, batch);
+    ++drawn_;
+    return;
+  }
+  batch_at(drawn_, whole_);
   ++drawn_;
+  // Rows [first, first + count) of the whole batch, padded to the longest of them.
+  const auto first = static_cast<size_t>(rows_.first), count = static_cast<size_t>(rows_.count);
+  batch.B = rows_.count;
+  batch.lengths.assign(whole_.lengths.begin() + static_cast<ptrdiff_t>(first),
+                       whole_.lengths.begin() + static_cast<ptrdiff_t>(first + count));
+  batch.T = *std::max_element(batch.lengths.begin(), batch.lengths.end());
+  batch.idx.assign(count * static_cast<size_t>(batch.T), 0);
+  batch.targets.assign(count * static_cast<size_t>(batch.T), kMlmIgnore);
+  for (size_t b = 0; b < count; ++b) {
+    const size_t from = (first + b) * static_cast<size_t>(whole_.T);
+    const size_t to = b * static_cast<size_t>(batch.T);
+    const auto n = static_cast<size_t>(batch.lengths[b]);
+    std::copy_n(whole_.idx.begin() + static_cast<ptrdiff_t>(from), n,
+                batch.idx.begin() + static_cast<ptrdiff_t>(to));
+    std::copy_n(whole_.targets.begin() + static_cast<ptrdiff_t>(from), n,
+                batch.targets.begin() + static_cast<ptrdiff_t>(to));
+  }
 }
 
 void MlmBatcher::restore(const BatcherState& state) {

@@ -44,6 +44,10 @@ class MlmBatcher {
   int64_t min_len() const { return min_len_; }
   int64_t max_len() const { return max_len_; }
 
+  // Makes next() return only these rows of each batch (token_batcher.h's RowSlice), padded
+  // to the longest of them.
+  void set_rows(const RowSlice& rows);
+
   // The next batch; advances the state by one.
   void next(MlmBatch& batch);
   // Batch k without touching the state (k may be any index, drawn or not).
@@ -60,6 +64,8 @@ class MlmBatcher {
   double mask_prob_;
   uint64_t seed_;
   uint64_t drawn_ = 0;
+  RowSlice rows_;
+  MlmBatch whole_;  // the whole batch, when next() returns a slice
 };
 
 }  // namespace slope::data

@@ -57,26 +57,36 @@ PairBatcher::PairBatcher(const std::vector<PairExample>& examples, int64_t batch
   }
 }
 
-void PairBatcher::batch_at(uint64_t k, PairBatch& batch) const {
+void PairBatcher::batch_at(uint64_t k, PairBatch& batch) const { rows_at(k, {0, B_}, batch); }
+
+// Rows [first, first + count) of batch k, padded to the longest of them: the draws of every row
+// are made (they come from one stream), the rows outside the slice are left out.
+void PairBatcher::rows_at(uint64_t k, const RowSlice& slice, PairBatch& batch) const {
   std::mt19937_64 rng = batch_rng(seed_, k);
   std::vector<Pair> rows(static_cast<size_t>(B_));
+  for (Pair& row : rows) row = pairs_[uniform_below(rng, pairs_.size())];
   int64_t S = 0, L = 0;
-  for (Pair& row : rows) {
-    row = pairs_[uniform_below(rng, pairs_.size())];
+  for (int64_t b = slice.first; b < slice.first + slice.count; ++b) {
+    const Pair row = rows[static_cast<size_t>(b)];
     const PairExample& x = (*examples_)[row.example];
     S = std::max(S, static_cast<int64_t>(x.src.size()));
     L = std::max(L, static_cast<int64_t>(x.prons[row.pron].size()));
   }
-  shape_batch(batch, B_, S, L);
-  for (int64_t b = 0; b < B_; ++b) {
-    const Pair row = rows[static_cast<size_t>(b)];
+  shape_batch(batch, slice.count, S, L);
+  for (int64_t b = 0; b < slice.count; ++b) {
+    const Pair row = rows[static_cast<size_t>(slice.first + b)];
     const PairExample& x = (*examples_)[row.example];
     fill_row(batch, b, x.src, x.prons[row.pron]);
   }
 }
 
+void PairBatcher::set_rows(const RowSlice& rows) {
+  check_row_slice(rows, B_);
+  rows_ = rows;
+}
+
 void PairBatcher::next(PairBatch& batch) {
-  batch_at(drawn_, batch);
+  rows_at(drawn_, rows_.count == 0 ? RowSlice{0, B_} : rows_, batch);
   ++drawn_;
 }
 

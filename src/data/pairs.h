@@ -180,6 +180,9 @@ class PairBatcher {
   int64_t max_src_len() const { return max_src_len_; }
   int64_t num_examples() const { return static_cast<int64_t>(pairs_.size()); }  // pairs
 
+  // Makes next() return only these rows of each batch (token_batcher.h's RowSlice), padded
+  // to the longest of them.
+  void set_rows(const RowSlice& rows);
   void next(PairBatch& batch);                        // advances the state by one batch
   void batch_at(uint64_t k, PairBatch& batch) const;  // batch k, state untouched
 
@@ -191,11 +194,13 @@ class PairBatcher {
   struct Pair {
     uint32_t example, pron;
   };
+  void rows_at(uint64_t k, const RowSlice& slice, PairBatch& batch) const;
   const std::vector<PairExample>* examples_;
   std::vector<Pair> pairs_;
   int64_t B_, max_src_len_;
   uint64_t seed_;
   uint64_t drawn_ = 0;
+  RowSlice rows_;
 };
 
 // Batch of examples [first, first + count) of a split, in order, each with its first

@@ -1,5 +1,6 @@
 #include "data/token_batcher.h"
 
+#include <algorithm>
 #include <string>
 
 #include "data/random.h"
@@ -33,9 +34,35 @@ void TokenBatcher::batch_at(uint64_t k, std::span<uint32_t> tokens) const {
   }
 }
 
+void TokenBatcher::set_rows(const RowSlice& rows) {
+  check_row_slice(rows, B_);
+  rows_ = rows;
+}
+
 void TokenBatcher::next(std::span<uint32_t> tokens) {
-  batch_at(drawn_, tokens);
+  if (rows_.count == 0) {
+    batch_at(drawn_, tokens);
+  } else {
+    const int64_t W = T_ + 1;
+    if (tokens.size() != static_cast<uint64_t>(rows_.count * W)) {
+      throw Error("batch buffer holds " + std::to_string(tokens.size()) +
+                  " tokens, expected rows·(T+1) = " + std::to_string(rows_.count * W));
+    }
+    whole_.resize(static_cast<size_t>(B_ * W));
+    batch_at(drawn_, whole_);
+    std::copy_n(whole_.begin() + rows_.first * W, rows_.count * W, tokens.begin());
+  }
   ++drawn_;
+}
+
+int64_t check_row_slice(const RowSlice& rows, int64_t batch_size) {
+  if (rows.count == 0 && rows.first == 0) return batch_size;
+  if (rows.first < 0 || rows.count < 1 || rows.first + rows.count > batch_size) {
+    throw Error("rows [" + std::to_string(rows.first) + ", " +
+                std::to_string(rows.first + rows.count) + ") are not within a batch of " +
+                std::to_string(batch_size));
+  }
+  return rows.count;
 }
 
 void TokenBatcher::restore(const BatcherState& state) {

@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "data/token_shard.h"
 
@@ -28,6 +29,19 @@ struct BatcherState {
 const BatcherState& check_restorable(const BatcherState& saved, int64_t batch_size, int64_t length,
                                      const char* length_name, const char* length_flag);
 
+// The rows of every batch that one rank of a data-parallel run trains on: rows
+// [first, first + count) of the batch of B. Rank r of N with B/N rows each takes
+// {r·B/N, B/N}, so the N ranks together train on exactly the batch one process would draw with
+// batch size B: the same data whatever N (the seed and batch index fix it), and a checkpoint's
+// (seed, batches drawn, B) means the same position for any N.
+struct RowSlice {
+  int64_t first = 0;
+  int64_t count = 0;  // 0: every row
+};
+
+// Throws slope::Error unless `rows` lies within a batch of B rows; returns its row count.
+int64_t check_row_slice(const RowSlice& rows, int64_t batch_size);
+
 class TokenBatcher {
  public:
   // Reads windows of T+1 tokens from `shard`, which must outlive the batcher. Throws
@@ -38,7 +52,11 @@ class TokenBatcher {
   int64_t batch_size() const { return B_; }
   int64_t block_size() const { return T_; }
 
-  // tokens (B, T+1), row-major: row b is the shard's tokens [s_b, s_b + T], so inputs are
+  // Makes next() return only these rows of each batch (see RowSlice).
+  void set_rows(const RowSlice& rows);
+  int64_t rows() const { return rows_.count > 0 ? rows_.count : B_; }  // next()'s rows
+
+  // tokens (rows(), T+1), row-major: row b is the shard's tokens [s_b, s_b + T], so inputs are
   // row[0..T) and targets row[1..T]. Advances the state by one batch.
   void next(std::span<uint32_t> tokens);
 
@@ -54,6 +72,8 @@ class TokenBatcher {
   int64_t B_, T_;
   uint64_t seed_;
   uint64_t drawn_ = 0;
+  RowSlice rows_;
+  std::vector<uint32_t> whole_;  // (B, T+1): the whole batch, when next() returns a slice
 };
 
 }  // namespace slope::data

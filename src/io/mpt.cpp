@@ -184,7 +184,7 @@ void export_gguf_mpt(const model::Gpt<float>& gpt, const data::Tokenizer& tokeni
        GgufValue::u32(static_cast<uint32_t>(kMptExpansionRatio * config.n_embd))},
       {"mpt.attention.head_count", GgufValue::u32(static_cast<uint32_t>(config.n_head))},
       {"mpt.attention.head_count_kv", GgufValue::u32(static_cast<uint32_t>(config.n_head))},
-      {"mpt.attention.layernorm_epsilon", GgufValue::f32(static_cast<float>(nn::kLayerNormEps))},
+      {"mpt.attention.layer_norm_epsilon", GgufValue::f32(static_cast<float>(nn::kLayerNormEps))},
       {"mpt.attention.max_alibi_bias", GgufValue::f32(static_cast<float>(config.max_bias))},
   };
   for (auto& t : gguf_tokenizer_metadata(tokenizer)) kv.push_back(std::move(t));
@@ -286,8 +286,8 @@ ImportedGpt import_gguf_mpt(const fs::path& file) {
   if (gguf.find("mpt.attention.head_count_kv") &&
       gguf.get_uint("mpt.attention.head_count_kv") != static_cast<uint64_t>(n_head))
     throw Error(where + ": grouped keys and values (head_count_kv) are not an MPT slope runs");
-  if (std::fabs(gguf.get_float("mpt.attention.layernorm_epsilon") - nn::kLayerNormEps) > 1e-12)
-    throw Error(where + ": mpt.attention.layernorm_epsilon is not 1e-5");
+  if (std::fabs(gguf.get_float("mpt.attention.layer_norm_epsilon") - nn::kLayerNormEps) > 1e-12)
+    throw Error(where + ": mpt.attention.layer_norm_epsilon is not 1e-5");
   const std::vector<std::string>& tokens = gguf.get_strings("tokenizer.ggml.tokens");
   const model::GptConfig config = mpt_config(
       static_cast<int64_t>(gguf.get_uint("mpt.context_length")),

@@ -51,9 +51,11 @@ template <class Real>
 StackCall<Real> encoder_call(const StackOffsets& encoder, const EncDecConfig& c, int64_t B,
                              int64_t S, const int32_t* src, const Real* pos,
                              const int32_t* lengths) {
-  return {&encoder, false,        B,   S,   c.n_embd,
-          c.n_head, c.vocab_size, src, pos, {false, nullptr, nullptr, lengths},
-          nullptr,  nullptr,      0};
+  StackCall<Real> call{&encoder, false,        B,   S,   c.n_embd,
+                       c.n_head, c.vocab_size, src, pos, {false, nullptr, nullptr, lengths},
+                       nullptr,  nullptr,      0};
+  call.bias.rel = relative_bias_of_real<Real>(relative_bias_of(c.pos, true));  // bidirectional
+  return call;
 }
 
 template <class Real>
@@ -96,10 +98,16 @@ EncDec<Real>::EncDec(const EncDecConfig& config, EncDecLayout layout, uint64_t s
   const int64_t dec_layers = static_cast<int64_t>(decoder_.blocks.size());
   init_params(this->params(), this->table(), layout.params.init, config_.n_layer + dec_layers,
               config_.n_head, config_.max_bias, seed);
+  init_relative_bias(this->params(), encoder_, relative_bias_of(config_.pos, true), config_.n_head,
+                     static_cast<double>(config_.block_size), seed);
 }
 
 template <class Real>
 void EncDec<Real>::refresh_slopes() {
+  // The encoder's learned relative bias (Kerple, T5) projected into its domain in place, as the
+  // GPT's (Gpt::forward).
+  clamp_relative_bias(this->params(), encoder_, relative_bias_of(config_.pos, true),
+                      config_.n_head);
   encoder_slopes_.refresh(this->params());
   decoder_slopes_.refresh(this->params());
 }

@@ -79,6 +79,10 @@ void validate(const EncDecConfig& c) {
     throw Error(
         "EncDecConfig: pos alibi is the decoder's causal scheme; an encoder takes "
         "alibi-symmetric, alibi-nonsymmetric or alibi-learned");
+  if (c.pos == Position::fire)
+    throw Error(
+        "EncDecConfig: pos fire is a causal scheme (Li et al. normalise by the query's position); "
+        "an encoder takes kerple-log, kerple-power or t5 among the learned relative biases");
   if (c.pos == Position::alibi_nonsymmetric && c.n_head % 2 != 0)
     throw Error("EncDecConfig: alibi-nonsymmetric gives half the heads each side: n_head " +
                 std::to_string(c.n_head) + " must be even");

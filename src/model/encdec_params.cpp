@@ -16,7 +16,10 @@ StackSpec stack_spec(const EncDecConfig& c, bool decoder) {
           .wpe_rows = wpe ? c.block_size : 0,
           .bias = c.bias,
           .cross = decoder,
-          .slopes = slope_scheme(decoder ? StackRole::decoder : StackRole::encoder, c.pos)};
+          .slopes = slope_scheme(decoder ? StackRole::decoder : StackRole::encoder, c.pos),
+          // Kerple and T5 (bidirectional buckets) in the encoder; a seq2seq decoder keeps
+          // Press's causal slopes, as with every scheme but alibi-learned.
+          .rel = decoder ? RelativeBias<float>{} : relative_bias_of(c.pos, true)};
 }
 
 }  // namespace

@@ -56,6 +56,8 @@ Gpt<Real>::Gpt(const GptConfig& config, GptLayout layout, uint64_t seed)
       slopes_(slope_scheme(StackRole::gpt, config.pos), stack_, config.n_head, config.max_bias) {
   init_params(this->params(), this->table(), layout.params.init, config_.n_layer, config_.n_head,
               config_.max_bias, seed);
+  init_relative_bias(this->params(), stack_, relative_bias_of(config_.pos, false), config_.n_head,
+                     static_cast<double>(config_.block_size), seed);
 }
 
 template <class Real>
@@ -88,6 +90,10 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
   idx_.assign(idx, idx + BT);
 
   const ForwardDropout<Real> drop = forward_dropout<Real>(c.dropout);
+  const RelativeBias<float> rel = relative_bias_of(c.pos, false);
+  // Learned relative biases stay in their family's domain: projected in place before each
+  // forward (KERPLE's own rule), so the optimizer's step never hands the kernel r2 < 0.
+  clamp_relative_bias(this->params(), stack_, rel, H);
   const Real* P = this->params();
   slopes_.refresh(P);
 
@@ -99,10 +105,11 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
     }
     pos = pos_table_.data();
   }
-  const StackCall<Real> call{
-      &stack_, false,   B,           T,           C,
-      H,       V,       idx_.data(), pos,         {true, nullptr, nullptr, nullptr},
-      nullptr, nullptr, 0,           c.activation};
+  StackCall<Real> call{
+      &stack_, false,   B, T, C, H, V, idx_.data(), pos, {true, nullptr, nullptr, nullptr},
+      nullptr, nullptr, 0};
+  call.bias.rel = relative_bias_of_real<Real>(rel);
+  call.act = c.activation;
   stack_forward(a.st, a.branch, call, P, slopes_, drop);
   nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
 
@@ -142,10 +149,11 @@ void Gpt<Real>::backward() {
   zero(g.dsmall, BT * C);
   nn::matmul_backward(g.dsmall, G + stack_.wte, nullptr, g.dlogits, a.st.ln_f, P + stack_.wte, B, T,
                       C, Vp);
-  const StackCall<Real> call{
-      &stack_, false,   B,           T,           C,
-      H,       V,       idx_.data(), nullptr,     {true, nullptr, nullptr, nullptr},
-      nullptr, nullptr, 0,           c.activation};
+  StackCall<Real> call{
+      &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
+      nullptr, nullptr, 0};
+  call.bias.rel = relative_bias_of_real<Real>(relative_bias_of(c.pos, false));
+  call.act = c.activation;
   stack_backward(g, a.st, g.dsmall, call, P, G, slopes_, backward_dropout(g.dbranch));
 }
 

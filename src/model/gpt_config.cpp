@@ -17,7 +17,11 @@ constexpr Position kPositions[] = {Position::learned,
                                    Position::alibi,
                                    Position::alibi_learned,
                                    Position::alibi_symmetric,
-                                   Position::alibi_nonsymmetric};
+                                   Position::alibi_nonsymmetric,
+                                   Position::kerple_log,
+                                   Position::kerple_power,
+                                   Position::t5,
+                                   Position::fire};
 
 void require_positive(const char* field, int64_t value) {
   if (value < 1)
@@ -47,8 +51,24 @@ const char* position_name(Position pos) {
       return "alibi-symmetric";
     case Position::alibi_nonsymmetric:
       return "alibi-nonsymmetric";
+    case Position::kerple_log:
+      return "kerple-log";
+    case Position::kerple_power:
+      return "kerple-power";
+    case Position::t5:
+      return "t5";
+    case Position::fire:
+      return "fire";
   }
   return "?";
+}
+
+RelativeBias<float> relative_bias_of(Position pos, bool bidirectional) {
+  RelativeBias<float> r;
+  if (!is_relative(pos)) return r;
+  r.kind = relative_bias_kind(position_name(pos));
+  r.bidirectional = bidirectional;
+  return r;
 }
 
 Position parse_position(std::string_view name) {

@@ -5,12 +5,13 @@
 #include <string>
 #include <string_view>
 
-#include "nn/pointwise.h"  // nn::Activation
+#include "nn/pointwise.h"     // nn::Activation
+#include "slope/attention.h"  // RelativeBias
 
 namespace slope::model {
 
-// How a token learns where it is (DESIGN.md, "Models and training"). RoPE, FIRE, Kerple would
-// slot in beside these.
+// How a token learns where it is (DESIGN.md, "Models and training"). RoPE would slot in beside
+// these.
 enum class Position {
   learned,        // nanoGPT's wpe: a trained (block_size, C) table added to the embedding
   sinusoidal,     // Vaswani et al.'s fixed table added to the embedding, any length
@@ -21,7 +22,25 @@ enum class Position {
   // Encoder schemes (bidirectional attention, model/encdec.h); a GPT refuses them.
   alibi_symmetric,     // bias −m·|i − j|, Press's slopes
   alibi_nonsymmetric,  // half the heads see only the left, half only the right (ALiBi authors)
+  // Learned relative biases in attention (issue 19; slope/attention.h, RelativeBias), one
+  // parameter tensor per layer: attn.kerple (2, H) = (r1, r2), attn.relative_attention_bias
+  // (num_buckets, H) (T5: causal buckets in a GPT, bidirectional in an encoder), attn.fire
+  // (FIRE's MLP, c and L; L starts at block_size).
+  kerple_log,
+  kerple_power,
+  t5,
+  fire,
 };
+
+// True for the learned relative biases.
+constexpr bool is_relative(Position pos) {
+  return pos == Position::kerple_log || pos == Position::kerple_power || pos == Position::t5 ||
+         pos == Position::fire;
+}
+
+// The relative bias of a scheme (kind kNone for the others): T5 with 32 buckets, max distance
+// 128, bidirectional as given; FIRE with 32 hidden units and a 1024-cell grid.
+RelativeBias<float> relative_bias_of(Position pos, bool bidirectional);
 
 // True for the schemes that put the position in attention (a slope per head).
 constexpr bool is_alibi(Position pos) {
@@ -30,7 +49,7 @@ constexpr bool is_alibi(Position pos) {
 }
 
 // "learned", "sinusoidal", "none", "alibi", "alibi-learned", "alibi-symmetric",
-// "alibi-nonsymmetric" (config.json and the CLI).
+// "alibi-nonsymmetric", "kerple-log", "kerple-power", "t5", "fire" (config.json and the CLI).
 const char* position_name(Position pos);
 // Accepts the names above (and "alibi_learned"); throws slope::Error listing them otherwise.
 Position parse_position(std::string_view name);

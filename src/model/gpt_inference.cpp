@@ -100,9 +100,19 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
     nn::matmul_forward(qkv, ln, W + o.c_attn_w, at(W, o.c_attn_b), B, Tn, C, 3 * C);
     const Real *left = nullptr, *right = nullptr;  // a GPT's slopes are one-sided: right null
     gpt_->slopes().of(l, W, &left, &right);
+    // A learned relative bias: this layer's parameters, projected into their domain (as
+    // Gpt::forward does in place; a checkpoint is written after an optimizer step).
+    RelativeBias<Real> rel = relative_bias_of_real<Real>(relative_bias_of(c.pos, false));
+    std::vector<Real> rel_params;
+    if (o.rel != kAbsent) {
+      const int64_t n = relative_bias_param_count(rel.kind, H, rel.num_buckets, rel.fire_hidden);
+      rel_params.assign(W + o.rel, W + o.rel + n);
+      relative_bias_clamp(relative_bias_of(c.pos, false), H, rel_params.data());
+      rel.params = rel_params.data();
+    }
     nn::kv_cache_attention_forward(atty, lse, k_cache_[static_cast<size_t>(l)].data(),
                                    v_cache_[static_cast<size_t>(l)].data(), qkv, left, B, Tn, P,
-                                   capacity_, C, H);
+                                   capacity_, C, H, rel);
     nn::matmul_forward(branch, atty, W + o.attn_proj_w, at(W, o.attn_proj_b), B, Tn, C, C);
     nn::residual_forward(x, x, branch, BT * C);
     nn::layernorm_forward(ln, mean, rstd, x, W + o.ln_2_w, at(W, o.ln_2_b), B, Tn, C);

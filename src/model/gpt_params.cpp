@@ -16,7 +16,8 @@ GptLayout gpt_layout(const GptConfig& c) {
                                 .wpe_rows = c.pos == Position::learned ? c.block_size : 0,
                                 .bias = c.bias,
                                 .cross = false,
-                                .slopes = slope_scheme(StackRole::gpt, c.pos)});
+                                .slopes = slope_scheme(StackRole::gpt, c.pos),
+                                .rel = relative_bias_of(c.pos, false)});
   return layout;
 }
 

@@ -25,6 +25,12 @@ int32_t sample_token(const Real* logits, int64_t V, const SamplingConfig& c, std
   for (int64_t v = 0; v < V; ++v)
     if (!std::isfinite(logits[v]))
       throw Error("the model's logits are not finite: the checkpoint's weights are broken");
+  if (c.temperature == 0.0) {  // the most likely token, ties towards the lower id: no sort
+    int64_t best = 0;
+    for (int64_t v = 1; v < V; ++v)
+      if (logits[v] > logits[best]) best = v;
+    return static_cast<int32_t>(best);
+  }
   // Ids by decreasing logit, ties towards the lower id; only the first k need to be in order.
   std::vector<int32_t> ids(static_cast<size_t>(V));
   std::iota(ids.begin(), ids.end(), 0);
@@ -33,7 +39,6 @@ int32_t sample_token(const Real* logits, int64_t V, const SamplingConfig& c, std
     return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
   };
   std::partial_sort(ids.begin(), ids.begin() + k, ids.end(), by_logit);
-  if (c.temperature == 0.0) return ids[0];
 
   const double top = static_cast<double>(logits[ids[0]]);
   std::vector<double> weight(static_cast<size_t>(k));

@@ -119,7 +119,8 @@ struct StackCall {
   int64_t B, T, C, H, V;
   const int32_t* idx;             // (B, T)
   const Real* pos;                // (T, C) added to the embedding, or null
-  nn::AttentionBias<Real> bias;   // causal and key lengths; slopes set per layer
+  nn::AttentionBias<Real> bias;   // causal, key lengths and the relative bias's shape; slopes
+                                  // and relative-bias parameters set per layer
   const Real* memory;             // (B, S, C) the encoder output (decoder only)
   const int32_t* memory_lengths;  // (B) or null
   int64_t S;
@@ -145,6 +146,7 @@ void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real
     nn::matmul_forward(k.qkv, k.ln_1, P + o.c_attn_w, at(P, o.c_attn_b), B, T, C, 3 * C);
     nn::AttentionBias<Real> bias = call.bias;
     slopes.of(l, P, &bias.slopes_left, &bias.slopes_right);
+    if (o.rel != kAbsent) bias.rel.params = P + o.rel;
     nn::self_attention_forward(k.atty, k.att_lse, k.qkv, bias, B, T, C, H);
     nn::matmul_forward(branch, k.atty, P + o.attn_proj_w, at(P, o.attn_proj_b), B, T, C, C);
     drop(branch, BT * C, site(call.decoder, l, 0));
@@ -233,6 +235,7 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
     slopes.of(l, P, &bias.slopes_left, &bias.slopes_right);
     Real *dleft = nullptr, *dright = nullptr;
     slopes.grads_of(l, G, &dleft, &dright);
+    if (o.rel != kAbsent) bias.rel.params = P + o.rel, bias.drel = G + o.rel;
     nn::self_attention_backward(g.dqkv, dleft, dright, g.scratch, g.dsmall, k.qkv, k.atty,
                                 k.att_lse, bias, B, T, C, H);
     zero(g.dsmall, BT * C);

@@ -25,6 +25,48 @@ int64_t ParamLayout::add_bias(bool bias, const std::string& name, int64_t n) {
   return bias ? add(name, {n}, ParamInit::zeros) : kAbsent;
 }
 
+std::string relative_bias_tensor(const RelativeBias<float>& rel, int64_t H,
+                                 std::vector<int64_t>* shape) {
+  switch (rel.kind) {
+    case RelativeBiasKind::kKerpleLog:
+    case RelativeBiasKind::kKerplePower:
+      *shape = {2, H};
+      return "attn.kerple";
+    case RelativeBiasKind::kT5:
+      *shape = {rel.num_buckets, H};
+      return "attn.relative_attention_bias";
+    default:
+      *shape = {relative_bias_param_count(rel.kind, H, rel.num_buckets, rel.fire_hidden)};
+      return "attn.fire";
+  }
+}
+
+template <class Real>
+void init_relative_bias(Real* params, const StackOffsets& so, const RelativeBias<float>& rel,
+                        int64_t H, double fire_L, uint64_t seed) {
+  for (size_t l = 0; l < so.blocks.size(); ++l) {
+    if (so.blocks[l].rel == kAbsent) continue;
+    const std::vector<float> w = relative_bias_init(rel, H, fire_L, seed + l);
+    std::copy(w.begin(), w.end(), params + so.blocks[l].rel);
+  }
+}
+
+template <class Real>
+void clamp_relative_bias(Real* params, const StackOffsets& so, const RelativeBias<float>& rel,
+                         int64_t H) {
+  for (const BlockOffsets& o : so.blocks)
+    if (o.rel != kAbsent) relative_bias_clamp(rel, H, params + o.rel);
+}
+
+template void init_relative_bias<float>(float*, const StackOffsets&, const RelativeBias<float>&,
+                                        int64_t, double, uint64_t);
+template void init_relative_bias<double>(double*, const StackOffsets&, const RelativeBias<float>&,
+                                         int64_t, double, uint64_t);
+template void clamp_relative_bias<float>(float*, const StackOffsets&, const RelativeBias<float>&,
+                                         int64_t);
+template void clamp_relative_bias<double>(double*, const StackOffsets&, const RelativeBias<float>&,
+                                          int64_t);
+
 namespace {
 
 // One block's tensors under h = "{prefix}h.{l}.".
@@ -48,6 +90,11 @@ BlockOffsets add_block(ParamLayout& p, const std::string& h, const StackSpec& s)
     } else {
       o.slopes_left = p.add(name, {s.H}, how);
     }
+  }
+  if (s.rel.kind != RelativeBiasKind::kNone) {
+    std::vector<int64_t> shape;
+    const std::string name = relative_bias_tensor(s.rel, s.H, &shape);
+    o.rel = p.add(h + name, shape, ParamInit::zeros);  // init_relative_bias writes it
   }
   if (s.cross) {
     o.ln_x_w = p.add(h + "ln_x.weight", {C}, ParamInit::ones);

@@ -41,10 +41,11 @@ struct BlockOffsets {
   int64_t c_attn_w = kAbsent, c_attn_b = kAbsent;         // (3C, C), (3C)
   int64_t attn_proj_w = kAbsent, attn_proj_b = kAbsent;   // (C, C), (C)
   int64_t slopes_left = kAbsent, slopes_right = kAbsent;  // (H) learned: raw or θ (SlopeScheme)
-  int64_t ln_x_w = kAbsent, ln_x_b = kAbsent;             // cross sub-block: (C)
-  int64_t xq_w = kAbsent, xq_b = kAbsent;                 // (C, C), (C)
-  int64_t xkv_w = kAbsent, xkv_b = kAbsent;               // (2C, C), (2C)
-  int64_t xproj_w = kAbsent, xproj_b = kAbsent;           // (C, C), (C)
+  int64_t rel = kAbsent;  // a learned relative bias's parameters (RelativeBias's flat layout)
+  int64_t ln_x_w = kAbsent, ln_x_b = kAbsent;    // cross sub-block: (C)
+  int64_t xq_w = kAbsent, xq_b = kAbsent;        // (C, C), (C)
+  int64_t xkv_w = kAbsent, xkv_b = kAbsent;      // (2C, C), (2C)
+  int64_t xproj_w = kAbsent, xproj_b = kAbsent;  // (C, C), (C)
   int64_t ln_2_w = kAbsent, ln_2_b = kAbsent;
   int64_t c_fc_w = kAbsent, c_fc_b = kAbsent;          // (4C, C), (4C)
   int64_t mlp_proj_w = kAbsent, mlp_proj_b = kAbsent;  // (C, 4C), (C)
@@ -86,7 +87,32 @@ struct StackSpec {
   bool bias;           // biases in the linear layers and LayerNorms
   bool cross;          // a cross sub-block in each block (a decoder)
   SlopeScheme slopes;  // which learned slope parameters each block has (none for fixed schemes)
+  RelativeBias<float> rel{};  // a learned relative bias per block (kind kNone: none)
 };
+
+// The tensor name and shape of a relative bias's parameters (under "{prefix}h.{l}."): Kerple
+// attn.kerple (2, H), T5 attn.relative_attention_bias (num_buckets, H), FIRE attn.fire (n).
+std::string relative_bias_tensor(const RelativeBias<float>& rel, int64_t H,
+                                 std::vector<int64_t>* shape);
+
+// The shape of a relative bias in scalar Real (params null; set per layer).
+template <class Real>
+RelativeBias<Real> relative_bias_of_real(const RelativeBias<float>& r) {
+  return {r.kind,          nullptr,       r.num_buckets, r.max_distance,
+          r.bidirectional, r.fire_hidden, r.fire_grid};
+}
+
+// Writes each block's relative-bias parameters (relative_bias_init; FIRE's L = fire_L, each
+// layer its own draw from seed + l).
+template <class Real>
+void init_relative_bias(Real* params, const StackOffsets& so, const RelativeBias<float>& rel,
+                        int64_t H, double fire_L, uint64_t seed);
+
+// Projects each block's relative-bias parameters into their family's domain
+// (relative_bias_clamp, as KERPLE clamps its parameters in place before each forward).
+template <class Real>
+void clamp_relative_bias(Real* params, const StackOffsets& so, const RelativeBias<float>& rel,
+                         int64_t H);
 
 // Appends one stack's tensors, in nanoGPT's state-dict order, and returns where they are.
 StackOffsets add_stack(ParamLayout& layout, const StackSpec& spec);

@@ -94,7 +94,7 @@ template <class Real>
 AttentionInputs<Real> self_inputs(const Real* qkv, const AttentionBias<Real>& bias, int64_t C) {
   // Without slopes_left there is no bias, and slopes_right is not read.
   const Real* right = bias.slopes_left ? bias.slopes_right : nullptr;
-  return {qkv, qkv + C, qkv + 2 * C, bias.slopes_left, right};
+  return {qkv, qkv + C, qkv + 2 * C, bias.slopes_left, right, bias.rel};
 }
 
 }  // namespace
@@ -135,11 +135,20 @@ void self_attention_backward(Real* dqkv, NoDeduce<Real>* dslopes_left,
                 "vector's whole gradient goes to dslopes_left");
   std::vector<Real> dm_left(dslopes_left ? static_cast<size_t>(H) : 0),
       dm_right(dslopes_right ? static_cast<size_t>(H) : 0);
-  const AttentionGrads<Real> grads{scratch, scratch + C, scratch + 2 * C,
+  const int64_t n_rel =
+      bias.drel
+          ? relative_bias_param_count(bias.rel.kind, H, bias.rel.num_buckets, bias.rel.fire_hidden)
+          : 0;
+  std::vector<Real> drel(static_cast<size_t>(n_rel));
+  const AttentionGrads<Real> grads{scratch,
+                                   scratch + C,
+                                   scratch + 2 * C,
                                    dslopes_left ? dm_left.data() : nullptr,
-                                   dslopes_right ? dm_right.data() : nullptr};
+                                   dslopes_right ? dm_right.data() : nullptr,
+                                   n_rel > 0 ? drel.data() : nullptr};
   run_backward(layer, p, self_inputs(qkv, bias, C), out, dout, lse, grads);
   add_into(dqkv, scratch, n);
+  if (n_rel > 0) add_into(bias.drel, drel.data(), n_rel);
   if (dslopes_left) add_into(dslopes_left, dm_left.data(), H);
   if (dslopes_right) add_into(dslopes_right, dm_right.data(), H);
 }
@@ -147,7 +156,8 @@ void self_attention_backward(Real* dqkv, NoDeduce<Real>* dslopes_left,
 template <class Real>
 void kv_cache_attention_forward(Real* out, Real* lse, Real* k_cache, Real* v_cache, const Real* qkv,
                                 const NoDeduce<Real>* slopes, int64_t B, int64_t Tn, int64_t P,
-                                int64_t capacity, int64_t C, int64_t H) {
+                                int64_t capacity, int64_t C, int64_t H,
+                                const RelativeBias<NoDeduce<Real>>& rel) {
   const char* layer = "kv cache attention";
   check_sizes(layer, {{"B", B}, {"Tn", Tn}, {"capacity", capacity}, {"C", C}, {"H", H}});
   check_given(
@@ -167,7 +177,8 @@ void kv_cache_attention_forward(Real* out, Real* lse, Real* k_cache, Real* v_cac
   // Tn queries from qkv over Tk cached keys; causal with Tq < Tk is bottom-right aligned.
   AttentionProblem p = make_problem(layer, B, Tn, Tk, C, H, 3 * C, C, capacity);
   p.causal = true;
-  run_forward(layer, p, AttentionInputs<Real>{qkv, k_cache, v_cache, slopes, nullptr}, out, lse);
+  run_forward(layer, p, AttentionInputs<Real>{qkv, k_cache, v_cache, slopes, nullptr, rel}, out,
+              lse);
 }
 
 namespace {
@@ -222,7 +233,7 @@ void cross_attention_backward(Real* dq, Real* dkv, Real* scratch, const Real* do
 #define SLOPE_NN_INSTANTIATE(Real)                                                                \
   template void kv_cache_attention_forward<Real>(Real*, Real*, Real*, Real*, const Real*,         \
                                                  const Real*, int64_t, int64_t, int64_t, int64_t, \
-                                                 int64_t, int64_t);                               \
+                                                 int64_t, int64_t, const RelativeBias<Real>&);    \
   template void self_attention_forward<Real>(                                                     \
       Real*, Real*, const Real*, const AttentionBias<Real>&, int64_t, int64_t, int64_t, int64_t); \
   template void self_attention_backward<Real>(                                                    \

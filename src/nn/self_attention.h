@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "nn/common.h"
+#include "slope/attention.h"  // RelativeBias
 
 namespace slope::nn {
 
@@ -28,12 +29,17 @@ namespace slope::nn {
 //                 at padded positions still get an output (over the real keys); exclude them
 //                 from the loss. A padded batch gives the real positions exactly the outputs of
 //                 each sequence run alone.
+//   rel           a learned relative bias (slope/attention.h) instead of slopes: its kind and
+//                 sizes, params (its flat layout) or kind kNone
+//   drel          backward only: ACCUMULATES d(loss)/d(rel.params) here (same layout), or null
 template <class Real>
 struct AttentionBias {
   bool causal = false;
   const Real* slopes_left = nullptr;
   const Real* slopes_right = nullptr;
   const int32_t* key_lengths = nullptr;
+  RelativeBias<Real> rel{};
+  Real* drel = nullptr;
 };
 
 // Self-attention over packed qkv (B, T, 3C) as above, with any bias. Throws Error on a bad shape
@@ -78,7 +84,9 @@ void kv_cache_attention_forward(Real* out,        // (B, Tn, C)
                                 const Real* qkv,  // (B, Tn, 3C)
                                 const NoDeduce<Real>* slopes,  // (H) causal ALiBi, or null
                                 int64_t B, int64_t Tn, int64_t P, int64_t capacity, int64_t C,
-                                int64_t H);
+                                int64_t H,
+                                // a learned relative bias instead (kind kNone: none)
+                                const RelativeBias<NoDeduce<Real>>& rel = {});
 
 // ---- Cross-attention (encoder–decoders) ---------------------------------------------------
 

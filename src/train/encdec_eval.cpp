@@ -19,42 +19,64 @@ auto in_eval_mode(model::EncDec<float>& m, F f) {
 
 }  // namespace
 
+LossSum mlm_loss_part(model::EncDec<float>& m, const data::TokenShard& shard, int64_t len,
+                      int64_t batch_size, int64_t batches, int32_t mask_id, double mask_prob,
+                      uint64_t seed, int rank, int ranks) {
+  const int32_t V = mask_id;  // random replacements come from the corpus's tokens
+  data::MlmBatcher batcher(shard, batch_size, len, len, mask_id, V, seed, mask_prob);
+  const int64_t B = batch_size / ranks;
+  if (ranks > 1) batcher.set_rows({rank * B, B});
+  return in_eval_mode(m, [&] {
+    data::MlmBatch batch;
+    LossSum loss;
+    // Every row holds len tokens and as many selected ones: the mean over the whole batch is
+    // the mean of the slices' means.
+    for (int64_t k = 0; k < batches; ++k) {
+      batcher.next(batch);  // batch k
+      loss.sum += m.forward_mlm(batch.idx.data(), batch.lengths.data(), batch.targets.data(),
+                                batch.B, batch.T);
+      loss.weight += 1.0;
+    }
+    return loss;
+  });
+}
+
 double mlm_loss(model::EncDec<float>& m, const data::TokenShard& shard, int64_t len,
                 int64_t batch_size, int64_t batches, int32_t mask_id, double mask_prob,
                 uint64_t seed) {
-  const int32_t V = mask_id;  // random replacements come from the corpus's tokens
-  const data::MlmBatcher batcher(shard, batch_size, len, len, mask_id, V, seed, mask_prob);
+  const LossSum loss =
+      mlm_loss_part(m, shard, len, batch_size, batches, mask_id, mask_prob, seed, 0, 1);
+  return loss.sum / loss.weight;
+}
+
+LossSum seq2seq_loss_part(model::EncDec<float>& m, const std::vector<data::PairExample>& examples,
+                          int64_t batch_size, int64_t max_examples, int rank, int ranks) {
+  const int64_t n = std::min<int64_t>(max_examples, static_cast<int64_t>(examples.size()));
+  if (n < 1) throw Error("seq2seq_loss: the split has no examples");
+  const int64_t B = batch_size / ranks;
   return in_eval_mode(m, [&] {
-    data::MlmBatch batch;
-    double sum = 0.0;
-    for (int64_t k = 0; k < batches; ++k) {
-      batcher.batch_at(static_cast<uint64_t>(k), batch);
-      sum += m.forward_mlm(batch.idx.data(), batch.lengths.data(), batch.targets.data(), batch.B,
-                           batch.T);
+    data::PairBatch batch;
+    LossSum loss;
+    for (int64_t whole = 0; whole < n; whole += batch_size) {
+      const int64_t first = whole + rank * B;  // this rank's rows of the batch
+      const int64_t count = std::min({B, n - first, batch_size - rank * B});
+      if (count <= 0) continue;
+      data::make_pair_batch(examples, first, count, batch);
+      const double l =
+          m.forward_seq2seq(batch.src.data(), batch.src_lengths.data(), batch.tgt_in.data(),
+                            batch.tgt_out.data(), batch.B, batch.S, batch.T);
+      const int64_t targets = std::count_if(batch.tgt_out.begin(), batch.tgt_out.end(),
+                                            [](int32_t t) { return t >= 0; });
+      loss.sum += l * static_cast<double>(targets), loss.weight += static_cast<double>(targets);
     }
-    return sum / static_cast<double>(batches);
+    return loss;
   });
 }
 
 double seq2seq_loss(model::EncDec<float>& m, const std::vector<data::PairExample>& examples,
                     int64_t batch_size, int64_t max_examples) {
-  const int64_t n = std::min<int64_t>(max_examples, static_cast<int64_t>(examples.size()));
-  if (n < 1) throw Error("seq2seq_loss: the split has no examples");
-  return in_eval_mode(m, [&] {
-    data::PairBatch batch;
-    double sum = 0.0;
-    int64_t tokens = 0;
-    for (int64_t first = 0; first < n; first += batch_size) {
-      data::make_pair_batch(examples, first, std::min(batch_size, n - first), batch);
-      const double loss =
-          m.forward_seq2seq(batch.src.data(), batch.src_lengths.data(), batch.tgt_in.data(),
-                            batch.tgt_out.data(), batch.B, batch.S, batch.T);
-      const int64_t count = std::count_if(batch.tgt_out.begin(), batch.tgt_out.end(),
-                                          [](int32_t t) { return t >= 0; });
-      sum += loss * static_cast<double>(count), tokens += count;
-    }
-    return sum / static_cast<double>(tokens);
-  });
+  const LossSum loss = seq2seq_loss_part(m, examples, batch_size, max_examples, 0, 1);
+  return loss.sum / loss.weight;
 }
 
 int64_t edit_distance(const std::vector<int32_t>& a, const std::vector<int32_t>& b) {

@@ -27,6 +27,22 @@ double mlm_loss(model::EncDec<float>& model, const data::TokenShard& shard, int6
 double seq2seq_loss(model::EncDec<float>& model, const std::vector<data::PairExample>& examples,
                     int64_t batch_size, int64_t max_examples);
 
+// One rank's share of an eval loss, to be summed over the ranks: the loss is sum / weight.
+struct LossSum {
+  double sum = 0.0, weight = 0.0;
+};
+
+// The same losses computed by `ranks` processes: each batch of `batch_size` rows is split into
+// ranks equal slices (batch_size must be a multiple of ranks) and rank `rank` evaluates its own.
+// Summed over the ranks, sum / weight is the loss above (up to the order of the sums); with one
+// rank it is the loss above bit for bit.
+LossSum mlm_loss_part(model::EncDec<float>& model, const data::TokenShard& shard, int64_t len,
+                      int64_t batch_size, int64_t batches, int32_t mask_id, double mask_prob,
+                      uint64_t seed, int rank, int ranks);
+LossSum seq2seq_loss_part(model::EncDec<float>& model,
+                          const std::vector<data::PairExample>& examples, int64_t batch_size,
+                          int64_t max_examples, int rank, int ranks);
+
 // Levenshtein distance between two token sequences.
 int64_t edit_distance(const std::vector<int32_t>& a, const std::vector<int32_t>& b);
 

@@ -14,6 +14,7 @@
 #include "data/prepare.h"
 #include "data/random.h"
 #include "data/tokenizer.h"
+#include "dist/data_parallel.h"
 #include "files/atomic_file.h"
 #include "files/read_file.h"
 #include "io/checkpoint_files.h"
@@ -41,11 +42,12 @@ class Task {
   virtual ~Task() = default;
   int64_t vocab_size = 0, tgt_vocab_size = 0;
   int64_t max_len = 0;  // the longest training sequence (source side for seq2seq)
-  // Runs one training micro-batch (forward with targets); returns its loss and adds its real
-  // tokens to *tokens.
-  virtual float step(model::EncDec<float>& m, int64_t* tokens) = 0;
-  virtual double train_loss(model::EncDec<float>& m) = 0;
-  virtual double val_loss(model::EncDec<float>& m) = 0;
+  // Runs one training micro-batch (this rank's rows of it: forward with targets); returns its
+  // loss, adds its real tokens to *tokens and sets *targets to the predictions it averages.
+  virtual float step(model::EncDec<float>& m, int64_t* tokens, double* targets) = 0;
+  // This rank's share of the eval losses (encdec_eval.h's LossSum); the run sums them.
+  virtual LossSum train_loss(model::EncDec<float>& m) = 0;
+  virtual LossSum val_loss(model::EncDec<float>& m) = 0;
   virtual void save_vocab(const fs::path& dir) const = 0;
   // The training batcher's position, for exact resume.
   virtual data::BatcherState batcher_state() const = 0;
@@ -57,11 +59,15 @@ class Task {
 
 class MlmTask final : public Task {
  public:
-  MlmTask(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpus)
+  // The batchers draw the global batches (o.ranks × B rows); this rank trains and evaluates
+  // on its B rows of each.
+  MlmTask(const TrainOptions& o, std::shared_ptr<data::PreparedCorpus> corpus, int rank)
       : corpus_(std::move(corpus)),
+        rank_(rank),
+        ranks_(static_cast<int>(o.ranks)),
         // <mask>: the id after the corpus's tokens
         mask_id_(static_cast<int32_t>(corpus_->tokenizer->vocab_size())),
-        B_(o.batch_size),
+        B_(o.ranks * o.batch_size),
         L_(o.model.block_size),
         iters_(o.eval_iters),
         p_(o.mask_prob),
@@ -71,19 +77,23 @@ class MlmTask final : public Task {
                  o.seed, o.mask_prob) {
     vocab_size = mask_id_ + 1;
     max_len = L_;
+    if (o.ranks > 1) batcher_.set_rows({rank * o.batch_size, o.batch_size});
   }
 
-  float step(model::EncDec<float>& m, int64_t* tokens) override {
+  float step(model::EncDec<float>& m, int64_t* tokens, double* targets) override {
     batcher_.next(batch_);
     for (int32_t n : batch_.lengths) *tokens += n;
+    *targets = static_cast<double>(std::count_if(batch_.targets.begin(), batch_.targets.end(),
+                                                 [](int32_t t) { return t >= 0; }));
     return m.forward_mlm(batch_.idx.data(), batch_.lengths.data(), batch_.targets.data(), batch_.B,
                          batch_.T);
   }
-  double train_loss(model::EncDec<float>& m) override {
-    return mlm_loss(m, corpus_->train, L_, B_, iters_, mask_id_, p_, train_seed_);
+  LossSum train_loss(model::EncDec<float>& m) override {
+    return mlm_loss_part(m, corpus_->train, L_, B_, iters_, mask_id_, p_, train_seed_, rank_,
+                         ranks_);
   }
-  double val_loss(model::EncDec<float>& m) override {
-    return mlm_loss(m, corpus_->val, L_, B_, iters_, mask_id_, p_, val_seed_);
+  LossSum val_loss(model::EncDec<float>& m) override {
+    return mlm_loss_part(m, corpus_->val, L_, B_, iters_, mask_id_, p_, val_seed_, rank_, ranks_);
   }
   void save_vocab(const fs::path& dir) const override {
     corpus_->tokenizer->save(io::tokenizer_dir(dir));
@@ -96,6 +106,7 @@ class MlmTask final : public Task {
 
  private:
   std::shared_ptr<data::PreparedCorpus> corpus_;
+  int rank_, ranks_;
   int32_t mask_id_;
   int64_t B_, L_, iters_;
   double p_;
@@ -106,10 +117,13 @@ class MlmTask final : public Task {
 
 class G2pTask final : public Task {
  public:
-  G2pTask(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs)
+  // As MlmTask: global batches of o.ranks × B rows, this rank's B rows of each.
+  G2pTask(const TrainOptions& o, std::shared_ptr<data::PreparedPairs> pairs, int rank)
       : pairs_(std::move(pairs)),
+        rank_(rank),
+        ranks_(static_cast<int>(o.ranks)),
         longest_(longest_word(o, *pairs_)),  // throws before any batch is drawn
-        B_(o.batch_size),
+        B_(o.ranks * o.batch_size),
         n_(o.eval_iters * B_),
         batcher_(pairs_->train, B_, o.seed, o.max_src_len),
         train_eval_(spread(pairs_->train, n_)),
@@ -117,19 +131,25 @@ class G2pTask final : public Task {
     vocab_size = pairs_->src_vocab.size();
     tgt_vocab_size = pairs_->tgt_vocab.size();
     max_len = longest_;
+    if (o.ranks > 1) batcher_.set_rows({rank * o.batch_size, o.batch_size});
   }
 
-  float step(model::EncDec<float>& m, int64_t* tokens) override {
+  float step(model::EncDec<float>& m, int64_t* tokens, double* targets) override {
     batcher_.next(batch_);
     for (int32_t n : batch_.src_lengths) *tokens += n;
-    for (int32_t y : batch_.tgt_out) *tokens += y >= 0;
+    int64_t predicted = 0;
+    for (int32_t y : batch_.tgt_out) predicted += y >= 0;
+    *tokens += predicted;
+    *targets = static_cast<double>(predicted);
     return m.forward_seq2seq(batch_.src.data(), batch_.src_lengths.data(), batch_.tgt_in.data(),
                              batch_.tgt_out.data(), batch_.B, batch_.S, batch_.T);
   }
-  double train_loss(model::EncDec<float>& m) override {
-    return seq2seq_loss(m, train_eval_, B_, n_);
+  LossSum train_loss(model::EncDec<float>& m) override {
+    return seq2seq_loss_part(m, train_eval_, B_, n_, rank_, ranks_);
   }
-  double val_loss(model::EncDec<float>& m) override { return seq2seq_loss(m, val_eval_, B_, n_); }
+  LossSum val_loss(model::EncDec<float>& m) override {
+    return seq2seq_loss_part(m, val_eval_, B_, n_, rank_, ranks_);
+  }
   void save_vocab(const fs::path& dir) const override {
     data::write_pair_vocab(dir / data::kSrcVocabFile, pairs_->src_vocab);
     data::write_pair_vocab(dir / data::kTgtVocabFile, pairs_->tgt_vocab);
@@ -167,6 +187,7 @@ class G2pTask final : public Task {
   }
 
   std::shared_ptr<data::PreparedPairs> pairs_;
+  int rank_, ranks_;
   int64_t longest_, B_, n_;
   data::PairBatcher batcher_;
   data::PairBatch batch_;
@@ -179,12 +200,15 @@ class G2pTask final : public Task {
 class EncDecRun final : public LoopHooks {
  public:
   // flags: train_options.json's text (`slope eval` reads --max-src-len from it).
-  EncDecRun(Task& task, model::EncDec<float>& net, fs::path out, std::string flags)
-      : task_(task), net_(net), out_(std::move(out)), flags_(std::move(flags)) {}
+  EncDecRun(Task& task, model::EncDec<float>& net, fs::path out, std::string flags,
+            dist::Communicator& comm)
+      : task_(task), net_(net), out_(std::move(out)), flags_(std::move(flags)), comm_(comm) {}
 
-  double train_loss() override { return task_.train_loss(net_); }
-  double val_loss() override { return task_.val_loss(net_); }
-  float micro_step(int64_t* tokens) override { return task_.step(net_, tokens); }
+  double train_loss() override { return mean_over_ranks(task_.train_loss(net_)); }
+  double val_loss() override { return mean_over_ranks(task_.val_loss(net_)); }
+  float micro_step(int64_t* tokens, double* targets) override {
+    return task_.step(net_, tokens, targets);
+  }
   data::BatcherState batcher_state() const override { return task_.batcher_state(); }
   void save_best() override {
     save_best_dir(out_, [&](const fs::path& best) {
@@ -199,11 +223,18 @@ class EncDecRun final : public LoopHooks {
     task_.save_vocab(dir);
     files::write_file_atomic(dir / io::kTrainOptionsFile, flags_);
   }
+  double mean_over_ranks(LossSum loss) {
+    if (comm_.size() == 1) return loss.sum / loss.weight;
+    double sums[2] = {loss.sum, loss.weight};
+    comm_.allreduce_sum(sums, 2);
+    return sums[0] / sums[1];
+  }
 
   Task& task_;
   model::EncDec<float>& net_;
   const fs::path out_;
   const std::string flags_;
+  dist::Communicator& comm_;
 };
 
 }  // namespace
@@ -226,51 +257,78 @@ model::EncDecConfig encdec_config(const TrainOptions& o, int64_t vocab_size,
   return c;
 }
 
-TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer) {
+TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer,
+                          dist::Communicator* communicator) {
   const Clock::time_point run_start = Clock::now();
-  const TrainOptions& o = options;
-  if (o.arch == model::Arch::gpt) throw Error("train_encdec: --arch gpt is train_gpt's");
-  require_dirs(o, o.arch == model::Arch::seq2seq ? " --task g2p" : "");
-  if (o.grad_accum != 1 || o.train_block_size != 0)
-    throw Error(std::string("--grad-accum and --train-block-size are GPT options; --arch ") +
-                model::arch_name(o.arch) + " takes --batch-size, --min-len and --max-src-len");
-  validate(o);
+  dist::SingleProcess single;
+  dist::Communicator& comm = communicator ? *communicator : single;
+  const bool writer = comm.rank() == 0;  // rank 0 alone touches OUT/
+  TrainOptions o = options;
+  o.ranks = comm.size();
   const fs::path out = o.out_dir;
-  recover_interrupted_save(out);
+  // Setup on every rank; an error on any stops them all with one message (dist::run_agreed).
+  dist::run_agreed(comm, [&] {
+    if (o.arch == model::Arch::gpt) throw Error("train_encdec: --arch gpt is train_gpt's");
+    require_dirs(o, o.arch == model::Arch::seq2seq ? " --task g2p" : "");
+    if (o.grad_accum != 1 || o.train_block_size != 0)
+      throw Error(std::string("--grad-accum and --train-block-size are GPT options; --arch ") +
+                  model::arch_name(o.arch) + " takes --batch-size, --min-len and --max-src-len");
+    validate(o);
+    if (writer) recover_interrupted_save(out);
+  });
   TrainState state;
-  if (o.resume) {
-    state = read_resumed_state(o);
-    check_within_max_iters(state, o);
-  } else {
-    refuse_existing_run(out, /*model_too=*/true);
-  }
-
+  int64_t saved_ranks = o.ranks;  // the checkpoint's, when resumed
   std::unique_ptr<Task> task;
-  if (o.arch == model::Arch::encoder) {
-    task = std::make_unique<MlmTask>(
-        o, std::make_shared<data::PreparedCorpus>(data::open_prepared_corpus(o.data_dir)));
-  } else {
-    task = std::make_unique<G2pTask>(
-        o, std::make_shared<data::PreparedPairs>(data::open_prepared_pairs(o.data_dir)));
+  std::optional<model::EncDec<float>> net;
+  std::optional<AdamW<float>> adamw;
+  dist::run_agreed(comm, [&] {
+    if (o.resume) {
+      state = read_resumed_state(o);
+      saved_ranks = state.options.ranks;
+      check_within_max_iters(state, o);
+    } else {
+      refuse_existing_run(out, /*model_too=*/true);
+    }
+    if (o.arch == model::Arch::encoder) {
+      task = std::make_unique<MlmTask>(
+          o, std::make_shared<data::PreparedCorpus>(data::open_prepared_corpus(o.data_dir)),
+          comm.rank());
+    } else {
+      task = std::make_unique<G2pTask>(
+          o, std::make_shared<data::PreparedPairs>(data::open_prepared_pairs(o.data_dir)),
+          comm.rank());
+    }
+    const model::EncDecConfig config = encdec_config(o, task->vocab_size, task->tgt_vocab_size);
+    net.emplace(config, o.seed);
+    adamw.emplace(net->table(), AdamWConfig{o.beta1, o.beta2, 1e-8, o.weight_decay});
+    if (o.resume) {
+      // The corpus must be the one the checkpoint was trained on: its vocabulary files agree.
+      const std::string ours = task->vocab_bytes(out);
+      const std::string theirs = task->vocab_bytes(o.data_dir);
+      if (ours != theirs)
+        throw Error("the corpus in " + o.data_dir.string() +
+                    " has another vocabulary than the checkpoint in " + out.string() +
+                    ": resume with --data of the corpus it was trained on");
+    }
+    start_run(
+        o, state, *net, *adamw, [&](const data::BatcherState& s) { task->restore_batcher(s); },
+        comm.rank());
+  });
+  dist::check_same_weights(comm, net->params(), net->table().size(), state.step);
+  if (observer) {
+    TrainStart s;
+    s.num_params = net->num_params(), s.vocab_size = task->vocab_size;
+    s.start_step = state.step, s.max_iters = o.max_iters;
+    s.micro_batch = o.batch_size, s.train_len = task->max_len, s.tokens_per_step = 0;
+    s.ranks = o.ranks, s.saved_ranks = saved_ranks, s.global_batch = o.global_batch();
+    s.communicator = comm.name();
+    observer->on_start(s);
   }
-  const model::EncDecConfig config = encdec_config(o, task->vocab_size, task->tgt_vocab_size);
-  model::EncDec<float> net(config, o.seed);
-  AdamW<float> adamw(net.table(), {o.beta1, o.beta2, 1e-8, o.weight_decay});
-  if (o.resume) {
-    // The corpus must be the one the checkpoint was trained on: its vocabulary files agree.
-    const std::string ours = task->vocab_bytes(out);
-    const std::string theirs = task->vocab_bytes(o.data_dir);
-    if (ours != theirs)
-      throw Error("the corpus in " + o.data_dir.string() +
-                  " has another vocabulary than the checkpoint in " + out.string() +
-                  ": resume with --data of the corpus it was trained on");
-  }
-  start_run(o, state, net, adamw, [&](const data::BatcherState& s) { task->restore_batcher(s); });
-  if (observer)
-    observer->on_start({net.num_params(), task->vocab_size, state.step, o.max_iters, o.batch_size,
-                        task->max_len, 0});
-  EncDecRun run(*task, net, out, options_to_json(o).dump(2) + "\n");
-  return run_training_loop(o, net, adamw, state, run, observer, run_start);
+  // train_options.json: the flags of one process (`slope eval` reads them), without "ranks".
+  TrainOptions flags = o;
+  flags.ranks = 1;
+  EncDecRun run(*task, *net, out, options_to_json(flags).dump(2) + "\n", comm);
+  return run_training_loop(o, *net, *adamw, state, run, observer, run_start, comm);
 }
 
 }  // namespace slope::train

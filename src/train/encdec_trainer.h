@@ -25,8 +25,10 @@
 namespace slope::train {
 
 // Throws slope::Error: bad options (naming the flag), a missing or wrong corpus, an OUT that
-// already holds a checkpoint, a diverged loss. observer may be null.
-TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer = nullptr);
+// already holds a checkpoint, a diverged loss. observer may be null. comm: the ranks of a
+// data-parallel run (train_loop.h); null: one process.
+TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer = nullptr,
+                          dist::Communicator* comm = nullptr);
 
 // The model config of a run on a corpus with these vocabularies (tgt 0 for an encoder).
 model::EncDecConfig encdec_config(const TrainOptions& options, int64_t vocab_size,

@@ -46,26 +46,30 @@ void refuse_existing_run(const fs::path& out, bool model_too) {
 
 template <class Model>
 void start_run(const TrainOptions& o, TrainState& state, Model& model, AdamW<float>& adamw,
-               const std::function<void(const data::BatcherState&)>& restore_batcher) {
+               const std::function<void(const data::BatcherState&)>& restore_batcher, int rank) {
   const fs::path& out = o.out_dir;
   if (o.resume) {
     load_checkpoint(out, state, model, adamw);
     restore_batcher(state.batcher);
-    model.set_dropout_seed(state.dropout_seed, state.dropout_forwards);
   } else {
     state.dropout_seed = data::splitmix64(o.seed ^ kDropoutSalt);
-    model.set_dropout_seed(state.dropout_seed, 0);
+    state.dropout_forwards = 0;
     std::error_code ec;
-    fs::create_directories(out, ec);
+    if (rank == 0) fs::create_directories(out, ec);
     if (ec) throw Error("cannot create --out " + out.string() + ": " + ec.message());
   }
+  const uint64_t seed =
+      rank == 0
+          ? state.dropout_seed
+          : data::splitmix64(state.dropout_seed ^ data::splitmix64(static_cast<uint64_t>(rank)));
+  model.set_dropout_seed(seed, state.dropout_forwards);
   state.options = o;
   state.data_dir = fs::absolute(o.data_dir);
 }
 
 template void start_run(const TrainOptions&, TrainState&, model::Gpt<float>&, AdamW<float>&,
-                        const std::function<void(const data::BatcherState&)>&);
+                        const std::function<void(const data::BatcherState&)>&, int);
 template void start_run(const TrainOptions&, TrainState&, model::EncDec<float>&, AdamW<float>&,
-                        const std::function<void(const data::BatcherState&)>&);
+                        const std::function<void(const data::BatcherState&)>&, int);
 
 }  // namespace slope::train

@@ -41,8 +41,10 @@ void refuse_existing_run(const std::filesystem::path& out, bool model_too);
 // Sets up the model, AdamW and the batcher for the loop: a resumed run loads OUT's checkpoint
 // (load_checkpoint) and restores the batcher's position and the dropout counter; a new run
 // seeds dropout from --seed and creates OUT. Then records this run's flags and --data in state.
+// rank > 0 (a data-parallel run): dropout draws its own masks, seeded from the run's dropout
+// seed and the rank (rank 0's are the single process's), and OUT is left to rank 0.
 template <class Model>
 void start_run(const TrainOptions& o, TrainState& state, Model& model, AdamW<float>& adamw,
-               const std::function<void(const data::BatcherState&)>& restore_batcher);
+               const std::function<void(const data::BatcherState&)>& restore_batcher, int rank = 0);
 
 }  // namespace slope::train

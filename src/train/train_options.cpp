@@ -123,6 +123,7 @@ nlohmann::ordered_json options_to_json(const TrainOptions& o) {
   j["seed"] = o.seed;
   j["eval-interval"] = o.eval_interval;
   j["eval-iters"] = o.eval_iters;
+  if (o.ranks != 1) j["ranks"] = o.ranks;
   return j;
 }
 
@@ -164,21 +165,40 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
   o.seed = field<uint64_t>(j, "seed", where);
   o.eval_interval = field<int64_t>(j, "eval-interval", where);
   o.eval_iters = field<int64_t>(j, "eval-iters", where);
+  if (j.contains("ranks")) o.ranks = field<int64_t>(j, "ranks", where);  // absent: one process
+  if (o.ranks < 1) throw Error(where + ": \"ranks\" must be at least 1");
   return o;
 }
 
 void check_resumable(const TrainOptions& saved, const TrainOptions& now, const std::string& where) {
   // These fix the parameters' shapes or the stream of batches and dropout masks.
   static const char* const kFixed[] = {
-      "arch",        "n-dec-layer", "min-len",    "mask-prob",
-      "max-src-len", "n-layer",     "n-head",     "n-embd",
-      "block-size",  "pos",         "dropout",    "bias",
-      "max-bias",    "vocab-size",  "batch-size", "train-block-size",
-      "grad-accum",  "seed"};
+      "arch",     "n-dec-layer", "min-len",          "mask-prob",  "max-src-len", "n-layer",
+      "n-head",   "n-embd",      "block-size",       "pos",        "dropout",     "bias",
+      "max-bias", "vocab-size",  "train-block-size", "grad-accum", "seed"};
   const nlohmann::ordered_json a = options_to_json(saved), b = options_to_json(now);
   const auto text = [](const nlohmann::ordered_json& v) {
     return v.is_string() ? v.get<std::string>() : v.dump();
   };
+  const int64_t saved_global = saved.ranks * saved.batch_size;
+  if (saved_global != now.ranks * now.batch_size) {
+    if (saved.ranks == now.ranks)
+      throw Error(where + " was trained with --batch-size " + std::to_string(saved.batch_size) +
+                  ", but this run has " + std::to_string(now.batch_size) + ": pass --batch-size " +
+                  std::to_string(saved.batch_size) +
+                  " (or leave it out: --resume takes the checkpoint's value)");
+    std::string other_n;
+    if (saved_global % now.ranks == 0)
+      other_n = ", or keep " + std::to_string(now.ranks) + " rank(s) with --batch-size " +
+                std::to_string(saved_global / now.ranks);
+    throw Error(
+        where + " was trained on " + std::to_string(saved.ranks) + " rank(s) x --batch-size " +
+        std::to_string(saved.batch_size) + " = a global batch of " + std::to_string(saved_global) +
+        " sequences, but this run has " + std::to_string(now.ranks) + " x " +
+        std::to_string(now.batch_size) + " = " + std::to_string(now.ranks * now.batch_size) +
+        ": resume with mpirun -np " + std::to_string(saved.ranks) + " and --batch-size " +
+        std::to_string(saved.batch_size) + other_n);
+  }
   for (const char* key : kFixed) {
     if (a[key] == b[key]) continue;
     if (std::string(key) == "vocab-size")

@@ -51,6 +51,9 @@ struct TrainOptions {
   // come from CKPT (after `slope surgery` or `slope import`); the architecture is CKPT's, and
   // OUT/origin.json records where it came from. gpt only.
   std::filesystem::path init_from;
+  // Not a flag: the processes of a data-parallel run (mpirun -np N), each training on
+  // batch_size of every global batch of ranks·batch_size sequences (dist/communicator.h).
+  int64_t ranks = 1;
 
   static model::GptConfig small_model() {
     model::GptConfig c;
@@ -69,6 +72,8 @@ struct TrainOptions {
   int64_t train_len() const { return train_block_size > 0 ? train_block_size : model.block_size; }
   int64_t micro_batch() const { return batch_size * model.block_size / train_len(); }
   int64_t tokens_per_step() const { return micro_batch() * train_len() * grad_accum; }
+  // Sequences per optimizer step over every rank: ranks × micro-batch × grad_accum.
+  int64_t global_batch() const { return ranks * micro_batch() * grad_accum; }
   int64_t decay_end() const { return lr_decay_iters > 0 ? lr_decay_iters : max_iters; }
   double floor_lr() const { return min_lr >= 0.0 ? min_lr : lr / 10.0; }
   std::filesystem::path log_file() const {
@@ -80,7 +85,8 @@ struct TrainOptions {
 // vocab_size must be set (from the corpus) first.
 void validate(const TrainOptions& o);
 
-// Every field but the paths, --resume and --init-from, under the flags' names ("n-layer": 4, ...).
+// Every field but the paths, --resume and --init-from, under the flags' names ("n-layer": 4, ...),
+// and "ranks" when it is not 1.
 nlohmann::ordered_json options_to_json(const TrainOptions& o);
 // The inverse, for train_state.json; `where` names the file in errors. Paths are left empty.
 TrainOptions options_from_json(const nlohmann::json& j, const std::string& where);
@@ -88,7 +94,11 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
 // A run resumed with other flags than it was started with: throws slope::Error naming the
 // first flag that fixes the model or the stream of batches (--n-layer, --n-head, --n-embd,
 // --block-size, --pos, --dropout, --batch-size, --train-block-size, --grad-accum, --seed) and
-// how to resume ("pass --n-layer 4, or drop it"). Optimizer and schedule flags (--lr,
+// how to resume ("pass --n-layer 4, or drop it"). With another number of ranks, --batch-size
+// may change so that ranks × --batch-size, the global batch, stays: the batches are then the
+// very ones the saved run would have drawn (token_batcher.h's RowSlice); another global batch
+// is refused, naming the mpirun -np and --batch-size that resume. Optimizer and schedule flags
+// (--lr,
 // --max-iters, ...) may change: extending a run is a resume with a larger --max-iters.
 void check_resumable(const TrainOptions& saved, const TrainOptions& now, const std::string& where);
 

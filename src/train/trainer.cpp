@@ -3,6 +3,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -10,6 +11,7 @@
 #include "data/random.h"
 #include "data/token_batcher.h"
 #include "data/tokenizer.h"
+#include "dist/data_parallel.h"
 #include "files/atomic_file.h"
 #include "files/json_file.h"
 #include "files/read_file.h"
@@ -43,21 +45,27 @@ void split_windows(const std::vector<uint32_t>& windows, int64_t B, int64_t T,
 }
 
 // Mean loss over batches 0 .. iters−1 of `batcher` (the same batches at every eval), with the
-// model in evaluation mode (no dropout).
-double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, int64_t iters) {
-  const int64_t B = batcher.batch_size(), T = batcher.block_size();
-  std::vector<uint32_t> windows(static_cast<size_t>(B * (T + 1)));
+// model in evaluation mode (no dropout). With N ranks, the batcher's batches are the global
+// ones (N·B rows) and each rank evaluates its B rows of each: every row holds T targets, so
+// the mean of the N·iters means is the mean over the whole batches.
+double estimate_loss(model::Gpt<float>& gpt, const data::TokenBatcher& batcher, int64_t iters,
+                     dist::Communicator& comm) {
+  const int64_t N = comm.size(), Bg = batcher.batch_size(), T = batcher.block_size();
+  const int64_t B = Bg / N, first = comm.rank() * B;  // this rank's rows of each batch
+  std::vector<uint32_t> windows(static_cast<size_t>(Bg * (T + 1)));
   std::vector<int32_t> idx, targets;
   const bool training = gpt.training();
   gpt.set_training(false);
   double sum = 0.0;
   for (int64_t k = 0; k < iters; ++k) {
     batcher.batch_at(static_cast<uint64_t>(k), windows);
-    split_windows(windows, B, T, idx, targets);
-    sum += gpt.forward(idx.data(), targets.data(), B, T);
+    split_windows(windows, Bg, T, idx, targets);
+    sum += gpt.forward(idx.data() + first * T, targets.data() + first * T, B, T);
   }
   gpt.set_training(training);
-  return sum / static_cast<double>(iters);
+  if (N == 1) return sum / static_cast<double>(iters);
+  comm.allreduce_sum(&sum, 1);
+  return sum / static_cast<double>(iters * N);
 }
 
 // A checkpoint names its tokenizer by content: the corpus resumed on must have been prepared
@@ -75,7 +83,7 @@ void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
 // --init-from: the weights of CKPT (its architecture was checked against the run's by
 // load_gpt), its tokenizer the corpus's, and OUT/origin.json saying so (with CKPT's own
 // origin, so a chain import → surgery → fine-tune reads whole).
-void init_from_checkpoint(const TrainOptions& o, model::Gpt<float>& gpt) {
+void init_from_checkpoint(const TrainOptions& o, model::Gpt<float>& gpt, bool writer) {
   io::load_gpt(o.init_from, gpt);
   const fs::path theirs = io::tokenizer_dir(o.init_from) / data::kTokenizerMetaFile;
   const fs::path ours = o.data_dir / data::kTokenizerDir / data::kTokenizerMetaFile;
@@ -100,6 +108,7 @@ void init_from_checkpoint(const TrainOptions& o, model::Gpt<float>& gpt) {
   origin["init_from_origin"] = fs::exists(source_origin, ec)
                                    ? nlohmann::ordered_json(files::read_json_file(source_origin))
                                    : nlohmann::ordered_json(nullptr);
+  if (!writer) return;  // rank 0 alone touches OUT/
   fs::create_directories(o.out_dir);
   files::write_json_file(o.out_dir / io::kOriginFile, origin);
 }
@@ -108,26 +117,33 @@ void init_from_checkpoint(const TrainOptions& o, model::Gpt<float>& gpt) {
 // OUT/best/ with the tokenizer.
 class GptRun final : public LoopHooks {
  public:
-  GptRun(const TrainOptions& o, model::Gpt<float>& gpt, const data::PreparedCorpus& corpus)
+  // Every batcher draws the global batches (o.ranks × B rows); the training batcher hands this
+  // rank its B rows of each.
+  GptRun(const TrainOptions& o, model::Gpt<float>& gpt, const data::PreparedCorpus& corpus,
+         dist::Communicator& comm)
       : o_(o),
         gpt_(gpt),
         corpus_(corpus),
-        batcher_(corpus.train, o.micro_batch(), o.train_len(), o.seed),
-        train_eval_(corpus.train, o.batch_size, o.model.block_size,
+        comm_(comm),
+        batcher_(corpus.train, o.ranks * o.micro_batch(), o.train_len(), o.seed),
+        train_eval_(corpus.train, o.ranks * o.batch_size, o.model.block_size,
                     data::splitmix64(o.seed ^ kTrainEvalSalt)),
-        val_eval_(corpus.val, o.batch_size, o.model.block_size,
+        val_eval_(corpus.val, o.ranks * o.batch_size, o.model.block_size,
                   data::splitmix64(o.seed ^ kValEvalSalt)),
-        windows_(static_cast<size_t>(o.micro_batch() * (o.train_len() + 1))) {}
+        windows_(static_cast<size_t>(o.micro_batch() * (o.train_len() + 1))) {
+    if (o.ranks > 1) batcher_.set_rows({comm.rank() * o.micro_batch(), o.micro_batch()});
+  }
 
   void restore_batcher(const data::BatcherState& s) { batcher_.restore(s); }
 
-  double train_loss() override { return estimate_loss(gpt_, train_eval_, o_.eval_iters); }
-  double val_loss() override { return estimate_loss(gpt_, val_eval_, o_.eval_iters); }
-  float micro_step(int64_t* tokens) override {
+  double train_loss() override { return estimate_loss(gpt_, train_eval_, o_.eval_iters, comm_); }
+  double val_loss() override { return estimate_loss(gpt_, val_eval_, o_.eval_iters, comm_); }
+  float micro_step(int64_t* tokens, double* predictions) override {
     const int64_t Bm = o_.micro_batch(), Tt = o_.train_len();
     batcher_.next(windows_);
     split_windows(windows_, Bm, Tt, idx_, targets_);
     *tokens += Bm * Tt;
+    *predictions = static_cast<double>(Bm * Tt);
     return gpt_.forward(idx_.data(), targets_.data(), Bm, Tt);
   }
   data::BatcherState batcher_state() const override { return batcher_.state(); }
@@ -145,6 +161,7 @@ class GptRun final : public LoopHooks {
   const TrainOptions& o_;
   model::Gpt<float>& gpt_;
   const data::PreparedCorpus& corpus_;
+  dist::Communicator& comm_;
   data::TokenBatcher batcher_;
   const data::TokenBatcher train_eval_, val_eval_;
   std::vector<uint32_t> windows_;
@@ -153,36 +170,62 @@ class GptRun final : public LoopHooks {
 
 }  // namespace
 
-TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer) {
+TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer,
+                       dist::Communicator* communicator) {
   const Clock::time_point run_start = Clock::now();
+  dist::SingleProcess single;
+  dist::Communicator& comm = communicator ? *communicator : single;
+  const bool writer = comm.rank() == 0;  // rank 0 alone touches OUT/
   TrainOptions o = options;
-  require_dirs(o);
+  o.ranks = comm.size();
   const fs::path out = o.out_dir;
-  recover_interrupted_save(out);
-  data::PreparedCorpus corpus = data::open_prepared_corpus(o.data_dir);
-  o.model.vocab_size = corpus.tokenizer->vocab_size();
-  validate(o);
-
+  // Setup on every rank; an error on any of them stops all of them with rank 0's (or the first
+  // failing rank's) message.
+  std::optional<data::PreparedCorpus> corpus;
   TrainState state;
-  if (o.resume) {
-    state = read_resumed_state(o);
-    check_same_tokenizer(o.data_dir, out);
-    check_within_max_iters(state, o);
-  } else {
-    refuse_existing_run(out, /*model_too=*/false);
+  dist::run_agreed(comm, [&] {
+    require_dirs(o);
+    if (writer) recover_interrupted_save(out);
+  });
+  std::optional<model::Gpt<float>> gpt;
+  std::optional<AdamW<float>> adamw;
+  std::optional<GptRun> run;
+  int64_t saved_ranks = o.ranks;  // the checkpoint's, when resumed
+  dist::run_agreed(comm, [&] {
+    corpus = data::open_prepared_corpus(o.data_dir);
+    o.model.vocab_size = corpus->tokenizer->vocab_size();
+    validate(o);
+    if (o.resume) {
+      state = read_resumed_state(o);
+      saved_ranks = state.options.ranks;
+      check_same_tokenizer(o.data_dir, out);
+      check_within_max_iters(state, o);
+    } else {
+      refuse_existing_run(out, /*model_too=*/false);
+    }
+    gpt.emplace(o.model, o.seed);
+    if (!o.resume && !o.init_from.empty()) init_from_checkpoint(o, *gpt, writer);  // fresh AdamW
+    adamw.emplace(gpt->table(), AdamWConfig{o.beta1, o.beta2, 1e-8, o.weight_decay});
+    run.emplace(o, *gpt, *corpus, comm);
+    start_run(
+        o, state, *gpt, *adamw, [&](const data::BatcherState& s) { run->restore_batcher(s); },
+        comm.rank());
+    // a checkpoint is self-contained
+    if (!o.resume && writer) corpus->tokenizer->save(io::tokenizer_dir(out));
+  });
+  dist::check_same_weights(comm, gpt->params(), gpt->table().size(), state.step);
+
+  if (observer) {
+    TrainStart s;
+    s.num_params = gpt->num_params(), s.vocab_size = o.model.vocab_size;
+    s.start_step = state.step, s.max_iters = o.max_iters;
+    s.micro_batch = o.micro_batch(), s.train_len = o.train_len();
+    s.tokens_per_step = o.tokens_per_step();
+    s.ranks = o.ranks, s.saved_ranks = saved_ranks, s.global_batch = o.global_batch();
+    s.communicator = comm.name();
+    observer->on_start(s);
   }
-
-  model::Gpt<float> gpt(o.model, o.seed);
-  if (!o.resume && !o.init_from.empty()) init_from_checkpoint(o, gpt);  // fresh AdamW below
-  AdamW<float> adamw(gpt.table(), {o.beta1, o.beta2, 1e-8, o.weight_decay});
-  GptRun run(o, gpt, corpus);
-  start_run(o, state, gpt, adamw, [&](const data::BatcherState& s) { run.restore_batcher(s); });
-  if (!o.resume) corpus.tokenizer->save(io::tokenizer_dir(out));  // a checkpoint is self-contained
-
-  if (observer)
-    observer->on_start({gpt.num_params(), o.model.vocab_size, state.step, o.max_iters,
-                        o.micro_batch(), o.train_len(), o.tokens_per_step()});
-  return run_training_loop(o, gpt, adamw, state, run, observer, run_start);
+  return run_training_loop(o, *gpt, *adamw, state, *run, observer, run_start, comm);
 }
 
 }  // namespace slope::train

@@ -21,7 +21,9 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
+#include "dist/communicator.h"
 #include "train/train_options.h"
 
 namespace slope::train {
@@ -39,6 +41,10 @@ struct TrainStart {
   int64_t max_iters = 0;
   int64_t micro_batch = 0, train_len = 0;  // the (B, T) of a training forward
   int64_t tokens_per_step = 0;  // 0: it varies (padded batches of variable-length sequences)
+  // Data-parallel runs: the ranks now, the ranks of the resumed checkpoint, the sequences of a
+  // step over every rank (ranks × micro_batch × grad_accum), and the transport.
+  int64_t ranks = 1, saved_ranks = 1, global_batch = 0;
+  std::string communicator;
 };
 
 struct StepReport {
@@ -77,10 +83,17 @@ struct TrainSummary {
   int64_t best_step = -1;
   double tokens_per_s = 0.0;  // this run's training steps, evals excluded
   double elapsed_s = 0.0;
+  // Data-parallel runs: of this run's training time, the seconds spent averaging gradients
+  // (the allreduces, waits for slower ranks included), and the bytes allreduced per step.
+  double allreduce_s = 0.0, train_s = 0.0;
+  int64_t allreduce_bytes = 0;
 };
 
 // Runs (or resumes) a training run. Throws slope::Error: bad options (naming the flag), a
-// missing or mismatched corpus or checkpoint, a diverged loss. observer may be null.
-TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer = nullptr);
+// missing or mismatched corpus or checkpoint, a diverged loss. observer may be null (and is,
+// on every rank but 0). comm: the ranks of a data-parallel run (train_loop.h); null: one
+// process. options.ranks is set from it.
+TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer = nullptr,
+                       dist::Communicator* comm = nullptr);
 
 }  // namespace slope::train

@@ -19,6 +19,17 @@ namespace slope::testing {
 
 enum class Bias { kNone, kAlibi, kSymmetric, kNonsymmetric, kLearned };
 
+// A learned relative bias instead of ALiBi (attention.h's RelativeBias), random parameters in
+// each family's domain.
+struct RelCase {
+  RelativeBiasKind kind = RelativeBiasKind::kNone;
+  bool bidirectional = true;  // T5
+  int64_t num_buckets = 32, max_distance = 64;
+  int64_t fire_hidden = 8, fire_grid = 256;
+  double fire_L = 40.0;  // FIRE's L: rows past it take the per-score gradient path
+  float scale = 1.0f;    // Kerple's r1, T5's table and FIRE's output layer, scaled
+};
+
 struct Case {
   std::string name;
   int64_t B = 1, H = 1, Hkv = 1, Tq = 1, Tk = 1, D = 16, Dv = 16;
@@ -41,6 +52,7 @@ struct Case {
   float softcap = 0.0f;
   bool per_batch_slopes = false;  // slopes (B, H), batch stride H + 2 (a gap between rows)
   bool negative_slopes = false;   // every other head's finite slopes negated
+  RelCase rel;                    // a learned relative bias (bias must be kNone)
 };
 
 // How GoogleTest prints a case (in test names and failures): by its name, not its bytes.
@@ -50,6 +62,8 @@ inline void PrintTo(const Case& c, std::ostream* os) { *os << c.name; }
 struct Instance {
   AttentionProblem p;
   std::vector<float> q, k, v, sl, sr, dout, mask_f;
+  std::vector<float> rel;         // the relative bias's parameters (RelativeBias's flat layout)
+  RelativeBias<float> rel_shape;  // its kind and sizes (params: set by inputs())
   std::vector<uint8_t> mask_b;
   std::vector<int32_t> key_lengths, cu_q, cu_k;
   int64_t q_size = 0, k_size = 0, v_size = 0, out_size = 0;
@@ -60,9 +74,43 @@ struct Instance {
       in.slopes_left = sl.data();
       in.slopes_right = sr.empty() ? nullptr : sr.data();
     }
+    in.rel = rel_shape;
+    in.rel.params = rel.empty() ? nullptr : rel.data();
     return in;
   }
 };
+
+// Random parameters of the relative bias of c (attention.h's layout).
+inline std::vector<float> make_rel_params(const Case& c, const RelativeBias<float>& shape,
+                                          std::mt19937_64& rng) {
+  const int64_t H = c.H;
+  std::vector<float> r(static_cast<size_t>(
+      relative_bias_param_count(shape.kind, H, shape.num_buckets, shape.fire_hidden)));
+  auto uni = [&](float lo, float hi) { return std::uniform_real_distribution<float>(lo, hi)(rng); };
+  const float s = c.rel.scale;
+  switch (shape.kind) {
+    case RelativeBiasKind::kKerpleLog:
+      for (int64_t h = 0; h < H; ++h) r[h] = s * uni(0.2f, 2.0f), r[H + h] = uni(0.05f, 1.5f);
+      break;
+    case RelativeBiasKind::kKerplePower:
+      for (int64_t h = 0; h < H; ++h) r[h] = s * uni(0.05f, 0.5f), r[H + h] = uni(0.3f, 1.8f);
+      break;
+    case RelativeBiasKind::kT5:
+      for (float& e : r) e = s * uni(-2.0f, 2.0f);
+      break;
+    case RelativeBiasKind::kFire: {
+      const int64_t K = shape.fire_hidden;
+      for (int64_t k = 0; k < K; ++k) r[k] = uni(-3.0f, 3.0f), r[K + k] = uni(-1.0f, 1.0f);
+      for (int64_t k = 2 * K; k < (2 + H) * K + H; ++k) r[k] = s * uni(-1.5f, 1.5f);
+      r[(2 + H) * K + H] = uni(0.5f, 2.0f);                       // c
+      r[(2 + H) * K + H + 1] = static_cast<float>(c.rel.fire_L);  // L
+      break;
+    }
+    default:
+      break;
+  }
+  return r;
+}
 
 // cu_seqlens (n + 1) of the lengths.
 inline std::vector<int32_t> cumulative(const std::vector<int32_t>& lengths) {
@@ -171,6 +219,15 @@ inline Instance make_instance(const Case& c, uint64_t seed = 1234) {
       break;
     }
   }
+  if (c.rel.kind != RelativeBiasKind::kNone) {
+    x.rel_shape.kind = c.rel.kind;
+    x.rel_shape.bidirectional = c.rel.bidirectional;
+    x.rel_shape.num_buckets = c.rel.num_buckets;
+    x.rel_shape.max_distance = c.rel.max_distance;
+    x.rel_shape.fire_hidden = c.rel.fire_hidden;
+    x.rel_shape.fire_grid = c.rel.fire_grid;
+    x.rel = make_rel_params(c, x.rel_shape, rng);
+  }
   if (c.per_batch_slopes && !x.sl.empty()) {
     // Row b: the per-head slopes times (1 + b/4), so that rows differ; NaN in the gaps, which
     // nothing may read.
@@ -232,24 +289,32 @@ inline int64_t slope_extent(const AttentionProblem& p) {
 // Float64 outputs of the reference on the instance's (float) inputs.
 struct Golden {
   std::vector<double> out, lse, dq, dk, dv, dsl, dsr;
+  std::vector<double> drel;  // the relative bias's parameter gradient
 };
 
 template <class T>
 struct Typed {
-  std::vector<T> q, k, v, sl, sr, dout;
+  std::vector<T> q, k, v, sl, sr, dout, rel;
+  RelativeBias<float> rel_shape;
   explicit Typed(const Instance& x)
       : q(x.q.begin(), x.q.end()),
         k(x.k.begin(), x.k.end()),
         v(x.v.begin(), x.v.end()),
         sl(x.sl.begin(), x.sl.end()),
         sr(x.sr.begin(), x.sr.end()),
-        dout(x.dout.begin(), x.dout.end()) {}
+        dout(x.dout.begin(), x.dout.end()),
+        rel(x.rel.begin(), x.rel.end()),
+        rel_shape(x.rel_shape) {}
   AttentionInputs<T> inputs() const {
     AttentionInputs<T> in{q.data(), k.data(), v.data(), nullptr, nullptr};
     if (!sl.empty()) {
       in.slopes_left = sl.data();
       in.slopes_right = sr.empty() ? nullptr : sr.data();
     }
+    in.rel = {rel_shape.kind,          rel.empty() ? nullptr : rel.data(),
+              rel_shape.num_buckets,   rel_shape.max_distance,
+              rel_shape.bidirectional, rel_shape.fire_hidden,
+              rel_shape.fire_grid};
     return in;
   }
 };
@@ -263,13 +328,15 @@ Golden run_reference(const Instance& x, bool flash = false) {
   std::vector<T> out(static_cast<size_t>(x.out_size)),
       lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
       dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
-      dsl(static_cast<size_t>(slope_extent(p))), dsr(dsl.size());
+      dsl(static_cast<size_t>(slope_extent(p))), dsr(dsl.size()), drel(t.rel.size());
   attention_forward_reference<T>(p, t.inputs(), out.data(), lse.data());
-  attention_backward_reference<T>(p, t.inputs(), t.dout.data(),
-                                  {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()},
-                                  flash ? out.data() : nullptr);
+  attention_backward_reference<T>(
+      p, t.inputs(), t.dout.data(),
+      {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data(), drel.data()},
+      flash ? out.data() : nullptr);
   auto widen = [](const std::vector<T>& a) { return std::vector<double>(a.begin(), a.end()); };
-  return {widen(out), widen(lse), widen(dq), widen(dk), widen(dv), widen(dsl), widen(dsr)};
+  return {widen(out), widen(lse), widen(dq),  widen(dk),
+          widen(dv),  widen(dsl), widen(dsr), widen(drel)};
 }
 
 // Runs the fused kernel with a given instruction set.
@@ -278,13 +345,14 @@ inline Golden run_kernel(const Instance& x, cpu::Isa isa) {
   std::vector<float> out(static_cast<size_t>(x.out_size)),
       lse(static_cast<size_t>(detail::lse_elements(p))), dq(static_cast<size_t>(x.q_size)),
       dk(static_cast<size_t>(x.k_size)), dv(static_cast<size_t>(x.v_size)),
-      dsl(static_cast<size_t>(slope_extent(p))), dsr(dsl.size());
+      dsl(static_cast<size_t>(slope_extent(p))), dsr(dsl.size()), drel(x.rel.size());
   validate_backward(p, x.inputs());
   cpu::forward(isa, p, x.inputs(), out.data(), lse.data());
   cpu::backward(isa, p, x.inputs(), out.data(), x.dout.data(), lse.data(),
-                {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data()});
+                {dq.data(), dk.data(), dv.data(), dsl.data(), dsr.data(), drel.data()});
   auto widen = [](const std::vector<float>& a) { return std::vector<double>(a.begin(), a.end()); };
-  return {widen(out), widen(lse), widen(dq), widen(dk), widen(dv), widen(dsl), widen(dsr)};
+  return {widen(out), widen(lse), widen(dq),  widen(dk),
+          widen(dv),  widen(dsl), widen(dsr), widen(drel)};
 }
 
 // Max |a − b| over elements both finite; counts elements where exactly one is non-finite or

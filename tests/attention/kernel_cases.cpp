@@ -133,8 +133,56 @@ std::vector<Case> packed_cases() {
 
 }  // namespace
 
-std::vector<Case> kernel_cases() {
+// Issue 19: the learned relative biases (Kerple, T5, FIRE), alone and with the features around
+// them: ragged keys, grouped queries, packing, windows, softcap, dropout, far-tile skipping.
+std::vector<Case> relative_bias_cases() {
   std::vector<Case> v;
+  auto add = [&](Case c, RelativeBiasKind kind, auto&& set) {
+    c.rel.kind = kind;
+    set(c);
+    v.push_back(std::move(c));
+  };
+  auto none = [](Case&) {};
+  add(mk("kerple_log_causal_T300", 2, 4, 4, 300, 300, 32, 32, true, Bias::kNone),
+      RelativeBiasKind::kKerpleLog, none);
+  // r1 up to 40: far tiles fall below the skip threshold and are skipped (the suffix-maximum
+  // bound), their dropped mass inside the error model's droppable-key term.
+  add(mk("kerple_log_strong_skips_T400", 1, 4, 2, 400, 400, 32, 32, false, Bias::kNone),
+      RelativeBiasKind::kKerpleLog, [](Case& c) { c.rel.scale = 20.0f; });
+  add(mk("kerple_power_ragged_gqa_113x203", 2, 6, 3, 113, 203, 48, 40, false, Bias::kNone),
+      RelativeBiasKind::kKerplePower, [](Case& c) { c.ragged = true; });
+  add(mk("t5_bidirectional_T200_softcap", 2, 4, 4, 200, 200, 32, 32, false, Bias::kNone),
+      RelativeBiasKind::kT5, [](Case& c) { c.softcap = 3.0f, c.input_scale = 2.0f; });
+  add(mk("t5_causal_T300_window", 1, 4, 4, 300, 300, 24, 24, true, Bias::kNone),
+      RelativeBiasKind::kT5, [](Case& c) {
+        c.rel.bidirectional = false;
+        c.window_left = 150;
+      });
+  add(mk("t5_causal_packed_dropout", 1, 4, 2, 1, 1, 32, 32, true, Bias::kNone),
+      RelativeBiasKind::kT5, [](Case& c) {
+        c.rel.bidirectional = false;
+        c.docs_q = {70, 0, 130};
+        c.docs_k = {70, 5, 130};
+        c.dropout_p = 0.2f;
+      });
+  // L = 40: rows before it take the distance histogram, rows after it the per-score path.
+  add(mk("fire_causal_T300_L40", 2, 4, 4, 300, 300, 32, 32, true, Bias::kNone),
+      RelativeBiasKind::kFire, none);
+  // L past every row: one normaliser, the histogram path only.
+  add(mk("fire_causal_T200_L512_gqa", 1, 6, 2, 200, 200, 64, 64, true, Bias::kNone),
+      RelativeBiasKind::kFire, [](Case& c) { c.rel.fire_L = 512.0; });
+  // Bidirectional: keys right of max(L, p_i) are clamped to u = 1.
+  add(mk("fire_bidirectional_ragged_97x150", 2, 4, 4, 97, 150, 32, 24, false, Bias::kNone),
+      RelativeBiasKind::kFire, [](Case& c) {
+        c.ragged = true;
+        c.rel.fire_L = 20.0;
+        c.rel.fire_grid = 64;
+      });
+  return v;
+}
+
+std::vector<Case> kernel_cases() {
+  std::vector<Case> v = relative_bias_cases();
   v.push_back(mk("none_T1", 1, 1, 1, 1, 1, 16, 16, false, Bias::kNone));
   v.push_back(mk("none_tile_plus_one", 2, 5, 5, 65, 65, 32, 32, false, Bias::kNone));
   v.push_back(mk("causal_113x203", 1, 6, 6, 113, 203, 64, 64, true, Bias::kNone));

@@ -21,4 +21,7 @@ inline Case mk(std::string name, int64_t B, int64_t H, int64_t Hkv, int64_t Tq, 
 
 std::vector<Case> kernel_cases();
 
+// The learned relative bias cases among them (issue 19).
+std::vector<Case> relative_bias_cases();
+
 }  // namespace slope::testing

@@ -30,7 +30,7 @@ Golden run_at(const AttentionProblem& p, const AttentionInputs<float>& in, const
                 {dq.data() + base_q * p.q_strides.t, dk.data() + base_k * p.k_strides.t,
                  dv.data() + base_k * p.v_strides.t, dsl.data(), dsr.data()});
   auto widen = [](const std::vector<float>& a) { return std::vector<double>(a.begin(), a.end()); };
-  return {widen(out), widen(lse), widen(dq), widen(dk), widen(dv), widen(dsl), widen(dsr)};
+  return {widen(out), widen(lse), widen(dq), widen(dk), widen(dv), widen(dsl), widen(dsr), {}};
 }
 
 // Document b of a packed instance as a problem of its own (B = 1), reading the same memory.

@@ -114,6 +114,24 @@ tr a-z A-Z <"$tmp/names.txt" >"$tmp/upper.txt"
 expect_error "eval on another corpus" "another tokenizer" \
   "$slope" eval --checkpoint "$tmp/out" --data "$tmp/other" --lengths 8
 
+# 7. Learned relative biases (issue 19): each trains, saves its per-layer tensor, evaluates past
+# the training length and samples from the KV cache; an encoder refuses the causal FIRE.
+for pos in kerple-log kerple-power t5 fire; do
+  "$slope" train "${tiny[@]}" --out "$tmp/rel-$pos" --pos $pos --max-iters 3 >/dev/null 2>&1 ||
+    fail "--pos $pos did not train"
+  grep -q "\"pos\": *\"$pos\"" "$tmp/rel-$pos/config.json" || fail "$pos: config.json lacks pos"
+  "$slope" eval --checkpoint "$tmp/rel-$pos" --data "$tmp/data" --lengths 16,64 \
+    --csv "$tmp/rel.csv" >/dev/null 2>&1 || fail "$pos: eval failed"
+  [[ "$(cut -d, -f1 "$tmp/rel.csv" | tr '\n' ' ')" == "length 16 64 " ]] ||
+    fail "$pos eval CSV: $(cat "$tmp/rel.csv")"
+  "$slope" sample --checkpoint "$tmp/rel-$pos" --max-new-tokens 40 --seed 1 >/dev/null 2>&1 ||
+    fail "$pos: sample failed"
+done
+expect_error "encoder with fire" "causal scheme" \
+  "$slope" train --arch encoder "${tiny[@]}" --out "$tmp/enc-fire" --pos fire --max-iters 3
+[[ ! -e "$tmp/enc-fire" ]] || fail "a refused run left $tmp/enc-fire"
+
 "$slope" train --help >"$tmp/help"  # to a file: grep -q would close the pipe early
 grep -q -- '--train-block-size' "$tmp/help" || fail "--help lacks --train-block-size"
+grep -q -- 'kerple-log' "$tmp/help" || fail "--help lacks the relative biases"
 echo "cli train/sample/eval: all checks passed"

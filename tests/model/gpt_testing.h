@@ -38,12 +38,17 @@ void randomize_params(Gpt<Real>& gpt, uint64_t seed) {
   std::mt19937_64 rng(seed);
   for (const ParamSpec& s : gpt.table().specs()) {
     Real* p = gpt.params() + s.offset;
-    const bool slopes = s.name.ends_with("alibi_slopes");
+    // Learned ALiBi slopes and Kerple's r1, r2 in (0.05, 1), inside every family's domain.
+    const bool slopes = s.name.ends_with("alibi_slopes") || s.name.ends_with("attn.kerple");
     const bool ln_weight = s.name.find(".ln_") != std::string::npos && s.name.ends_with(".weight");
     for (int64_t i = 0; i < s.numel(); ++i)
       p[i] = static_cast<Real>(slopes      ? uniform_float(rng, 0.05, 1.0)
                                : ln_weight ? uniform_float(rng, 0.5, 1.5)
                                            : uniform_float(rng, -0.5, 0.5));
+    if (s.name.ends_with("attn.fire")) {  // FIRE's c in (0.5, 1.5), L = 3.5: rows on both sides
+      p[s.numel() - 2] = static_cast<Real>(uniform_float(rng, 0.5, 1.5));
+      p[s.numel() - 1] = static_cast<Real>(3.5);
+    }
   }
 }
 

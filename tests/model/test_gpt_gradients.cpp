@@ -82,7 +82,9 @@ TEST_P(GptGradients, FloatAgreesWithDouble) {
 
 INSTANTIATE_TEST_SUITE_P(Positions, GptGradients,
                          ::testing::Values(Position::learned, Position::sinusoidal, Position::none,
-                                           Position::alibi, Position::alibi_learned),
+                                           Position::alibi, Position::alibi_learned,
+                                           Position::kerple_log, Position::kerple_power,
+                                           Position::t5, Position::fire),
                          [](const auto& p) { return label(p.param); });
 
 }  // namespace

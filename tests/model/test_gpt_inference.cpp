@@ -70,7 +70,9 @@ TEST_P(GptInferenceTest, CachedLogitsEqualFullForwardDouble) {
 
 INSTANTIATE_TEST_SUITE_P(AllPositions, GptInferenceTest,
                          ::testing::Values(Position::learned, Position::sinusoidal, Position::none,
-                                           Position::alibi, Position::alibi_learned),
+                                           Position::alibi, Position::alibi_learned,
+                                           Position::kerple_log, Position::kerple_power,
+                                           Position::t5, Position::fire),
                          [](const auto& p) {
                            std::string name = position_name(p.param);
                            for (char& ch : name)

@@ -143,7 +143,7 @@ def test_gguf_keys_and_tensors(ckpt, dtype):
     assert field(r, "mpt.feed_forward_length") == 4 * 48
     assert field(r, "mpt.context_length") == 16
     assert field(r, "mpt.attention.max_alibi_bias") == 8.0
-    assert abs(field(r, "mpt.attention.layernorm_epsilon") - 1e-5) < 1e-12
+    assert abs(field(r, "mpt.attention.layer_norm_epsilon") - 1e-5) < 1e-12
     assert field(r, "tokenizer.ggml.model") == "llama"
     tokens = field(r, "tokenizer.ggml.tokens")
     assert tokens[0] == "<unk>" and len(tokens) == V
