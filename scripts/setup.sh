@@ -34,10 +34,11 @@ root="$(pwd)"
 say() { printf '[setup] %s\n' "$*"; }
 
 # ---- (a) Debian packages ---------------------------------------------------------------------
-# The build (OpenMP comes with g++), gnuplot for `slope eval`'s plot, venv for Python.
+# The build (OpenMP comes with g++), gnuplot for `slope eval`'s plot, venv for Python; PCRE2 (found
+# through pkg-config) for GPT-2's pre-tokenizer.
 apt_packages=(
-  g++ cmake ninja-build
-  libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev
+  g++ cmake ninja-build pkg-config
+  libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev libpcre2-dev
   librandom123-dev
   gnuplot-nox
   python3-venv

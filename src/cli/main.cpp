@@ -1,6 +1,6 @@
-// The `slope` binary: prepare | train | sample | eval | export | import | bench attention |
-// bench train. Errors, on the command line or in the work, become one line "slope: ..." on
-// stderr and exit code 1.
+// The `slope` binary: prepare | train | sample | eval | export | import | surgery |
+// bench attention | bench train. Errors, on the command line or in the work, become one line
+// "slope: ..." on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <exception>
@@ -9,6 +9,7 @@
 #include "cli/bench_attention.h"
 #include "cli/bench_train.h"
 #include "cli/config_file.h"
+#include "cli/convert.h"
 #include "cli/eval.h"
 #include "cli/model_io.h"
 #include "cli/prepare.h"
@@ -48,6 +49,10 @@ int main(int argc, char** argv) {
   CLI::App* import_cmd = app.add_subcommand("import");
   slope::cli::add_import_options(*import_cmd, import_options);
 
+  slope::cli::SurgeryOptions surgery_options;
+  CLI::App* surgery = app.add_subcommand("surgery");
+  slope::cli::add_surgery_options(*surgery, surgery_options);
+
   CLI::App* bench = app.add_subcommand("bench", "benchmarks");
   bench->require_subcommand(1);
   slope::cli::BenchAttentionOptions attention;
@@ -85,6 +90,7 @@ int main(int argc, char** argv) {
     if (eval->parsed()) return slope::cli::run_eval(eval_options);
     if (export_cmd->parsed()) return slope::cli::run_export(export_options);
     if (import_cmd->parsed()) return slope::cli::run_import(import_options);
+    if (surgery->parsed()) return slope::cli::run_surgery(surgery_options);
     if (bench_attention->parsed()) return slope::cli::run_bench_attention(attention);
     if (bench_train->parsed()) return slope::cli::run_bench_train(train_bench);
   } catch (const std::exception& e) {

@@ -4,7 +4,8 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
-#include "cli/sample.h"  // checkpoint_tokenizer_dir, check_checkpoint_dir
+#include "cli/convert.h"  // import_hf_gpt2
+#include "cli/sample.h"   // checkpoint_tokenizer_dir, check_checkpoint_dir
 #include "data/tokenizer.h"
 #include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
@@ -52,12 +53,16 @@ void add_import_options(CLI::App& app, ImportOptions& o) {
   app.footer(
       "Examples:\n"
       "  slope import --from hf-mpt exported/names-mpt --out out/names-back\n"
-      "  slope import --from gguf names.gguf --out out/names-back\n");
+      "  slope import --from gguf names.gguf --out out/names-back\n"
+      "  slope import --from hf-gpt2 gpt2/ --out ckpt/gpt2   (GPT2LMHeadModel.save_pretrained;\n"
+      "      Conv1D weights transposed, GPT-2's tanh GELU kept, its tokenizer carried along:\n"
+      "      docs/composer-recipe.md)\n"
+      "nanoGPT's ckpt.pt: python -m slope.convert nanogpt ckpt.pt OUT.\n");
   app.add_option("--from", o.from,
-                 "hf-mpt (an MptForCausalLM directory) or gguf (a file of "
-                 "architecture mpt, F32 or F16)")
+                 "hf-mpt (an MptForCausalLM directory), gguf (a file of "
+                 "architecture mpt, F32 or F16) or hf-gpt2 (a GPT2LMHeadModel directory)")
       ->required()
-      ->check(CLI::IsMember({"hf-mpt", "gguf"}));
+      ->check(CLI::IsMember({"hf-mpt", "gguf", "hf-gpt2"}));
   app.add_option("in", o.in, "the directory (hf-mpt) or file (gguf) to read")
       ->required()
       ->type_name("IN");
@@ -97,6 +102,7 @@ int run_export(const ExportOptions& o) {
 }
 
 int run_import(const ImportOptions& o) {
+  if (o.from == "hf-gpt2") return import_hf_gpt2(o.in, o.out);
   io::ImportedGpt imported =
       o.from == "hf-mpt" ? io::import_hf_mpt(o.in) : io::import_gguf_mpt(o.in);
   fs::create_directories(o.out);

@@ -79,11 +79,18 @@ void add_prepare_options(CLI::App& app, data::PrepareOptions& o) {
       "  char   one token per Unicode character of the training text, plus <unk> (id 0) for\n"
       "         characters it never saw\n"
       "  bpe    SentencePiece BPE with byte fallback: any text encodes, decoding is exact\n"
+      "  gpt2   GPT-2's byte-level BPE from --tokenizer-files DIR: Hugging Face's tokenizer.json,\n"
+      "         or vocab.json + merges.txt (GPT-2's own files); <|endoftext|> is a special token\n"
+      "  byte-bpe  a new byte-level BPE of --vocab-size tokens trained on the text (256 byte\n"
+      "         tokens, the merges, <|endoftext|> last), saved as a tokenizer.json that Hugging\n"
+      "         Face tokenizers loads and that gives the same ids\n"
       "Examples:\n"
       "  bash scripts/fetch_corpora.sh --out data/raw\n"
       "  slope prepare --input data/raw/names.txt --out data/names\n"
       "  slope prepare --input data/raw/bible.txt --out data/bible --tokenizer bpe --vocab-size "
       "4096\n"
+      "  slope prepare --input data/raw/bible.txt --out data/bible-gpt2 --tokenizer gpt2 "
+      "--tokenizer-files gpt2/\n"
       "  slope prepare --task g2p --input data/raw/cmudict.txt --out data/g2p\n");
   const std::map<std::string, data::PrepareTask> tasks = {{"lm", data::PrepareTask::kLm},
                                                           {"g2p", data::PrepareTask::kG2p}};
@@ -99,19 +106,29 @@ void add_prepare_options(CLI::App& app, data::PrepareOptions& o) {
   app.add_option("--out", o.out_dir, "output directory DIR (created if missing)")
       ->required()
       ->type_name("DIR");
-  const std::map<std::string, data::TokenizerKind> kinds = {{"char", data::TokenizerKind::kChar},
-                                                            {"bpe", data::TokenizerKind::kBpe}};
+  const std::map<std::string, data::TokenizerKind> kinds = {
+      {"char", data::TokenizerKind::kChar},
+      {"bpe", data::TokenizerKind::kBpe},
+      {"gpt2", data::TokenizerKind::kGpt2},
+      {"byte-bpe", data::TokenizerKind::kByteBpe}};
   CLI::Option* tokenizer =
-      app.add_option("--tokenizer", o.tokenizer, "char | bpe")
+      app.add_option("--tokenizer", o.tokenizer, "char | bpe | gpt2 | byte-bpe (see below)")
           ->transform(CLI::CheckedTransformer(kinds, CLI::ignore_case).description(""))
           ->type_name("KIND")
           ->default_str("char");
   CLI::Option* vocab_size =
       app.add_option("--vocab-size", o.vocab_size,
-                     "BPE vocabulary size, including 3 special and 256 byte pieces (default " +
+                     "bpe, byte-bpe: vocabulary size, including the 256 byte pieces and the "
+                     "special ones (bpe: 3, byte-bpe: 1) (default " +
                          std::to_string(data::kDefaultBpeVocab) + ")")
           ->check(CLI::Range(1u, 1u << 24).description(""))
           ->type_name("N");
+  CLI::Option* tokenizer_files =
+      app.add_option("--tokenizer-files", o.tokenizer_files,
+                     "gpt2: the directory of a GPT-2 tokenizer (tokenizer.json, or vocab.json + "
+                     "merges.txt, as save_pretrained writes them)")
+          ->check(CLI::ExistingDirectory)
+          ->type_name("DIR");
   CLI::Option* val_fraction =
       app.add_option("--val-fraction", o.val_fraction,
                      "fraction held out for validation, in [0, 1): of each file (default " +
@@ -141,27 +158,27 @@ void add_prepare_options(CLI::App& app, data::PrepareOptions& o) {
   app.add_flag("--force", o.force, "replace DIR's prepared data if it has some");
 
   // Flags of the other task are refused rather than ignored.
-  app.final_callback(
-      [&o, tokenizer, vocab_size, val_fraction, test_fraction, keep_stress, split, threads] {
-        if (o.task == data::PrepareTask::kLm) {
-          for (const CLI::Option* g2p_only : {test_fraction, keep_stress}) {
-            if (g2p_only->count() > 0) {
-              throw CLI::ValidationError(g2p_only->get_name(), "applies to --task g2p only");
-            }
-          }
-          return;
+  app.final_callback([&o, tokenizer, tokenizer_files, vocab_size, val_fraction, test_fraction,
+                      keep_stress, split, threads] {
+    if (o.task == data::PrepareTask::kLm) {
+      for (const CLI::Option* g2p_only : {test_fraction, keep_stress}) {
+        if (g2p_only->count() > 0) {
+          throw CLI::ValidationError(g2p_only->get_name(), "applies to --task g2p only");
         }
-        for (const CLI::Option* lm_only : {tokenizer, vocab_size, split, threads}) {
-          if (lm_only->count() > 0) {
-            throw CLI::ValidationError(lm_only->get_name(), "applies to --task lm only");
-          }
-        }
-        if (o.inputs.size() != 1) {
-          throw CLI::ValidationError("--input", "--task g2p reads one dictionary file, got " +
-                                                    std::to_string(o.inputs.size()));
-        }
-        if (val_fraction->count() == 0) o.val_fraction = kG2pDefaultValFraction;
-      });
+      }
+      return;
+    }
+    for (const CLI::Option* lm_only : {tokenizer, tokenizer_files, vocab_size, split, threads}) {
+      if (lm_only->count() > 0) {
+        throw CLI::ValidationError(lm_only->get_name(), "applies to --task lm only");
+      }
+    }
+    if (o.inputs.size() != 1) {
+      throw CLI::ValidationError("--input", "--task g2p reads one dictionary file, got " +
+                                                std::to_string(o.inputs.size()));
+    }
+    if (val_fraction->count() == 0) o.val_fraction = kG2pDefaultValFraction;
+  });
 }
 
 int run_prepare(const data::PrepareOptions& o) {

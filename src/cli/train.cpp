@@ -12,12 +12,15 @@
 #include "cli/progress.h"
 #include "dist/data_parallel.h"
 #include "io/checkpoint_files.h"
+#include "io/gpt_checkpoint.h"
 #include "slope/error.h"  // slope::Error
 #include "train/encdec_trainer.h"
 #include "train/train_state.h"
 #include "train/trainer.h"
 
 namespace slope::cli {
+
+namespace fs = std::filesystem;
 
 void set_threads(int threads) {
   if (threads <= 0) return;
@@ -46,6 +49,8 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       "  slope train --config names.toml   (keys as the flags: n-layer = 4, lr = 1e-3, ...)\n"
       "  slope train --arch encoder --pos alibi-symmetric --data data/bible --out out/mlm\n"
       "  slope train --arch seq2seq --pos alibi-learned --data data/g2p --out out/g2p\n"
+      "  slope train --data data/bible --init-from out/base-alibi --out out/ft "
+      "--train-block-size 64\n"
       "Encoder and seq2seq checkpoints carry their vocabulary (tokenizer/ or src_vocab.json and\n"
       "tgt_vocab.json) and resume exactly too.\n"
       "Data-parallel (a build with MPI, docs/distributed.md): mpirun -np N slope train ...\n"
@@ -142,6 +147,13 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
   app.add_flag("--resume", t.resume, "continue the checkpoint in OUT");
+  app.add_option("--init-from", t.init_from,
+                 "gpt: start a new run from CKPT's weights (after `slope surgery` or `slope "
+                 "import`) with a fresh optimizer and schedule; the architecture (--n-layer, "
+                 "--n-head, --n-embd, --pos, --block-size unless given) is CKPT's; OUT/origin.json "
+                 "records it")
+      ->check(CLI::ExistingDirectory)
+      ->type_name("CKPT");
   app.add_option("--dist-timeout", o.dist_timeout,
                  "under mpirun: seconds a rank waits in a collective for the others before it "
                  "stops the run as hung (a dead rank ends the run at once; 0: wait forever)")
@@ -168,6 +180,40 @@ train::TrainOptions merge_with_checkpoint(const ConfigurableSubcommand& app,
   return o;
 }
 
+// --init-from: the model is the checkpoint's. Flags that fix its shape must agree with it when
+// given; --block-size may change for position schemes other than learned (the length to train
+// and evaluate at: ALiBi runs any length); --dropout is the run's.
+void take_checkpoint_architecture(const ConfigurableSubcommand& app, TrainCliOptions& o) {
+  if (o.train.resume) throw Error("--init-from starts a new run; --resume continues one: pass one");
+  if (o.train.arch != model::Arch::gpt) throw Error("--init-from is for --arch gpt");
+  const fs::path path = o.train.init_from / io::kConfigFile;
+  const model::GptConfig ck = io::read_gpt_config(path);
+  model::GptConfig& m = o.train.model;
+  const auto agree = [&](const char* flag, int64_t given, int64_t theirs) {
+    if (app.given(flag) && given != theirs)
+      throw Error(std::string(flag) + " " + std::to_string(given) + " but --init-from " +
+                  path.string() + " has " + std::to_string(theirs) + ": leave it out");
+  };
+  agree("--n-layer", m.n_layer, ck.n_layer);
+  agree("--n-head", m.n_head, ck.n_head);
+  agree("--n-embd", m.n_embd, ck.n_embd);
+  if (app.given("--pos") && o.pos != model::position_name(ck.pos))
+    throw Error("--pos " + o.pos + " but --init-from " + path.string() + " has " +
+                model::position_name(ck.pos) + ": change positions with `slope surgery`");
+  if (ck.pos == model::Position::learned) agree("--block-size", m.block_size, ck.block_size);
+  if (app.given("--bias") && m.bias != ck.bias)
+    throw Error("--bias differs from --init-from " + path.string() + "'s: leave it out");
+  if (app.given("--max-bias") && m.max_bias != ck.max_bias)
+    throw Error("--max-bias differs from --init-from " + path.string() +
+                "'s: leave it out (the slopes are part of the model)");
+  const int64_t block_size = app.given("--block-size") ? m.block_size : ck.block_size;
+  const double dropout = m.dropout;
+  m = ck;
+  m.block_size = block_size;
+  m.dropout = dropout;
+  o.pos = model::position_name(ck.pos);
+}
+
 }  // namespace
 
 namespace {
@@ -183,6 +229,7 @@ int train_and_report(const ConfigurableSubcommand& app, TrainCliOptions& o,
         if (app.given(flag))
           throw Error(std::string(flag) + " is for --arch encoder or seq2seq, not a GPT");
     if (o.train.arch != model::Arch::gpt && !app.given("--pos")) o.pos = "alibi-symmetric";
+    if (!o.train.init_from.empty()) take_checkpoint_architecture(app, o);
     o.train.model.pos = model::parse_position(o.pos);
     if (o.train.out_dir.empty())
       throw Error("--out is required: the directory for checkpoints and the log");

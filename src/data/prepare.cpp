@@ -4,11 +4,12 @@
 #include <array>
 #include <system_error>
 
-#include "files/atomic_file.h"
-#include "files/read_file.h"
-#include "files/json_file.h"
+#include "data/byte_bpe_tokenizer.h"
 #include "data/staged_dir.h"
 #include "data/utf8.h"
+#include "files/atomic_file.h"
+#include "files/json_file.h"
+#include "files/read_file.h"
 #include "slope/attention.h"
 
 namespace slope::data {
@@ -30,9 +31,17 @@ void check_options(const PrepareOptions& o) {
   }
   if (o.tokenizer == TokenizerKind::kChar && o.vocab_size != 0) {
     throw Error(
-        "--vocab-size applies to --tokenizer bpe; a char vocabulary is the set of "
+        "--vocab-size applies to --tokenizer bpe and byte-bpe; a char vocabulary is the set of "
         "characters in the text");
   }
+  if (o.tokenizer == TokenizerKind::kGpt2 && o.vocab_size != 0)
+    throw Error("--vocab-size does not apply to --tokenizer gpt2: its vocabulary is its files'");
+  if (o.tokenizer == TokenizerKind::kGpt2 && o.tokenizer_files.empty())
+    throw Error(
+        "--tokenizer gpt2 needs --tokenizer-files DIR (a directory with tokenizer.json, or "
+        "vocab.json and merges.txt)");
+  if (o.tokenizer != TokenizerKind::kGpt2 && !o.tokenizer_files.empty())
+    throw Error("--tokenizer-files applies to --tokenizer gpt2 only");
 }
 
 nlohmann::ordered_json meta_json(const PrepareOptions& o, const PrepareResult& r) {
@@ -84,6 +93,14 @@ void read_and_split(const PrepareOptions& o, std::string& train_text, std::strin
 std::unique_ptr<Tokenizer> build_tokenizer(const PrepareOptions& o, const std::string& train_text) {
   if (o.tokenizer == TokenizerKind::kChar) {
     return std::make_unique<CharTokenizer>(CharTokenizer::train(train_text));
+  }
+  if (o.tokenizer == TokenizerKind::kGpt2)
+    return std::make_unique<ByteLevelBpeTokenizer>(ByteLevelBpeTokenizer::load(o.tokenizer_files));
+  if (o.tokenizer == TokenizerKind::kByteBpe) {
+    ByteBpeTrainOptions byte_bpe;
+    byte_bpe.vocab_size = o.vocab_size != 0 ? o.vocab_size : kDefaultBpeVocab;
+    return std::make_unique<ByteLevelBpeTokenizer>(
+        ByteLevelBpeTokenizer::train(train_text, byte_bpe));
   }
   BpeTrainOptions bpe;
   bpe.vocab_size = o.vocab_size != 0 ? o.vocab_size : kDefaultBpeVocab;

@@ -1,15 +1,17 @@
 // `slope prepare`: text files → tokenizer + token shards, the input of `slope train`.
 //
 // A prepared directory DIR holds
-//   DIR/tokenizer/   tokenizer.json (+ bpe.model): see tokenizer.h
+//   DIR/tokenizer/   tokenizer.json (+ bpe.model): see tokenizer.h (gpt2 and byte-bpe: Hugging
+//                    Face's tokenizer.json)
 //   DIR/train.bin    token shard of the training split (token_shard.h)
 //   DIR/val.bin      token shard of the validation split (may hold 0 tokens when f = 0)
 //   DIR/meta.json    {"format": "slope-prepared-corpus", "version": 1, tokenizer kind and
 //                    vocab size, token counts, the source files and how each was split}
 // Everything is written into DIR/.tmp-prepare-XXXXXX first and moved into place at the end,
 // meta.json last, so a DIR with meta.json is complete and a failed run leaves nothing behind.
-// The tokenizer is built on the training split only; validation text is encoded with it (a
-// char tokenizer maps characters it never saw to <unk>, counted in meta.json).
+// The tokenizer is built on the training split only (gpt2: loaded from its files); validation
+// text is encoded with it (a char tokenizer maps characters it never saw to <unk>, counted in
+// meta.json).
 #pragma once
 
 #include <cstdint>
@@ -24,7 +26,9 @@
 
 namespace slope::data {
 
-enum class TokenizerKind { kChar, kBpe };
+// char, SentencePiece bpe, GPT-2's byte-level BPE loaded from files (gpt2) or trained
+// (byte-bpe); see tokenizer.h and byte_bpe_tokenizer.h.
+enum class TokenizerKind { kChar, kBpe, kGpt2, kByteBpe };
 
 constexpr uint32_t kPreparedFormatVersion = 1;
 // DIR/tokenizer/: the corpus's tokenizer (a checkpoint carries a copy: io::kTokenizerDir).
@@ -41,14 +45,16 @@ struct PrepareOptions {
   std::vector<std::filesystem::path> inputs;  // UTF-8 text files
   std::filesystem::path out_dir;
   TokenizerKind tokenizer = TokenizerKind::kChar;
-  uint32_t vocab_size = 0;    // BPE only; 0: kDefaultBpeVocab. A char vocabulary is what it sees.
-  double val_fraction = 0.1;  // in [0, 1)
-  SplitMode split = SplitMode::kAuto;  // corpus_split.h
-  uint64_t seed = 1337;                // the lines split's shuffle
-  bool force = false;                  // replace an existing prepared DIR
-  int num_threads = 0;                 // BPE training; 0: all cores
-  double test_fraction = 0.05;         // g2p only: words held out for test
-  bool keep_stress = false;            // g2p only: keep the phonemes' stress digits
+  uint32_t vocab_size = 0;  // bpe, byte-bpe; 0: kDefaultBpeVocab. A char vocabulary is what it
+                            // sees, gpt2's what its files hold.
+  std::filesystem::path tokenizer_files;  // gpt2 only: tokenizer.json or vocab.json + merges.txt
+  double val_fraction = 0.1;              // in [0, 1)
+  SplitMode split = SplitMode::kAuto;     // corpus_split.h
+  uint64_t seed = 1337;                   // the lines split's shuffle
+  bool force = false;                     // replace an existing prepared DIR
+  int num_threads = 0;                    // BPE training; 0: all cores
+  double test_fraction = 0.05;            // g2p only: words held out for test
+  bool keep_stress = false;               // g2p only: keep the phonemes' stress digits
 };
 
 struct SourceSummary {

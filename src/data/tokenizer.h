@@ -7,11 +7,15 @@
 //   BpeTokenizer   SentencePiece BPE with byte fallback, so any UTF-8 text encodes and
 //                  decode(encode(s)) == s. Text is not normalised (identity rule, no dummy
 //                  prefix, whitespace kept), so the round trip is exact.
+//   ByteLevelBpeTokenizer  GPT-2's byte-level BPE (data/byte_bpe_tokenizer.h), loaded from
+//                  GPT-2's files or trained; exact round trip too.
 //
 // On disk a tokenizer is a directory holding `tokenizer.json`:
 //   {"format": "slope-tokenizer", "version": 1, "kind": "char" | "bpe", "vocab_size": V, ...}
 // char adds "code_points": [..] (ids 1..V-1 in order); bpe adds "model": "bpe.model" (a standard
 // SentencePiece ModelProto that SentencePiece's own tools read) with its size and FNV-1a 64.
+// A byte-level BPE's directory holds Hugging Face's tokenizer.json instead (no "format" key, a
+// "model" object), which `tokenizers` loads as it is.
 // load_tokenizer() reads the kind from tokenizer.json and builds the right one.
 #pragma once
 
@@ -35,7 +39,7 @@ constexpr const char* kTokenizerMetaFile = "tokenizer.json";
 class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
-  virtual std::string kind() const = 0;  // "char" or "bpe", as in tokenizer.json
+  virtual std::string kind() const = 0;  // "char", "bpe" or "byte-bpe"
   virtual uint32_t vocab_size() const = 0;
   // text (UTF-8) → ids (N,), each < vocab_size(). Throws slope::Error on malformed UTF-8.
   virtual std::vector<uint32_t> encode(std::string_view text) const = 0;

@@ -13,6 +13,9 @@
 //   OUT/src_vocab.json,         the corpus's vocabularies (seq2seq runs; named by the corpus
 //       tgt_vocab.json          format: data::kSrcVocabFile, data::kTgtVocabFile)
 //   OUT/log.jsonl               one JSON line per eval (unless --log moves it)
+//   OUT/origin.json             where the weights came from, when not from scratch: `slope
+//                               import`, `slope surgery`, `slope train --init-from` (each
+//                               keeps its source's origin inside its own, so the chain is whole)
 //   OUT/best/                   the model with the lowest val loss: config, weights and what
 //                               decoding needs (tokenizer/ or the vocabularies, train_options)
 //
@@ -32,6 +35,7 @@ constexpr char kTokenizerDir[] = "tokenizer";
 constexpr char kLogFile[] = "log.jsonl";
 constexpr char kBestDir[] = "best";
 constexpr char kEvalCsvFile[] = "eval.csv";
+constexpr char kOriginFile[] = "origin.json";
 
 // OUT/best/: where a run keeps its best model.
 inline std::filesystem::path best_dir(const std::filesystem::path& out) { return out / kBestDir; }

@@ -72,6 +72,9 @@ nlohmann::ordered_json gpt_config_to_json(const GptConfig& c) {
   j["bias"] = c.bias;
   j["pos"] = model::position_name(c.pos);
   j["max_bias"] = c.max_bias;
+  // Only when it is not nanoGPT's exact GELU: configs written before the key existed, and
+  // nanoGPT's, read as they always did.
+  if (c.activation != nn::Activation::gelu) j["activation"] = model::activation_name(c.activation);
   return j;
 }
 
@@ -88,6 +91,8 @@ GptConfig gpt_config_from_json(const nlohmann::json& j, const std::string& where
   c.pos = model::parse_position(optional_field<std::string>(j, "pos", "learned", where));
   c.max_bias = optional_field<double>(j, "max_bias", model::kDefaultMaxBias, where);
   try {
+    c.activation =
+        model::parse_activation(optional_field<std::string>(j, "activation", "gelu", where));
     model::validate(c);
   } catch (const Error& e) {
     throw Error(where + ": " + e.what());
@@ -120,6 +125,8 @@ void check_same_architecture(const GptConfig& ck, const GptConfig& m, const std:
   same<std::string>("pos", model::position_name(ck.pos), model::position_name(m.pos), where);
   if (ck.pos == model::Position::learned) same("block_size", ck.block_size, m.block_size, where);
   if (ck.uses_alibi()) same("max_bias", ck.max_bias, m.max_bias, where);
+  same<std::string>("activation", model::activation_name(ck.activation),
+                    model::activation_name(m.activation), where);
 }
 
 template <class Real>

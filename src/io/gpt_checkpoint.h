@@ -1,7 +1,8 @@
 // A GPT on disk as a PyTorch user expects it: a directory holding
 //
 //   config.json         nanoGPT's GPTConfig fields (block_size, vocab_size, n_layer, n_head,
-//                       n_embd, dropout, bias) plus slope's "pos" and "max_bias"
+//                       n_embd, dropout, bias) plus slope's "pos" and "max_bias", and
+//                       "activation" when it is GPT-2's tanh GELU
 //   model.safetensors   the state dict under nanoGPT's names (model/gpt_params.h), F32 for a
 //                       Gpt<float> (F64 for a Gpt<double>); lm_head.weight is written as a copy
 //                       of transformer.wte.weight, so load_state_dict(strict=True) finds both
@@ -24,8 +25,8 @@ constexpr char kLmHead[] = "lm_head.weight";  // tied: a copy of transformer.wte
 nlohmann::ordered_json gpt_config_to_json(const model::GptConfig& config);
 
 // block_size, vocab_size, n_layer, n_head and n_embd are required; dropout (0), bias (true),
-// pos ("learned": a plain nanoGPT config) and max_bias (8) are optional; other keys are
-// ignored. Throws slope::Error naming `where` and the field, and validates the result.
+// pos ("learned": a plain nanoGPT config), max_bias (8) and activation ("gelu"; "gelu-tanh" for
+// GPT-2) are optional; other keys are ignored. Throws slope::Error naming `where` and the field, and validates the result.
 model::GptConfig gpt_config_from_json(const nlohmann::json& j, const std::string& where);
 
 void write_gpt_config(const std::filesystem::path& path, const model::GptConfig& config);

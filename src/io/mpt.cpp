@@ -101,6 +101,9 @@ std::string mpt_refusal(const model::GptConfig& config) {
   if (!(config.max_bias > 0) || !std::isfinite(config.max_bias))
     return "max_bias " + std::to_string(config.max_bias) +
            " is not a positive number, which MPT's alibi_bias_max must be";
+  if (config.activation != nn::Activation::gelu)
+    return "the checkpoint's MLP uses GPT-2's tanh GELU (activation gelu-tanh, an imported "
+           "GPT-2): HF MPT computes the exact GELU, so its logits would differ";
   return "";
 }
 

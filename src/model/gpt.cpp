@@ -109,6 +109,7 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
       &stack_, false,   B, T, C, H, V, idx_.data(), pos, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
   call.bias.rel = relative_bias_of_real<Real>(rel);
+  call.act = c.activation;
   stack_forward(a.st, a.branch, call, P, slopes_, drop);
   nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
 
@@ -152,6 +153,7 @@ void Gpt<Real>::backward() {
       &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};
   call.bias.rel = relative_bias_of_real<Real>(relative_bias_of(c.pos, false));
+  call.act = c.activation;
   stack_backward(g, a.st, g.dsmall, call, P, G, slopes_, backward_dropout(g.dbranch));
 }
 

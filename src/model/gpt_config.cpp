@@ -84,6 +84,19 @@ Position parse_position(std::string_view name) {
   throw Error("unknown position scheme \"" + std::string(name) + "\": use one of " + valid);
 }
 
+const char* activation_name(nn::Activation act) {
+  return act == nn::Activation::gelu_tanh ? "gelu-tanh" : "gelu";
+}
+
+nn::Activation parse_activation(std::string_view name) {
+  if (name == "gelu") return nn::Activation::gelu;
+  if (name == "gelu-tanh" || name == "gelu_tanh" || name == "gelu_new" ||
+      name == "gelu_pytorch_tanh")
+    return nn::Activation::gelu_tanh;
+  throw Error("unknown activation \"" + std::string(name) +
+              "\": use gelu (exact) or gelu-tanh (GPT-2's, Hugging Face's gelu_new)");
+}
+
 void validate(const GptConfig& c) {
   require_positive("block_size", c.block_size);
   require_positive("vocab_size", c.vocab_size);

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "nn/pointwise.h"     // nn::Activation
 #include "slope/attention.h"  // RelativeBias
 
 namespace slope::model {
@@ -75,6 +76,9 @@ struct GptConfig {
   bool bias = true;      // biases in the linear layers and LayerNorms
   Position pos = Position::learned;
   double max_bias = kDefaultMaxBias;  // ALiBi slopes, alibi_slopes(n_head, max_bias)
+  // The MLP's GELU: exact (nanoGPT's nn.GELU()) or GPT-2's tanh approximation (models imported
+  // from Hugging Face GPT-2, whose activation_function is "gelu_new").
+  nn::Activation activation = nn::Activation::gelu;
 
   int64_t padded_vocab_size() const {  // Vp
     return (vocab_size + kVocabMultiple - 1) / kVocabMultiple * kVocabMultiple;
@@ -82,6 +86,11 @@ struct GptConfig {
   int64_t head_dim() const { return n_embd / n_head; }
   bool uses_alibi() const { return pos == Position::alibi || pos == Position::alibi_learned; }
 };
+
+// "gelu" | "gelu-tanh" (config.json's "activation"); parse accepts Hugging Face's names too
+// ("gelu_new", "gelu_pytorch_tanh" → gelu-tanh) and throws slope::Error on others.
+const char* activation_name(nn::Activation act);
+nn::Activation parse_activation(std::string_view name);
 
 // Throws slope::Error naming the first field that is out of range and what would be valid
 // ("n_embd 100 is not a multiple of n_head 12: ...").

@@ -117,7 +117,7 @@ const Real* GptInference<Real>::forward(const int32_t* idx, int64_t Tn) {
     nn::residual_forward(x, x, branch, BT * C);
     nn::layernorm_forward(ln, mean, rstd, x, W + o.ln_2_w, at(W, o.ln_2_b), B, Tn, C);
     nn::matmul_forward(fch, ln, W + o.c_fc_w, at(W, o.c_fc_b), B, Tn, C, 4 * C);
-    nn::gelu_forward(fch_gelu, fch, BT * 4 * C);
+    nn::activation_forward(c.activation, fch_gelu, fch, BT * 4 * C);
     nn::matmul_forward(branch, fch_gelu, W + o.mlp_proj_w, at(W, o.mlp_proj_b), B, Tn, 4 * C, C);
     nn::residual_forward(x, x, branch, BT * C);
   }

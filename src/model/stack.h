@@ -124,6 +124,7 @@ struct StackCall {
   const Real* memory;             // (B, S, C) the encoder output (decoder only)
   const int32_t* memory_lengths;  // (B) or null
   int64_t S;
+  nn::Activation act = nn::Activation::gelu;  // the MLP's GELU (GPT-2's: gelu_tanh)
 };
 
 // Runs one stack over acts st (embedding, blocks, ln_f), each layer's attention with its slopes
@@ -165,7 +166,7 @@ void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real
     nn::layernorm_forward(k.ln_2, k.ln_2_mean, k.ln_2_rstd, k.mlp_in(), P + o.ln_2_w,
                           at(P, o.ln_2_b), B, T, C);
     nn::matmul_forward(k.fch, k.ln_2, P + o.c_fc_w, at(P, o.c_fc_b), B, T, C, 4 * C);
-    nn::gelu_forward(k.fch_gelu, k.fch, BT * 4 * C);
+    nn::activation_forward(call.act, k.fch_gelu, k.fch, BT * 4 * C);
     nn::matmul_forward(branch, k.fch_gelu, P + o.mlp_proj_w, at(P, o.mlp_proj_b), B, T, 4 * C, C);
     drop(branch, BT * C, site(call.decoder, l, 2));
     nn::residual_forward(k.res_3, k.mlp_in(), branch, BT * C);
@@ -199,7 +200,7 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
     nn::matmul_backward(g.dfch_gelu, G + o.mlp_proj_w, at(G, o.mlp_proj_b), dmlp, k.fch_gelu,
                         P + o.mlp_proj_w, B, T, 4 * C, C);
     zero(g.dfch, BT * 4 * C);
-    nn::gelu_backward(g.dfch, g.dfch_gelu, k.fch, BT * 4 * C);
+    nn::activation_backward(call.act, g.dfch, g.dfch_gelu, k.fch, BT * 4 * C);
     zero(g.dsmall, BT * C);
     nn::matmul_backward(g.dsmall, G + o.c_fc_w, at(G, o.c_fc_b), g.dfch, k.ln_2, P + o.c_fc_w, B, T,
                         C, 4 * C);

@@ -36,6 +36,37 @@ void gelu_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
   }
 }
 
+namespace {
+constexpr double kSqrt2OverPi = std::numbers::sqrt2 * std::numbers::inv_sqrtpi;  // √(2/π)
+constexpr double kGeluCubic = 0.044715;
+}  // namespace
+
+template <class Real>
+void gelu_tanh_forward(Real* out, const Real* inp, int64_t N) {
+  check_sizes("gelu_tanh", {{"N", N}});
+  check_given("gelu_tanh", {{"out", out}, {"inp", inp}});
+  const Real s = static_cast<Real>(kSqrt2OverPi), c = static_cast<Real>(kGeluCubic);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < N; ++i) {
+    const Real x = inp[i];
+    out[i] = Real(0.5) * x * (Real(1) + std::tanh(s * (x + c * x * x * x)));
+  }
+}
+
+template <class Real>
+void gelu_tanh_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
+  check_sizes("gelu_tanh backward", {{"N", N}});
+  check_given("gelu_tanh backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+  const Real s = static_cast<Real>(kSqrt2OverPi), c = static_cast<Real>(kGeluCubic);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < N; ++i) {
+    const Real x = inp[i];
+    const Real t = std::tanh(s * (x + c * x * x * x));
+    const Real dt = s * (Real(1) + Real(3) * c * x * x);
+    dinp[i] += dout[i] * (Real(0.5) * (Real(1) + t) + Real(0.5) * x * (Real(1) - t * t) * dt);
+  }
+}
+
 template <class Real>
 void residual_forward(Real* out, const Real* inp1, const Real* inp2, int64_t N) {
   check_sizes("residual", {{"N", N}});
@@ -57,10 +88,12 @@ void residual_backward(Real* dinp1, Real* dinp2, const Real* dout, int64_t N) {
   }
 }
 
-#define SLOPE_NN_INSTANTIATE(Real)                                                \
-  template void gelu_forward<Real>(Real*, const Real*, int64_t);                  \
-  template void gelu_backward<Real>(Real*, const Real*, const Real*, int64_t);    \
-  template void residual_forward<Real>(Real*, const Real*, const Real*, int64_t); \
+#define SLOPE_NN_INSTANTIATE(Real)                                                  \
+  template void gelu_forward<Real>(Real*, const Real*, int64_t);                    \
+  template void gelu_backward<Real>(Real*, const Real*, const Real*, int64_t);      \
+  template void gelu_tanh_forward<Real>(Real*, const Real*, int64_t);               \
+  template void gelu_tanh_backward<Real>(Real*, const Real*, const Real*, int64_t); \
+  template void residual_forward<Real>(Real*, const Real*, const Real*, int64_t);   \
   template void residual_backward<Real>(Real*, Real*, const Real*, int64_t);
 SLOPE_NN_INSTANTIATE(float)
 SLOPE_NN_INSTANTIATE(double)

@@ -22,6 +22,33 @@ void gelu_backward(Real* dinp,        // (N)
                    const Real* inp,   // (N) the forward's input
                    int64_t N);
 
+// GPT-2's GELU, the tanh approximation ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): Hugging Face's
+// "gelu_new" (= "gelu_pytorch_tanh", torch's approximate='tanh'), llm.c's. out may be inp.
+template <class Real>
+void gelu_tanh_forward(Real* out,        // (N)
+                       const Real* inp,  // (N)
+                       int64_t N);
+
+// ACCUMULATES: dinp += dout · (½·(1 + t) + ½·x·(1 − t²)·√(2/π)·(1 + 3·0.044715·x²)), t the tanh.
+template <class Real>
+void gelu_tanh_backward(Real* dinp,        // (N)
+                        const Real* dout,  // (N)
+                        const Real* inp,   // (N) the forward's input
+                        int64_t N);
+
+// Which GELU an MLP uses (GptConfig::activation): the exact one or GPT-2's tanh approximation.
+enum class Activation { gelu, gelu_tanh };
+
+template <class Real>
+void activation_forward(Activation act, Real* out, const Real* inp, int64_t N) {
+  act == Activation::gelu_tanh ? gelu_tanh_forward(out, inp, N) : gelu_forward(out, inp, N);
+}
+template <class Real>
+void activation_backward(Activation act, Real* dinp, const Real* dout, const Real* inp, int64_t N) {
+  act == Activation::gelu_tanh ? gelu_tanh_backward(dinp, dout, inp, N)
+                               : gelu_backward(dinp, dout, inp, N);
+}
+
 // out = inp1 + inp2; out may be either input (in place on the residual stream).
 template <class Real>
 void residual_forward(Real* out,         // (N), e.g. (B, T, C)

@@ -106,6 +106,7 @@ nlohmann::ordered_json options_to_json(const TrainOptions& o) {
   j["dropout"] = o.model.dropout;
   j["bias"] = o.model.bias;
   j["max-bias"] = o.model.max_bias;
+  j["activation"] = model::activation_name(o.model.activation);
   j["vocab-size"] = o.model.vocab_size;
   j["batch-size"] = o.batch_size;
   j["train-block-size"] = o.train_block_size;
@@ -145,6 +146,9 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
   o.model.dropout = field<double>(j, "dropout", where);
   o.model.bias = field<bool>(j, "bias", where);
   o.model.max_bias = field<double>(j, "max-bias", where);
+  // Absent in the train states of runs from before GPT-2's GELU existed: the exact GELU.
+  if (j.contains("activation"))
+    o.model.activation = model::parse_activation(field<std::string>(j, "activation", where));
   o.model.vocab_size = field<int64_t>(j, "vocab-size", where);
   o.batch_size = field<int64_t>(j, "batch-size", where);
   o.train_block_size = field<int64_t>(j, "train-block-size", where);

@@ -47,6 +47,10 @@ struct TrainOptions {
   int64_t eval_interval = 250;   // --eval-interval: steps between evals (and checkpoints)
   int64_t eval_iters = 20;       // --eval-iters: batches per eval estimate
   bool resume = false;           // --resume: continue the checkpoint in OUT
+  // --init-from CKPT: a new run (fresh AdamW, step 0, the schedule from the start) whose weights
+  // come from CKPT (after `slope surgery` or `slope import`); the architecture is CKPT's, and
+  // OUT/origin.json records where it came from. gpt only.
+  std::filesystem::path init_from;
   // Not a flag: the processes of a data-parallel run (mpirun -np N), each training on
   // batch_size of every global batch of ranks·batch_size sequences (dist/communicator.h).
   int64_t ranks = 1;
@@ -81,8 +85,8 @@ struct TrainOptions {
 // vocab_size must be set (from the corpus) first.
 void validate(const TrainOptions& o);
 
-// Every field but the paths and --resume, under the flags' names ("n-layer": 4, ...), and
-// "ranks" when it is not 1.
+// Every field but the paths, --resume and --init-from, under the flags' names ("n-layer": 4, ...),
+// and "ranks" when it is not 1.
 nlohmann::ordered_json options_to_json(const TrainOptions& o);
 // The inverse, for train_state.json; `where` names the file in errors. Paths are left empty.
 TrainOptions options_from_json(const nlohmann::json& j, const std::string& where);

@@ -13,6 +13,7 @@
 #include "data/tokenizer.h"
 #include "dist/data_parallel.h"
 #include "files/atomic_file.h"
+#include "files/json_file.h"
 #include "files/read_file.h"
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
@@ -79,6 +80,39 @@ void check_same_tokenizer(const fs::path& data_dir, const fs::path& out) {
                 " differ): resume with --data of the corpus it was trained on");
 }
 
+// --init-from: the weights of CKPT (its architecture was checked against the run's by
+// load_gpt), its tokenizer the corpus's, and OUT/origin.json saying so (with CKPT's own
+// origin, so a chain import → surgery → fine-tune reads whole).
+void init_from_checkpoint(const TrainOptions& o, model::Gpt<float>& gpt, bool writer) {
+  io::load_gpt(o.init_from, gpt);
+  const fs::path theirs = io::tokenizer_dir(o.init_from) / data::kTokenizerMetaFile;
+  const fs::path ours = o.data_dir / data::kTokenizerDir / data::kTokenizerMetaFile;
+  std::error_code ec;
+  if (fs::exists(theirs, ec) && files::read_file(theirs) != files::read_file(ours))
+    throw Error("--init-from " + o.init_from.string() +
+                " was trained with another tokenizer than "
+                "the corpus in " +
+                o.data_dir.string() + " (" + theirs.string() + " and " + ours.string() +
+                " differ): fine-tune on a corpus prepared with its tokenizer "
+                "(slope prepare --tokenizer gpt2 --tokenizer-files " +
+                io::tokenizer_dir(o.init_from).string() + ")");
+  nlohmann::ordered_json origin;
+  origin["made_by"] = "slope train --init-from";
+  origin["init_from"] = fs::absolute(o.init_from).string();
+  origin["pos"] = model::position_name(o.model.pos);
+  origin["block_size"] = o.model.block_size;
+  origin["train_block_size"] = o.train_len();
+  origin["max_iters"] = o.max_iters;
+  origin["tokens"] = o.tokens_per_step() * o.max_iters;
+  const fs::path source_origin = o.init_from / io::kOriginFile;
+  origin["init_from_origin"] = fs::exists(source_origin, ec)
+                                   ? nlohmann::ordered_json(files::read_json_file(source_origin))
+                                   : nlohmann::ordered_json(nullptr);
+  if (!writer) return;  // rank 0 alone touches OUT/
+  fs::create_directories(o.out_dir);
+  files::write_json_file(o.out_dir / io::kOriginFile, origin);
+}
+
 // A GPT run as the loop sees it: next-token windows of the corpus, the evals at block_size and
 // OUT/best/ with the tokenizer.
 class GptRun final : public LoopHooks {
@@ -117,6 +151,9 @@ class GptRun final : public LoopHooks {
     save_best_dir(o_.out_dir, [&](const fs::path& best) {
       io::save_gpt(best, gpt_);
       corpus_.tokenizer->save(io::tokenizer_dir(best));
+      std::error_code ec;
+      if (const fs::path origin = o_.out_dir / io::kOriginFile; fs::exists(origin, ec))
+        files::write_file_atomic(best / io::kOriginFile, files::read_file(origin));
     });
   }
 
@@ -167,6 +204,7 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer,
       refuse_existing_run(out, /*model_too=*/false);
     }
     gpt.emplace(o.model, o.seed);
+    if (!o.resume && !o.init_from.empty()) init_from_checkpoint(o, *gpt, writer);  // fresh AdamW
     adamw.emplace(gpt->table(), AdamWConfig{o.beta1, o.beta2, 1e-8, o.weight_decay});
     run.emplace(o, *gpt, *corpus, comm);
     start_run(

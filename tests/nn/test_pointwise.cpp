@@ -1,4 +1,4 @@
-// GELU (exact, erf) and the residual add.
+// GELU (exact, erf), GPT-2's tanh GELU and the residual add.
 #include "gradcheck.h"
 #include "nn/pointwise.h"
 
@@ -15,6 +15,19 @@ struct Gelu {  // x = {inp (N)}
   template <class Real>
   void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
     gelu_backward(dx[0].data(), dout.data(), x[0].data(), static_cast<int64_t>(dout.size()));
+  }
+};
+
+struct GeluTanh {  // x = {inp (N)}
+  template <class Real>
+  std::vector<Real> forward(const Tensors<Real>& x) const {
+    std::vector<Real> out(x[0].size());
+    gelu_tanh_forward(out.data(), x[0].data(), static_cast<int64_t>(out.size()));
+    return out;
+  }
+  template <class Real>
+  void backward(Tensors<Real>& dx, const Tensors<Real>& x, const std::vector<Real>& dout) const {
+    gelu_tanh_backward(dx[0].data(), dout.data(), x[0].data(), static_cast<int64_t>(dout.size()));
   }
 };
 
@@ -47,6 +60,29 @@ TEST(Gelu, IsTheExactErfForm) {
   EXPECT_NEAR(y[2], -0.15865525393145707, 1e-15);
   EXPECT_NEAR(y[3], 2.99595030590511, 1e-14);
   EXPECT_NEAR(y[4], 0.0, 1e-20);
+}
+
+TEST(GeluTanh, Gradient) {
+  std::mt19937_64 rng(3);
+  // Element-wise: a few roundings in the cubic, tanh and the products, no sums.
+  check_layer(GeluTanh{}, {random_vector(200, rng, -5.0, 5.0)}, {"inp"}, {true},
+              {fp32_tolerance(1), fp32_tolerance(1), kFdTolerance});
+}
+
+TEST(GeluTanh, IsGpt2sApproximation) {
+  // ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) at 1 is 0.8411919906082768, not Φ(1)
+  // 0.8413447460685429; odd part: f(x) − f(−x) = x.
+  const std::vector<double> x{0.0, 1.0, -1.0, 3.0, -10.0};
+  const std::vector<double> y = GeluTanh{}.forward<double>({x});
+  EXPECT_EQ(y[0], 0.0);
+  EXPECT_NEAR(y[1], 0.8411919906082768, 1e-15);
+  EXPECT_NEAR(y[2], 0.8411919906082768 - 1.0, 1e-15);
+  EXPECT_NEAR(y[3] - 3.0, -0.003637392081773161, 1e-14);
+  EXPECT_NEAR(y[4], 0.0, 1e-20);
+  std::vector<float> in{-2.0f, 0.5f, 4.0f}, out(3);
+  gelu_tanh_forward(out.data(), in.data(), 3);
+  gelu_tanh_forward(in.data(), in.data(), 3);
+  EXPECT_EQ(in, out);
 }
 
 TEST(Gelu, InPlace) {
