@@ -37,7 +37,10 @@ ng = load_example()
 
 @pytest.fixture(scope="module")
 def corpus():
-    return ng.CharCorpus((REPO / "README.md").read_text(encoding="utf-8"))
+    # A fixed text (the README of 2026-11-30), not the live README: the runs' losses and
+    # test_slopes_crossing_zero's trajectory depend on it, and an edit of the docs once moved
+    # the shallowest slope to +0.0015 instead of below zero.
+    return ng.CharCorpus((Path(__file__).with_name("example_corpus.txt")).read_text(encoding="utf-8"))
 
 
 def _config(corpus, attn, learned, door="flash", param="log"):
