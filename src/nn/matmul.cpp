@@ -1,4 +1,5 @@
-// The linear layer on OpenBLAS (see matmul.h). Row-major throughout:
+// The linear layer on nn::gemm (see matmul.h, gemm.h: OpenBLAS or oneDNN for float, OpenBLAS for
+// double), the one-row forward on OpenBLAS's GEMV. Row-major throughout:
 //   forward   out (BT, OC)  = inp (BT, C) · W (OC, C)ᵀ           gemm(N, T), β = 1 over the bias
 //   backward  dinp (BT, C)  += dout (BT, OC) · W (OC, C)         gemm(N, N), β = 1
 //             dW (OC, C)    += dout (BT, OC)ᵀ · inp (BT, C)      gemm(T, N), β = 1
@@ -9,6 +10,8 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+
+#include "nn/gemm.h"
 
 namespace slope::nn {
 
@@ -22,16 +25,6 @@ int blas_int(int64_t n, const char* what) {
     throw Error(std::string("matmul: ") + what + " = " + std::to_string(n) +
                 " exceeds the BLAS int range: split the batch");
   return static_cast<int>(n);
-}
-
-// C (m, n) = alpha · op(A) · op(B) + beta · C, row-major, in the scalar's BLAS precision.
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, float alpha, const float* a,
-          int lda, const float* b, int ldb, float beta, float* c, int ldc) {
-  cblas_sgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
-}
-void gemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int m, int n, int k, double alpha,
-          const double* a, int lda, const double* b, int ldb, double beta, double* c, int ldc) {
-  cblas_dgemm(CblasRowMajor, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 
 // y (m) = alpha · A (m, n) · x (n) + beta · y, row-major.
@@ -63,8 +56,7 @@ void matmul_forward(Real* out, const Real* inp, const Real* weight, const NoDedu
     gemv(n, k, Real(1), weight, k, inp, bias ? Real(1) : Real(0), out);
     return;
   }
-  gemm(CblasNoTrans, CblasTrans, m, n, k, Real(1), inp, k, weight, k, bias ? Real(1) : Real(0), out,
-       n);
+  gemm(false, true, m, n, k, Real(1), inp, k, weight, k, bias ? Real(1) : Real(0), out, n);
 }
 
 template <class Real>
@@ -76,8 +68,8 @@ void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Rea
       "matmul backward",
       {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
   const int m = blas_int(B * T, "B*T"), n = blas_int(OC, "OC"), k = blas_int(C, "C");
-  gemm(CblasNoTrans, CblasNoTrans, m, k, n, Real(1), dout, n, weight, k, Real(1), dinp, k);
-  gemm(CblasTrans, CblasNoTrans, n, k, m, Real(1), dout, n, inp, k, Real(1), dweight, k);
+  gemm(false, false, m, k, n, Real(1), dout, n, weight, k, Real(1), dinp, k);
+  gemm(true, false, n, k, m, Real(1), dout, n, inp, k, Real(1), dweight, k);
   if (!dbias) return;
   const int64_t nblocks = (OC + kChannelBlock - 1) / kChannelBlock;
 #pragma omp parallel for schedule(static)

@@ -1,5 +1,6 @@
 // The linear layer, torch.nn.Linear: weight stored (OC, C) as nanoGPT and PyTorch store it.
-// The products are OpenBLAS GEMMs (sgemm for float, dgemm for double), threaded by OpenBLAS.
+// The products are nn::gemm calls (gemm.h): float on OpenBLAS or oneDNN, chosen once per process
+// (SLOPE_GEMM), double on OpenBLAS's dgemm; both thread with OpenMP.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +18,7 @@ void matmul_forward(Real* out,                   // (B, T, OC)
                     int64_t B, int64_t T, int64_t C, int64_t OC);
 
 // ACCUMULATES: dinp += dout · weight,  dweight += doutᵀ · inp,  dbias += Σ_rows dout.
-// Deterministic for a given thread count (OpenBLAS's GEMM); dbias does not depend on it.
+// Deterministic for a given GEMM backend and thread count; dbias does not depend on either.
 template <class Real>
 void matmul_backward(Real* dinp,             // (B, T, C)
                      Real* dweight,          // (OC, C)

@@ -1,0 +1,118 @@
+// The linear layers' GEMM backends (see gemm.h). Both libraries take row-major operands directly:
+// OpenBLAS through CBLAS, oneDNN through dnnl_sgemm (row-major by definition, int64 sizes).
+// Both thread with OpenMP (Debian's libopenblas0-openmp and libdnnl2 use libgomp), so the
+// trainer's omp_set_num_threads governs either.
+#include "nn/gemm.h"
+
+#include <cblas.h>
+
+#include <cstdlib>
+#include <limits>
+#include <string>
+
+#include "slope/error.h"
+
+#ifdef SLOPE_HAVE_ONEDNN
+#include <oneapi/dnnl/dnnl.h>
+#endif
+
+namespace slope::nn {
+
+namespace {
+
+int blas_int(int64_t n, const char* what) {
+  if (n < 0 || n > std::numeric_limits<int>::max())
+    throw Error(std::string("gemm: ") + what + " = " + std::to_string(n) +
+                " is outside the BLAS int range [0, 2^31 - 1]: split the batch");
+  return static_cast<int>(n);
+}
+
+CBLAS_TRANSPOSE cblas_trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+// The default where SLOPE_GEMM is not set. bench/gemm, 2026-12-01 (docs/BENCHMARKS.md):
+// oneDNN's sgemm took the step's GEMMs at 1.10–1.18× OpenBLAS's FLOP rate on a Xeon with
+// AVX-512, and at ... with every library held to AVX2.
+GemmBackend default_backend() {
+  if (gemm_backend_built(GemmBackend::onednn)) return GemmBackend::onednn;
+  return GemmBackend::openblas;
+}
+
+GemmBackend choose_backend() {
+  if (const char* env = std::getenv("SLOPE_GEMM")) {
+    try {
+      return parse_gemm_backend(env);
+    } catch (const Error& e) {
+      throw Error(std::string("SLOPE_GEMM: ") + e.what());
+    }
+  }
+  return default_backend();
+}
+
+}  // namespace
+
+const char* gemm_backend_name(GemmBackend backend) {
+  return backend == GemmBackend::onednn ? "onednn" : "openblas";
+}
+
+bool gemm_backend_built(GemmBackend backend) {
+#ifdef SLOPE_HAVE_ONEDNN
+  (void)backend;
+  return true;
+#else
+  return backend == GemmBackend::openblas;
+#endif
+}
+
+GemmBackend parse_gemm_backend(std::string_view name) {
+  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn})
+    if (name == gemm_backend_name(b)) {
+      if (!gemm_backend_built(b))
+        throw Error("gemm backend " + std::string(name) +
+                    " is not in this build: install libdnnl-dev and reconfigure with "
+                    "-DSLOPE_WITH_ONEDNN=ON, or use openblas");
+      return b;
+    }
+  throw Error("gemm backend '" + std::string(name) + "' is unknown; use openblas or onednn");
+}
+
+GemmBackend gemm_backend() {
+  static const GemmBackend backend = choose_backend();
+  return backend;
+}
+
+void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+          float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+          float* c, int64_t ldc) {
+  const int im = blas_int(m, "m"), in = blas_int(n, "n"), ik = blas_int(k, "k");
+  const int ia = blas_int(lda, "lda"), ib = blas_int(ldb, "ldb"), ic = blas_int(ldc, "ldc");
+#ifdef SLOPE_HAVE_ONEDNN
+  if (backend == GemmBackend::onednn) {
+    const dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
+                                       lda, b, ldb, beta, c, ldc);
+    if (s != dnnl_success)
+      throw Error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(s)) +
+                  " (m n k = " + std::to_string(m) + " " + std::to_string(n) + " " +
+                  std::to_string(k) + "); SLOPE_GEMM=openblas avoids oneDNN");
+    return;
+  }
+#else
+  (void)backend;
+#endif
+  cblas_sgemm(CblasRowMajor, cblas_trans(trans_a), cblas_trans(trans_b), im, in, ik, alpha, a, ia,
+              b, ib, beta, c, ic);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm(gemm_backend(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+          const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+          int64_t ldc) {
+  cblas_dgemm(CblasRowMajor, cblas_trans(trans_a), cblas_trans(trans_b), blas_int(m, "m"),
+              blas_int(n, "n"), blas_int(k, "k"), alpha, a, blas_int(lda, "lda"), b,
+              blas_int(ldb, "ldb"), beta, c, blas_int(ldc, "ldc"));
+}
+
+}  // namespace slope::nn

@@ -1,0 +1,46 @@
+// The GEMM under the linear layers (matmul.cpp), on OpenBLAS or on oneDNN, chosen once per
+// process. bench/gemm measured both (with BLIS and libxsmm) at the trainer's shapes; the results
+// and the reason for each default are in docs/BENCHMARKS.md, "GEMM libraries at the trainer's
+// shapes (issue 18)". The environment variable SLOPE_GEMM=openblas|onednn overrides the default.
+// float64 always runs OpenBLAS's dgemm: it is the reference the float path is checked against.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+
+namespace slope::nn {
+
+enum class GemmBackend { openblas, onednn };
+
+// "openblas" or "onednn".
+const char* gemm_backend_name(GemmBackend backend);
+
+// Whether this build has the backend (oneDNN: configured with SLOPE_WITH_ONEDNN=ON, the default).
+bool gemm_backend_built(GemmBackend backend);
+
+// The backend named `name`; throws slope::Error on other names and on one this build lacks.
+GemmBackend parse_gemm_backend(std::string_view name);
+
+// The process's backend: SLOPE_GEMM if set (a bad value throws slope::Error, every call), else
+// the measured default for this processor. Read once.
+GemmBackend gemm_backend();
+
+// Row-major C (m, n) = alpha · op(A) · op(B) + beta · C, with op(A) (m, k) and op(B) (k, n);
+// lda, ldb, ldc are the row strides of A, B and C as stored (A is (k, m) when trans_a). With
+// beta = 0, C's old contents are not read (NaN there does not propagate). Each of m, n, k and
+// the strides must fit in a BLAS int (2^31 − 1); m, n, k ≥ 1. Deterministic for a given backend
+// and thread count.
+void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
+          float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+          float* c, int64_t ldc);
+
+// On gemm_backend().
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+          int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
+
+// float64: OpenBLAS dgemm, whatever the backend.
+void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
+          const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
+          int64_t ldc);
+
+}  // namespace slope::nn
