@@ -35,11 +35,12 @@ say() { printf '[setup] %s\n' "$*"; }
 
 # ---- (a) Debian packages ---------------------------------------------------------------------
 # The build (OpenMP comes with g++), gnuplot for `slope eval`'s plot, venv for Python; PCRE2 (found
-# through pkg-config) for GPT-2's pre-tokenizer.
+# through pkg-config) for GPT-2's pre-tokenizer; oneDNN for the linear layers' GEMM on AVX-512
+# (src/nn/gemm.h; bench/gemm measured it against OpenBLAS, docs/BENCHMARKS.md).
 apt_packages=(
   g++ cmake ninja-build pkg-config
-  libopenblas-openmp-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev libpcre2-dev
-  librandom123-dev
+  libopenblas-openmp-dev libdnnl-dev libcli11-dev nlohmann-json3-dev libsentencepiece-dev
+  libpcre2-dev librandom123-dev
   gnuplot-nox
   python3-venv
 )

@@ -6,6 +6,7 @@
 
 #include <cblas.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <string>
@@ -29,11 +30,17 @@ int blas_int(int64_t n, const char* what) {
 
 CBLAS_TRANSPOSE cblas_trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
-// The default where SLOPE_GEMM is not set. bench/gemm, 2026-12-01 (docs/BENCHMARKS.md):
-// oneDNN's sgemm took the step's GEMMs at 1.10–1.18× OpenBLAS's FLOP rate on a Xeon with
-// AVX-512, and at ... with every library held to AVX2.
+// The default where SLOPE_GEMM is not set, from bench/gemm (docs/BENCHMARKS.md, "GEMM libraries
+// at the trainer's shapes (issue 18)", Xeon with AVX-512, 1 thread, 2026-12-01): the step's GEMMs
+// at GPT L6 C384 and L12 C768 ran at 1.10–1.18× OpenBLAS's FLOP rate on oneDNN's AVX-512
+// kernels, and at 1.00–1.04× with both held to AVX2 (OPENBLAS_CORETYPE=Haswell,
+// ONEDNN_MAX_CPU_ISA=AVX2), within the noise: so oneDNN where it runs its avx512_core kernels
+// (it says which, honouring ONEDNN_MAX_CPU_ISA), OpenBLAS elsewhere.
 GemmBackend default_backend() {
-  if (gemm_backend_built(GemmBackend::onednn)) return GemmBackend::onednn;
+#ifdef SLOPE_HAVE_ONEDNN
+  const unsigned isa = dnnl_get_effective_cpu_isa(), avx512 = dnnl_cpu_isa_avx512_core;
+  if ((isa & avx512) == avx512) return GemmBackend::onednn;
+#endif
   return GemmBackend::openblas;
 }
 
@@ -75,9 +82,20 @@ GemmBackend parse_gemm_backend(std::string_view name) {
   throw Error("gemm backend '" + std::string(name) + "' is unknown; use openblas or onednn");
 }
 
+namespace {
+std::atomic<int> g_forced{-1};  // set_gemm_backend(); −1: none
+}  // namespace
+
 GemmBackend gemm_backend() {
+  const int forced = g_forced.load(std::memory_order_relaxed);
+  if (forced >= 0) return static_cast<GemmBackend>(forced);
   static const GemmBackend backend = choose_backend();
   return backend;
+}
+
+void set_gemm_backend(GemmBackend backend) {
+  if (!gemm_backend_built(backend)) parse_gemm_backend(gemm_backend_name(backend));  // throws
+  g_forced.store(static_cast<int>(backend), std::memory_order_relaxed);
 }
 
 void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,

@@ -21,9 +21,13 @@ bool gemm_backend_built(GemmBackend backend);
 // The backend named `name`; throws slope::Error on other names and on one this build lacks.
 GemmBackend parse_gemm_backend(std::string_view name);
 
-// The process's backend: SLOPE_GEMM if set (a bad value throws slope::Error, every call), else
-// the measured default for this processor. Read once.
+// The process's backend: set_gemm_backend's if called, else SLOPE_GEMM if set (a bad value
+// throws slope::Error, every call), else the measured default for this processor. Read once.
 GemmBackend gemm_backend();
+
+// For benchmarks and tests: gemm_backend() returns `backend` from now on, in every thread (it
+// must be built: throws slope::Error otherwise). Not for use while another thread runs a GEMM.
+void set_gemm_backend(GemmBackend backend);
 
 // Row-major C (m, n) = alpha · op(A) · op(B) + beta · C, with op(A) (m, k) and op(B) (k, n);
 // lda, ldb, ldc are the row strides of A, B and C as stored (A is (k, m) when trans_a). With

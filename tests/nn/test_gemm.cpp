@@ -152,6 +152,19 @@ TEST(Gemm, BackendNames) {
   EXPECT_TRUE(gemm_backend_built(gemm_backend()));
 }
 
+TEST(Gemm, SetBackendOverridesTheDefault) {
+  const GemmBackend before = gemm_backend();
+  for (GemmBackend b : built_backends()) {
+    set_gemm_backend(b);
+    EXPECT_EQ(gemm_backend(), b);
+  }
+  if (!gemm_backend_built(GemmBackend::onednn)) {
+    EXPECT_THROW(set_gemm_backend(GemmBackend::onednn), Error);
+  }
+  set_gemm_backend(before);  // the suite's later tests run on the process's choice
+  EXPECT_EQ(gemm_backend(), before);
+}
+
 TEST(Gemm, RejectsSizesPastTheBlasIntRange) {
   float x = 0;
   const int64_t big = int64_t(1) << 31;
