@@ -10,15 +10,15 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
 
+#include "nn/float_kernels.h"  // dbias column sums (rows_impl.h), vectorised for float
 #include "nn/gemm.h"
+#include "nn/rows_impl.h"
 
 namespace slope::nn {
 
 namespace {
-
-// Output channels per task of the dbias column sums (rows visited in order inside a task).
-constexpr int64_t kChannelBlock = 64;
 
 int blas_int(int64_t n, const char* what) {
   if (n > std::numeric_limits<int>::max())
@@ -62,25 +62,27 @@ void matmul_forward(Real* out, const Real* inp, const Real* weight, const NoDedu
 template <class Real>
 void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Real* dout,
                      const Real* inp, const Real* weight, int64_t B, int64_t T, int64_t C,
-                     int64_t OC) {
+                     int64_t OC, GradWrite dinp_write) {
   check_sizes("matmul backward", {{"B", B}, {"T", T}, {"C", C}, {"OC", OC}});
   check_given(
       "matmul backward",
       {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
   const int m = blas_int(B * T, "B*T"), n = blas_int(OC, "OC"), k = blas_int(C, "C");
-  gemm(false, false, m, k, n, Real(1), dout, n, weight, k, Real(1), dinp, k);
+  // β = 0: the GEMM does not read C (a scratch buffer's stale contents, NaN included, vanish;
+  // tests/nn/test_gemm.cpp checks it of every backend).
+  const Real beta = dinp_write == GradWrite::overwrite ? Real(0) : Real(1);
+  gemm(false, false, m, k, n, Real(1), dout, n, weight, k, beta, dinp, k);
   gemm(true, false, n, k, m, Real(1), dout, n, inp, k, Real(1), dweight, k);
   if (!dbias) return;
-  const int64_t nblocks = (OC + kChannelBlock - 1) / kChannelBlock;
+  const int64_t nblocks = (OC + impl::kMaxChannels - 1) / impl::kMaxChannels;
+  const isa::Kernels kern = isa::kernels();
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t o0 = blk * kChannelBlock, w = std::min(OC - o0, kChannelBlock);
-    Real db[kChannelBlock] = {};
-    for (int64_t bt = 0; bt < B * T; ++bt) {
-      const Real* g = dout + bt * OC + o0;
-      for (int64_t o = 0; o < w; ++o) db[o] += g[o];
-    }
-    for (int64_t o = 0; o < w; ++o) dbias[o0 + o] += db[o];
+    const int64_t o0 = blk * impl::kMaxChannels, w = std::min(OC - o0, impl::kMaxChannels);
+    if constexpr (std::is_same_v<Real, float>)
+      kern.column_sums(dbias + o0, dout + o0, B * T, OC, w);
+    else
+      impl::column_sums(dbias + o0, dout + o0, B * T, OC, w);
   }
 }
 
@@ -88,7 +90,7 @@ void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Rea
   template void matmul_forward<Real>(Real*, const Real*, const Real*, const Real*, int64_t,       \
                                      int64_t, int64_t, int64_t);                                  \
   template void matmul_backward<Real>(Real*, Real*, Real*, const Real*, const Real*, const Real*, \
-                                      int64_t, int64_t, int64_t, int64_t);
+                                      int64_t, int64_t, int64_t, int64_t, GradWrite);
 SLOPE_NN_INSTANTIATE(float)
 SLOPE_NN_INSTANTIATE(double)
 #undef SLOPE_NN_INSTANTIATE
