@@ -95,11 +95,13 @@ class _Plan:
     skip: bool
     block_m: int
     block_n: int
+    rel: Optional["_RelTable"] = None  # a learned relative bias's table, or None
     kn_strides: tuple = (0, 0)  # key norms (b, h) strides, set by key_norms()
 
     def flags(self):
         return dict(CAUSAL=self.causal, HAS_ALIBI=self.has_alibi, SOFTCAP=self.softcap > 0.0,
                     MASK_KIND=self.mask_kind, SKIP=self.skip, DROPOUT=self.dropout_p > 0.0,
+                    REL=self.rel is not None,
                     DOT_PRECISION="ieee" if self.q4.dtype == torch.float32 else "tf32",
                     BLOCK_M=self.block_m, BLOCK_N=self.block_n,
                     BLOCK_D=max(16, triton.next_power_of_2(self.D)),
@@ -112,9 +114,14 @@ class _Plan:
 
     def common(self):
         """The scalar arguments every kernel takes after its strides, in order."""
+        rel_w, rel_lo = (1, 0) if self.rel is None else (self.rel.width, self.rel.lo)
         return (self.lse_b, self.lse_h, *self.kn_strides, self.slopes_sb, *self.mask_strides,
                 self.H, self.H // self.Hkv, self.D, self.Dv, self.scale, self.softcap,
-                self.window_left, self.window_right, self.skip_tolerance)
+                self.window_left, self.window_right, self.skip_tolerance, rel_w, rel_lo)
+
+    def rel_tab(self):
+        """The relative bias's (H, width) fp32 table, or a placeholder without one."""
+        return self.geo if self.rel is None else self.rel.table
 
     def key_norms(self):
         """‖k_j‖·(1 + 1e-5) (B, Hkv, Tk) fp32 for the skip bound (the slack covers the rounding
@@ -220,8 +227,121 @@ def _dropout_words(rng, p, device):
     return torch.tensor(words, dtype=torch.int64, device=device)
 
 
+# ---- learned relative biases (slope.relative_bias; docs/relative-biases.md) -------------------
+#
+# Kerple, T5 buckets and FIRE (while every query position is below L) are functions of the
+# signed distance d = p_i − j alone. The kernels read one table per head over the distances the
+# call can produce, d ∈ [lo, lo + width): each entry is the family's definition
+# (src/attention/relative_bias.h, RelParams::value) evaluated in float64 by torch from the
+# parameters and rounded once to fp32, as the CPU kernels' tables are. The backward kernel
+# returns Σ dS per (head, distance); the chain rule to the parameters is torch's autograd of
+# the same float64 table (dense ops only: T5's bucket lookup is a one-hot product and FIRE's
+# MLP is evaluated at each distance's two grid nodes, so no scatter-add, deterministic).
+# FIRE rows at or past L divide by ψ(p_i) instead of ψ(L): the bias then depends on the row,
+# not only on d, and the GPU path refuses such calls (ValueError; the CPU kernels take them).
+
+
+@dataclass
+class _RelTable:
+    kind: int
+    ints: List[int]
+    params: Tensor  # the flat parameters (on the device)
+    lo: int  # distance of column 0
+    width: int
+    table: Tensor  # (H, width) fp32
+
+
+def _t5_bucket(rp: Tensor, nb: int, max_distance: int, bidirectional: bool) -> Tensor:
+    """t5_bucket of relative_bias.h (Hugging Face's _relative_position_bucket, the log in
+    float64) for rp = j − p_i (int64)."""
+    ret = torch.zeros_like(rp)
+    if bidirectional:
+        nb //= 2
+        ret = ret + (rp > 0).long() * nb
+        n = rp.abs()
+    else:
+        n = torch.clamp(-rp, min=0)
+    max_exact = nb // 2
+    if max_exact < 1:  # every distance is "exact": the log branch is never taken
+        return ret + torch.clamp(n, max=max(nb - 1, 0))
+    scaled = (torch.log(torch.clamp(n, min=1).double() / max_exact)
+              / math.log(max_distance / max_exact) * (nb - max_exact))
+    large = torch.clamp(max_exact + scaled.long(), max=nb - 1)
+    return ret + torch.where(n < max_exact, n, large)
+
+
+def _rel_values(kind: int, ints: List[int], params: Tensor, H: int, d: Tensor) -> Tensor:
+    """bias_h(d) (H, len(d)) in float64 for signed distances d = p_i − j (int64), from the flat
+    float64 parameters (differentiable; for FIRE, m = max(L, p_i) = L)."""
+    _, nb, max_distance, bidirectional, K, N = ints
+    ad = d.abs().double()
+    if kind in (1, 2):
+        r1, r2 = params[:H, None], params[H:2 * H, None]
+        if kind == 1:
+            return -r1 * torch.log(1.0 + r2 * ad)
+        safe = torch.where(ad > 0, ad, torch.ones_like(ad))  # d^r2 = 0 at d = 0, no log(0)
+        return torch.where(ad > 0, -r1 * torch.exp(r2 * torch.log(safe)), torch.zeros_like(r1))
+    if kind == 3:
+        bucket = _t5_bucket(-d, nb, max_distance, bool(bidirectional))
+        onehot = (bucket[:, None] == torch.arange(nb, device=d.device)[None, :]).double()
+        return (onehot @ params.view(nb, H)).T
+    w1, b1 = params[:K], params[K:2 * K]
+    w2 = params[2 * K:(2 + H) * K].view(H, K)
+    b2 = params[(2 + H) * K:(2 + H) * K + H]
+    c, L = params[-2], params[-1]
+    u = torch.log(c * ad + 1.0) / torch.log(c * L + 1.0)
+    u = torch.where(u > 1.0, torch.ones_like(u), u)  # keys past the normaliser
+    x = u * N
+    n = torch.clamp(torch.floor(x.detach()), 0, N - 1)
+    t = x - n
+
+    def f(node):  # the MLP at grid node n/N: (len(d),) -> (H, len(d))
+        return (torch.relu(node[:, None] / N * w1 + b1) @ w2.T + b2).T
+
+    f0, f1 = f(n), f(n + 1)
+    return f0 + t * (f1 - f0)
+
+
+def _rel_table(rel_params, rel_ints, geo_rows, H, device) -> _RelTable:
+    """The table of one call (see above) over the distances of its rows (q_start, q_len,
+    k_start, k_len, offset): d from min(offset − k_len + 1) to max(offset + q_len − 1)."""
+    kind = int(rel_ints[0])
+    live = [r for r in geo_rows if r[1] > 0 and r[3] > 0] or geo_rows
+    lo = min(r[4] - max(r[3], 1) + 1 for r in live)
+    hi = max(r[4] + max(r[1], 1) - 1 for r in live)
+    params = rel_params.detach().to(device=device, dtype=torch.float32)
+    if not bool(torch.isfinite(params).all()):
+        _bad("rel_params holds NaN or inf: the relative bias's parameters must be finite")
+    if kind == 4:
+        L = float(params[-1])
+        max_pos = max(r[4] + r[1] - 1 for r in live)
+        if not L > max_pos:
+            _bad(f"FIRE on the GPU (Triton) needs every query position below L, but position "
+                 f"{max_pos} >= L = {L:g}: the bias then depends on the row, which the Triton "
+                 "kernels do not evaluate; use a larger L or the CPU kernels")
+        if not float(params[-2]) > 0.0:
+            _bad(f"FIRE's c must be > 0, got {float(params[-2]):g}")
+    d = torch.arange(lo, hi + 1, dtype=torch.int64, device=device)
+    with torch.no_grad():
+        table = _rel_values(kind, rel_ints, params.double(), H, d)
+    if not bool(torch.isfinite(table).all()) or bool((table.abs() > 3.0e38).any()):
+        _bad("the relative bias overflows float32 at the call's distances: check its parameters")
+    return _RelTable(kind=kind, ints=list(rel_ints), params=params, lo=lo, width=hi - lo + 1,
+                     table=table.float().contiguous())
+
+
+def _rel_param_grads(rel: _RelTable, hist: Tensor, H: int) -> Tensor:
+    """The flat parameters' gradient (float32) from Σ dS by (head, distance) (float64): the
+    vector-Jacobian product of the float64 table, in float64."""
+    p64 = rel.params.double().requires_grad_()
+    d = torch.arange(rel.lo, rel.lo + rel.width, dtype=torch.int64, device=hist.device)
+    with torch.enable_grad():
+        (g,) = torch.autograd.grad(_rel_values(rel.kind, rel.ints, p64, H, d), p64, hist)
+    return g.float()
+
+
 def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints, floats,
-          block_m, block_n) -> _Plan:
+          block_m, block_n, rel_params=None, rel_ints=None) -> _Plan:
     q4, k4, v4 = (_view4(t, layout) for t in (q, k, v))
     B, H, _, D = q4.shape
     Hkv, Dv = k4.shape[1], v4.shape[3]
@@ -249,6 +369,9 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
     mask, mask_strides, mask_kind = _mask(attn_mask, nB, H, mask_tq, mask_tk, q.device)
     default_m, default_n = _default_blocks(q.device, q.dtype, triton.next_power_of_2(max(D, Dv)))
     has_alibi = sl is not None
+    rel = None
+    if rel_params is not None:
+        rel = _rel_table(rel_params, rel_ints, geo.tolist(), H, q.device)
     return _Plan(
         q4=q4, k4=k4, v4=v4, geo=geo, nB=nB, packed=cu_q is not None, H=H, Hkv=Hkv, D=D, Dv=Dv,
         Tq_max=tq_max, Tk_max=tk_max, lse_b=lse_b, lse_h=q4.shape[2],  # packed: lse (H, total_q)
@@ -259,7 +382,7 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
         dropout_p=float(dropout_p), skip_tolerance=float(tol), causal=bool(causal),
         has_alibi=has_alibi,
         skip=has_alibi and tol > 0.0 and mask_kind != 2,
-        block_m=block_m or default_m, block_n=block_n or default_n)
+        block_m=block_m or default_m, block_n=block_n or default_n, rel=rel)
 
 
 def _strides3(t4: Tensor, packed: bool):
@@ -278,7 +401,8 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Ten
                       slopes_right: Optional[Tensor], key_lengths: Optional[Tensor],
                       attn_mask: Optional[Tensor], cu_seqlens_q: Optional[Tensor],
                       cu_seqlens_k: Optional[Tensor], dropout_rng: Optional[Tensor], layout: str,
-                      ints: List[int], floats: List[float], *, block_m: Optional[int] = None,
+                      ints: List[int], floats: List[float], rel_params: Optional[Tensor] = None,
+                      rel_ints: Optional[List[int]] = None, *, block_m: Optional[int] = None,
                       block_n: Optional[int] = None):
     """torch.ops.slope.attention_forward on the Triton kernels: (out, lse). out has q's shape
     with v's head dim, in q's dtype; lse float32, (B, H, Tq) or (H, total_q) packed."""
@@ -287,13 +411,14 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Ten
     if q.numel() == 0 or k.numel() == 0 or v.numel() == 0:
         return out, lse
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
-              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n)
+              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n, rel_params,
+              rel_ints)
     kn = p.key_norms()
     out4 = _view4(out, layout)
     grid = (triton.cdiv(p.Tq_max, p.block_m), p.nB * p.H)
     kern.attention_fwd_kernel[grid](
         p.q4, p.k4, p.v4, out4, lse, p.slopes_l, p.slopes_r, kn, p.geo, p.mask, p.rng,
-        *p.strides(p.q4, p.k4, p.v4, out4),
+        p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, out4),
         *p.common(), _drop_scale(p), **p.flags())
     return out, lse
 
@@ -303,13 +428,18 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
                        key_lengths: Optional[Tensor], attn_mask: Optional[Tensor],
                        cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
                        dropout_rng: Optional[Tensor], layout: str, ints: List[int],
-                       floats: List[float], slope_grads: bool, *, block_m: Optional[int] = None,
-                       block_n: Optional[int] = None):
+                       floats: List[float], slope_grads: bool,
+                       rel_params: Optional[Tensor] = None, rel_ints: Optional[List[int]] = None,
+                       *, block_m: Optional[int] = None, block_n: Optional[int] = None):
     """torch.ops.slope.attention_backward on the Triton kernels: (dq, dk, dv, dslopes_left,
     dslopes_right). dq, dk, dv contiguous in q's, k's, v's dtypes; the slope gradients float32
     shaped like the slopes (empty when not wanted; with one shared slope vector dslopes_left is
     its whole gradient), reduced over query blocks (and the batch, for (H,) slopes) in float64
-    in a fixed order: bitwise the same on every run."""
+    in a fixed order: bitwise the same on every run. With a relative bias (rel_params), the
+    fourth output is its parameters' gradient (float32, shaped like rel_params): Σ dS by
+    (head, distance) from the dq kernel, summed in float64 in a fixed order, then the chain
+    rule in float64 (_rel_param_grads): also bitwise the same on every run."""
+    want_rel = slope_grads and rel_params is not None
     want_l = slope_grads and slopes_left is not None
     want_r = slope_grads and slopes_right is not None
     def empty():  # a fresh one each time: an operator's outputs must not alias each other
@@ -318,10 +448,12 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     dq, dk, dv = (torch.zeros(t.shape, dtype=t.dtype, device=t.device) for t in (q, k, v))
     if q.numel() == 0 or k.numel() == 0 or v.numel() == 0:
         zeros = lambda s: torch.zeros_like(s, dtype=torch.float32)  # noqa: E731
-        return (dq, dk, dv, zeros(slopes_left) if want_l else empty(),
+        return (dq, dk, dv, zeros(slopes_left) if want_l else
+                zeros(rel_params) if want_rel else empty(),
                 zeros(slopes_right) if want_r else empty())
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
-              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n)
+              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n, rel_params,
+              rel_ints)
     kn = p.key_norms()
     lse = lse.contiguous()
     do4 = _view4(dout, layout)
@@ -336,16 +468,28 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     grid_kv = (triton.cdiv(p.Tk_max, p.block_n), p.nB * p.Hkv)
     kern.attention_bwd_dkdv_kernel[grid_kv](
         p.q4, p.k4, p.v4, do4, lse, delta, dk4, dv4, p.slopes_l, p.slopes_r, qn, kn, p.geo,
-        p.mask, p.rng, *p.strides(p.q4, p.k4, p.v4, do4, dk4, dv4), *tail, **flags)
+        p.mask, p.rng, p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, do4, dk4, dv4), *tail,
+        **flags)
     n_m = triton.cdiv(p.Tq_max, p.block_m)
     want_any = want_l or want_r
     parts = torch.zeros((2, p.nB, p.H, n_m) if want_any else (2, 1), dtype=torch.float64,
                         device=q.device)
+    # The relative bias's Σ dS by distance: one fp32 row per (b, h, query block, tile class),
+    # each entry written by one tile (the kernel's doc); classes: tiles of one program whose
+    # BLOCK_M + BLOCK_N − 1 diagonals cannot overlap.
+    n_diag = p.block_m + p.block_n - 1
+    classes = triton.cdiv(n_diag, p.block_n)
+    rel_parts = torch.zeros((p.nB, p.H, n_m, classes, p.rel.width) if want_rel else (1,),
+                            dtype=torch.float32, device=q.device)
     kern.attention_bwd_dq_kernel[(n_m, p.nB * p.H)](
         p.q4, p.k4, p.v4, do4, lse, delta, dq4, p.slopes_l, p.slopes_r, qn, kn, p.geo, p.mask,
-        p.rng, parts[0], parts[1], *p.strides(p.q4, p.k4, p.v4, do4, dq4), *tail, n_m,
-        SLOPE_GRADS=want_any and p.has_alibi,
-        **flags)
+        p.rng, p.rel_tab(), parts[0], parts[1], rel_parts,
+        *p.strides(p.q4, p.k4, p.v4, do4, dq4), *tail, n_m, classes,
+        SLOPE_GRADS=want_any and p.has_alibi, REL_GRADS=want_rel,
+        BLOCK_E=triton.next_power_of_2(n_diag), **flags)
+    if want_rel:
+        hist = rel_parts.double().sum(dim=(0, 2, 3))  # (H, width), in a fixed order
+        return dq, dk, dv, _rel_param_grads(p.rel, hist, p.H).reshape(rel_params.shape), empty()
     if not want_any:
         return dq, dk, dv, empty(), empty()
     g = parts.sum(-1)  # (2, nB, H): over query blocks, in order

@@ -14,8 +14,10 @@ Three kernels, one idea each, in flash-attention-2's split:
 Tiles are (BLOCK_M queries) × (BLOCK_N keys) × (BLOCK_D head dims, D padded to a power of two,
 masked loads). Every score goes through `score_tile`, so the forward and both backward kernels
 see one definition: x = scale·q·k, capped by softcap·tanh(x/softcap), plus the ALiBi bias
-−m_left·(p_i − j) left of the query's position p_i and −m_right·(j − p_i) right of it, plus the
-explicit mask; then the visibility rules (key lengths, causal, window, mask) give −inf.
+−m_left·(p_i − j) left of the query's position p_i and −m_right·(j − p_i) right of it, or a
+learned relative bias read from a per-head table by signed distance p_i − j
+(docs/relative-biases.md), plus the explicit mask; then the visibility rules (key lengths,
+causal, window, mask) give −inf.
 
 Legend: `_m` varies over query rows of the tile, `_n` over keys, `_d` over head dims; `pos_m` are
 the rows' positions among the keys; `Geo` rows are (q_start, q_len, k_start, k_len, offset) of
@@ -135,13 +137,15 @@ def tanh_sech2(y):
 
 @device_function
 def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, window_left,
-               window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk, i_m,
+               window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk, i_m, RelTab, rel_w, rel_lo,
                CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-               MASK_KIND: tl.constexpr):
+               MASK_KIND: tl.constexpr, REL: tl.constexpr):
     """Scores s (BLOCK_M, BLOCK_N) fp32 from the raw products qk = q·k, −inf where key j is not
     visible from row i; and the cap's derivative sech²(x/softcap) (x itself, unused, without a
     softcap), which the backward multiplies into dS. MASK_KIND: 0 none, 1 bool (nonzero = may
-    attend), 2 additive."""
+    attend), 2 additive. REL: a learned relative bias (Kerple, T5, FIRE below L), read from
+    head h's row of RelTab (H, rel_w) fp32 at signed distance p_i − j − rel_lo (one gather per
+    score; lanes outside the table, which are masked, read its edge)."""
     x = qk * scale
     dcap = x
     if SOFTCAP:
@@ -154,6 +158,9 @@ def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, wi
         # The diagonal has bias 0 (also for a slope of +inf, which masks its side only).
         bias = tl.where(dist > 0, -ml * dist_f, tl.where(dist < 0, mr * dist_f, 0.0))
         s = s + bias
+    if REL:
+        ridx = tl.minimum(tl.maximum(dist - rel_lo, 0), rel_w - 1)
+        s = s + tl.load(RelTab + h.to(tl.int64) * rel_w + ridx)
     visible = row_ok_m[:, None] & (j_n < k_len)[None, :]
     if CAUSAL:
         visible = visible & (dist >= 0)
@@ -223,13 +230,13 @@ KERNEL_RUNTIME_INTS = ["window_left", "window_right"]
 
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_fwd_kernel(
-        Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng,
+        Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng, RelTab,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, so_b, so_h, so_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
         H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance,
-        drop_scale,
+        rel_w, rel_lo, drop_scale,
         CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr,
+        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
         DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
         BLOCK_DV: tl.constexpr):
@@ -307,7 +314,8 @@ def attention_fwd_kernel(
             qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
             s, _ = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                                window_left, window_right, Mask, mask_sb, mask_sh, mask_st,
-                               mask_sk, i_m, CAUSAL, HAS_ALIBI, SOFTCAP, MASK_KIND)
+                               mask_sk, i_m, RelTab, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
+                               SOFTCAP, MASK_KIND, REL)
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
             m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
             p = tl.exp(s - m_use[:, None])
@@ -342,12 +350,14 @@ def attention_fwd_kernel(
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dkdv_kernel(
         Q, K, V, DO, Lse, Delta, DK, DV, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
+        RelTab,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
         sdk_b, sdk_h, sdk_t, sdv_b, sdv_h, sdv_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
-        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, drop_scale,
+        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, rel_w,
+        rel_lo, drop_scale,
         CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr,
+        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
         DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
         BLOCK_DV: tl.constexpr):
@@ -421,7 +431,8 @@ def attention_bwd_dkdv_kernel(
                 qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
                 s, dcap = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                                   window_left, window_right, Mask, mask_sb, mask_sh, mask_st,
-                                  mask_sk, i_m, CAUSAL, HAS_ALIBI, SOFTCAP, MASK_KIND)
+                                  mask_sk, i_m, RelTab, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
+                               SOFTCAP, MASK_KIND, REL)
                 lse_safe = tl.where(lse == float("-inf"), float("inf"), lse)
                 p = tl.exp(s - lse_safe[:, None])
                 dp = tile_dot(do, tl.trans(v), DOT_PRECISION)
@@ -445,18 +456,19 @@ def attention_bwd_dkdv_kernel(
 
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dq_kernel(
-        Q, K, V, DO, Lse, Delta, DQ, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
-        SlopeGradL, SlopeGradR,
+        Q, K, V, DO, Lse, Delta, DQ, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng, RelTab,
+        SlopeGradL, SlopeGradR, RelGrad,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
         sdq_b, sdq_h, sdq_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
-        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, drop_scale,
-        n_m_blocks,
+        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, rel_w,
+        rel_lo, drop_scale,
+        n_m_blocks, rel_classes,
         CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr,
-        SLOPE_GRADS: tl.constexpr, DOT_PRECISION: tl.constexpr,
+        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
+        SLOPE_GRADS: tl.constexpr, REL_GRADS: tl.constexpr, DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-        BLOCK_DV: tl.constexpr):
+        BLOCK_DV: tl.constexpr, BLOCK_E: tl.constexpr):
     """dq of one query block of (b, h), and with SLOPE_GRADS its rows' slope gradients, one
     float64 partial sum per program at SlopeGrad*[(b·H + h)·n_m_blocks + pid_m].
 
@@ -464,7 +476,14 @@ def attention_bwd_dq_kernel(
     A = Σ_{j<p} dS·(j − p), B = Σ_{j<p} P·(j − p), E = Σ P·dP, S = Σ P (and the mirror on the
     right), each tile's fp32 sum added to float64 row sums; then the row's gradient is
     (A + (D − E/S)·B)/S, which removes the flash formulation's D_i and Σ P ≠ 1 errors that the
-    distances would otherwise multiply."""
+    distances would otherwise multiply.
+
+    With REL_GRADS, the relative bias's gradient by signed distance: each tile's dS (before the
+    softcap's factor: the bias is added after the cap) summed along its BLOCK_M + BLOCK_N − 1
+    diagonals (one gather of the tile into (row, diagonal), then a column sum; fp32) and
+    stored, not added, at RelGrad[b, h, pid_m, n mod rel_classes, distance − rel_lo]: tiles
+    n and n + rel_classes of one program cover disjoint distances, so no entry is written twice
+    and nothing is read back. slope._triton sums the buffer in float64 in a fixed order."""
     pid_m = tl.program_id(0)
     b = tl.program_id(1) // H
     h = tl.program_id(1) % H
@@ -536,13 +555,25 @@ def attention_bwd_dq_kernel(
             qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
             s, dcap = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                               window_left, window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk,
-                              i_m, CAUSAL, HAS_ALIBI, SOFTCAP, MASK_KIND)
+                              i_m, RelTab, rel_w, rel_lo, CAUSAL, HAS_ALIBI, SOFTCAP,
+                              MASK_KIND, REL)
             p = tl.exp(s - lse_safe[:, None])
             dp = tile_dot(do, tl.trans(v), DOT_PRECISION)
             if DROPOUT:
                 keep = dropout_keep(i_m, j_n, b * H + h, Rng)
                 dp = tl.where(keep, dp * drop_scale, 0.0)
             ds = p * (dp - delta[:, None])
+            if REL_GRADS:
+                e = tl.arange(0, BLOCK_E)  # diagonal e: i_local − j_local = e − (BLOCK_N − 1)
+                col = tl.arange(0, BLOCK_M)[:, None] - e[None, :] + (BLOCK_N - 1)  # its j_local
+                on_tile = (col >= 0) & (col < BLOCK_N)
+                diag = tl.gather(ds, tl.minimum(tl.maximum(col, 0), BLOCK_N - 1), axis=1)
+                part = tl.sum(tl.where(on_tile, diag, 0.0), axis=0)  # (BLOCK_E,)
+                t_e = pid_m * BLOCK_M + offset - n * BLOCK_N - (BLOCK_N - 1) + e - rel_lo
+                slot = ((b * H + h).to(tl.int64) * n_m_blocks + pid_m) * rel_classes + (
+                    n % rel_classes)
+                tl.store(RelGrad + slot * rel_w + t_e, part,
+                         mask=(e < BLOCK_M + BLOCK_N - 1) & (t_e >= 0) & (t_e < rel_w))
             if SLOPE_GRADS:
                 jd = (j_n[None, :] - pos_m[:, None]).to(tl.float32)  # j − p: < 0 on the left
                 row_e += tl.sum(p * dp, axis=1).to(tl.float64)

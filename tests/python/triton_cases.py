@@ -540,6 +540,185 @@ def front_doors_on_cuda(st):
         assert_within(name, tr(g), tr(c).double().numpy(), 2 * bound[name])
 
 
+# ---- learned relative biases (issue 19: Kerple, T5 buckets, FIRE) ----------------------------
+
+
+def rel_bias_module(kind, H, *, bidirectional=True, fire_L=40.5):
+    """A slope.relative_bias.RelativeBias with float64 parameters away from their start, inside
+    the domain (as tests/python/test_relative_bias.py draws them)."""
+    from slope.relative_bias import RelativeBias
+
+    torch.manual_seed(7)
+    bias = RelativeBias(kind, H, num_buckets=16, max_distance=24, bidirectional=bidirectional,
+                        fire_hidden=8, fire_grid=64, fire_L=fire_L).double()
+    with torch.no_grad():
+        for name, prm in bias.named_parameters():
+            if name in ("r1", "r2"):
+                prm.uniform_(0.3, 1.2)
+            elif name == "c":
+                prm.fill_(0.8)
+            elif name != "L":
+                prm.uniform_(-1.0, 1.0)
+    return bias
+
+
+def rel_materialised(bias, flat, Tq, Tk):
+    """The (H, Tq, Tk) float64 bias of test_relative_bias.materialised (an implementation of
+    the definition independent of slope's kernels and of slope._triton's tables), as a function
+    of the flat parameter block (for autograd and its Jacobian)."""
+    import types
+
+    from test_relative_bias import materialised
+
+    fields, at = {}, 0
+    for name, prm in bias.named_parameters():
+        fields[name] = flat[at:at + prm.numel()].view(prm.shape)
+        at += prm.numel()
+    shim = types.SimpleNamespace(kind=bias.kind, n_heads=bias.n_heads,
+                                 num_buckets=bias.num_buckets, max_distance=bias.max_distance,
+                                 bidirectional=bias.bidirectional, fire_grid=bias.fire_grid,
+                                 **fields)
+    return materialised(shim, Tq, Tk, torch.float64)
+
+
+def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True,
+                   bidirectional=True, fire_L=40.5):
+    """One relative-bias problem on the Triton kernels (queries at the end of the keys) against
+    float64 autograd of the materialised bias: out, lse, dq, dk, dv and the bias parameters'
+    gradient. Bound, first order in u with γ(n) = n·u, as dropout_gradients derives it: a score
+    errs by at most (D + 2)·u·scale·Σ_d|q_d·k_d| (product, scale) + 2u·|bias| (the table's one
+    rounding, the addition), so each probability errs relatively by ρ ≤ (D + Tk + 8)·u·
+    (1 + max scale·Σ_d|q_d·k_d| + max |bias|) (scores, the row's normaliser, exp, lse); an
+    output Σ_j c_j·w_j then errs by (ρ + (Tk + 4)·u)·Σ_j |c_j·w_j|, and each bound below is that
+    absolute-value sum (float64) times c = 2(D + Tk + 16)·u·(1 + max scale·Σ|q·k| + max|bias|).
+    dS_ij = P_ij·(dP_ij − D_i) takes P's error and those of dP = dO·v and D = dO·O, so its
+    absolute-value sum is P·(|dO|·|v| + |dO|·|O|). The parameters' gradient is
+    Σ_ij dS_ij·∂bias_ij/∂θ: its bound is c·Σ_ij |dS|_ij·|∂bias_ij/∂θ| (the kernel's per-tile
+    diagonal sums have at most BLOCK_M <= Tk terms, the float64 reduction and chain rule add
+    nothing at this order), with the Jacobian of the materialised bias."""
+    Hkv = Hkv or H
+    bias = rel_bias_module(kind, H, bidirectional=bidirectional, fire_L=fire_L)
+    flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
+    q, k, v = randn(B, H, Tq, D, seed=11), randn(B, Hkv, Tk, D, seed=12), randn(B, Hkv, Tk, D,
+                                                                                seed=13)
+    dout = randn(B, H, Tq, D, seed=14)
+    got = run_rel_kernels(st, q, k, v, dout, flat64.float(), bias.rel_ints(), causal)
+
+    scale = float(np.float32(1 / math.sqrt(D)))
+    x64 = [t.double().requires_grad_() for t in (q, k, v)]
+    p64 = flat64.clone().requires_grad_()
+    kk, vv = (t.repeat_interleave(H // Hkv, dim=1) for t in x64[1:])
+    b64 = rel_materialised(bias, p64, Tq, Tk)
+    s = x64[0] @ kk.transpose(-1, -2) * scale + b64
+    i, j = torch.arange(Tq)[:, None] + (Tk - Tq), torch.arange(Tk)[None, :]
+    if causal:
+        s = s.masked_fill(j > i, -math.inf)
+    # A row that sees no key (causal, Tq > Tk) gives out 0, lse −inf and no gradient: its
+    # scores are replaced before the softmax so that autograd carries no NaN.
+    row_live = (i >= 0) if causal else torch.ones_like(i, dtype=torch.bool)
+    s = torch.where(row_live, s, 0.0)
+    lse64 = torch.where(row_live[:, 0], torch.logsumexp(s, -1), -math.inf)
+    P = torch.softmax(s, -1) * row_live
+    o64 = P @ vv
+    (o64 * dout.double()).sum().backward()
+    with torch.no_grad():
+        kr = k.double().repeat_interleave(H // Hkv, dim=1)
+        vr = v.double().repeat_interleave(H // Hkv, dim=1)
+        qk_abs = (q.double().abs() @ kr.abs().transpose(-1, -2)) * scale
+        u = 2.0**-24
+        c = 2 * (D + Tk + 16) * u * (1 + qk_abs.max().item() + b64.abs().max().item())
+        Pd = P.detach()
+        dO = dout.double().abs()
+        dS_abs = Pd * (dO @ vr.abs().transpose(-1, -2) + (dO * o64.abs()).sum(-1, keepdim=True))
+        J = torch.autograd.functional.jacobian(
+            lambda f: rel_materialised(bias, f, Tq, Tk), flat64, vectorize=True)  # (H,Tq,Tk,P)
+
+        def group(x):  # (B, H, T, ·) -> (B, Hkv, T, ·): the sum over a key head's group
+            return x.view(B, Hkv, H // Hkv, *x.shape[2:]).sum(2)
+
+        bounds = {
+            "out": c * (Pd @ vr.abs()),
+            "lse": c * (1 + lse64.abs()),
+            "dv": c * group(Pd.transpose(-1, -2) @ dO),
+            "dq": c * scale * (dS_abs @ kr.abs()),
+            "dk": c * scale * group(dS_abs.transpose(-1, -2) @ q.double().abs()),
+            "dparams": c * torch.einsum("bhij,hijp->p", dS_abs, J.abs()),
+        }
+    want = {"out": o64, "lse": lse64, "dq": x64[0].grad, "dk": x64[1].grad,
+            "dv": x64[2].grad, "dparams": p64.grad}
+    for name, g in zip(("out", "lse", "dq", "dk", "dv", "dparams"), got):
+        assert_within(f"{kind} {name}", g, want[name].detach().numpy(), bounds[name].numpy())
+    assert p64.grad.abs().max() > 0 and got[5].abs().max() > 0  # not an empty comparison
+    return got
+
+
+def run_rel_kernels(st, q, k, v, dout, params, rel_ints, causal):
+    """out, lse, dq, dk, dv, dparams of the Triton kernels with a relative bias (bhtd,
+    lower-right positions), moved back to the CPU."""
+    dev = st.device
+    ints = [int(causal), 0, -1, -1, 0, 0]
+    floats = [float(np.float32(1 / math.sqrt(q.shape[-1]))), 0.0, 0.0, 2.0**-24]
+    args = tuple(t.to(dev) for t in (q, k, v)) + (None,) * 7 + ("bhtd", ints, floats)
+    rel = (params.to(dev), rel_ints)
+    out, lse = tri.attention_forward(*args, *rel, **st.blocks)
+    dq, dk, dv, dp, _ = tri.attention_backward(dout.to(dev), *args[:3], out, lse, *args[3:], True,
+                                               *rel, **st.blocks)
+    return tuple(t.cpu() for t in (out, lse, dq, dk, dv, dp))
+
+
+@case
+def relative_kerple_log_causal(st):
+    """T one tile and five rows over two 16-tiles: the last tile's rows and keys are ragged."""
+    check_relative(st, "kerple-log", Tq=37, Tk=37)
+
+
+@case
+def relative_kerple_power_tq_lt_tk_bidirectional(st):
+    check_relative(st, "kerple-power", Tq=13, Tk=40, causal=False)
+
+
+@case
+def relative_t5_bidirectional_gqa(st):
+    """H=3 query heads sharing Hkv=1 (the dk/dv kernel loops over the group's tables)."""
+    check_relative(st, "t5", Hkv=1, Tq=33, Tk=33, causal=False, bidirectional=True)
+
+
+@case
+def relative_t5_causal_tq_gt_tk(st):
+    """T5's causal buckets; lower-right with Tq > Tk: the first rows see no key."""
+    check_relative(st, "t5", Tq=40, Tk=21, causal=True, bidirectional=False)
+
+
+@case
+def relative_fire_causal(st):
+    """FIRE with every position (< 37) below L = 40.5: a function of the distance."""
+    check_relative(st, "fire", Tq=37, Tk=37, fire_L=40.5)
+
+
+@case
+def relative_fire_past_L_refused(st):
+    """A FIRE row at or past L depends on its own position: refused with one ValueError, forward
+    and backward (docs/triton.md)."""
+    bias = rel_bias_module("fire", 2, fire_L=20.0)
+    q = randn(1, 2, 21, 16, seed=1)
+    try:
+        run_rel_kernels(st, q, q, q, q, bias.flat().detach(), bias.rel_ints(), True)
+    except ValueError as e:
+        assert "FIRE on the GPU (Triton) needs every query position below L" in str(e), str(e)
+    else:
+        raise AssertionError("FIRE with positions past L was not refused")
+
+
+@case
+def relative_gradients_bitwise_deterministic(st):
+    """The parameters' gradient is the same bits on every run (no float atomics)."""
+    bias = rel_bias_module("t5", 3)
+    q, k, v, dout = (randn(1, 3, 35, 16, seed=s) for s in (1, 2, 3, 4))
+    a = run_rel_kernels(st, q, k, v, dout, bias.flat().detach(), bias.rel_ints(), False)
+    b = run_rel_kernels(st, q, k, v, dout, bias.flat().detach(), bias.rel_ints(), False)
+    assert torch.equal(a[5], b[5]) and a[5].abs().max() > 0
+
+
 def main(mode):
     if mode == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
