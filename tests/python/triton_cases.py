@@ -582,7 +582,7 @@ def rel_materialised(bias, flat, Tq, Tk):
 
 
 def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True,
-                   bidirectional=True, fire_L=40.5):
+                   bidirectional=True, fire_L=40.5, softcap=0.0, window=(-1, -1)):
     """One relative-bias problem on the Triton kernels (queries at the end of the keys) against
     float64 autograd of the materialised bias: out, lse, dq, dk, dv and the bias parameters'
     gradient. Bound, first order in u with γ(n) = n·u, as dropout_gradients derives it: a score
@@ -595,24 +595,33 @@ def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True
     absolute-value sum is P·(|dO|·|v| + |dO|·|O|). The parameters' gradient is
     Σ_ij dS_ij·∂bias_ij/∂θ: its bound is c·Σ_ij |dS|_ij·|∂bias_ij/∂θ| (the kernel's per-tile
     diagonal sums have at most BLOCK_M <= Tk terms, the float64 reduction and chain rule add
-    nothing at this order), with the Jacobian of the materialised bias."""
+    nothing at this order), with the Jacobian of the materialised bias. A softcap (scores
+    softcap·tanh(x/softcap) before the bias) adds the error model's 6u to a score."""
     Hkv = Hkv or H
     bias = rel_bias_module(kind, H, bidirectional=bidirectional, fire_L=fire_L)
     flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
     q, k, v = randn(B, H, Tq, D, seed=11), randn(B, Hkv, Tk, D, seed=12), randn(B, Hkv, Tk, D,
                                                                                 seed=13)
     dout = randn(B, H, Tq, D, seed=14)
-    got = run_rel_kernels(st, q, k, v, dout, flat64.float(), bias.rel_ints(), causal)
+    got = run_rel_kernels(st, q, k, v, dout, flat64.float(), bias.rel_ints(), causal,
+                          softcap=softcap, window=window)
 
     scale = float(np.float32(1 / math.sqrt(D)))
     x64 = [t.double().requires_grad_() for t in (q, k, v)]
     p64 = flat64.clone().requires_grad_()
     kk, vv = (t.repeat_interleave(H // Hkv, dim=1) for t in x64[1:])
     b64 = rel_materialised(bias, p64, Tq, Tk)
-    s = x64[0] @ kk.transpose(-1, -2) * scale + b64
+    s = x64[0] @ kk.transpose(-1, -2) * scale
+    if softcap > 0:
+        s = softcap * torch.tanh(s / softcap)
+    s = s + b64
     i, j = torch.arange(Tq)[:, None] + (Tk - Tq), torch.arange(Tk)[None, :]
     if causal:
         s = s.masked_fill(j > i, -math.inf)
+    if window[0] >= 0:
+        s = s.masked_fill(i - j > window[0], -math.inf)
+    if window[1] >= 0:
+        s = s.masked_fill(j - i > window[1], -math.inf)
     # A row that sees no key (causal, Tq > Tk) gives out 0, lse −inf and no gradient: its
     # scores are replaced before the softmax so that autograd carries no NaN.
     row_live = (i >= 0) if causal else torch.ones_like(i, dtype=torch.bool)
@@ -652,12 +661,12 @@ def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True
     return got
 
 
-def run_rel_kernels(st, q, k, v, dout, params, rel_ints, causal):
+def run_rel_kernels(st, q, k, v, dout, params, rel_ints, causal, softcap=0.0, window=(-1, -1)):
     """out, lse, dq, dk, dv, dparams of the Triton kernels with a relative bias (bhtd,
     lower-right positions), moved back to the CPU."""
     dev = st.device
-    ints = [int(causal), 0, -1, -1, 0, 0]
-    floats = [float(np.float32(1 / math.sqrt(q.shape[-1]))), 0.0, 0.0, 2.0**-24]
+    ints = [int(causal), 0, window[0], window[1], 0, 0]
+    floats = [float(np.float32(1 / math.sqrt(q.shape[-1]))), softcap, 0.0, 2.0**-24]
     args = tuple(t.to(dev) for t in (q, k, v)) + (None,) * 7 + ("bhtd", ints, floats)
     rel = (params.to(dev), rel_ints)
     out, lse = tri.attention_forward(*args, *rel, **st.blocks)
@@ -687,6 +696,13 @@ def relative_t5_bidirectional_gqa(st):
 def relative_t5_causal_tq_gt_tk(st):
     """T5's causal buckets; lower-right with Tq > Tk: the first rows see no key."""
     check_relative(st, "t5", Tq=40, Tk=21, causal=True, bidirectional=False)
+
+
+@case
+def relative_kerple_log_softcap_window(st):
+    """The bias is added after the cap, so its gradient is dS before the cap's sech² factor;
+    a window of 9 keys left and 4 right cuts every tile's diagonals."""
+    check_relative(st, "kerple-log", Tq=37, Tk=37, causal=False, softcap=1.5, window=(9, 4))
 
 
 @case
