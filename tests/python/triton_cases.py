@@ -582,7 +582,7 @@ def rel_materialised(bias, flat, Tq, Tk):
 
 
 def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True,
-                   bidirectional=True, fire_L=40.5, softcap=0.0, window=(-1, -1)):
+                   bidirectional=True, fire_L=40.5, softcap=0.0, window=(-1, -1), run=None):
     """One relative-bias problem on the Triton kernels (queries at the end of the keys) against
     float64 autograd of the materialised bias: out, lse, dq, dk, dv and the bias parameters'
     gradient. Bound, first order in u with γ(n) = n·u, as dropout_gradients derives it: a score
@@ -596,15 +596,20 @@ def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True
     Σ_ij dS_ij·∂bias_ij/∂θ: its bound is c·Σ_ij |dS|_ij·|∂bias_ij/∂θ| (the kernel's per-tile
     diagonal sums have at most BLOCK_M <= Tk terms, the float64 reduction and chain rule add
     nothing at this order), with the Jacobian of the materialised bias. A softcap (scores
-    softcap·tanh(x/softcap) before the bias) adds the error model's 6u to a score."""
+    softcap·tanh(x/softcap) before the bias) adds the error model's 6u to a score.
+    run(q, k, v, dout, bias, params): the implementation under test (default: slope._triton's
+    functions), returning out, lse, dq, dk, dv, dparams."""
     Hkv = Hkv or H
     bias = rel_bias_module(kind, H, bidirectional=bidirectional, fire_L=fire_L)
     flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
     q, k, v = randn(B, H, Tq, D, seed=11), randn(B, Hkv, Tk, D, seed=12), randn(B, Hkv, Tk, D,
                                                                                 seed=13)
     dout = randn(B, H, Tq, D, seed=14)
-    got = run_rel_kernels(st, q, k, v, dout, flat64.float(), bias.rel_ints(), causal,
-                          softcap=softcap, window=window)
+    if run is None:
+        got = run_rel_kernels(st, q, k, v, dout, flat64.float(), bias.rel_ints(), causal,
+                              softcap=softcap, window=window)
+    else:
+        got = run(q, k, v, dout, bias)
 
     scale = float(np.float32(1 / math.sqrt(D)))
     x64 = [t.double().requires_grad_() for t in (q, k, v)]
@@ -723,6 +728,64 @@ def relative_fire_past_L_refused(st):
         assert "FIRE on the GPU (Triton) needs every query position below L" in str(e), str(e)
     else:
         raise AssertionError("FIRE with positions past L was not refused")
+
+
+@case
+def relative_cuda_kernels_are_registered(st):
+    """The operators' CUDA kernels pass the relative bias to these Triton functions: bitwise
+    what slope._triton gives (called on this setting's tensors)."""
+    import slope._torch_ops as ops
+    bias = rel_bias_module("kerple-power", 2)
+    q, k, v, dout = (randn(1, 2, 20, 16, seed=s).to(st.device) for s in (1, 2, 3, 4))
+    params = bias.flat().detach().to(st.device)
+    args = (q, k, v, None, None, None, None, None, None, None, "bhtd", [1, 0, -1, -1, 0, 0],
+            [0.25, 0.0, 0.0, 2.0**-24])
+    rel = (params, bias.rel_ints())
+    fwd, bwd = (f._backend_fns["cuda"] for f in (ops._attention_forward, ops._attention_backward))
+    out, lse = fwd(*args, *rel)
+    want = tri.attention_forward(*args, *rel)
+    assert torch.equal(out, want[0]) and torch.equal(lse, want[1])
+    got = bwd(dout, q, k, v, out, lse, *args[3:], True, *rel)
+    want = tri.attention_backward(dout, q, k, v, out, lse, *args[3:], True, *rel)
+    assert got[3].shape == params.shape and got[3].abs().max() > 0
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+
+
+@case
+def relative_front_door_on_cuda(st):
+    """slope.torch.attention(relative_bias=...) on CUDA tensors (nn.Parameters on the GPU),
+    eager and under torch.compile(fullgraph=True): bitwise equal to each other, and within
+    check_relative's bounds of the float64 reference."""
+    if st.device != "cuda":
+        raise Skip("needs a GPU (the interpreter runs the kernels, not the CUDA dispatch)")
+    import copy
+
+    import slope.torch as sto
+
+    for kind in ("t5", "fire"):
+        def run(q, k, v, dout, bias64):
+            results = []
+            for compile_ in (False, True):
+                bias = copy.deepcopy(bias64).float().cuda()  # .float() and .cuda() act in place
+                xs = [x.cuda().requires_grad_() for x in (q, k, v)]
+                def f(a, b, c):
+                    return sto.attention(a, b, c, causal=True, relative_bias=bias,
+                                         return_lse=True)
+
+                if compile_:
+                    torch._dynamo.reset()
+                    f = torch.compile(f, fullgraph=True)
+                out, lse = f(*xs)
+                (out * dout.cuda()).sum().backward()
+                dp = torch.cat([p.grad.reshape(-1) for p in bias.parameters()])
+                results.append([out.detach().cpu(), lse.cpu()] + [x.grad.cpu() for x in xs]
+                               + [dp.cpu()])
+            for a, b in zip(*results):
+                assert torch.equal(a, b), "compiled and eager differ on CUDA"
+            return results[0]
+
+        check_relative(st, kind, run=run)
 
 
 @case

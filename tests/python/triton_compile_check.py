@@ -1,6 +1,7 @@
 """Compiles slope's three Triton kernels for an NVIDIA GPU without one: triton.compile to a
 cubin for a chosen target (default sm_90, the H200 of issue 13), every switch on (causal, ALiBi,
-softcap, bool mask, skipping, dropout, slope gradients). The interpreter runs the kernels as
+softcap, bool mask, skipping, dropout, slope gradients, a relative bias's table and its
+gradient by distance). The interpreter runs the kernels as
 Python and cannot see what only the compiler refuses (types that differ between the branches
 of an if, non-constexpr globals, shared memory beyond the GPU's); this does.
 
@@ -56,8 +57,10 @@ def main():
     args = ap.parse_args()
     failed = 0
     for dtype in args.dtypes.split(","):
+        # REL with HAS_ALIBI: the operators never pass both, but each branch compiles here.
         flags = dict(CAUSAL=True, HAS_ALIBI=True, SOFTCAP=True, MASK_KIND=1, SKIP=True,
-                     DROPOUT=True, SLOPE_GRADS=True, BLOCK_M=args.block, BLOCK_N=args.block,
+                     DROPOUT=True, SLOPE_GRADS=True, REL=True, REL_GRADS=True,
+                     BLOCK_E=2 * args.block, BLOCK_M=args.block, BLOCK_N=args.block,
                      BLOCK_D=args.head_dim, BLOCK_DV=args.head_dim,
                      DOT_PRECISION="ieee" if dtype == "fp32" else "tf32")
         for fn in (kern.attention_fwd_kernel, kern.attention_bwd_dkdv_kernel,
