@@ -101,7 +101,7 @@ class _Plan:
     def flags(self):
         return dict(CAUSAL=self.causal, HAS_ALIBI=self.has_alibi, SOFTCAP=self.softcap > 0.0,
                     MASK_KIND=self.mask_kind, SKIP=self.skip, DROPOUT=self.dropout_p > 0.0,
-                    REL=self.rel is not None,
+                    REL=0 if self.rel is None else self.rel.mode,
                     DOT_PRECISION="ieee" if self.q4.dtype == torch.float32 else "tf32",
                     BLOCK_M=self.block_m, BLOCK_N=self.block_n,
                     BLOCK_D=max(16, triton.next_power_of_2(self.D)),
@@ -120,8 +120,10 @@ class _Plan:
                 self.window_left, self.window_right, self.skip_tolerance, rel_w, rel_lo)
 
     def rel_tab(self):
-        """The relative bias's (H, width) fp32 table, or a placeholder without one."""
-        return self.geo if self.rel is None else self.rel.table
+        """The relative bias's fp32 table and its int32 layout (RelInfo), or placeholders."""
+        if self.rel is None:
+            return self.geo, self.geo
+        return self.rel.table, self.rel.info
 
     def key_norms(self):
         """‖k_j‖·(1 + 1e-5) (B, Hkv, Tk) fp32 for the skip bound (the slack covers the rounding
@@ -238,7 +240,9 @@ def _dropout_words(rng, p, device):
 # the same float64 table (dense ops only: T5's bucket lookup is a one-hot product and FIRE's
 # MLP is evaluated at each distance's two grid nodes, so no scatter-add, deterministic).
 # FIRE rows at or past L divide by ψ(p_i) instead of ψ(L): the bias then depends on the row,
-# not only on d, and the GPU path refuses such calls (ValueError; the CPU kernels take them).
+# not only on d. The forward then evaluates the CPU kernels' interpolant in the tile (mode 2:
+# ψ by |d|, 1/ψ(max(L, p)) by position, the grid F and its differences dF, each rounded once
+# from float64); the backward refuses such calls (ValueError; the CPU kernels take them).
 
 
 @dataclass
@@ -246,9 +250,11 @@ class _RelTable:
     kind: int
     ints: List[int]
     params: Tensor  # the flat parameters (on the device)
-    lo: int  # distance of column 0
-    width: int
-    table: Tensor  # (H, width) fp32
+    lo: int  # mode 1: distance of column 0; mode 2: position of 1/ψ_m's entry 0
+    width: int  # mode 1: columns per head; mode 2: entries of ψ(|d|)
+    table: Tensor  # mode 1: (H, width) fp32; mode 2: the packed FIRE tables (the kernel's doc)
+    mode: int = 1  # score_tile's REL
+    info: Optional[Tensor] = None  # mode 2: int32 [offset of 1/ψ_m, its length, F, dF, N]
 
 
 def _t5_bucket(rp: Tensor, nb: int, max_distance: int, bidirectional: bool) -> Tensor:
@@ -313,21 +319,50 @@ def _rel_table(rel_params, rel_ints, geo_rows, H, device) -> _RelTable:
     if not bool(torch.isfinite(params).all()):
         _bad("rel_params holds NaN or inf: the relative bias's parameters must be finite")
     if kind == 4:
-        L = float(params[-1])
+        if not float(params[-2]) > 0.0 or not float(params[-1]) > 0.0:
+            _bad(f"FIRE's c and L must be > 0, got {float(params[-2]):g} and "
+                 f"{float(params[-1]):g}")
         max_pos = max(r[4] + r[1] - 1 for r in live)
-        if not L > max_pos:
-            _bad(f"FIRE on the GPU (Triton) needs every query position below L, but position "
-                 f"{max_pos} >= L = {L:g}: the bias then depends on the row, which the Triton "
-                 "kernels do not evaluate; use a larger L or the CPU kernels")
-        if not float(params[-2]) > 0.0:
-            _bad(f"FIRE's c must be > 0, got {float(params[-2]):g}")
+        if not float(params[-1]) > max_pos:
+            return _fire_past_L_tables(rel_params, rel_ints, params, live, H, lo, hi, device)
     d = torch.arange(lo, hi + 1, dtype=torch.int64, device=device)
     with torch.no_grad():
         table = _rel_values(kind, rel_ints, params.double(), H, d)
     if not bool(torch.isfinite(table).all()) or bool((table.abs() > 3.0e38).any()):
         _bad("the relative bias overflows float32 at the call's distances: check its parameters")
     return _RelTable(kind=kind, ints=list(rel_ints), params=params, lo=lo, width=hi - lo + 1,
-                     table=table.float().contiguous())
+                     table=table.float().contiguous(), info=torch.zeros(1, dtype=torch.int32,
+                                                                        device=device))
+
+
+def _fire_past_L_tables(rel_params, rel_ints, params, live, H, lo, hi, device) -> _RelTable:
+    """Mode 2 (FIRE with rows at or past L): relative_bias.cpp's tables, each entry in float64
+    rounded once: ψ(|d|) for |d| up to max(|lo|, |hi|), 1/ψ(max(L, p)) for the call's positions,
+    F_n = f_h(n/N) (H, N + 1) and dF_n = F_{n+1} − F_n (H, N + 1, the last one 0)."""
+    _, _, _, _, K, N = rel_ints
+    p64 = params.double()
+    w1, b1 = p64[:K], p64[K:2 * K]
+    w2 = p64[2 * K:(2 + H) * K].view(H, K)
+    b2 = p64[(2 + H) * K:(2 + H) * K + H]
+    c, L = p64[-2], p64[-1]
+    d = torch.arange(0, max(abs(lo), abs(hi)) + 1, dtype=torch.float64, device=device)
+    psi = torch.log(c * d + 1.0)
+    pos_lo = min(r[4] for r in live)
+    pos = torch.arange(pos_lo, max(r[4] + r[1] - 1 for r in live) + 1, dtype=torch.float64,
+                       device=device)
+    rinv = 1.0 / torch.log(c * torch.maximum(L, pos) + 1.0)
+    nodes = torch.arange(N + 1, dtype=torch.float64, device=device) / N
+    F = (torch.relu(nodes[:, None] * w1 + b1) @ w2.T + b2).T  # (H, N + 1)
+    dF = torch.cat([F[:, 1:] - F[:, :-1], torch.zeros_like(F[:, :1])], 1)
+    parts = [psi, rinv, F.reshape(-1), dF.reshape(-1)]
+    table = torch.cat(parts).float().contiguous()
+    if not bool(torch.isfinite(table).all()):
+        _bad("the relative bias overflows float32 at the call's distances: check its parameters")
+    o_rinv, o_F = len(psi), len(psi) + len(rinv)
+    info = torch.tensor([o_rinv, len(rinv), o_F, o_F + F.numel(), N], dtype=torch.int32,
+                        device=device)
+    return _RelTable(kind=4, ints=list(rel_ints), params=params, lo=pos_lo, width=len(psi),
+                     table=table, mode=2, info=info)
 
 
 def _rel_param_grads(rel: _RelTable, hist: Tensor, H: int) -> Tensor:
@@ -418,7 +453,7 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Ten
     grid = (triton.cdiv(p.Tq_max, p.block_m), p.nB * p.H)
     kern.attention_fwd_kernel[grid](
         p.q4, p.k4, p.v4, out4, lse, p.slopes_l, p.slopes_r, kn, p.geo, p.mask, p.rng,
-        p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, out4),
+        *p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, out4),
         *p.common(), _drop_scale(p), **p.flags())
     return out, lse
 
@@ -454,6 +489,10 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
               cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n, rel_params,
               rel_ints)
+    if p.rel is not None and p.rel.mode == 2:
+        _bad("FIRE's backward on the GPU (Triton) needs every query position below L (there "
+             "the bias is a function of the distance); with rows at or past L only the forward "
+             "runs on the GPU: train with L above the longest position, or use the CPU kernels")
     kn = p.key_norms()
     lse = lse.contiguous()
     do4 = _view4(dout, layout)
@@ -468,7 +507,7 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     grid_kv = (triton.cdiv(p.Tk_max, p.block_n), p.nB * p.Hkv)
     kern.attention_bwd_dkdv_kernel[grid_kv](
         p.q4, p.k4, p.v4, do4, lse, delta, dk4, dv4, p.slopes_l, p.slopes_r, qn, kn, p.geo,
-        p.mask, p.rng, p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, do4, dk4, dv4), *tail,
+        p.mask, p.rng, *p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, do4, dk4, dv4), *tail,
         **flags)
     n_m = triton.cdiv(p.Tq_max, p.block_m)
     want_any = want_l or want_r
@@ -483,7 +522,7 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
                             dtype=torch.float32, device=q.device)
     kern.attention_bwd_dq_kernel[(n_m, p.nB * p.H)](
         p.q4, p.k4, p.v4, do4, lse, delta, dq4, p.slopes_l, p.slopes_r, qn, kn, p.geo, p.mask,
-        p.rng, p.rel_tab(), parts[0], parts[1], rel_parts,
+        p.rng, *p.rel_tab(), parts[0], parts[1], rel_parts,
         *p.strides(p.q4, p.k4, p.v4, do4, dq4), *tail, n_m, classes,
         SLOPE_GRADS=want_any and p.has_alibi, REL_GRADS=want_rel,
         BLOCK_E=triton.next_power_of_2(n_diag), **flags)

@@ -137,15 +137,19 @@ def tanh_sech2(y):
 
 @device_function
 def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, window_left,
-               window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk, i_m, RelTab, rel_w, rel_lo,
-               CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
+               window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk, i_m, RelTab, RelInfo,
+               rel_w, rel_lo, CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
                MASK_KIND: tl.constexpr, REL: tl.constexpr):
     """Scores s (BLOCK_M, BLOCK_N) fp32 from the raw products qk = q·k, −inf where key j is not
     visible from row i; and the cap's derivative sech²(x/softcap) (x itself, unused, without a
     softcap), which the backward multiplies into dS. MASK_KIND: 0 none, 1 bool (nonzero = may
-    attend), 2 additive. REL: a learned relative bias (Kerple, T5, FIRE below L), read from
-    head h's row of RelTab (H, rel_w) fp32 at signed distance p_i − j − rel_lo (one gather per
-    score; lanes outside the table, which are masked, read its edge)."""
+    attend), 2 additive. REL: a learned relative bias. REL = 1 (Kerple, T5, FIRE below L): read
+    from head h's row of RelTab (H, rel_w) fp32 at signed distance p_i − j − rel_lo (one gather
+    per score; lanes outside the table, which are masked, read its edge). REL = 2 (FIRE with
+    rows at or past L; forward only): the CPU kernels' interpolant (cpu_rel_bias.h's
+    fire_bias), from RelTab = [ψ(|d|) (rel_w), 1/ψ(max(L, p)) by p − rel_lo, F (H, N + 1),
+    dF (H, N + 1)] and RelInfo = [offset of 1/ψ_m, its length, offset of F, of dF, N]:
+    x = min(ψ·(1/ψ_m), 1)·N, n = min(⌊x⌋, N − 1), F_n + (x − n)·dF_n, two gathers."""
     x = qk * scale
     dcap = x
     if SOFTCAP:
@@ -158,9 +162,20 @@ def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, wi
         # The diagonal has bias 0 (also for a slope of +inf, which masks its side only).
         bias = tl.where(dist > 0, -ml * dist_f, tl.where(dist < 0, mr * dist_f, 0.0))
         s = s + bias
-    if REL:
+    if REL == 1:
         ridx = tl.minimum(tl.maximum(dist - rel_lo, 0), rel_w - 1)
         s = s + tl.load(RelTab + h.to(tl.int64) * rel_w + ridx)
+    if REL == 2:
+        n_grid = tl.load(RelInfo + 4)
+        psi = tl.load(RelTab + tl.minimum(tl.abs(dist), rel_w - 1))
+        prow = tl.minimum(tl.maximum(pos_m - rel_lo, 0), tl.load(RelInfo + 1) - 1)
+        rinv = tl.load(RelTab + tl.load(RelInfo + 0) + prow)
+        x = tl.minimum(psi * rinv[:, None], 1.0) * n_grid.to(tl.float32)
+        cell = tl.minimum(x.to(tl.int32), n_grid - 1)  # x >= 0: truncation is the floor
+        frac = x - cell.to(tl.float32)
+        head = h.to(tl.int64) * (n_grid + 1) + cell
+        s = s + (tl.load(RelTab + tl.load(RelInfo + 2) + head)
+                 + frac * tl.load(RelTab + tl.load(RelInfo + 3) + head))
     visible = row_ok_m[:, None] & (j_n < k_len)[None, :]
     if CAUSAL:
         visible = visible & (dist >= 0)
@@ -230,7 +245,7 @@ KERNEL_RUNTIME_INTS = ["window_left", "window_right"]
 
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_fwd_kernel(
-        Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng, RelTab,
+        Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng, RelTab, RelInfo,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, so_b, so_h, so_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
         H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance,
@@ -314,7 +329,7 @@ def attention_fwd_kernel(
             qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
             s, _ = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                                window_left, window_right, Mask, mask_sb, mask_sh, mask_st,
-                               mask_sk, i_m, RelTab, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
+                               mask_sk, i_m, RelTab, RelInfo, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
                                SOFTCAP, MASK_KIND, REL)
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
             m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
@@ -350,7 +365,7 @@ def attention_fwd_kernel(
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dkdv_kernel(
         Q, K, V, DO, Lse, Delta, DK, DV, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
-        RelTab,
+        RelTab, RelInfo,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
         sdk_b, sdk_h, sdk_t, sdv_b, sdv_h, sdv_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
@@ -431,7 +446,7 @@ def attention_bwd_dkdv_kernel(
                 qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
                 s, dcap = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                                   window_left, window_right, Mask, mask_sb, mask_sh, mask_st,
-                                  mask_sk, i_m, RelTab, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
+                                  mask_sk, i_m, RelTab, RelInfo, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
                                SOFTCAP, MASK_KIND, REL)
                 lse_safe = tl.where(lse == float("-inf"), float("inf"), lse)
                 p = tl.exp(s - lse_safe[:, None])
@@ -457,7 +472,7 @@ def attention_bwd_dkdv_kernel(
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dq_kernel(
         Q, K, V, DO, Lse, Delta, DQ, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng, RelTab,
-        SlopeGradL, SlopeGradR, RelGrad,
+        RelInfo, SlopeGradL, SlopeGradR, RelGrad,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
         sdq_b, sdq_h, sdq_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
@@ -555,7 +570,7 @@ def attention_bwd_dq_kernel(
             qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
             s, dcap = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                               window_left, window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk,
-                              i_m, RelTab, rel_w, rel_lo, CAUSAL, HAS_ALIBI, SOFTCAP,
+                              i_m, RelTab, RelInfo, rel_w, rel_lo, CAUSAL, HAS_ALIBI, SOFTCAP,
                               MASK_KIND, REL)
             p = tl.exp(s - lse_safe[:, None])
             dp = tile_dot(do, tl.trans(v), DOT_PRECISION)

@@ -24,7 +24,7 @@ from triton.compiler import ASTSource  # noqa: E402
 
 from slope import _triton_kernels as kern  # noqa: E402
 
-POINTERS = {"Geo": "*i32", "Rng": "*i64", "Mask": "*i8", "SlopeGradL": "*fp64",
+POINTERS = {"Geo": "*i32", "RelInfo": "*i32", "Rng": "*i64", "Mask": "*i8", "SlopeGradL": "*fp64",
             "SlopeGradR": "*fp64"}
 TENSORS = {"Q", "K", "V", "Out", "DO", "DQ", "DK", "DV"}
 FLOATS = {"scale", "softcap", "skip_tolerance", "drop_scale"}
@@ -65,7 +65,10 @@ def main():
                      DOT_PRECISION="ieee" if dtype == "fp32" else "tf32")
         for fn in (kern.attention_fwd_kernel, kern.attention_bwd_dkdv_kernel,
                    kern.attention_bwd_dq_kernel):
-            sig, constexprs = signature(fn, dtype, flags)
+            # The forward with FIRE's in-tile interpolant (mode 2, forward only), the backward
+            # kernels with the distance table (mode 1).
+            rel = 2 if fn is kern.attention_fwd_kernel else 1
+            sig, constexprs = signature(fn, dtype, dict(flags, REL=rel))
             start = time.perf_counter()
             try:
                 compiled = triton.compile(ASTSource(fn=fn, signature=sig, constexprs=constexprs),
