@@ -1,25 +1,36 @@
 #!/usr/bin/env python3
-"""bench/train.py: training throughput of slope's GPT against the same model in PyTorch eager.
+"""bench/train.py: training throughput of slope's GPT against the same model in PyTorch, eager
+and torch.compile'd, with ALiBi through a mask and causal attention without any bias.
 
-    .venv/bin/python bench/train.py [--steps N] [--vocab 65,50304] [--pos alibi]
+    .venv/bin/python bench/train.py [--steps N] [--rounds R] [--vocab 65,50304]
+                                    [--configs 256x8,1024x2] [--peers slope,eager-mask,...]
                                     [--out docs/BENCHMARKS.md]
 
-A GPT in nanoGPT's shape, n_layer 6, n_head 6, n_embd 384, B=8, T=256, dropout 0, float32, on
-random tokens; one step = forward + backward + AdamW step + zero_grad. For each vocabulary
-(65: character level; 50304: GPT-2's, padded) the same run times, one after the other:
+A GPT in nanoGPT's shape, n_layer 6, n_head 6, n_embd 384, dropout 0, float32, on random tokens;
+one step = forward + backward + AdamW step + zero_grad. Configs are TxB (T=256 B=8 and T=1024
+B=2: the same 2048 tokens per step), each with every vocabulary (65: character level; 50304:
+GPT-2's, padded). The peers, all in one run and interleaved (per config and vocabulary, R
+rounds of: each peer in turn, 1 warm-up + N timed steps):
 
-  slope    `build/slope bench train --json` as a subprocess (OPENBLAS_CORETYPE and
-           OPENBLAS_L2_SIZE unset in its environment), which also measures OpenBLAS sgemm.
-  pytorch  a compact nanoGPT model in eager PyTorch on CPU, the same threads: ALiBi as a
-           materialised causal bias mask (1, H, T, T) passed to F.scaled_dot_product_attention
-           as attn_mask (built once, outside the timing); learned / none positions use
-           is_causal=True; wte tied to lm_head; torch.optim.AdamW(fused=False) with nanoGPT's
-           parameter groups.
+  slope          `build/slope bench train --json` (ALiBi, fused) as a subprocess, with
+                 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; it also measures OpenBLAS sgemm
+                 (1024³), the MFU yardstick of every peer of that config.
+  eager-mask     a compact nanoGPT model in eager PyTorch: ALiBi as a materialised causal bias
+                 (1, H, T, T) to F.scaled_dot_product_attention(attn_mask=...), built once.
+  eager-causal   the same without any position bias: is_causal=True (PyTorch's flash path on
+                 CPU; a model without positions: the speed ceiling, not the same model).
+  compile-mask   torch.compile(model) (inductor, CPU) of eager-mask; the first round's warm-up
+                 step compiles and is not timed.
+  compile-causal torch.compile of eager-causal.
+PyTorch runs in this process with torch.set_num_threads(the cores, or OMP_NUM_THREADS);
+torch.optim.AdamW(fused=False) with nanoGPT's parameter groups; wte tied to lm_head.
 
-Each side takes one warm-up step, then --steps timed steps; the median step time gives tokens/s.
-Model FLOPs per step follow nanoGPT's estimate_mfu: (6·N + 12·L·H·Q·T)·B·T, N the parameters
-less the position table; "MFU" here is model FLOP/s over the sgemm GFLOP/s of the same run.
-Targets: slope / PyTorch tokens/s ≥ 1.5, slope's MFU vs sgemm ≥ 0.5.
+The median of a peer's timed steps over all rounds gives its tokens/s (slope reports only its
+median per round; it counts once per timed step). Model FLOPs per step follow nanoGPT's
+estimate_mfu: (6·N + 12·L·H·Q·T)·B·T, N the parameters less the position table; "MFU" is model
+FLOP/s over the median sgemm GFLOP/s of the config's rounds.
+Targets (issue 18): slope's MFU ≥ 0.9 at T=256 vocab 65; slope ≥ 1.15× eager-mask and ≥ 1.0×
+compile-mask tokens/s at T=256; ≥ 1.5× eager-mask at T=1024.
 Progress goes to stderr, the report to stdout; --out writes it into a markdown file, replacing
 the section this script wrote there before and keeping the rest.
 """
@@ -40,19 +51,20 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 ROOT = Path(__file__).resolve().parent.parent
-SLOPE = ROOT / "build" / "slope"
+SLOPE = Path(os.environ.get("SLOPE_BINARY") or ROOT / "build" / "slope")  # env: another build
 from bench_common import (OPENBLAS_VARS, machine_info as _machine_info, md_table,  # noqa: E402
                           openblas_env_note, progress, ratio, write_markdown)
 BEGIN, END = "<!-- bench/train.py:begin -->", "<!-- bench/train.py:end -->"
 
-N_LAYER, N_HEAD, N_EMBD, B, T = 6, 6, 384, 8, 256
+N_LAYER, N_HEAD, N_EMBD = 6, 6, 384
 DEFAULT_VOCAB = [65, 50304]
-TARGET_RATIO, TARGET_MFU = 1.5, 0.5
+DEFAULT_CONFIGS = [(256, 8), (1024, 2)]  # (T, B)
+PEERS = ["slope", "eager-mask", "eager-causal", "compile-mask", "compile-causal"]
 LR = 6e-4
 
 
 # ---------------------------------------------------------------------------------------------
-# The PyTorch peer: nanoGPT's model.py, compacted, with ALiBi through an SDPA mask
+# The PyTorch peers: nanoGPT's model.py, compacted, with ALiBi through an SDPA mask
 
 
 def alibi_slopes(h, max_bias=8.0):
@@ -96,15 +108,15 @@ class Block(nn.Module):
 
 
 class Gpt(nn.Module):
-    def __init__(self, vocab, pos):
+    def __init__(self, vocab, pos, t):
         super().__init__()
         self.wte = nn.Embedding(vocab, N_EMBD)
-        self.wpe = nn.Embedding(T, N_EMBD) if pos == "learned" else None
+        self.wpe = nn.Embedding(t, N_EMBD) if pos == "learned" else None
         self.blocks = nn.ModuleList(Block(N_EMBD, N_HEAD) for _ in range(N_LAYER))
         self.ln_f = nn.LayerNorm(N_EMBD)
         self.lm_head = nn.Linear(N_EMBD, vocab, bias=False)
         self.lm_head.weight = self.wte.weight  # tied, as nanoGPT
-        self.register_buffer("mask", alibi_mask(N_HEAD, T) if pos == "alibi" else None)
+        self.register_buffer("mask", alibi_mask(N_HEAD, t) if pos == "alibi" else None)
         for name, p in self.named_parameters():
             if p.dim() >= 2:
                 std = 0.02 / math.sqrt(2 * N_LAYER) if name.endswith("proj.weight") else 0.02
@@ -135,50 +147,54 @@ def adamw(model):
     return torch.optim.AdamW(groups, lr=LR, betas=(0.9, 0.95), eps=1e-8, fused=False)
 
 
-def flops_per_step(n_params):
+def flops_per_step(n_params, t, b):
     """nanoGPT's estimate_mfu: per token 6·N + 12·L·H·Q·T, times B·T tokens."""
-    return (6 * n_params + 12 * N_LAYER * N_EMBD * T) * B * T
+    return (6 * n_params + 12 * N_LAYER * N_EMBD * t) * b * t
 
 
-def time_torch(vocab, pos, steps):
-    torch.manual_seed(1337)
-    model = Gpt(vocab, pos)
-    model.train()
-    opt = adamw(model)
-    g = torch.Generator().manual_seed(1)
-    seq = torch.randint(0, vocab, (B, T + 1), generator=g)
-    idx, targets = seq[:, :-1].contiguous(), seq[:, 1:].contiguous()
-    losses = []
+class TorchPeer:
+    """One PyTorch peer (eager or compiled; ALiBi mask or is_causal), kept alive across the
+    rounds so that torch.compile compiles once."""
 
-    def step():
-        loss = model(idx, targets)
+    def __init__(self, name, vocab, t, b):
+        torch.manual_seed(1337)
+        model = Gpt(vocab, "alibi" if name.endswith("mask") else "none", t)
+        model.train()
+        self.n_params = model.nanogpt_params()
+        self.opt = adamw(model)
+        self.model = torch.compile(model) if name.startswith("compile") else model
+        g = torch.Generator().manual_seed(1)
+        seq = torch.randint(0, vocab, (b, t + 1), generator=g)
+        self.idx, self.targets = seq[:, :-1].contiguous(), seq[:, 1:].contiguous()
+        self.losses = []
+
+    def step(self):
+        loss = self.model(self.idx, self.targets)
         loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        self.opt.step()
+        self.opt.zero_grad(set_to_none=True)
+        self.losses.append(loss.item())
 
-    step()  # warm up
-    times = []
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    n = model.nanogpt_params()
-    return {"step_ms": med * 1e3, "step_min_ms": min(times) * 1e3, "tokens_per_s": B * T / med,
-            "nanogpt_params": n, "model_gflops": flops_per_step(n) / med * 1e-9,
-            "loss_first": losses[0], "loss_last": losses[-1]}
+    def time(self, steps):
+        """One warm-up step (the first round's compiles), then `steps` timed: their seconds."""
+        self.step()
+        times = []
+        for _ in range(steps):
+            t0 = time.perf_counter()
+            self.step()
+            times.append(time.perf_counter() - t0)
+        return times
 
 
 # ---------------------------------------------------------------------------------------------
 # The slope side
 
 
-def run_slope(vocab, pos, steps):
+def run_slope(vocab, steps, t, b):
     """build/slope bench train --json for one vocabulary: {"machine", "sgemm", "train"} records
     (the keys present), or {"error": ...}."""
-    cmd = [str(SLOPE), "bench", "train", "--json", "--vocab", str(vocab), "--pos", pos,
-           "--steps", str(steps), "--B", str(B), "--T", str(T), "--n-layer", str(N_LAYER),
+    cmd = [str(SLOPE), "bench", "train", "--json", "--vocab", str(vocab), "--pos", "alibi",
+           "--steps", str(steps), "--B", str(b), "--T", str(t), "--n-layer", str(N_LAYER),
            "--n-head", str(N_HEAD), "--n-embd", str(N_EMBD)]
     env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
     progress(f"slope: {' '.join(cmd[1:])} (with {', '.join(OPENBLAS_VARS)} unset)")
@@ -211,127 +227,169 @@ def fmt(x, spec=".2f"):
     return "n/a" if x is None else format(x, spec)
 
 
-def report(args, info, threads, rows):
-    cmdline = ".venv/bin/python bench/train.py" + "".join(" " + shlex.quote(a) for a in args.argv)
-    machine = next((r["slope"]["machine"] for r in rows if "machine" in r["slope"]), {})
-    p = [f"## Training throughput: slope vs PyTorch eager ({info['date']})", ""]
-    p.append(f"- Machine: {info['cpu']}, {info['cores']} cores; threads {threads} (slope: "
-             f"OpenMP and OpenBLAS; torch.set_num_threads), OMP_NUM_THREADS "
-             f"{info['OMP_NUM_THREADS']}; slope ISA `{machine.get('isa', '?')}`; "
-             f"{machine.get('openblas', 'OpenBLAS ?')}")
-    p.append(f"- Versions: torch {info['torch']}, python {info['python']}")
-    p.append(f"- Config: GPT n_layer {N_LAYER}, n_head {N_HEAD}, n_embd {N_EMBD}, pos "
-             f"`{args.pos}`, dropout 0, bias, tied lm_head, B={B}, T={T}, float32, random tokens; "
-             f"one step = forward + backward + AdamW (lr {LR}, betas (0.9, 0.95), wd 0.1 on "
-             f"dim ≥ 2) + zero_grad; 1 warm-up step, median of {args.steps} timed steps")
-    p.append(f"- Command: `{cmdline}`; per vocabulary, slope first "
-             f"(`build/slope bench train --json --vocab V ...` with {' and '.join(OPENBLAS_VARS)} "
-             f"unset: {openblas_env_note()}), then PyTorch in this process")
-    p.append("- PyTorch peer: a compact nanoGPT model, eager; ALiBi as a materialised causal "
-             "float mask (1, H, T, T) to `F.scaled_dot_product_attention(attn_mask=...)` "
-             "(learned / none: `is_causal=True`); `torch.optim.AdamW(fused=False)`, nanoGPT's "
-             "groups")
-    p.append("- Model FLOPs per step: nanoGPT's `estimate_mfu`, (6·N + 12·L·H·Q·T)·B·T with N "
-             "the parameters less the position table (its attention term counts the full T×T; "
-             "halving it for causal would lower the MFU by 2–5% at these sizes). MFU = model FLOP/s / "
-             "OpenBLAS sgemm GFLOP/s (1024³), sgemm measured by the slope subprocess just "
-             "before its steps")
-    p.append("")
-    table = []
-    for r in rows:
-        s = r["slope"].get("train")
-        sg = r["slope"].get("sgemm", {}).get("gflops")
-        t = r["torch"]
-        table.append([
-            r["vocab"], s["nanogpt_params"] if s else t["nanogpt_params"],
-            fmt(s and s["step_ms"], ".1f"), fmt(s and s["tokens_per_s"], ".0f"),
-            fmt(t["step_ms"], ".1f"), fmt(t["tokens_per_s"], ".0f"),
-            fmt(ratio(s and s["tokens_per_s"], t["tokens_per_s"])), fmt(sg, ".1f"),
-            fmt(s and s["model_gflops"], ".1f"), fmt(ratio(s and s["model_gflops"], sg)),
-            fmt(ratio(t["model_gflops"], sg))])
-    p.append(md_table(["vocab", "N (nanoGPT)", "slope step ms", "slope tok/s", "torch step ms",
-                       "torch tok/s", "slope / torch", "sgemm GFLOP/s", "slope GFLOP/s",
-                       "slope MFU", "torch MFU"], table))
-    p += ["", "### Targets", ""]
-    checks = []
-    for r in rows:
-        s = r["slope"].get("train")
-        sg = r["slope"].get("sgemm", {}).get("gflops")
-        rt = ratio(s and s["tokens_per_s"], r["torch"]["tokens_per_s"])
-        mfu = ratio(s and s["model_gflops"], sg)
-        checks.append([f"vocab {r['vocab']}: slope / PyTorch tokens/s ≥ {TARGET_RATIO}",
-                       fmt(rt), status(rt, TARGET_RATIO)])
-        checks.append([f"vocab {r['vocab']}: slope MFU vs sgemm ≥ {TARGET_MFU}", fmt(mfu),
-                       status(mfu, TARGET_MFU)])
-    p.append(md_table(["target", "measured", "status"], checks))
-    notes = []
-    for r in rows:
-        s, t = r["slope"].get("train"), r["torch"]
-        if r["slope"].get("error"):
-            notes.append(f"vocab {r['vocab']}: slope failed: {r['slope']['error']}")
-        if s:
-            notes.append(f"vocab {r['vocab']}: losses first → last step, slope "
-                         f"{s['loss_first']:.3f} → {s['loss_last']:.3f}, PyTorch "
-                         f"{t['loss_first']:.3f} → {t['loss_last']:.3f} (ln V = "
-                         f"{math.log(r['vocab']):.3f}); fastest step, slope "
-                         f"{s['step_min_ms']:.1f} ms, PyTorch {t['step_min_ms']:.1f} ms")
-            if s["nanogpt_params"] != t["nanogpt_params"]:
-                notes.append(f"vocab {r['vocab']}: N differs, slope {s['nanogpt_params']}, "
-                             f"PyTorch {t['nanogpt_params']}")
-    notes.append("The two sides run one after the other, not interleaved: on a shared machine, "
-                 "load from elsewhere can land on one side only; absolute times on a shared "
-                 "2-core machine are noise, read the ratios")
-    p += ["", "### Notes", ""] + [f"- {n}" for n in notes]
-    return "\n".join(p) + "\n"
-
-
 def status(x, target):
     return "n/a" if x is None else ("MET" if x >= target else "NOT MET")
 
 
+def report(args, info, threads, rows):
+    cmdline = ".venv/bin/python bench/train.py" + "".join(" " + shlex.quote(a) for a in args.argv)
+    machine = next((r["machine"] for r in rows if r.get("machine")), {})
+    p = [f"## Training throughput: slope vs PyTorch eager and torch.compile ({info['date']})", ""]
+    p.append(f"- Machine: {info['cpu']}, {info['cores']} cores, load average before the run "
+             f"{info['load']}; threads {threads} (slope: OpenMP and OpenBLAS; "
+             f"torch.set_num_threads); slope ISA `{machine.get('isa', '?')}`; "
+             f"{machine.get('openblas', 'OpenBLAS ?')}")
+    p.append(f"- Versions: torch {info['torch']}, python {info['python']}")
+    p.append(f"- Config: GPT n_layer {N_LAYER}, n_head {N_HEAD}, n_embd {N_EMBD}, dropout 0, "
+             "bias, tied lm_head, float32, random tokens; one step = forward + backward + AdamW "
+             f"(lr {LR}, betas (0.9, 0.95), wd 0.1 on dim ≥ 2) + zero_grad; per config and "
+             f"vocabulary {args.rounds} interleaved rounds of every peer, each 1 warm-up + "
+             f"{args.steps} timed steps; the median over the rounds")
+    p.append(f"- Command: `{cmdline}`; slope = `build/slope bench train --json` (ALiBi) with "
+             f"{' and '.join(OPENBLAS_VARS)} unset ({openblas_env_note()})")
+    p.append("- Peers: eager / torch.compile (inductor) of a compact nanoGPT model; `mask` = "
+             "ALiBi as a materialised causal float mask (1, H, T, T) to "
+             "`F.scaled_dot_product_attention(attn_mask=...)`; `causal` = `is_causal=True` with "
+             "no position bias at all (a model without positions: the speed ceiling of "
+             "PyTorch's flash path, not the same model)")
+    p.append("- MFU = model FLOP/s (nanoGPT's `estimate_mfu`, full T×T attention term) / "
+             "OpenBLAS sgemm GFLOP/s (1024³) measured by slope's subprocess in the same rounds")
+    p.append("")
+    header = ["T×B", "vocab", "sgemm GFLOP/s"]
+    for peer in args.peers:
+        header += [f"{peer} tok/s", f"{peer} MFU"]
+    table = []
+    for r in rows:
+        row = [f"{r['T']}×{r['B']}", r["vocab"], fmt(r["sgemm"], ".1f")]
+        for peer in args.peers:
+            row += [fmt(r["tokens_per_s"].get(peer), ".0f"), fmt(r["mfu"].get(peer))]
+        table.append(row)
+    p.append(md_table(header, table))
+    others = [peer for peer in args.peers if peer != "slope"]
+    if "slope" in args.peers and others:
+        p += ["", "slope's tokens/s over each peer's (same run):", ""]
+        rt = []
+        for r in rows:
+            s = r["tokens_per_s"].get("slope")
+            rt.append([f"{r['T']}×{r['B']}", r["vocab"]] +
+                      [fmt(ratio(s, r["tokens_per_s"].get(peer))) for peer in others])
+        p.append(md_table(["T×B", "vocab"] + [f"slope / {peer}" for peer in others], rt))
+    p += ["", "### Targets (issue 18)", ""]
+    checks = []
+    for r in rows:
+        s = r["tokens_per_s"].get("slope")
+        tag = f"T={r['T']} vocab {r['vocab']}"
+        if r["T"] == 256 and r["vocab"] == 65:
+            checks.append([f"{tag}: slope MFU ≥ 0.9 of sgemm", fmt(r["mfu"].get("slope")),
+                           status(r["mfu"].get("slope"), 0.9)])
+        if r["T"] == 256:
+            for peer, target in (("eager-mask", 1.15), ("compile-mask", 1.0)):
+                x = ratio(s, r["tokens_per_s"].get(peer))
+                checks.append([f"{tag}: slope / {peer} ≥ {target}", fmt(x), status(x, target)])
+        if r["T"] == 1024:
+            x = ratio(s, r["tokens_per_s"].get("eager-mask"))
+            checks.append([f"{tag}: slope / eager-mask ≥ 1.5", fmt(x), status(x, 1.5)])
+    p.append(md_table(["target", "measured", "status"], checks))
+    notes = []
+    for r in rows:
+        for peer, err in r["errors"].items():
+            notes.append(f"T={r['T']} vocab {r['vocab']}: {peer} failed: {err}")
+        losses = ", ".join(f"{peer} {lf:.3f} → {ll:.3f}" for peer, (lf, ll) in r["losses"].items())
+        notes.append(f"T={r['T']} vocab {r['vocab']}: losses, first → last step: {losses} "
+                     f"(ln V = {math.log(r['vocab']):.3f}); spread of the timed steps "
+                     "(max/min): " + ", ".join(f"{peer} {sp:.2f}" for peer, sp in
+                                               r["spread"].items()))
+    notes.append("Absolute times on a shared 2-core machine are noise; read the ratios, which "
+                 "come from interleaved rounds of the same run")
+    p += ["", "### Notes", ""] + [f"- {n}" for n in notes]
+    return "\n".join(p) + "\n"
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--steps", type=int, default=5, help="timed steps per side (default 5)")
+    ap.add_argument("--steps", type=int, default=3, help="timed steps per peer and round (3)")
+    ap.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
     ap.add_argument("--vocab", default=",".join(map(str, DEFAULT_VOCAB)),
                     help="comma-separated vocabulary sizes (default 65,50304)")
-    ap.add_argument("--pos", default="alibi", choices=["alibi", "learned", "none"],
-                    help="position scheme (default alibi)")
+    ap.add_argument("--configs", default=",".join(f"{t}x{b}" for t, b in DEFAULT_CONFIGS),
+                    help="comma-separated TxB (default 256x8,1024x2)")
+    ap.add_argument("--peers", default=",".join(PEERS),
+                    help=f"comma-separated, from {','.join(PEERS)} (default all)")
     ap.add_argument("--out", help="markdown file to write the results into "
                                   "(e.g. docs/BENCHMARKS.md); default: print only")
     args = ap.parse_args(argv)
     args.argv = argv
     try:
         args.vocabs = [int(v) for v in args.vocab.split(",")]
+        args.tb = [tuple(int(x) for x in c.split("x")) for c in args.configs.split(",")]
     except ValueError:
-        ap.error(f"--vocab {args.vocab}: expected comma-separated integers")
+        ap.error("--vocab / --configs: expected comma-separated integers / TxB pairs")
     if not args.vocabs or min(args.vocabs) < 2:
         ap.error("--vocab: sizes must be at least 2")
-    if args.steps < 1:
-        ap.error("--steps: at least 1")
+    if any(len(c) != 2 or min(c) < 1 for c in args.tb):
+        ap.error("--configs: each entry is TxB with positive T and B, e.g. 256x8")
+    args.peers = args.peers.split(",")
+    if not args.peers or any(p not in PEERS for p in args.peers):
+        ap.error(f"--peers: choose from {','.join(PEERS)}")
+    if args.steps < 1 or args.rounds < 1:
+        ap.error("--steps, --rounds: at least 1")
     return args
+
+
+def run_config(args, t, b, vocab):
+    """Every peer, args.rounds interleaved rounds: one report row."""
+    times = {peer: [] for peer in args.peers}
+    sgemm, errors, losses, machine, n_params, peers = [], {}, {}, {}, None, {}
+    for rnd in range(args.rounds):
+        for peer in args.peers:
+            if peer in errors:
+                continue
+            progress(f"T={t} B={b} vocab {vocab}, round {rnd + 1}/{args.rounds}: {peer}")
+            if peer == "slope":
+                s = run_slope(vocab, args.steps, t, b)
+                if "train" not in s:
+                    errors[peer] = s.get("error")
+                    continue
+                tr = s["train"]
+                machine = s.get("machine", machine)
+                sgemm.append(s["sgemm"]["gflops"])
+                times[peer] += [tr["step_ms"] / 1e3] * args.steps
+                n_params = tr["nanogpt_params"]
+                losses[peer] = (tr["loss_first"], tr["loss_last"])
+                continue
+            try:
+                if peer not in peers:
+                    peers[peer] = TorchPeer(peer, vocab, t, b)
+                times[peer] += peers[peer].time(args.steps)
+                n_params = n_params or peers[peer].n_params
+                losses[peer] = (peers[peer].losses[0], peers[peer].losses[-1])
+            except Exception as e:  # a peer that cannot run is reported, not fatal
+                errors[peer] = f"{type(e).__name__}: {e}"[:300]
+    sg = statistics.median(sgemm) if sgemm else None
+    row = {"T": t, "B": b, "vocab": vocab, "sgemm": sg, "machine": machine,
+           "tokens_per_s": {}, "mfu": {}, "errors": errors, "losses": losses, "spread": {}}
+    for peer, ts in times.items():
+        if not ts:
+            continue
+        med = statistics.median(ts)
+        row["tokens_per_s"][peer] = b * t / med
+        row["mfu"][peer] = ratio(flops_per_step(n_params, t, b) / med * 1e-9, sg)
+        row["spread"][peer] = max(ts) / min(ts)
+        progress(f"  {peer}: {b * t / med:.0f} tokens/s")
+    return row
 
 
 def main(argv):
     args = parse_args(argv)
     info = machine_info()
-    rows = []
-    threads = None
-    for vocab in args.vocabs:
-        s = run_slope(vocab, args.pos, args.steps)
-        if "train" in s:
-            tr = s["train"]
-            progress(f"  slope V={vocab}: {tr['step_ms']:.1f} ms/step, "
-                     f"{tr['tokens_per_s']:.0f} tokens/s, sgemm {s['sgemm']['gflops']:.1f} GFLOP/s")
-        else:
-            progress(f"  slope V={vocab} failed: {s.get('error')}")
-        if threads is None:
-            threads = s.get("machine", {}).get("threads") or torch.get_num_threads()
-            torch.set_num_threads(threads)
-        progress(f"pytorch V={vocab}: {threads} threads, 1 warm-up + {args.steps} steps ...")
-        t = time_torch(vocab, args.pos, args.steps)
-        progress(f"  pytorch V={vocab}: {t['step_ms']:.1f} ms/step, "
-                 f"{t['tokens_per_s']:.0f} tokens/s")
-        rows.append({"vocab": vocab, "slope": s, "torch": t})
+    info["load"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count()
+    torch.set_num_threads(threads)
+    rows = [run_config(args, t, b, vocab) for t, b in args.tb for vocab in args.vocabs]
     print("# bench/train.py")
     for k, v in info.items():
         print(f"#   {k}: {v}")
@@ -341,8 +399,7 @@ def main(argv):
     if args.out:
         write_markdown(args.out, section, BEGIN, END)
         progress(f"wrote {args.out}")
-    ok = all("train" in r["slope"] for r in rows)
-    return 0 if ok else 1
+    return 0 if all(not r["errors"] for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -7,9 +7,12 @@
 // 6·N + 12·L·H·Q·T, N the parameters less the position table (nanoGPT's non_embedding count;
 // the tied wte stays in), Q the head size. Its attention term counts the whole T×T score matrix;
 // a causal count would halve it (also printed, as `mfu_causal` in --json).
+#include "cli/bench_train.h"
+
 #include <cblas.h>
 #include <omp.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -19,13 +22,11 @@
 #include <thread>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-
-#include "cli/bench_train.h"
 #include "cli/sgemm_bench.h"
 #include "cli/train.h"  // set_threads
 #include "model/gpt.h"
 #include "model/gpt_config.h"
+#include "nn/profile.h"
 #include "slope/attention.h"
 #include "train/adamw.h"
 
@@ -58,7 +59,74 @@ struct Result {
   int64_t vocab, params, nanogpt_params;
   double step_median_s, step_min_s, tokens_per_s, flops_per_step, flops_per_step_causal;
   double model_gflops, mfu, mfu_causal, loss_first, loss_last;
+  std::vector<nn::ProfileEntry> profile;  // --profile: totals over the timed steps
 };
+
+// The profile's kind of work of a label: "matmul c_fc backward" → GEMM, and so on.
+std::string kind_of(const std::string& label) {
+  if (label.rfind("matmul", 0) == 0) return "GEMM (linear layers, lm_head)";
+  if (label.find("attention") != std::string::npos) return "attention";
+  if (label.rfind("layernorm", 0) == 0) return "LayerNorm";
+  if (label.rfind("gelu", 0) == 0) return "GELU";
+  if (label.rfind("cross-entropy", 0) == 0) return "cross-entropy";
+  if (label == "AdamW step") return "AdamW";
+  if (label == "zero gradient buffers" || label == "zero_grad") return "zeroing";
+  if (label.rfind("residual", 0) == 0 || label.rfind("embedding", 0) == 0)
+    return "residual, embedding";
+  return "";
+}
+
+// The --profile report: each label's wall time per step and its share of the median step,
+// then the same by kind of work, the rest of the step as "other".
+void print_profile(const Result& r, int steps, bool json) {
+  const double step_s = r.step_median_s, n = static_cast<double>(steps);
+  std::vector<std::pair<std::string, double>> kinds;
+  double covered = 0.0;
+  for (const nn::ProfileEntry& e : r.profile) {
+    if (e.label.find("(all)") != std::string::npos) continue;
+    const std::string k = kind_of(e.label);
+    auto it = std::find_if(kinds.begin(), kinds.end(), [&](const auto& x) { return x.first == k; });
+    if (it == kinds.end())
+      kinds.emplace_back(k, e.seconds / n);
+    else
+      it->second += e.seconds / n;
+    covered += e.seconds / n;
+  }
+  // "other": the mean step less every labelled piece (slopes, dropout, copies between layers,
+  // the step's own bookkeeping); relative to the mean, as the pieces are means.
+  double mean_step = 0.0;  // the four top-level scopes of a step
+  for (const nn::ProfileEntry& e : r.profile)
+    if (e.label.find("(all)") != std::string::npos || e.label == "AdamW step" ||
+        e.label == "zero_grad")
+      mean_step += e.seconds / n;
+  kinds.emplace_back("other", std::max(0.0, mean_step - covered));
+  if (json) {
+    std::printf(
+        "{\"kind\":\"profile\",\"vocab\":%lld,\"mean_step_ms\":%.3f,\"median_step_ms\":%.3f,"
+        "\"labels\":[",
+        static_cast<long long>(r.vocab), mean_step * 1e3, step_s * 1e3);
+    for (size_t i = 0; i < r.profile.size(); ++i)
+      std::printf("%s{\"label\":\"%s\",\"ms_per_step\":%.4f,\"calls_per_step\":%.2f}", i ? "," : "",
+                  json_escape(r.profile[i].label).c_str(), r.profile[i].seconds / n * 1e3,
+                  static_cast<double>(r.profile[i].calls) / n);
+    std::printf("],\"kinds\":[");
+    for (size_t i = 0; i < kinds.size(); ++i)
+      std::printf("%s{\"kind\":\"%s\",\"ms_per_step\":%.4f,\"share\":%.4f}", i ? "," : "",
+                  kinds[i].first.c_str(), kinds[i].second * 1e3, kinds[i].second / mean_step);
+    std::printf("]}\n");
+    return;
+  }
+  std::printf(
+      "# profile, vocab %lld: wall time per step over the %d timed steps (mean step %.1f ms)\n",
+      static_cast<long long>(r.vocab), steps, mean_step * 1e3);
+  std::printf("  %-34s %10s %8s %7s\n", "work", "ms/step", "share", "calls");
+  for (const nn::ProfileEntry& e : r.profile)
+    std::printf("  %-34s %10.2f %7.1f%% %7.1f\n", e.label.c_str(), e.seconds / n * 1e3,
+                100.0 * e.seconds / n / mean_step, static_cast<double>(e.calls) / n);
+  std::printf("  by kind of work:\n");
+  for (const auto& [k, sec] : kinds)
+    std::printf("  %-34s %10.2f %7.1f%%\n", k.c_str(), sec * 1e3, 100.0 * sec / mean_step);
+}
 
 Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
   model::GptConfig c;
@@ -87,12 +155,23 @@ Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
 
   std::vector<double> losses;
   auto step = [&] {
-    losses.push_back(gpt.forward(idx.data(), targets.data(), o.B, o.T));
-    gpt.backward();
-    adamw.step(gpt.params(), gpt.grads(), 6e-4);
+    {
+      const nn::ProfileScope prof("forward (all)");
+      losses.push_back(gpt.forward(idx.data(), targets.data(), o.B, o.T));
+    }
+    {
+      const nn::ProfileScope prof("backward (all)");
+      gpt.backward();
+    }
+    {
+      const nn::ProfileScope prof("AdamW step");
+      adamw.step(gpt.params(), gpt.grads(), 6e-4);
+    }
+    const nn::ProfileScope prof("zero_grad");
     gpt.zero_grad();
   };
   step();  // warm up: arenas, thread pools
+  nn::profile_enable(o.profile);
   std::vector<double> ts;
   for (int i = 0; i < o.steps; ++i) {
     const auto t0 = Clock::now();
@@ -120,6 +199,8 @@ Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
   r.mfu_causal = r.flops_per_step_causal / median * 1e-9 / gflops_sgemm;
   r.loss_first = losses.front();
   r.loss_last = losses.back();
+  r.profile = nn::profile_entries();
+  nn::profile_enable(false);
   return r;
 }
 
@@ -156,6 +237,9 @@ void add_bench_train_options(CLI::App& app, BenchTrainOptions& o) {
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
   app.add_flag("--json", o.json, "one JSON object per line instead of a table");
+  app.add_flag("--profile", o.profile,
+               "also report the wall time per step of each layer call (every GEMM, attention, "
+               "LayerNorm, GELU, cross-entropy, AdamW, zeroing) and its share of the step");
 }
 
 int run_bench_train(const BenchTrainOptions& o) {
@@ -210,6 +294,7 @@ int run_bench_train(const BenchTrainOptions& o) {
                   static_cast<long long>(vocab), static_cast<long long>(r.params),
                   r.step_median_s * 1e3, r.step_min_s * 1e3, r.tokens_per_s,
                   r.flops_per_step * 1e-9, r.model_gflops, r.mfu);
+    if (o.profile) print_profile(r, o.steps, o.json);
     std::fflush(stdout);
   }
   return 0;

@@ -17,6 +17,7 @@
 
 #include "model/stack.h"
 #include "nn/layers.h"
+#include "nn/profile.h"
 #include "slope/error.h"
 
 namespace slope::model {
@@ -111,12 +112,19 @@ Real Gpt<Real>::forward(const int32_t* idx, const int32_t* targets, int64_t B, i
   call.bias.rel = relative_bias_of_real<Real>(rel);
   call.act = c.activation;
   stack_forward(a.st, a.branch, call, P, slopes_, drop);
-  nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
+  {
+    const nn::ProfileScope prof("matmul lm_head");
+    nn::matmul_forward(a.logits, a.st.ln_f, P + stack_.wte, nullptr, B, T, C, Vp);
+  }
 
   forward_done(drop);
   B_ = B, T_ = T;
   if (!targets) return std::numeric_limits<Real>::quiet_NaN();
-  const Real loss = nn::crossentropy_forward(a.losses, a.loss_lse, a.logits, targets, B, T, V, Vp);
+  Real loss;
+  {
+    const nn::ProfileScope prof("cross-entropy");
+    loss = nn::crossentropy_forward(a.losses, a.loss_lse, a.logits, targets, B, T, V, Vp);
+  }
   targets_.assign(targets, targets + BT);
   has_targets_ = true;
   return loss;
@@ -144,11 +152,25 @@ void Gpt<Real>::backward() {
   const Real* P = this->params();
   Real* G = this->grads();
 
-  zero(g.dlogits, BT * Vp);
-  nn::crossentropy_backward(g.dlogits, a.logits, a.loss_lse, targets_.data(), Real(1), B, T, V, Vp);
-  zero(g.dsmall, BT * C);
-  nn::matmul_backward(g.dsmall, G + stack_.wte, nullptr, g.dlogits, a.st.ln_f, P + stack_.wte, B, T,
-                      C, Vp);
+  {
+    const nn::ProfileScope prof("zero gradient buffers");
+
+    zero(g.dlogits, BT * Vp);
+  }
+  {
+    const nn::ProfileScope prof("cross-entropy backward");
+    nn::crossentropy_backward(g.dlogits, a.logits, a.loss_lse, targets_.data(), Real(1), B, T, V,
+                              Vp);
+  }
+  {
+    const nn::ProfileScope prof("zero gradient buffers");
+    zero(g.dsmall, BT * C);
+  }
+  {
+    const nn::ProfileScope prof("matmul lm_head backward");
+    nn::matmul_backward(g.dsmall, G + stack_.wte, nullptr, g.dlogits, a.st.ln_f, P + stack_.wte, B,
+                        T, C, Vp);
+  }
   StackCall<Real> call{
       &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},
       nullptr, nullptr, 0};

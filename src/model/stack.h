@@ -18,6 +18,7 @@
 #include "model/stack_params.h"
 #include "model/stack_slopes.h"
 #include "nn/layers.h"
+#include "nn/profile.h"
 
 namespace slope::model {
 
@@ -135,45 +136,99 @@ void stack_forward(const StackActs<Real>& st, Real* branch, const StackCall<Real
   const StackOffsets& so = *call.so;
   const int64_t B = call.B, T = call.T, C = call.C, H = call.H, BT = B * T;
   const Real* pos = call.pos ? call.pos : at(P, so.wpe);
-  nn::encoder_forward(st.encoded, call.idx, P + so.wte, pos, B, T, C, call.V);
+  {
+    const nn::ProfileScope prof("embedding");
+    nn::encoder_forward(st.encoded, call.idx, P + so.wte, pos, B, T, C, call.V);
+  }
   drop(st.encoded, BT * C, site(call.decoder, -1, 0));
   const Real* residual = st.encoded;
   for (int64_t l = 0; l < static_cast<int64_t>(so.blocks.size()); ++l) {
     const BlockOffsets& o = so.blocks[static_cast<size_t>(l)];
     const BlockActs<Real>& k = st.blocks[static_cast<size_t>(l)];
-    nn::layernorm_forward(k.ln_1, k.ln_1_mean, k.ln_1_rstd, residual, P + o.ln_1_w, at(P, o.ln_1_b),
-                          B, T, C);
-    nn::matmul_forward(k.qkv, k.ln_1, P + o.c_attn_w, at(P, o.c_attn_b), B, T, C, 3 * C);
+    {
+      const nn::ProfileScope prof("layernorm");
+      nn::layernorm_forward(k.ln_1, k.ln_1_mean, k.ln_1_rstd, residual, P + o.ln_1_w,
+                            at(P, o.ln_1_b), B, T, C);
+    }
+    {
+      const nn::ProfileScope prof("matmul c_attn");
+      nn::matmul_forward(k.qkv, k.ln_1, P + o.c_attn_w, at(P, o.c_attn_b), B, T, C, 3 * C);
+    }
     nn::AttentionBias<Real> bias = call.bias;
     slopes.of(l, P, &bias.slopes_left, &bias.slopes_right);
     if (o.rel != kAbsent) bias.rel.params = P + o.rel;
-    nn::self_attention_forward(k.atty, k.att_lse, k.qkv, bias, B, T, C, H);
-    nn::matmul_forward(branch, k.atty, P + o.attn_proj_w, at(P, o.attn_proj_b), B, T, C, C);
+    {
+      const nn::ProfileScope prof("attention");
+      nn::self_attention_forward(k.atty, k.att_lse, k.qkv, bias, B, T, C, H);
+    }
+    {
+      const nn::ProfileScope prof("matmul attn_proj");
+      nn::matmul_forward(branch, k.atty, P + o.attn_proj_w, at(P, o.attn_proj_b), B, T, C, C);
+    }
     drop(branch, BT * C, site(call.decoder, l, 0));
-    nn::residual_forward(k.res_2, residual, branch, BT * C);
+    {
+      const nn::ProfileScope prof("residual");
+      nn::residual_forward(k.res_2, residual, branch, BT * C);
+    }
     if (k.res_x) {
       const int64_t S = call.S;
-      nn::layernorm_forward(k.ln_x, k.ln_x_mean, k.ln_x_rstd, k.res_2, P + o.ln_x_w,
-                            at(P, o.ln_x_b), B, T, C);
-      nn::matmul_forward(k.xq, k.ln_x, P + o.xq_w, at(P, o.xq_b), B, T, C, C);
-      nn::matmul_forward(k.xkv, call.memory, P + o.xkv_w, at(P, o.xkv_b), B, S, C, 2 * C);
-      nn::cross_attention_forward(k.xatty, k.xatt_lse, k.xq, k.xkv, call.memory_lengths, B, T, S, C,
-                                  H);
-      nn::matmul_forward(branch, k.xatty, P + o.xproj_w, at(P, o.xproj_b), B, T, C, C);
+      {
+        const nn::ProfileScope prof("layernorm");
+        nn::layernorm_forward(k.ln_x, k.ln_x_mean, k.ln_x_rstd, k.res_2, P + o.ln_x_w,
+                              at(P, o.ln_x_b), B, T, C);
+      }
+      {
+        const nn::ProfileScope prof("matmul xq");
+        nn::matmul_forward(k.xq, k.ln_x, P + o.xq_w, at(P, o.xq_b), B, T, C, C);
+      }
+      {
+        const nn::ProfileScope prof("matmul xkv");
+        nn::matmul_forward(k.xkv, call.memory, P + o.xkv_w, at(P, o.xkv_b), B, S, C, 2 * C);
+      }
+      {
+        const nn::ProfileScope prof("cross-attention");
+        nn::cross_attention_forward(k.xatty, k.xatt_lse, k.xq, k.xkv, call.memory_lengths, B, T, S,
+                                    C, H);
+      }
+      {
+        const nn::ProfileScope prof("matmul xproj");
+        nn::matmul_forward(branch, k.xatty, P + o.xproj_w, at(P, o.xproj_b), B, T, C, C);
+      }
       drop(branch, BT * C, site(call.decoder, l, 1));
-      nn::residual_forward(k.res_x, k.res_2, branch, BT * C);
+      {
+        const nn::ProfileScope prof("residual");
+        nn::residual_forward(k.res_x, k.res_2, branch, BT * C);
+      }
     }
-    nn::layernorm_forward(k.ln_2, k.ln_2_mean, k.ln_2_rstd, k.mlp_in(), P + o.ln_2_w,
-                          at(P, o.ln_2_b), B, T, C);
-    nn::matmul_forward(k.fch, k.ln_2, P + o.c_fc_w, at(P, o.c_fc_b), B, T, C, 4 * C);
-    nn::activation_forward(call.act, k.fch_gelu, k.fch, BT * 4 * C);
-    nn::matmul_forward(branch, k.fch_gelu, P + o.mlp_proj_w, at(P, o.mlp_proj_b), B, T, 4 * C, C);
+    {
+      const nn::ProfileScope prof("layernorm");
+      nn::layernorm_forward(k.ln_2, k.ln_2_mean, k.ln_2_rstd, k.mlp_in(), P + o.ln_2_w,
+                            at(P, o.ln_2_b), B, T, C);
+    }
+    {
+      const nn::ProfileScope prof("matmul c_fc");
+      nn::matmul_forward(k.fch, k.ln_2, P + o.c_fc_w, at(P, o.c_fc_b), B, T, C, 4 * C);
+    }
+    {
+      const nn::ProfileScope prof("gelu");
+      nn::activation_forward(call.act, k.fch_gelu, k.fch, BT * 4 * C);
+    }
+    {
+      const nn::ProfileScope prof("matmul mlp_proj");
+      nn::matmul_forward(branch, k.fch_gelu, P + o.mlp_proj_w, at(P, o.mlp_proj_b), B, T, 4 * C, C);
+    }
     drop(branch, BT * C, site(call.decoder, l, 2));
-    nn::residual_forward(k.res_3, k.mlp_in(), branch, BT * C);
+    {
+      const nn::ProfileScope prof("residual");
+      nn::residual_forward(k.res_3, k.mlp_in(), branch, BT * C);
+    }
     residual = k.res_3;
   }
-  nn::layernorm_forward(st.ln_f, st.ln_f_mean, st.ln_f_rstd, residual, P + so.ln_f_w,
-                        at(P, so.ln_f_b), B, T, C);
+  {
+    const nn::ProfileScope prof("layernorm");
+    nn::layernorm_forward(st.ln_f, st.ln_f_mean, st.ln_f_rstd, residual, P + so.ln_f_w,
+                          at(P, so.ln_f_b), B, T, C);
+  }
 }
 
 // The backward of stack_forward, from d(loss)/d(ln_f output) in dout, which is read first and
@@ -187,65 +242,144 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
   const StackOffsets& so = *call.so;
   slopes.begin_backward();
   const int64_t B = call.B, T = call.T, C = call.C, H = call.H, BT = B * T;
-  zero(g.dresidual, BT * C);
-  nn::layernorm_backward(g.dresidual, G + so.ln_f_w, at(G, so.ln_f_b), dout, st.last(),
-                         st.ln_f_mean, st.ln_f_rstd, P + so.ln_f_w, B, T, C);
+  {
+    const nn::ProfileScope prof("zero gradient buffers");
+    zero(g.dresidual, BT * C);
+  }
+  {
+    const nn::ProfileScope prof("layernorm backward");
+    nn::layernorm_backward(g.dresidual, G + so.ln_f_w, at(G, so.ln_f_b), dout, st.last(),
+                           st.ln_f_mean, st.ln_f_rstd, P + so.ln_f_w, B, T, C);
+  }
   for (int64_t l = static_cast<int64_t>(so.blocks.size()) - 1; l >= 0; --l) {
     const BlockOffsets& o = so.blocks[static_cast<size_t>(l)];
     const BlockActs<Real>& k = st.blocks[static_cast<size_t>(l)];
     const Real* residual = l > 0 ? st.blocks[static_cast<size_t>(l - 1)].res_3 : st.encoded;
 
     const Real* dmlp = undrop(g.dresidual, BT * C, site(call.decoder, l, 2));
-    zero(g.dfch_gelu, BT * 4 * C);
-    nn::matmul_backward(g.dfch_gelu, G + o.mlp_proj_w, at(G, o.mlp_proj_b), dmlp, k.fch_gelu,
-                        P + o.mlp_proj_w, B, T, 4 * C, C);
-    zero(g.dfch, BT * 4 * C);
-    nn::activation_backward(call.act, g.dfch, g.dfch_gelu, k.fch, BT * 4 * C);
-    zero(g.dsmall, BT * C);
-    nn::matmul_backward(g.dsmall, G + o.c_fc_w, at(G, o.c_fc_b), g.dfch, k.ln_2, P + o.c_fc_w, B, T,
-                        C, 4 * C);
-    nn::layernorm_backward(g.dresidual, G + o.ln_2_w, at(G, o.ln_2_b), g.dsmall, k.mlp_in(),
-                           k.ln_2_mean, k.ln_2_rstd, P + o.ln_2_w, B, T, C);
+    {
+      const nn::ProfileScope prof("zero gradient buffers");
+      zero(g.dfch_gelu, BT * 4 * C);
+    }
+    {
+      const nn::ProfileScope prof("matmul mlp_proj backward");
+      nn::matmul_backward(g.dfch_gelu, G + o.mlp_proj_w, at(G, o.mlp_proj_b), dmlp, k.fch_gelu,
+                          P + o.mlp_proj_w, B, T, 4 * C, C);
+    }
+    {
+      const nn::ProfileScope prof("zero gradient buffers");
+      zero(g.dfch, BT * 4 * C);
+    }
+    {
+      const nn::ProfileScope prof("gelu backward");
+      nn::activation_backward(call.act, g.dfch, g.dfch_gelu, k.fch, BT * 4 * C);
+    }
+    {
+      const nn::ProfileScope prof("zero gradient buffers");
+      zero(g.dsmall, BT * C);
+    }
+    {
+      const nn::ProfileScope prof("matmul c_fc backward");
+      nn::matmul_backward(g.dsmall, G + o.c_fc_w, at(G, o.c_fc_b), g.dfch, k.ln_2, P + o.c_fc_w, B,
+                          T, C, 4 * C);
+    }
+    {
+      const nn::ProfileScope prof("layernorm backward");
+      nn::layernorm_backward(g.dresidual, G + o.ln_2_w, at(G, o.ln_2_b), g.dsmall, k.mlp_in(),
+                             k.ln_2_mean, k.ln_2_rstd, P + o.ln_2_w, B, T, C);
+    }
 
     if (k.res_x) {
       const int64_t S = call.S;
       const Real* dx = undrop(g.dresidual, BT * C, site(call.decoder, l, 1));
-      zero(g.dsmall, BT * C);
-      nn::matmul_backward(g.dsmall, G + o.xproj_w, at(G, o.xproj_b), dx, k.xatty, P + o.xproj_w, B,
-                          T, C, C);
+      {
+        const nn::ProfileScope prof("zero gradient buffers");
+        zero(g.dsmall, BT * C);
+      }
+      {
+        const nn::ProfileScope prof("matmul xproj backward");
+        nn::matmul_backward(g.dsmall, G + o.xproj_w, at(G, o.xproj_b), dx, k.xatty, P + o.xproj_w,
+                            B, T, C, C);
+      }
       Real* dxq = g.dqkv;
-      zero(dxq, BT * C);
-      zero(g.dxkv, B * S * 2 * C);
-      nn::cross_attention_backward(dxq, g.dxkv, g.scratch, g.dsmall, k.xq, k.xkv, k.xatty,
-                                   k.xatt_lse, call.memory_lengths, B, T, S, C, H);
-      zero(g.dsmall, BT * C);
-      nn::matmul_backward(g.dsmall, G + o.xq_w, at(G, o.xq_b), dxq, k.ln_x, P + o.xq_w, B, T, C, C);
-      nn::matmul_backward(g.dmemory, G + o.xkv_w, at(G, o.xkv_b), g.dxkv, call.memory, P + o.xkv_w,
-                          B, S, C, 2 * C);
-      nn::layernorm_backward(g.dresidual, G + o.ln_x_w, at(G, o.ln_x_b), g.dsmall, k.res_2,
-                             k.ln_x_mean, k.ln_x_rstd, P + o.ln_x_w, B, T, C);
+      {
+        const nn::ProfileScope prof("zero gradient buffers");
+        zero(dxq, BT * C);
+      }
+      {
+        const nn::ProfileScope prof("zero gradient buffers");
+        zero(g.dxkv, B * S * 2 * C);
+      }
+      {
+        const nn::ProfileScope prof("cross-attention backward");
+        nn::cross_attention_backward(dxq, g.dxkv, g.scratch, g.dsmall, k.xq, k.xkv, k.xatty,
+                                     k.xatt_lse, call.memory_lengths, B, T, S, C, H);
+      }
+      {
+        const nn::ProfileScope prof("zero gradient buffers");
+        zero(g.dsmall, BT * C);
+      }
+      {
+        const nn::ProfileScope prof("matmul xq backward");
+        nn::matmul_backward(g.dsmall, G + o.xq_w, at(G, o.xq_b), dxq, k.ln_x, P + o.xq_w, B, T, C,
+                            C);
+      }
+      {
+        const nn::ProfileScope prof("matmul xkv backward");
+        nn::matmul_backward(g.dmemory, G + o.xkv_w, at(G, o.xkv_b), g.dxkv, call.memory,
+                            P + o.xkv_w, B, S, C, 2 * C);
+      }
+      {
+        const nn::ProfileScope prof("layernorm backward");
+        nn::layernorm_backward(g.dresidual, G + o.ln_x_w, at(G, o.ln_x_b), g.dsmall, k.res_2,
+                               k.ln_x_mean, k.ln_x_rstd, P + o.ln_x_w, B, T, C);
+      }
     }
 
     const Real* dattn = undrop(g.dresidual, BT * C, site(call.decoder, l, 0));
-    zero(g.dsmall, BT * C);
-    nn::matmul_backward(g.dsmall, G + o.attn_proj_w, at(G, o.attn_proj_b), dattn, k.atty,
-                        P + o.attn_proj_w, B, T, C, C);
-    zero(g.dqkv, BT * 3 * C);
+    {
+      const nn::ProfileScope prof("zero gradient buffers");
+      zero(g.dsmall, BT * C);
+    }
+    {
+      const nn::ProfileScope prof("matmul attn_proj backward");
+      nn::matmul_backward(g.dsmall, G + o.attn_proj_w, at(G, o.attn_proj_b), dattn, k.atty,
+                          P + o.attn_proj_w, B, T, C, C);
+    }
+    {
+      const nn::ProfileScope prof("zero gradient buffers");
+      zero(g.dqkv, BT * 3 * C);
+    }
     nn::AttentionBias<Real> bias = call.bias;
     slopes.of(l, P, &bias.slopes_left, &bias.slopes_right);
     Real *dleft = nullptr, *dright = nullptr;
     slopes.grads_of(l, G, &dleft, &dright);
     if (o.rel != kAbsent) bias.rel.params = P + o.rel, bias.drel = G + o.rel;
-    nn::self_attention_backward(g.dqkv, dleft, dright, g.scratch, g.dsmall, k.qkv, k.atty,
-                                k.att_lse, bias, B, T, C, H);
-    zero(g.dsmall, BT * C);
-    nn::matmul_backward(g.dsmall, G + o.c_attn_w, at(G, o.c_attn_b), g.dqkv, k.ln_1, P + o.c_attn_w,
-                        B, T, C, 3 * C);
-    nn::layernorm_backward(g.dresidual, G + o.ln_1_w, at(G, o.ln_1_b), g.dsmall, residual,
-                           k.ln_1_mean, k.ln_1_rstd, P + o.ln_1_w, B, T, C);
+    {
+      const nn::ProfileScope prof("attention backward");
+      nn::self_attention_backward(g.dqkv, dleft, dright, g.scratch, g.dsmall, k.qkv, k.atty,
+                                  k.att_lse, bias, B, T, C, H);
+    }
+    {
+      const nn::ProfileScope prof("zero gradient buffers");
+      zero(g.dsmall, BT * C);
+    }
+    {
+      const nn::ProfileScope prof("matmul c_attn backward");
+      nn::matmul_backward(g.dsmall, G + o.c_attn_w, at(G, o.c_attn_b), g.dqkv, k.ln_1,
+                          P + o.c_attn_w, B, T, C, 3 * C);
+    }
+    {
+      const nn::ProfileScope prof("layernorm backward");
+      nn::layernorm_backward(g.dresidual, G + o.ln_1_w, at(G, o.ln_1_b), g.dsmall, residual,
+                             k.ln_1_mean, k.ln_1_rstd, P + o.ln_1_w, B, T, C);
+    }
   }
   const Real* demb = undrop(g.dresidual, BT * C, site(call.decoder, -1, 0));
-  nn::encoder_backward(G + so.wte, at(G, so.wpe), demb, call.idx, B, T, C, call.V);
+  {
+    const nn::ProfileScope prof("embedding backward");
+    nn::encoder_backward(G + so.wte, at(G, so.wpe), demb, call.idx, B, T, C, call.V);
+  }
   slopes.end_backward(G);
 }
 

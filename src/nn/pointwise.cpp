@@ -1,20 +1,42 @@
-// GELU and the residual add (see pointwise.h).
+// GELU and the residual add (see pointwise.h). float runs the vectorised kernels of
+// pointwise_isa.h (their error bounds are there); double runs libm, the reference they are
+// tested against.
 #include "nn/pointwise.h"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
+#include <type_traits>
+
+#include "nn/pointwise_isa.h"
 
 namespace slope::nn {
 
 namespace {
 constexpr double kInvSqrt2 = 1.0 / std::numbers::sqrt2;                         // 1/√2
 constexpr double kInvSqrt2Pi = std::numbers::inv_sqrtpi / std::numbers::sqrt2;  // 1/√(2π)
+
+// Elements per task of the vectorised float kernels (a multiple of every vector width, so
+// only the last block has a tail).
+constexpr int64_t kBlock = 1 << 12;
+
+// f(i0, n) over [0, N) in blocks of kBlock, spread over the OpenMP threads.
+template <class F>
+void parallel_blocks(int64_t N, F&& f) {
+  const int64_t nblocks = (N + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t b = 0; b < nblocks; ++b) f(b * kBlock, std::min(kBlock, N - b * kBlock));
+}
 }  // namespace
 
 template <class Real>
 void gelu_forward(Real* out, const Real* inp, int64_t N) {
   check_sizes("gelu", {{"N", N}});
   check_given("gelu", {{"out", out}, {"inp", inp}});
+  if constexpr (std::is_same_v<Real, float>) {
+    const auto k = isa::kernels();
+    return parallel_blocks(N, [&](int64_t i, int64_t n) { k.gelu_forward(out + i, inp + i, n); });
+  }
   const Real r = static_cast<Real>(kInvSqrt2);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) {
@@ -27,6 +49,11 @@ template <class Real>
 void gelu_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
   check_sizes("gelu backward", {{"N", N}});
   check_given("gelu backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+  if constexpr (std::is_same_v<Real, float>) {
+    const auto k = isa::kernels();
+    return parallel_blocks(
+        N, [&](int64_t i, int64_t n) { k.gelu_backward(dinp + i, dout + i, inp + i, n); });
+  }
   const Real r = static_cast<Real>(kInvSqrt2), pdf = static_cast<Real>(kInvSqrt2Pi);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) {
@@ -45,6 +72,11 @@ template <class Real>
 void gelu_tanh_forward(Real* out, const Real* inp, int64_t N) {
   check_sizes("gelu_tanh", {{"N", N}});
   check_given("gelu_tanh", {{"out", out}, {"inp", inp}});
+  if constexpr (std::is_same_v<Real, float>) {
+    const auto k = isa::kernels();
+    return parallel_blocks(N,
+                           [&](int64_t i, int64_t n) { k.gelu_tanh_forward(out + i, inp + i, n); });
+  }
   const Real s = static_cast<Real>(kSqrt2OverPi), c = static_cast<Real>(kGeluCubic);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) {
@@ -57,6 +89,11 @@ template <class Real>
 void gelu_tanh_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
   check_sizes("gelu_tanh backward", {{"N", N}});
   check_given("gelu_tanh backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+  if constexpr (std::is_same_v<Real, float>) {
+    const auto k = isa::kernels();
+    return parallel_blocks(
+        N, [&](int64_t i, int64_t n) { k.gelu_tanh_backward(dinp + i, dout + i, inp + i, n); });
+  }
   const Real s = static_cast<Real>(kSqrt2OverPi), c = static_cast<Real>(kGeluCubic);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) {

@@ -1,0 +1,188 @@
+// The float element-wise kernels (nn/pointwise_isa.h) of every instruction set this processor
+// runs, against float64 on dense grids, within the bounds the header derives; every length up
+// to a few vectors, so the padded tails take the same arithmetic as the body.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <limits>
+#include <numbers>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "nn/pointwise_isa.h"
+
+namespace slope::nn::testing {
+namespace {
+
+constexpr double kU = 0x1p-24;  // float32 unit roundoff
+constexpr double kInf = std::numeric_limits<double>::infinity();
+
+std::vector<cpu::Isa> supported_isas() {
+  std::vector<cpu::Isa> out;
+  for (cpu::Isa isa : {cpu::Isa::kGeneric, cpu::Isa::kAvx2, cpu::Isa::kAvx512})
+    if (cpu::isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+double phi_cdf(double x) { return 0.5 * std::erfc(-x / std::numbers::sqrt2); }
+double phi_pdf(double x) { return std::exp(-0.5 * x * x) / std::sqrt(2.0 * std::numbers::pi); }
+
+// Dense in [−12, 12] (every 2⁻¹⁰), the far tails, tiny values and the special ones.
+std::vector<float> gelu_arguments() {
+  std::vector<float> x;
+  for (int i = -12 * 1024; i <= 12 * 1024; ++i) x.push_back(static_cast<float>(i) / 1024.0f);
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<float> u(-8.0f, 8.0f);
+  for (int i = 0; i < 100000; ++i) x.push_back(u(rng));
+  for (float v :
+       {1e-30f, -1e-30f, 1e-40f, 0.0f, -0.0f, 20.0f, -20.0f, 1e10f, -1e10f, 3e38f, -3e38f})
+    x.push_back(v);
+  return x;
+}
+
+TEST(PointwiseKernels, GeluWithinItsBound) {
+  const std::vector<float> x = gelu_arguments();
+  const int64_t n = static_cast<int64_t>(x.size());
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    const isa::Kernels k = isa::kernels(which);
+    std::vector<float> y(x.size()), g(x.size(), 0.0f), one(x.size(), 1.0f);
+    k.gelu_forward(y.data(), x.data(), n);
+    k.gelu_backward(g.data(), one.data(), x.data(), n);
+    double worst_y = 0.0, worst_g = 0.0;  // in units of each bound
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double xi = x[i], ref = xi * phi_cdf(xi), dref = phi_cdf(xi) + xi * phi_pdf(xi);
+      // |Δgelu| ≤ |x|·kGeluPhiError + u·|gelu| (the last product's rounding).
+      const double by = std::abs(xi) * isa::kGeluPhiError + kU * std::abs(ref);
+      // |Δgelu'| ≤ kGeluPhiError + |x|·φ(x)·(8u + 3u·x²) + u·|gelu'|: Φ's error, then x·φ's:
+      // vexp's 4u, the rounding of −x²/2 carried into exp (≤ 2.5u·x²/2... rounded up to 3u·x²),
+      // the constant and two products; then the sum's rounding.
+      const double bg = isa::kGeluPhiError +
+                        std::abs(xi) * phi_pdf(xi) * (8.0 * kU + 3.0 * kU * xi * xi) +
+                        kU * std::abs(dref);
+      const double ey = std::abs(y[i] - ref), eg = std::abs(g[i] - dref);
+      ASSERT_LE(ey, by) << "gelu(" << xi << ") = " << y[i] << ", float64 " << ref;
+      ASSERT_LE(eg, bg) << "gelu'(" << xi << ") = " << g[i] << ", float64 " << dref;
+      if (by > 0) worst_y = std::max(worst_y, ey / by);
+      worst_g = std::max(worst_g, eg / bg);
+    }
+    std::printf("[%s] gelu: worst error %.3f of the bound, gradient %.3f\n", cpu::isa_name(which),
+                worst_y, worst_g);
+    // Special values: gelu(+∞) = +∞, gelu(−∞) is NaN as libm's ½·x·(1 + erf) (−∞·0), NaN stays.
+    const float sv[3] = {std::numeric_limits<float>::infinity(),
+                         -std::numeric_limits<float>::infinity(),
+                         std::numeric_limits<float>::quiet_NaN()};
+    float sy[3];
+    k.gelu_forward(sy, sv, 3);
+    EXPECT_EQ(sy[0], std::numeric_limits<float>::infinity());
+    EXPECT_TRUE(std::isnan(sy[1]));
+    EXPECT_TRUE(std::isnan(sy[2]));
+  }
+}
+
+TEST(PointwiseKernels, GeluTanhWithinItsBound) {
+  const std::vector<float> x = gelu_arguments();
+  const int64_t n = static_cast<int64_t>(x.size());
+  constexpr double s = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    const isa::Kernels k = isa::kernels(which);
+    std::vector<float> y(x.size()), g(x.size(), 0.0f), one(x.size(), 1.0f);
+    k.gelu_tanh_forward(y.data(), x.data(), n);
+    k.gelu_tanh_backward(g.data(), one.data(), x.data(), n);
+    for (size_t i = 0; i < x.size(); ++i) {
+      const double xi = x[i];
+      if (std::abs(xi) > 1e12) continue;  // x³ overflows float: the float64 form does not
+      const double yy = s * (xi + c * xi * xi * xi), t = std::tanh(yy);
+      const double sech2 = 1.0 / (std::cosh(yy) * std::cosh(yy)), dy = s * (1 + 3 * c * xi * xi);
+      const double ref = 0.5 * xi * (1 + t), dref = 0.5 * (1 + t) + 0.5 * xi * sech2 * dy;
+      // y = s·(x + c·x³) carries ≤ 5u relative (4 roundings, no cancellation: x and c·x³ share
+      // their sign); tanh moves by sech²(y)·|y|·5u ≤ 2.25u, and vtanh's own ≤ 6u·|t|: so
+      // |Δ(1 + t)| ≤ 9u and |Δgelu| ≤ ½|x|·9u + 2u·|gelu| (the two products).
+      const double by = 0.5 * std::abs(xi) * 9.0 * kU + 2.0 * kU * std::abs(ref);
+      // Gradient: ½·Δ(1 + t) ≤ 4.5u; the second term ½·x·sech²·dy has sech²'s 8u, its
+      // argument's error through d sech²/dy = −2·sech²·t (≤ 2·5u·|y| relative), dy's 4u and 3
+      // products: ≤ (15 + 10·|y|)u relative; then the sum's u.
+      const double bg = 4.5 * kU +
+                        std::abs(0.5 * xi * sech2 * dy) * (15.0 + 10.0 * std::abs(yy)) * kU +
+                        kU * std::abs(dref);
+      ASSERT_LE(std::abs(y[i] - ref), by) << "gelu_tanh(" << xi << ")";
+      ASSERT_LE(std::abs(g[i] - dref), bg) << "gelu_tanh'(" << xi << ")";
+    }
+  }
+}
+
+TEST(PointwiseKernels, TailsTakeTheBodysArithmetic) {
+  // Every length 1..67 from every offset: element i's result may not depend on where it sits.
+  std::mt19937_64 rng(3);
+  std::uniform_real_distribution<float> u(-6.0f, 6.0f);
+  std::vector<float> x(200);
+  for (float& v : x) v = u(rng);
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    const isa::Kernels k = isa::kernels(which);
+    std::vector<float> whole(x.size()), gwhole(x.size(), 0.5f), dout(x.size(), 1.5f);
+    k.gelu_forward(whole.data(), x.data(), 200);
+    k.gelu_backward(gwhole.data(), dout.data(), x.data(), 200);
+    for (int64_t off = 0; off < 17; ++off)
+      for (int64_t len = 1; len <= 67; ++len) {
+        std::vector<float> part(static_cast<size_t>(len) + 2, -7.0f), gpart(part.size(), 0.5f);
+        k.gelu_forward(part.data() + 1, x.data() + off, len);
+        k.gelu_backward(gpart.data() + 1, dout.data(), x.data() + off, len);
+        ASSERT_EQ(part.front(), -7.0f);  // nothing written outside the range
+        ASSERT_EQ(part.back(), -7.0f);
+        ASSERT_EQ(gpart.back(), 0.5f);
+        for (int64_t i = 0; i < len; ++i) {
+          ASSERT_EQ(part[static_cast<size_t>(i + 1)], whole[static_cast<size_t>(off + i)]);
+          ASSERT_EQ(gpart[static_cast<size_t>(i + 1)], gwhole[static_cast<size_t>(off + i)]);
+        }
+      }
+  }
+}
+
+TEST(PointwiseKernels, SoftmaxExpsWithinTheirBound) {
+  std::mt19937_64 rng(7);
+  std::normal_distribution<float> z(0.0f, 4.0f);
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    const isa::Kernels k = isa::kernels(which);
+    for (int64_t n : {1, 2, 3, 7, 15, 16, 17, 31, 33, 65, 100, 257, 1000}) {
+      std::vector<float> row(static_cast<size_t>(n));
+      for (float& v : row) v = z(rng);
+      if (n > 3) row[2] = -std::numeric_limits<float>::infinity();  // a masked logit: exp = 0
+      double mx = -kInf;
+      for (float v : row) mx = std::max(mx, static_cast<double>(v));
+      ASSERT_EQ(k.max_of(row.data(), n), static_cast<float>(mx)) << n;
+      double sum = 0.0;
+      for (float v : row) sum += std::exp(static_cast<double>(v) - mx);
+      // Each exp ≤ 4u relative (vexp's 2 ulp; z − shift is exact here, Sterbenz, or carries
+      // u·|z − shift| ≤ u·30 into exp's argument for the entries far below the max, whose
+      // exps are < e⁻²⁰: negligible against the max's term 1), the sum ≤ n·u of the total.
+      const double s = k.exp_sum(row.data(), n, static_cast<float>(mx));
+      EXPECT_LE(std::abs(s - sum), (4.0 + static_cast<double>(n) + 1.0) * kU * sum) << n;
+      std::vector<float> dz(row.size(), 0.25f);
+      const float lse = static_cast<float>(mx + std::log(sum)), g = 0.5f;
+      k.add_scaled_exp(dz.data(), row.data(), n, lse, g);
+      for (size_t i = 0; i < row.size(); ++i) {
+        const double ref = 0.25 + g * std::exp(static_cast<double>(row[i]) - lse);
+        // exp's 4u plus the rounding of z − lse (≤ u·|z − lse|, carried by exp), then 2 roundings.
+        const double arg = std::abs(static_cast<double>(row[i]) - lse);
+        const double bound = (ref - 0.25) * (4.0 + arg + 2.0) * kU + kU * ref;
+        ASSERT_LE(std::abs(dz[i] - ref), std::isfinite(arg) ? bound : 0.0) << n << " " << i;
+      }
+    }
+    // A NaN anywhere in the row makes the max NaN (vexp would turn it into a tiny value).
+    for (int64_t n : {1, 5, 16, 40}) {
+      for (int64_t at = 0; at < n; ++at) {
+        std::vector<float> row(static_cast<size_t>(n), 1.0f);
+        row[static_cast<size_t>(at)] = std::numeric_limits<float>::quiet_NaN();
+        ASSERT_TRUE(std::isnan(k.max_of(row.data(), n))) << n << " " << at;
+      }
+    }
+  }
+}
+
+}  // namespace
+}  // namespace slope::nn::testing
