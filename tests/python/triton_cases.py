@@ -613,7 +613,21 @@ def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True
                               softcap=softcap, window=window)
     else:
         got = run(q, k, v, dout, bias)
+    want, bounds = rel_reference(bias, flat64, q, k, v, dout, causal=causal, softcap=softcap,
+                                 window=window, bias_err=bias_err)
+    for name, g in zip(("out", "lse", "dq", "dk", "dv", "dparams"), got):
+        assert_within(f"{kind} {name}", g, want[name], bounds[name])
+    if len(got) > 2:
+        assert np.abs(want["dparams"]).max() > 0 and got[5].abs().max() > 0  # not empty
+    return got
 
+
+def rel_reference(bias, flat64, q, k, v, dout, *, causal, softcap=0.0, window=(-1, -1),
+                  bias_err=0.0):
+    """check_relative's float64 results and bounds (numpy dicts) of one (B, H, Tq, D) problem,
+    queries at the end of the keys."""
+    B, H, Tq, D = q.shape
+    Hkv, Tk = k.shape[1], k.shape[2]
     scale = float(np.float32(1 / math.sqrt(D)))
     x64 = [t.double().requires_grad_() for t in (q, k, v)]
     p64 = flat64.clone().requires_grad_()
@@ -664,11 +678,8 @@ def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True
         }
     want = {"out": o64, "lse": lse64, "dq": x64[0].grad, "dk": x64[1].grad,
             "dv": x64[2].grad, "dparams": p64.grad}
-    for name, g in zip(("out", "lse", "dq", "dk", "dv", "dparams"), got):
-        assert_within(f"{kind} {name}", g, want[name].detach().numpy(), bounds[name].numpy())
-    if len(got) > 2:
-        assert p64.grad.abs().max() > 0 and got[5].abs().max() > 0  # not an empty comparison
-    return got
+    return ({n: t.detach().numpy() for n, t in want.items()},
+            {n: t.numpy() for n, t in bounds.items()})
 
 
 def run_rel_kernels(st, q, k, v, dout, params, rel_ints, causal, softcap=0.0, window=(-1, -1)):
@@ -706,6 +717,42 @@ def relative_t5_bidirectional_gqa(st):
 def relative_t5_causal_tq_gt_tk(st):
     """T5's causal buckets; lower-right with Tq > Tk: the first rows see no key."""
     check_relative(st, "t5", Tq=40, Tk=21, causal=True, bidirectional=False)
+
+
+@case
+def relative_packed_documents(st):
+    """Packed documents (layout thd, cu_seqlens): two documents of 19 and 30 tokens, each
+    starting mid-tile, causal T5 buckets. Each document's rows against its own float64
+    reference (the same bounds); the parameters' gradient against the sum of the documents'
+    (and of their bounds)."""
+    H, D, lens = 3, 16, [19, 30]
+    bias = rel_bias_module("t5", H, bidirectional=False)
+    flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
+    total = sum(lens)
+    q, k, v, dout = (randn(total, H, D, seed=s) for s in (21, 22, 23, 24))
+    cu = torch.tensor([0, lens[0], total], dtype=torch.int32).to(st.device)
+    ints = [1, 0, -1, -1, max(lens), max(lens)]
+    floats = [float(np.float32(1 / math.sqrt(D))), 0.0, 0.0, 2.0**-24]
+    dev = st.device
+    args = (q.to(dev), k.to(dev), v.to(dev), None, None, None, None, cu, cu, None, "thd", ints,
+            floats)
+    rel = (flat64.float().to(dev), bias.rel_ints())
+    out, lse = tri.attention_forward(*args, *rel, **st.blocks)
+    dq, dk, dv, dp, _ = tri.attention_backward(dout.to(dev), *args[:3], out, lse, *args[3:],
+                                               True, *rel, **st.blocks)
+    got = {"out": out.cpu(), "lse": lse.cpu().T, "dq": dq.cpu(), "dk": dk.cpu(), "dv": dv.cpu()}
+    dp_want, dp_bound, start = 0.0, 0.0, 0
+    for n in lens:
+        doc = [t[start:start + n].transpose(0, 1)[None] for t in (q, k, v, dout)]  # (1, H, n, D)
+        want, bounds = rel_reference(bias, flat64, *doc, causal=True)
+        for name in ("out", "lse", "dq", "dk", "dv"):
+            g = got[name][start:start + n]
+            g = g.T[None] if name == "lse" else g.transpose(0, 1)[None]
+            assert_within(f"doc at {start} {name}", g, want[name], bounds[name])
+        dp_want, dp_bound = dp_want + want["dparams"], dp_bound + bounds["dparams"]
+        start += n
+    assert_within("dparams", dp.cpu(), dp_want, dp_bound)
+    assert np.abs(dp_want).max() > 0
 
 
 @case
