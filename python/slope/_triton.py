@@ -240,9 +240,10 @@ def _dropout_words(rng, p, device):
 # the same float64 table (dense ops only: T5's bucket lookup is a one-hot product and FIRE's
 # MLP is evaluated at each distance's two grid nodes, so no scatter-add, deterministic).
 # FIRE rows at or past L divide by ψ(p_i) instead of ψ(L): the bias then depends on the row,
-# not only on d. The forward then evaluates the CPU kernels' interpolant in the tile (mode 2:
+# not only on d. The kernels then evaluate the CPU kernels' interpolant in the tile (mode 2:
 # ψ by |d|, 1/ψ(max(L, p)) by position, the grid F and its differences dF, each rounded once
-# from float64); the backward refuses such calls (ValueError; the CPU kernels take them).
+# from float64), and the dq kernel forms the parameters' gradient from each score
+# (attention_bwd_dq_kernel's doc), per-program partial sums reduced here in float64.
 
 
 @dataclass
@@ -354,13 +355,21 @@ def _fire_past_L_tables(rel_params, rel_ints, params, live, H, lo, hi, device) -
     nodes = torch.arange(N + 1, dtype=torch.float64, device=device) / N
     F = (torch.relu(nodes[:, None] * w1 + b1) @ w2.T + b2).T  # (H, N + 1)
     dF = torch.cat([F[:, 1:] - F[:, :-1], torch.zeros_like(F[:, :1])], 1)
-    parts = [psi, rinv, F.reshape(-1), dF.reshape(-1)]
+    # The backward's factors (relative_bias.h's add_grad): ∂ψ/∂c = d/(c·d + 1) by distance;
+    # ψ_c(m) = m/(c·m + 1) and whether m = L by position; the MLP's w1, b1, w2; c/(c·L + 1).
+    m = torch.maximum(L, pos)
+    parts = [psi, rinv, F.reshape(-1), dF.reshape(-1), d / (c * d + 1.0), m / (c * m + 1.0),
+             (L > pos).double(), w1, b1, w2.reshape(-1), (c / (c * L + 1.0)).reshape(1)]
     table = torch.cat(parts).float().contiguous()
     if not bool(torch.isfinite(table).all()):
         _bad("the relative bias overflows float32 at the call's distances: check its parameters")
-    o_rinv, o_F = len(psi), len(psi) + len(rinv)
-    info = torch.tensor([o_rinv, len(rinv), o_F, o_F + F.numel(), N], dtype=torch.int32,
-                        device=device)
+    at = [0]
+    for t in parts:
+        at.append(at[-1] + t.numel())
+    # RelInfo: offsets of 1/ψ_m, its length, F, dF, N, ψ_c(d), ψ_c(m), [m = L], w1, b1, w2,
+    # c/(c·L + 1), K.
+    info = torch.tensor([at[1], len(rinv), at[2], at[3], N, at[4], at[5], at[6], at[7], at[8],
+                         at[9], at[10], K], dtype=torch.int32, device=device)
     return _RelTable(kind=4, ints=list(rel_ints), params=params, lo=pos_lo, width=len(psi),
                      table=table, mode=2, info=info)
 
@@ -489,10 +498,6 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
               cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n, rel_params,
               rel_ints)
-    if p.rel is not None and p.rel.mode == 2:
-        _bad("FIRE's backward on the GPU (Triton) needs every query position below L (there "
-             "the bias is a function of the distance); with rows at or past L only the forward "
-             "runs on the GPU: train with L above the longest position, or use the CPU kernels")
     kn = p.key_norms()
     lse = lse.contiguous()
     do4 = _view4(dout, layout)
@@ -518,14 +523,27 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     # BLOCK_M + BLOCK_N − 1 diagonals cannot overlap.
     n_diag = p.block_m + p.block_n - 1
     classes = triton.cdiv(n_diag, p.block_n)
-    rel_parts = torch.zeros((p.nB, p.H, n_m, classes, p.rel.width) if want_rel else (1,),
-                            dtype=torch.float32, device=q.device)
+    fire_k = p.rel.ints[4] if p.rel is not None and p.rel.mode == 2 else 0
+    if want_rel and fire_k:  # FIRE past L: per program [w2_h (K), w1 (K), b1 (K), b2, c, L]
+        rel_parts = torch.zeros((p.nB, p.H, n_m, 3 * fire_k + 3), dtype=torch.float64,
+                                device=q.device)
+    else:
+        rel_parts = torch.zeros((p.nB, p.H, n_m, classes, p.rel.width) if want_rel else (1,),
+                                dtype=torch.float32, device=q.device)
     kern.attention_bwd_dq_kernel[(n_m, p.nB * p.H)](
         p.q4, p.k4, p.v4, do4, lse, delta, dq4, p.slopes_l, p.slopes_r, qn, kn, p.geo, p.mask,
         p.rng, *p.rel_tab(), parts[0], parts[1], rel_parts,
         *p.strides(p.q4, p.k4, p.v4, do4, dq4), *tail, n_m, classes,
         SLOPE_GRADS=want_any and p.has_alibi, REL_GRADS=want_rel,
+        FIRE_BLOCK_K=triton.next_power_of_2(max(fire_k, 4)),  # b2, c, L share a 4-vector
         BLOCK_E=triton.next_power_of_2(n_diag), **flags)
+    if want_rel and fire_k:
+        g = rel_parts.sum(dim=(0, 2))  # (H, 3K + 3), over the batch and query blocks, in order
+        K = fire_k
+        flat = torch.cat([g[:, K:2 * K].sum(0), g[:, 2 * K:3 * K].sum(0), g[:, :K].reshape(-1),
+                          g[:, 3 * K], g[:, 3 * K + 1].sum().reshape(1),
+                          g[:, 3 * K + 2].sum().reshape(1)])
+        return dq, dk, dv, flat.float().reshape(rel_params.shape), empty()
     if want_rel:
         hist = rel_parts.double().sum(dim=(0, 2, 3))  # (H, width), in a fixed order
         return dq, dk, dv, _rel_param_grads(p.rel, hist, p.H).reshape(rel_params.shape), empty()

@@ -146,7 +146,7 @@ def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, wi
     attend), 2 additive. REL: a learned relative bias. REL = 1 (Kerple, T5, FIRE below L): read
     from head h's row of RelTab (H, rel_w) fp32 at signed distance p_i − j − rel_lo (one gather
     per score; lanes outside the table, which are masked, read its edge). REL = 2 (FIRE with
-    rows at or past L; forward only): the CPU kernels' interpolant (cpu_rel_bias.h's
+    rows at or past L): the CPU kernels' interpolant (cpu_rel_bias.h's
     fire_bias), from RelTab = [ψ(|d|) (rel_w), 1/ψ(max(L, p)) by p − rel_lo, F (H, N + 1),
     dF (H, N + 1)] and RelInfo = [offset of 1/ψ_m, its length, offset of F, of dF, N]:
     x = min(ψ·(1/ψ_m), 1)·N, n = min(⌊x⌋, N − 1), F_n + (x − n)·dF_n, two gathers."""
@@ -483,7 +483,7 @@ def attention_bwd_dq_kernel(
         MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
         SLOPE_GRADS: tl.constexpr, REL_GRADS: tl.constexpr, DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-        BLOCK_DV: tl.constexpr, BLOCK_E: tl.constexpr):
+        BLOCK_DV: tl.constexpr, BLOCK_E: tl.constexpr, FIRE_BLOCK_K: tl.constexpr):
     """dq of one query block of (b, h), and with SLOPE_GRADS its rows' slope gradients, one
     float64 partial sum per program at SlopeGrad*[(b·H + h)·n_m_blocks + pid_m].
 
@@ -498,7 +498,15 @@ def attention_bwd_dq_kernel(
     diagonals (one gather of the tile into (row, diagonal), then a column sum; fp32) and
     stored, not added, at RelGrad[b, h, pid_m, n mod rel_classes, distance − rel_lo]: tiles
     n and n + rel_classes of one program cover disjoint distances, so no entry is written twice
-    and nothing is read back. slope._triton sums the buffer in float64 in a fixed order."""
+    and nothing is read back. slope._triton sums the buffer in float64 in a fixed order.
+
+    With REL_GRADS and REL = 2 (FIRE with rows at or past L: the bias depends on the row), the
+    gradient of FIRE's parameters straight from each score (relative_bias.h's add_grad, with
+    the forward's cell n and fraction t): the grid's weights (1 − t, t) through the MLP at the
+    nodes n/N, (n + 1)/N for w2_h, w1, b1 (a loop over the K hidden units, tile sums), Σ dS for
+    b2_h, and ∂bias/∂u = N·dF_n times ∂u/∂c, ∂u/∂L where u is not clamped. Tile sums in fp32,
+    added to float64 accumulators, stored once per program at RelGrad[b, h, pid_m] as
+    [w2_h (K), w1 (K), b1 (K), b2_h, c, L]."""
     pid_m = tl.program_id(0)
     b = tl.program_id(1) // H
     h = tl.program_id(1) % H
@@ -545,6 +553,11 @@ def attention_bwd_dq_kernel(
             cap_bound = softcap * (1.0 + 1e-5)
 
     dq = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)
+    kk_k = tl.arange(0, FIRE_BLOCK_K)
+    acc_w2 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)
+    acc_w1 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)
+    acc_b1 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)
+    acc_b2 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)  # b2, c, L at entries 0, 1, 2
     row_e = tl.zeros([BLOCK_M], dtype=tl.float64)  # Σ P·dP
     row_s = tl.zeros([BLOCK_M], dtype=tl.float64)  # Σ P
     row_al = tl.zeros([BLOCK_M], dtype=tl.float64)  # Σ_{j<p} dS·(j − p)
@@ -578,7 +591,50 @@ def attention_bwd_dq_kernel(
                 keep = dropout_keep(i_m, j_n, b * H + h, Rng)
                 dp = tl.where(keep, dp * drop_scale, 0.0)
             ds = p * (dp - delta[:, None])
-            if REL_GRADS:
+            if REL_GRADS and REL == 2:
+                n_grid = tl.load(RelInfo + 4)
+                n_f = n_grid.to(tl.float32)
+                adc = tl.minimum(tl.abs(pos_m[:, None] - j_n[None, :]), rel_w - 1)
+                psi = tl.load(RelTab + adc)
+                prow = tl.minimum(tl.maximum(pos_m - rel_lo, 0), tl.load(RelInfo + 1) - 1)
+                rinv = tl.load(RelTab + tl.load(RelInfo + 0) + prow)
+                raw = psi * rinv[:, None]
+                x = tl.minimum(raw, 1.0) * n_f
+                cell = tl.minimum(x.to(tl.int32), n_grid - 1)
+                frac = x - cell.to(tl.float32)
+                dfn = tl.load(RelTab + tl.load(RelInfo + 3) + h.to(tl.int64) * (n_grid + 1)
+                              + cell)
+                psic_d = tl.load(RelTab + tl.load(RelInfo + 5) + adc)
+                psic_m = tl.load(RelTab + tl.load(RelInfo + 6) + prow)
+                m_is_l = tl.load(RelTab + tl.load(RelInfo + 7) + prow)
+                c_l = tl.load(RelTab + tl.load(RelInfo + 11))  # c/(c·L + 1)
+                g_u = tl.where(raw <= 1.0, ds * (n_f * dfn), 0.0)  # ∂/∂u where not clamped
+                du_dc = psic_d * rinv[:, None] - psi * (psic_m * rinv * rinv)[:, None]
+                du_dl = -psi * (m_is_l * c_l * rinv * rinv)[:, None]
+                acc_b2 += tl.where(kk_k == 0, tl.sum(ds), 0.0).to(tl.float64)
+                acc_b2 += tl.where(kk_k == 1, tl.sum(g_u * du_dc), 0.0).to(tl.float64)
+                acc_b2 += tl.where(kk_k == 2, tl.sum(g_u * du_dl), 0.0).to(tl.float64)
+                node0 = cell.to(tl.float32) / n_f
+                node1 = (cell + 1).to(tl.float32) / n_f
+                wt0 = (1.0 - frac) * ds
+                wt1 = frac * ds
+                n_hidden = tl.load(RelInfo + 12)
+                for kk in range(0, n_hidden):
+                    a = tl.load(RelTab + tl.load(RelInfo + 8) + kk)
+                    bb = tl.load(RelTab + tl.load(RelInfo + 9) + kk)
+                    w2hk = tl.load(RelTab + tl.load(RelInfo + 10) + h * n_hidden + kk)
+                    pre0 = a * node0 + bb
+                    pre1 = a * node1 + bb
+                    on0 = pre0 > 0.0
+                    on1 = pre1 > 0.0
+                    g_w2 = tl.sum(tl.where(on0, wt0 * pre0, 0.0) + tl.where(on1, wt1 * pre1, 0.0))
+                    s_b1 = tl.sum(tl.where(on0, wt0, 0.0) + tl.where(on1, wt1, 0.0))
+                    s_w1 = tl.sum(tl.where(on0, wt0 * node0, 0.0)
+                                  + tl.where(on1, wt1 * node1, 0.0))
+                    acc_w2 += tl.where(kk_k == kk, g_w2, 0.0).to(tl.float64)
+                    acc_b1 += tl.where(kk_k == kk, w2hk * s_b1, 0.0).to(tl.float64)
+                    acc_w1 += tl.where(kk_k == kk, w2hk * s_w1, 0.0).to(tl.float64)
+            if REL_GRADS and REL == 1:
                 e = tl.arange(0, BLOCK_E)  # diagonal e: i_local − j_local = e − (BLOCK_N − 1)
                 col = tl.arange(0, BLOCK_M)[:, None] - e[None, :] + (BLOCK_N - 1)  # its j_local
                 on_tile = (col >= 0) & (col < BLOCK_N)
@@ -604,6 +660,14 @@ def attention_bwd_dq_kernel(
     dq = dq * scale
     tl.store(DQ + b64 * sdq_b + h.to(tl.int64) * sdq_h + q_rows[:, None] * sdq_t + d[None, :],
              round_to(dq, DQ.dtype.element_ty), mask=row_ok_m[:, None] & (d < D)[None, :])
+    if REL_GRADS and REL == 2:
+        n_hidden = tl.load(RelInfo + 12)
+        base = RelGrad + ((b * H + h).to(tl.int64) * n_m_blocks + pid_m) * (3 * n_hidden + 3)
+        live_k = kk_k < n_hidden
+        tl.store(base + kk_k, acc_w2, mask=live_k)
+        tl.store(base + n_hidden + kk_k, acc_w1, mask=live_k)
+        tl.store(base + 2 * n_hidden + kk_k, acc_b1, mask=live_k)
+        tl.store(base + 3 * n_hidden + kk_k, acc_b2, mask=kk_k < 3)
     if SLOPE_GRADS:
         alive = row_s > 0.0  # rows with no probability (masked, or all skipped) add nothing
         s_safe = tl.where(alive, row_s, 1.0)

@@ -7,8 +7,7 @@ with their parameters as ``nn.Parameter``s (docs/relative-biases.md for the form
 The kernels evaluate the bias per tile (never a T×T tensor) and return the gradients of q, k, v
 and of the bias's parameters (deterministic). Both run through slope.torch's operators
 (``torch.ops.slope.attention_forward`` / ``attention_backward``): the C++ kernels on CPU tensors,
-the Triton kernels on CUDA tensors (there FIRE's backward needs every query position below L;
-see docs/triton.md), under torch.compile(fullgraph=True) and torch.export alike.
+the Triton kernels on CUDA tensors (see docs/triton.md), under torch.compile(fullgraph=True) and torch.export alike.
 """
 
 import math as _math

@@ -234,8 +234,7 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     skip_tolerance: far-tile skipping bound (None: 2**-24; 0 disables).
     relative_bias: a learned relative bias, slope.relative_bias.RelativeBias (Kerple log/power,
         T5 buckets, FIRE; docs/relative-biases.md) made for H heads, instead of alibi_slopes;
-        its nn.Parameters get gradients. Positions as for ALiBi (``query_positions``). On CUDA
-        (Triton) FIRE's backward needs every query position below its L (docs/triton.md).
+        its nn.Parameters get gradients. Positions as for ALiBi (``query_positions``).
     Returns out (B, H, Tq, Dv) in q's dtype, or (out, lse) with lse (B, H, Tq) float32.
     Hostile numbers (every front door): a key or value a row cannot see (causal, a mask, key
     lengths, a window, another document) never changes that row, forward or backward, even if

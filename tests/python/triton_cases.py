@@ -583,7 +583,7 @@ def rel_materialised(bias, flat, Tq, Tk):
 
 def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True,
                    bidirectional=True, fire_L=40.5, softcap=0.0, window=(-1, -1), run=None,
-                   bias_err=0.0):
+                   bias_err=0.0, bias=None):
     """One relative-bias problem on the Triton kernels (queries at the end of the keys) against
     float64 autograd of the materialised bias: out, lse, dq, dk, dv and the bias parameters'
     gradient. Bound, first order in u with γ(n) = n·u, as dropout_gradients derives it: a score
@@ -603,7 +603,8 @@ def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True
     checked). bias_err: a bound on the kernel's bias error beyond its one rounding (FIRE's
     in-tile interpolant past L), added to every score's error."""
     Hkv = Hkv or H
-    bias = rel_bias_module(kind, H, bidirectional=bidirectional, fire_L=fire_L)
+    if bias is None:  # else a given RelativeBias (float64) for H heads
+        bias = rel_bias_module(kind, H, bidirectional=bidirectional, fire_L=fire_L)
     flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
     q, k, v = randn(B, H, Tq, D, seed=11), randn(B, Hkv, Tk, D, seed=12), randn(B, Hkv, Tk, D,
                                                                                 seed=13)
@@ -769,37 +770,36 @@ def relative_fire_causal(st):
 
 
 @case
-def relative_fire_past_L_forward(st):
-    """FIRE with rows at or past L (L = 20.5, positions up to 36): the forward evaluates the
-    interpolant in the tile from fp32 tables; the backward is refused with one ValueError.
+def relative_fire_past_L(st):
+    """FIRE with rows at or past L (L = 20.5, positions up to 36): the bias depends on the row,
+    and the kernels evaluate the interpolant in the tile from fp32 tables, forward and backward.
     The bias's error beyond rounding: x = min(ψ·(1/ψ_m), 1)·N takes three roundings of ψ,
     1/ψ_m and their product (N = 64 is exact), |δx| <= 3u·N, and the interpolant is continuous
     with slope N·dF_n in x/N, so |δb| <= 3u·N·max|dF| + the roundings of F_n, dF_n, t·dF_n
-    and the sum, <= 4u·(max|F| + max|dF|)."""
+    and the sum, <= 4u·(max|F| + max|dF|). The gradients of c and L use ∂bias/∂u = N·dF_n,
+    which jumps at cell edges: the bound holds while no score's x lies within δx of an edge
+    (x is then in the same cell in the kernel as in float64), which the case checks for its
+    data (nearest edge >= 10·3u·N away)."""
     bias = rel_bias_module("fire", 3, fire_L=20.5)
+    T, N = 37, bias.fire_grid
     with torch.no_grad():
-        K, N = bias.fire_hidden, bias.fire_grid
+        # c = 0.8 puts ψ(5)/ψ(30) = log 5/log 25 = 1/2 on an edge exactly: another c.
+        bias.c.fill_(0.77)
         nodes = torch.arange(N + 1, dtype=torch.float64) / N
         F = torch.relu(nodes[:, None] * bias.w1 + bias.b1) @ bias.w2.T + bias.b2
         dF = (F[1:] - F[:-1]).abs().max().item()
-        err = 2.0**-24 * (3 * N * dF + 4 * (F.abs().max().item() + dF))
-    rel = (bias.flat().detach(), bias.rel_ints())
-
-    def run(q, k, v, dout, _bias):
-        args = (q.to(st.device), k.to(st.device), v.to(st.device)) + (None,) * 7 + (
-            "bhtd", [1, 0, -1, -1, 0, 0], [float(np.float32(0.25)), 0.0, 0.0, 2.0**-24])
-        out, lse = tri.attention_forward(*args, rel[0].to(st.device), rel[1], **st.blocks)
-        try:
-            tri.attention_backward(dout.to(st.device), *args[:3], out, lse, *args[3:], True,
-                                   rel[0].to(st.device), rel[1], **st.blocks)
-        except ValueError as e:
-            assert "FIRE's backward on the GPU (Triton) needs every query position below L" in (
-                str(e)), str(e)
-        else:
-            raise AssertionError("FIRE's backward with positions past L was not refused")
-        return out.cpu(), lse.cpu()
-
-    check_relative(st, "fire", Tq=37, Tk=37, fire_L=20.5, run=run, bias_err=err)
+        u = 2.0**-24
+        err = u * (3 * N * dF + 4 * (F.abs().max().item() + dF))
+        pos = torch.arange(T, dtype=torch.float64)[:, None]
+        d = pos - torch.arange(T, dtype=torch.float64)[None, :]
+        m = torch.maximum(bias.L, pos)
+        x = torch.log(bias.c * d.clamp(min=0) + 1) / torch.log(bias.c * m + 1) * N
+        # Scores that may sit on an edge without harm: d = 0 (x = 0 exactly in both) and
+        # d = m (u = ψ(m)/ψ(m) = 1 for every c and L: ∂u/∂c = ∂u/∂L = 0 on either side).
+        free = (d < 0) | (d == 0) | (d == m)
+        edge = (x - x.round()).abs()[~free].min().item()
+        assert edge > 10 * 3 * u * N, f"a score's x lies {edge:.2e} from a cell edge"
+    check_relative(st, "fire", Tq=T, Tk=T, bias=bias, bias_err=err)
 
 
 @case
