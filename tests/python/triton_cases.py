@@ -757,6 +757,44 @@ def relative_packed_documents(st):
 
 
 @case
+def relative_key_lengths_positions(st):
+    """Decoding into a buffer (query_positions "key_lengths"): 5 queries at the end of each
+    row's own 23 and 40 keys of a 40-key buffer, Kerple-power causal. Row b is the lower-right
+    problem on its first key_lengths[b] keys: each row against its own float64 reference (the
+    same bounds), keys past its length with zero gradients, the parameters' gradient against
+    the sum of the rows' (and of their bounds)."""
+    B, H, Tq, Tk, D, lens = 2, 3, 5, 40, 16, [23, 40]
+    bias = rel_bias_module("kerple-power", H)
+    flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
+    q, dout = randn(B, H, Tq, D, seed=31), randn(B, H, Tq, D, seed=34)
+    k, v = randn(B, H, Tk, D, seed=32), randn(B, H, Tk, D, seed=33)
+    dev = st.device
+    ints = [1, QP["key_lengths"], -1, -1, 0, 0]
+    floats = [float(np.float32(1 / math.sqrt(D))), 0.0, 0.0, 2.0**-24]
+    kl = torch.tensor(lens, dtype=torch.int32).to(dev)
+    args = (q.to(dev), k.to(dev), v.to(dev), None, None, kl, None, None, None, None, "bhtd",
+            ints, floats)
+    rel = (flat64.float().to(dev), bias.rel_ints())
+    out, lse = tri.attention_forward(*args, *rel, **st.blocks)
+    dq, dk, dv, dp, _ = tri.attention_backward(dout.to(dev), *args[:3], out, lse, *args[3:],
+                                               True, *rel, **st.blocks)
+    got = {"out": out.cpu(), "lse": lse.cpu(), "dq": dq.cpu(), "dk": dk.cpu(), "dv": dv.cpu()}
+    dp_want, dp_bound = 0.0, 0.0
+    for b, n in enumerate(lens):
+        row = [q[b:b + 1], k[b:b + 1, :, :n], v[b:b + 1, :, :n], dout[b:b + 1]]
+        want, bounds = rel_reference(bias, flat64, *row, causal=True)
+        for name in ("out", "lse", "dq", "dk", "dv"):
+            g = got[name][b:b + 1]
+            if name in ("dk", "dv"):
+                assert torch.equal(g[:, :, n:], torch.zeros_like(g[:, :, n:])), name
+                g = g[:, :, :n]
+            assert_within(f"row {b} {name}", g, want[name], bounds[name])
+        dp_want, dp_bound = dp_want + want["dparams"], dp_bound + bounds["dparams"]
+    assert_within("dparams", dp.cpu(), dp_want, dp_bound)
+    assert np.abs(dp_want).max() > 0
+
+
+@case
 def relative_kerple_log_softcap_window(st):
     """The bias is added after the cap, so its gradient is dS before the cap's sech² factor;
     a window of 9 keys left and 4 right cuts every tile's diagonals."""
