@@ -377,10 +377,13 @@ def _fire_past_L_tables(rel_params, rel_ints, params, live, H, lo, hi, device) -
 def _rel_param_grads(rel: _RelTable, hist: Tensor, H: int) -> Tensor:
     """The flat parameters' gradient (float32) from Σ dS by (head, distance) (float64): the
     vector-Jacobian product of the float64 table, in float64."""
-    p64 = rel.params.double().requires_grad_()
     d = torch.arange(rel.lo, rel.lo + rel.width, dtype=torch.int64, device=hist.device)
-    with torch.enable_grad():
-        (g,) = torch.autograd.grad(_rel_values(rel.kind, rel.ints, p64, H, d), p64, hist)
+    # torch.func.vjp, not torch.autograd.grad: this runs inside the backward operator's kernel,
+    # below the autograd dispatch key, where enable_grad() records nothing (found by
+    # bench/attention_gpu.py --dry-run, which calls it through the operator).
+    _, vjp = torch.func.vjp(lambda p: _rel_values(rel.kind, rel.ints, p, H, d),
+                            rel.params.double())
+    (g,) = vjp(hist)
     return g.float()
 
 

@@ -807,6 +807,16 @@ def relative_fire_causal(st):
     check_relative(st, "fire", Tq=37, Tk=37, fire_L=40.5)
 
 
+def fire_interp_err(bias):
+    """relative_fire_past_L's bound on the in-tile interpolant's error beyond rounding."""
+    with torch.no_grad():
+        N = bias.fire_grid
+        nodes = torch.arange(N + 1, dtype=torch.float64) / N
+        F = torch.relu(nodes[:, None] * bias.w1 + bias.b1) @ bias.w2.T + bias.b2
+        dF = (F[1:] - F[:-1]).abs().max().item()
+        return 2.0**-24 * (3 * N * dF + 4 * (F.abs().max().item() + dF))
+
+
 @case
 def relative_fire_past_L(st):
     """FIRE with rows at or past L (L = 20.5, positions up to 36): the bias depends on the row,
@@ -819,15 +829,11 @@ def relative_fire_past_L(st):
     (x is then in the same cell in the kernel as in float64), which the case checks for its
     data (nearest edge >= 10·3u·N away)."""
     bias = rel_bias_module("fire", 3, fire_L=20.5)
-    T, N = 37, bias.fire_grid
+    T, N, u = 37, bias.fire_grid, 2.0**-24
     with torch.no_grad():
         # c = 0.8 puts ψ(5)/ψ(30) = log 5/log 25 = 1/2 on an edge exactly: another c.
         bias.c.fill_(0.77)
-        nodes = torch.arange(N + 1, dtype=torch.float64) / N
-        F = torch.relu(nodes[:, None] * bias.w1 + bias.b1) @ bias.w2.T + bias.b2
-        dF = (F[1:] - F[:-1]).abs().max().item()
-        u = 2.0**-24
-        err = u * (3 * N * dF + 4 * (F.abs().max().item() + dF))
+        err = fire_interp_err(bias)
         pos = torch.arange(T, dtype=torch.float64)[:, None]
         d = pos - torch.arange(T, dtype=torch.float64)[None, :]
         m = torch.maximum(bias.L, pos)
@@ -896,6 +902,45 @@ def relative_front_door_on_cuda(st):
             return results[0]
 
         check_relative(st, kind, run=run)
+
+
+@case
+def relative_through_the_operator(st):
+    """slope.torch.attention(relative_bias=...) → torch.ops.slope.* → these kernels, with the
+    bias's nn.Parameters: the route a GPU call takes, which runs the backward's chain rule
+    inside the operator's kernel, below autograd (torch.autograd.grad records nothing there:
+    found by bench/attention_gpu.py --dry-run). On the CPU the operators' "cpu" kernels are
+    pointed at slope._triton for this case only (as the benchmark's dry run does), then put
+    back. T5 (the distance table) and FIRE past L (in the tile), within check_relative's
+    bounds."""
+    import copy
+
+    import slope._torch_ops as ops
+    import slope.torch as sto
+
+    fwd_op, bwd_op = ops._attention_forward, ops._attention_backward
+    if st.device == "cpu":  # the dispatcher's CPU kernel reads _backend_fns["cpu"] per call
+        fwd_op.register_kernel("cpu")(tri.attention_forward)
+        bwd_op.register_kernel("cpu")(tri.attention_backward)
+
+    def run(q, k, v, dout, bias64):
+        bias = copy.deepcopy(bias64).float().to(st.device)
+        xs = [x.detach().clone().to(st.device).requires_grad_() for x in (q, k, v)]
+        out, lse = sto.attention(*xs, causal=True, relative_bias=bias, return_lse=True)
+        (out * dout.to(st.device)).sum().backward()
+        dp = torch.cat([prm.grad.reshape(-1) for prm in bias.parameters()])
+        return tuple(t.detach().cpu() for t in [out, lse] + [x.grad for x in xs] + [dp])
+
+    try:
+        check_relative(st, "t5", bidirectional=False, run=run)
+        fire = rel_bias_module("fire", 3, fire_L=20.5)
+        with torch.no_grad():
+            fire.c.fill_(0.77)  # no score on a cell edge (relative_fire_past_L)
+        check_relative(st, "fire", bias=fire, run=run, bias_err=fire_interp_err(fire))
+    finally:
+        if st.device == "cpu":  # back to the operators' own (C++) implementation
+            for op in (fwd_op, bwd_op):
+                op._backend_fns["cpu"] = op._backend_fns[None]
 
 
 @case
