@@ -46,9 +46,14 @@ import sys
 import time
 from pathlib import Path
 
-import torch
-import torch.nn as nn
-import torch.nn.functional as F
+# OpenMP's wait policy for both sides: passive, as the slope binary chooses for itself, unless set
+# (libgomp reads it when torch loads it). With libgomp's spinning default, a loaded 2-core
+# machine slows OpenMP code 2-10x (docs/training-profile.md).
+os.environ.setdefault("OMP_WAIT_POLICY", "passive")
+
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SLOPE = Path(os.environ.get("SLOPE_BINARY") or ROOT / "build" / "slope")  # env: another build
@@ -237,7 +242,7 @@ def report(args, info, threads, rows):
     p = [f"## Training throughput: slope vs PyTorch eager and torch.compile ({info['date']})", ""]
     p.append(f"- Machine: {info['cpu']}, {info['cores']} cores, load average before the run "
              f"{info['load']}; threads {threads} (slope: OpenMP and OpenBLAS; "
-             f"torch.set_num_threads); slope ISA `{machine.get('isa', '?')}`; "
+             f"torch.set_num_threads), OMP_WAIT_POLICY {os.environ['OMP_WAIT_POLICY']}; slope ISA `{machine.get('isa', '?')}`; "
              f"{machine.get('openblas', 'OpenBLAS ?')}")
     p.append(f"- Versions: torch {info['torch']}, python {info['python']}")
     p.append(f"- Config: GPT n_layer {N_LAYER}, n_head {N_HEAD}, n_embd {N_EMBD}, dropout 0, "

@@ -1,8 +1,12 @@
 // The `slope` binary: prepare | train | sample | eval | export | import | surgery |
 // bench attention | bench train. Errors, on the command line or in the work, become one line
 // "slope: ..." on stderr and exit code 1.
+#include <unistd.h>  // execv
+
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <memory>
 
@@ -17,7 +21,27 @@
 #include "cli/train.h"
 #include "slope/attention.h"
 
+namespace {
+
+// OpenMP threads that wait at a barrier sleep at once (OMP_WAIT_POLICY=passive) unless the user
+// chose otherwise. libgomp's default spins first, which on a machine with other work running
+// (a shared box, a build, an MPI neighbour) burns the time slices the thread being waited for
+// needs: `slope bench train` at load ~6 on 2 cores ran 2.5x slower than passive (T=256) and 10x
+// (T=64) — docs/training-profile.md. libgomp reads the variable once, when it loads, so it is
+// set and the binary re-executed before anything runs; an explicit OMP_WAIT_POLICY (active
+// included) is kept, and so is a run under valgrind (a re-exec would leave its tool).
+void prefer_passive_openmp_waits(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY")) return;
+  const char* preload = std::getenv("LD_PRELOAD");
+  if (preload && std::strstr(preload, "vgpreload")) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0) return;
+  execv("/proc/self/exe", argv);  // returns only if it failed: go on with libgomp's default
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  prefer_passive_openmp_waits(argv);
   CLI::App app{
       "slope: ALiBi attention (fused, CPU) and small transformers (GPT, encoder, "
       "encoder-decoder) trained end to end"};

@@ -8,7 +8,7 @@
 #include <string>
 #include <type_traits>
 
-#include "nn/pointwise_isa.h"
+#include "nn/float_kernels.h"
 
 namespace slope::nn {
 
@@ -46,7 +46,7 @@ Real crossentropy_forward(Real* losses, Real* lse, const Real* logits, const int
   for (int64_t bt = 0; bt < B * T; ++bt) {
     const Real* z = logits + bt * Vp;
     if constexpr (std::is_same_v<Real, float>) {
-      // Vectorised (pointwise_isa.h): vexp's 2 ulp per exp, lane sums in a fixed order.
+      // Vectorised (float_kernels.h): vexp's 2 ulp per exp, lane sums in a fixed order.
       const float mx = k.max_of(z, V);
       lse[bt] = mx + std::log(k.exp_sum(z, V, mx));
     } else {

@@ -1,4 +1,5 @@
-// LayerNorm forward and backward (see layernorm.h).
+// LayerNorm forward and backward (see layernorm.h): the loops are rows_impl.h's, run for float
+// by the vectorised copy of this processor's instruction set (float_kernels.h).
 //
 // Backward, with n = (x − mean)·rstd and g = dout·weight per row:
 //   dinp = rstd · (g − mean(g) − n · mean(g·n)),  dweight = Σ_rows dout·n,  dbias = Σ_rows dout.
@@ -6,13 +7,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
+
+#include "nn/float_kernels.h"
+#include "nn/rows_impl.h"
 
 namespace slope::nn {
 
 namespace {
-// Channels per task of the dweight/dbias reduction (one accumulator pair per channel on the
-// stack); rows are visited in order inside a task, so the sums do not depend on the threads.
-constexpr int64_t kChannelBlock = 64;
+// Rows per task. The dweight/dbias reduction goes by slices of impl::kMaxChannels channels
+// (one accumulator pair per channel on the stack); rows are visited in order inside a task, so
+// the sums do not depend on the threads.
+constexpr int64_t kRowBlock = 16;
 }  // namespace
 
 template <class Real>
@@ -22,23 +28,18 @@ void layernorm_forward(Real* out, Real* mean, Real* rstd, const Real* inp, const
   check_given("layernorm",
               {{"out", out}, {"mean", mean}, {"rstd", rstd}, {"inp", inp}, {"weight", weight}});
   const Real eps = static_cast<Real>(kLayerNormEps);
+  const int64_t nblocks = (B * T + kRowBlock - 1) / kRowBlock;
+  const isa::Kernels k = isa::kernels();
 #pragma omp parallel for schedule(static)
-  for (int64_t bt = 0; bt < B * T; ++bt) {
-    const Real* x = inp + bt * C;
-    Real* o = out + bt * C;
-    Real m = 0;
-    for (int64_t c = 0; c < C; ++c) m += x[c];
-    m /= static_cast<Real>(C);
-    Real v = 0;
-    for (int64_t c = 0; c < C; ++c) v += (x[c] - m) * (x[c] - m);
-    v /= static_cast<Real>(C);
-    const Real s = Real(1) / std::sqrt(v + eps);
-    for (int64_t c = 0; c < C; ++c) {
-      const Real n = (x[c] - m) * s;
-      o[c] = n * weight[c] + (bias ? bias[c] : Real(0));
-    }
-    mean[bt] = m;
-    rstd[bt] = s;
+  for (int64_t blk = 0; blk < nblocks; ++blk) {
+    const int64_t r0 = blk * kRowBlock, rows = std::min(kRowBlock, B * T - r0);
+    if constexpr (std::is_same_v<Real, float>)
+      k.layernorm_forward_rows(out + r0 * C, mean + r0, rstd + r0, inp + r0 * C, weight, bias, rows,
+                               C, eps);
+    else
+      for (int64_t r = r0; r < r0 + rows; ++r)
+        impl::layernorm_forward_row(out + r * C, mean + r, rstd + r, inp + r * C, weight, bias, C,
+                                    eps);
   }
 }
 
@@ -54,45 +55,29 @@ void layernorm_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const 
                                      {"mean", mean},
                                      {"rstd", rstd},
                                      {"weight", weight}});
+  const int64_t BT = B * T, nrow_blocks = (BT + kRowBlock - 1) / kRowBlock;
+  const isa::Kernels k = isa::kernels();
   // dinp, row by row.
 #pragma omp parallel for schedule(static)
-  for (int64_t bt = 0; bt < B * T; ++bt) {
-    const Real* x = inp + bt * C;
-    const Real* g = dout + bt * C;
-    Real* dx = dinp + bt * C;
-    const Real m = mean[bt], s = rstd[bt];
-    Real g_mean = 0, gn_mean = 0;
-    for (int64_t c = 0; c < C; ++c) {
-      const Real gw = g[c] * weight[c];
-      g_mean += gw;
-      gn_mean += gw * (x[c] - m) * s;
-    }
-    g_mean /= static_cast<Real>(C);
-    gn_mean /= static_cast<Real>(C);
-    for (int64_t c = 0; c < C; ++c) {
-      const Real n = (x[c] - m) * s;
-      dx[c] += s * (g[c] * weight[c] - g_mean - n * gn_mean);
-    }
+  for (int64_t blk = 0; blk < nrow_blocks; ++blk) {
+    const int64_t r0 = blk * kRowBlock, rows = std::min(kRowBlock, BT - r0);
+    if constexpr (std::is_same_v<Real, float>)
+      k.layernorm_backward_rows(dinp + r0 * C, dout + r0 * C, inp + r0 * C, mean + r0, rstd + r0,
+                                weight, rows, C);
+    else
+      for (int64_t r = r0; r < r0 + rows; ++r)
+        impl::layernorm_backward_row(dinp + r * C, dout + r * C, inp + r * C, mean[r], rstd[r],
+                                     weight, C);
   }
   // dweight and dbias, channel slice by channel slice.
-  const int64_t nblocks = (C + kChannelBlock - 1) / kChannelBlock;
+  const int64_t nblocks = (C + impl::kMaxChannels - 1) / impl::kMaxChannels;
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t c0 = blk * kChannelBlock, w = std::min(C - c0, kChannelBlock);
-    Real dw[kChannelBlock] = {}, db[kChannelBlock] = {};
-    for (int64_t bt = 0; bt < B * T; ++bt) {
-      const Real* x = inp + bt * C + c0;
-      const Real* g = dout + bt * C + c0;
-      const Real m = mean[bt], s = rstd[bt];
-      for (int64_t c = 0; c < w; ++c) {
-        dw[c] += g[c] * (x[c] - m) * s;
-        db[c] += g[c];
-      }
-    }
-    for (int64_t c = 0; c < w; ++c) {
-      dweight[c0 + c] += dw[c];
-      if (dbias) dbias[c0 + c] += db[c];
-    }
+    const int64_t c0 = blk * impl::kMaxChannels, w = std::min(C - c0, impl::kMaxChannels);
+    if constexpr (std::is_same_v<Real, float>)
+      k.layernorm_param_grads(dweight, dbias, dout, inp, mean, rstd, BT, C, c0, w);
+    else
+      impl::layernorm_param_grads(dweight, dbias, dout, inp, mean, rstd, BT, C, c0, w);
   }
 }
 

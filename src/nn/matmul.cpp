@@ -9,13 +9,14 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <type_traits>
+
+#include "nn/float_kernels.h"  // dbias column sums (rows_impl.h), vectorised for float
+#include "nn/rows_impl.h"
 
 namespace slope::nn {
 
 namespace {
-
-// Output channels per task of the dbias column sums (rows visited in order inside a task).
-constexpr int64_t kChannelBlock = 64;
 
 int blas_int(int64_t n, const char* what) {
   if (n > std::numeric_limits<int>::max())
@@ -79,16 +80,15 @@ void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Rea
   gemm(CblasNoTrans, CblasNoTrans, m, k, n, Real(1), dout, n, weight, k, Real(1), dinp, k);
   gemm(CblasTrans, CblasNoTrans, n, k, m, Real(1), dout, n, inp, k, Real(1), dweight, k);
   if (!dbias) return;
-  const int64_t nblocks = (OC + kChannelBlock - 1) / kChannelBlock;
+  const int64_t nblocks = (OC + impl::kMaxChannels - 1) / impl::kMaxChannels;
+  const isa::Kernels kern = isa::kernels();
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
-    const int64_t o0 = blk * kChannelBlock, w = std::min(OC - o0, kChannelBlock);
-    Real db[kChannelBlock] = {};
-    for (int64_t bt = 0; bt < B * T; ++bt) {
-      const Real* g = dout + bt * OC + o0;
-      for (int64_t o = 0; o < w; ++o) db[o] += g[o];
-    }
-    for (int64_t o = 0; o < w; ++o) dbias[o0 + o] += db[o];
+    const int64_t o0 = blk * impl::kMaxChannels, w = std::min(OC - o0, impl::kMaxChannels);
+    if constexpr (std::is_same_v<Real, float>)
+      kern.column_sums(dbias + o0, dout + o0, B * T, OC, w);
+    else
+      impl::column_sums(dbias + o0, dout + o0, B * T, OC, w);
   }
 }
 

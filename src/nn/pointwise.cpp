@@ -1,5 +1,5 @@
 // GELU and the residual add (see pointwise.h). float runs the vectorised kernels of
-// pointwise_isa.h (their error bounds are there); double runs libm, the reference they are
+// float_kernels.h (their error bounds are there); double runs libm, the reference they are
 // tested against.
 #include "nn/pointwise.h"
 
@@ -8,7 +8,7 @@
 #include <numbers>
 #include <type_traits>
 
-#include "nn/pointwise_isa.h"
+#include "nn/float_kernels.h"
 
 namespace slope::nn {
 

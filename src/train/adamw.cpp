@@ -5,7 +5,10 @@
 #include <cmath>
 #include <limits>
 #include <string>
+#include <type_traits>
 
+#include "nn/float_kernels.h"
+#include "nn/rows_impl.h"
 #include "slope/error.h"  // slope::Error
 
 namespace slope::train {
@@ -51,14 +54,17 @@ void AdamW<Real>::step(Real* params, const Real* grads, double lr) {
   const Real eps = static_cast<Real>(config_.eps), rstep = static_cast<Real>(step_size);
   // One threaded pass over the arena, in blocks of kStepBlock entries, each block cut at the
   // tensors' edges (their weight decay and bounds differ): one fork and join per step instead of
-  // one per tensor (a GPT has 12 per layer, most of them small). Every entry takes the same
-  // arithmetic as before, so the result does not depend on the blocking or the threads.
+  // one per tensor (a GPT has 12 per layer, most of them small). The update is
+  // nn/rows_impl.h's, for float in this processor's vector width; each entry's arithmetic does
+  // not depend on the blocking or the threads.
   const std::vector<model::ParamSpec>& specs = table_.specs();
   const int64_t end = specs.empty() ? 0 : specs.back().offset + specs.back().size;
   const int64_t nblocks = (end + kStepBlock - 1) / kStepBlock;
   Real* const m_all = m_.data();
   Real* const v_all = v_.data();
   const double decay_keep = 1.0 - lr * config_.weight_decay;
+  const nn::impl::AdamWStep<Real> consts{rb1, rb2, one_b1, one_b2, rstep, rsqrt_bc2, eps};
+  const nn::isa::Kernels kern = nn::isa::kernels();  // float: vectorised for this processor
 #pragma omp parallel for schedule(static)
   for (int64_t blk = 0; blk < nblocks; ++blk) {
     const int64_t lo = blk * kStepBlock, hi = std::min(end, lo + kStepBlock);
@@ -69,20 +75,15 @@ void AdamW<Real>::step(Real* params, const Real* grads, double lr) {
       const model::ParamSpec& spec = *it;
       const int64_t i0 = std::max(lo, spec.offset), i1 = std::min(hi, spec.offset + spec.size);
       const Real keep = static_cast<Real>(spec.decay ? decay_keep : 1.0);
-      Real* p = params;
-      const Real* g = grads;
-      Real* m = m_all;
-      Real* v = v_all;
-#pragma omp simd
-      for (int64_t i = i0; i < i1; ++i) {
-        m[i] = rb1 * m[i] + one_b1 * g[i];
-        v[i] = rb2 * v[i] + one_b2 * g[i] * g[i];
-        p[i] = p[i] * keep - rstep * m[i] / (std::sqrt(v[i]) * rsqrt_bc2 + eps);
-      }
+      if constexpr (std::is_same_v<Real, float>)
+        kern.adamw_update(params + i0, grads + i0, m_all + i0, v_all + i0, i1 - i0, keep, consts);
+      else
+        nn::impl::adamw_update(params + i0, grads + i0, m_all + i0, v_all + i0, i1 - i0, keep,
+                               consts);
       if (spec.lower_bound > -std::numeric_limits<double>::infinity()) {
         const Real lower = static_cast<Real>(spec.lower_bound);
         const int64_t c1 = std::min(i1, spec.offset + spec.numel());  // the real entries
-        for (int64_t i = i0; i < c1; ++i) p[i] = std::max(p[i], lower);
+        for (int64_t i = i0; i < c1; ++i) params[i] = std::max(params[i], lower);
       }
     }
   }

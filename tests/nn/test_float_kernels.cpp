@@ -1,4 +1,4 @@
-// The float element-wise kernels (nn/pointwise_isa.h) of every instruction set this processor
+// The float kernels (nn/float_kernels.h) of every instruction set this processor
 // runs, against float64 on dense grids, within the bounds the header derives; every length up
 // to a few vectors, so the padded tails take the same arithmetic as the body.
 #include <gtest/gtest.h>
@@ -11,7 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "nn/pointwise_isa.h"
+#include "nn/float_kernels.h"
+#include "nn/rows_impl.h"
 
 namespace slope::nn::testing {
 namespace {
@@ -42,7 +43,7 @@ std::vector<float> gelu_arguments() {
   return x;
 }
 
-TEST(PointwiseKernels, GeluWithinItsBound) {
+TEST(FloatKernels, GeluWithinItsBound) {
   const std::vector<float> x = gelu_arguments();
   const int64_t n = static_cast<int64_t>(x.size());
   for (cpu::Isa which : supported_isas()) {
@@ -82,7 +83,7 @@ TEST(PointwiseKernels, GeluWithinItsBound) {
   }
 }
 
-TEST(PointwiseKernels, GeluTanhWithinItsBound) {
+TEST(FloatKernels, GeluTanhWithinItsBound) {
   const std::vector<float> x = gelu_arguments();
   const int64_t n = static_cast<int64_t>(x.size());
   constexpr double s = std::numbers::sqrt2 * std::numbers::inv_sqrtpi, c = 0.044715;
@@ -114,7 +115,7 @@ TEST(PointwiseKernels, GeluTanhWithinItsBound) {
   }
 }
 
-TEST(PointwiseKernels, TailsTakeTheBodysArithmetic) {
+TEST(FloatKernels, TailsTakeTheBodysArithmetic) {
   // Every length 1..67 from every offset: element i's result may not depend on where it sits.
   std::mt19937_64 rng(3);
   std::uniform_real_distribution<float> u(-6.0f, 6.0f);
@@ -142,7 +143,7 @@ TEST(PointwiseKernels, TailsTakeTheBodysArithmetic) {
   }
 }
 
-TEST(PointwiseKernels, SoftmaxExpsWithinTheirBound) {
+TEST(FloatKernels, SoftmaxExpsWithinTheirBound) {
   std::mt19937_64 rng(7);
   std::normal_distribution<float> z(0.0f, 4.0f);
   for (cpu::Isa which : supported_isas()) {
@@ -180,6 +181,98 @@ TEST(PointwiseKernels, SoftmaxExpsWithinTheirBound) {
         row[static_cast<size_t>(at)] = std::numeric_limits<float>::quiet_NaN();
         ASSERT_TRUE(std::isnan(k.max_of(row.data(), n))) << n << " " << at;
       }
+    }
+  }
+}
+
+// The row loops of rows_impl.h in every instruction set's float copy against the same loops in
+// float64, relative to each output's largest entry: a sum of n float terms carries at most
+// ~n·u relative error in the worst case and ~√n·u for random signs; the bound is 16·√n·u (the
+// gradcheck's fp32_tolerance) with n the longest sum, C or the rows.
+TEST(FloatKernels, RowLoopsMatchFloat64) {
+  constexpr int64_t rows = 37, C = 83;  // not multiples of any vector width
+  std::mt19937_64 rng(13);
+  std::uniform_real_distribution<double> u(-2.0, 2.0);
+  auto draw = [&](int64_t n) {
+    std::vector<double> v(static_cast<size_t>(n));
+    for (double& e : v) e = static_cast<float>(u(rng));
+    return v;
+  };
+  const std::vector<double> x = draw(rows * C), w = draw(C), b = draw(C), dout = draw(rows * C);
+  auto f32 = [](const std::vector<double>& v) { return std::vector<float>(v.begin(), v.end()); };
+  auto max_err = [](const std::vector<float>& got, const std::vector<double>& ref) {
+    double m = 0.0, e = 0.0;
+    for (size_t i = 0; i < ref.size(); ++i) {
+      m = std::max(m, std::abs(ref[i]));
+      e = std::max(e, std::abs(static_cast<double>(got[i]) - ref[i]));
+    }
+    return e / std::max(m, 1e-300);
+  };
+  const double bound_c = 16.0 * kU * std::sqrt(static_cast<double>(C));
+  const double bound_r = 16.0 * kU * std::sqrt(static_cast<double>(rows));
+  // float64 reference.
+  std::vector<double> y(x.size()), mean(rows), rstd(rows), dx(x.size(), 0.5), dw(C, 0.25),
+      db(C, -0.25), cs(C, 1.0);
+  for (int64_t r = 0; r < rows; ++r)
+    impl::layernorm_forward_row(&y[r * C], &mean[r], &rstd[r], &x[r * C], w.data(), b.data(), C,
+                                1e-5);
+  for (int64_t r = 0; r < rows; ++r)
+    impl::layernorm_backward_row(&dx[r * C], &dout[r * C], &x[r * C], mean[r], rstd[r], w.data(),
+                                 C);
+  impl::layernorm_param_grads(dw.data(), db.data(), dout.data(), x.data(), mean.data(), rstd.data(),
+                              rows, C, 0, std::min<int64_t>(C, impl::kMaxChannels));
+  impl::column_sums(cs.data(), dout.data(), rows, C, std::min<int64_t>(C, impl::kMaxChannels));
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    const isa::Kernels k = isa::kernels(which);
+    const std::vector<float> xf = f32(x), wf = f32(w), bf = f32(b), df = f32(dout);
+    std::vector<float> yf(x.size()), mf(rows), sf(rows), dxf(x.size(), 0.5f), dwf(C, 0.25f),
+        dbf(C, -0.25f), csf(C, 1.0f);
+    k.layernorm_forward_rows(yf.data(), mf.data(), sf.data(), xf.data(), wf.data(), bf.data(), rows,
+                             C, 1e-5f);
+    // The backward from the float64 statistics, so only its own rounding is measured.
+    const std::vector<float> m64 = f32(mean), s64 = f32(rstd);
+    k.layernorm_backward_rows(dxf.data(), df.data(), xf.data(), m64.data(), s64.data(), wf.data(),
+                              rows, C);
+    k.layernorm_param_grads(dwf.data(), dbf.data(), df.data(), xf.data(), m64.data(), s64.data(),
+                            rows, C, 0, std::min<int64_t>(C, impl::kMaxChannels));
+    k.column_sums(csf.data(), df.data(), rows, C, std::min<int64_t>(C, impl::kMaxChannels));
+    EXPECT_LE(max_err(yf, y), bound_c);
+    EXPECT_LE(max_err(mf, mean), bound_c);
+    EXPECT_LE(max_err(sf, rstd), bound_c);
+    EXPECT_LE(max_err(dxf, dx), bound_c);
+    EXPECT_LE(max_err(dwf, dw), bound_r);
+    EXPECT_LE(max_err(dbf, db), bound_r);
+    EXPECT_LE(max_err(csf, cs), bound_r);
+    EXPECT_EQ(dwf[static_cast<size_t>(impl::kMaxChannels)], 0.25f);  // outside [c0, c0 + w)
+  }
+}
+
+// AdamW's update per instruction set against float64: element-wise, a few roundings each
+// (moments 2–3, the step ~6 including sqrt and the division): 8u of the largest entry.
+TEST(FloatKernels, AdamWUpdateMatchesFloat64) {
+  constexpr int64_t n = 77;
+  std::mt19937_64 rng(17);
+  std::uniform_real_distribution<double> u(-1.0, 1.0);
+  std::vector<double> p(n), g(n), m(n), v(n);
+  for (int64_t i = 0; i < n; ++i)
+    p[i] = static_cast<float>(u(rng)), g[i] = static_cast<float>(u(rng)),
+    m[i] = static_cast<float>(0.1 * u(rng)), v[i] = static_cast<float>(0.01 * std::abs(u(rng)));
+  const impl::AdamWStep<double> k64{0.9, 0.95, 0.1, 0.05, 6e-4 / 0.1, 1.0 / std::sqrt(0.05), 1e-8};
+  const impl::AdamWStep<float> k32{
+      0.9f, 0.95f, 0.1f, 0.05f, 6e-3f, static_cast<float>(1.0 / std::sqrt(0.05)), 1e-8f};
+  std::vector<double> p64 = p, m64 = m, v64 = v;
+  impl::adamw_update(p64.data(), g.data(), m64.data(), v64.data(), n, 1.0 - 6e-5, k64);
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    std::vector<float> pf(p.begin(), p.end()), gf(g.begin(), g.end()), mf(m.begin(), m.end()),
+        vf(v.begin(), v.end());
+    isa::kernels(which).adamw_update(pf.data(), gf.data(), mf.data(), vf.data(), n,
+                                     static_cast<float>(1.0 - 6e-5), k32);
+    for (int64_t i = 0; i < n; ++i) {
+      EXPECT_NEAR(pf[i], p64[i], 8 * kU * 1.0 + 6e-3 * 8 * kU) << i;
+      EXPECT_NEAR(mf[i], m64[i], 4 * kU) << i;
+      EXPECT_NEAR(vf[i], v64[i], 4 * kU) << i;
     }
   }
 }

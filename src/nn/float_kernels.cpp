@@ -1,8 +1,8 @@
-// The float element-wise kernels of pointwise_isa.h, for one instruction set (SLOPE_ISA), on the
+// The float element-wise kernels of float_kernels.h, for one instruction set (SLOPE_ISA), on the
 // vectors of attention/cpu_vec.h: the exact GELU's Φ by Abramowitz & Stegun, GPT-2's tanh GELU
 // by vtanh, and the exps of the softmax cross-entropy by vexp. Tails shorter than a vector go
 // through a padded copy, so every element takes the same arithmetic whatever its position.
-#include "nn/pointwise_isa.h"
+#include "nn/float_kernels.h"
 
 #include <cmath>
 #include <cstring>
@@ -10,6 +10,7 @@
 #include <numbers>
 
 #include "attention/cpu_vec.h"
+#include "nn/rows_impl.h"
 
 namespace slope::nn::isa::SLOPE_ISA {
 
@@ -139,6 +140,35 @@ float exp_sum(const float* z, int64_t n, float shift) {
 void add_scaled_exp(float* dz, const float* z, int64_t n, float shift, float scale) {
   for_vectors<1>(n, {dz}, {z}, 0.0f,
                  [=](const vf* in, vf acc) { return acc + scale * vexp(in[0] - shift); });
+}
+
+void layernorm_forward_rows(float* out, float* mean, float* rstd, const float* inp,
+                            const float* weight, const float* bias, int64_t rows, int64_t C,
+                            float eps) {
+  for (int64_t r = 0; r < rows; ++r)
+    impl::layernorm_forward_row(out + r * C, mean + r, rstd + r, inp + r * C, weight, bias, C, eps);
+}
+
+void layernorm_backward_rows(float* dinp, const float* dout, const float* inp, const float* mean,
+                             const float* rstd, const float* weight, int64_t rows, int64_t C) {
+  for (int64_t r = 0; r < rows; ++r)
+    impl::layernorm_backward_row(dinp + r * C, dout + r * C, inp + r * C, mean[r], rstd[r], weight,
+                                 C);
+}
+
+void layernorm_param_grads(float* dweight, float* dbias, const float* dout, const float* inp,
+                           const float* mean, const float* rstd, int64_t rows, int64_t C,
+                           int64_t c0, int64_t w) {
+  impl::layernorm_param_grads(dweight, dbias, dout, inp, mean, rstd, rows, C, c0, w);
+}
+
+void column_sums(float* dst, const float* src, int64_t rows, int64_t ld, int64_t w) {
+  impl::column_sums(dst, src, rows, ld, w);
+}
+
+void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float keep,
+                  const impl::AdamWStep<float>& k) {
+  impl::adamw_update(p, g, m, v, n, keep, k);
 }
 
 }  // namespace slope::nn::isa::SLOPE_ISA
