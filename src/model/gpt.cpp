@@ -163,13 +163,9 @@ void Gpt<Real>::backward() {
                               Vp);
   }
   {
-    const nn::ProfileScope prof("zero gradient buffers");
-    zero(g.dsmall, BT * C);
-  }
-  {
     const nn::ProfileScope prof("matmul lm_head backward");
     nn::matmul_backward(g.dsmall, G + stack_.wte, nullptr, g.dlogits, a.st.ln_f, P + stack_.wte, B,
-                        T, C, Vp);
+                        T, C, Vp, nn::GradWrite::overwrite);
   }
   StackCall<Real> call{
       &stack_, false,   B, T, C, H, V, idx_.data(), nullptr, {true, nullptr, nullptr, nullptr},

@@ -258,30 +258,19 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
 
     const Real* dmlp = undrop(g.dresidual, BT * C, site(call.decoder, l, 2));
     {
-      const nn::ProfileScope prof("zero gradient buffers");
-      zero(g.dfch_gelu, BT * 4 * C);
-    }
-    {
       const nn::ProfileScope prof("matmul mlp_proj backward");
       nn::matmul_backward(g.dfch_gelu, G + o.mlp_proj_w, at(G, o.mlp_proj_b), dmlp, k.fch_gelu,
-                          P + o.mlp_proj_w, B, T, 4 * C, C);
-    }
-    {
-      const nn::ProfileScope prof("zero gradient buffers");
-      zero(g.dfch, BT * 4 * C);
+                          P + o.mlp_proj_w, B, T, 4 * C, C, nn::GradWrite::overwrite);
     }
     {
       const nn::ProfileScope prof("gelu backward");
-      nn::activation_backward(call.act, g.dfch, g.dfch_gelu, k.fch, BT * 4 * C);
-    }
-    {
-      const nn::ProfileScope prof("zero gradient buffers");
-      zero(g.dsmall, BT * C);
+      nn::activation_backward(call.act, g.dfch, g.dfch_gelu, k.fch, BT * 4 * C,
+                              nn::GradWrite::overwrite);
     }
     {
       const nn::ProfileScope prof("matmul c_fc backward");
       nn::matmul_backward(g.dsmall, G + o.c_fc_w, at(G, o.c_fc_b), g.dfch, k.ln_2, P + o.c_fc_w, B,
-                          T, C, 4 * C);
+                          T, C, 4 * C, nn::GradWrite::overwrite);
     }
     {
       const nn::ProfileScope prof("layernorm backward");
@@ -293,13 +282,9 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
       const int64_t S = call.S;
       const Real* dx = undrop(g.dresidual, BT * C, site(call.decoder, l, 1));
       {
-        const nn::ProfileScope prof("zero gradient buffers");
-        zero(g.dsmall, BT * C);
-      }
-      {
         const nn::ProfileScope prof("matmul xproj backward");
         nn::matmul_backward(g.dsmall, G + o.xproj_w, at(G, o.xproj_b), dx, k.xatty, P + o.xproj_w,
-                            B, T, C, C);
+                            B, T, C, C, nn::GradWrite::overwrite);
       }
       Real* dxq = g.dqkv;
       {
@@ -316,13 +301,9 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
                                      k.xatt_lse, call.memory_lengths, B, T, S, C, H);
       }
       {
-        const nn::ProfileScope prof("zero gradient buffers");
-        zero(g.dsmall, BT * C);
-      }
-      {
         const nn::ProfileScope prof("matmul xq backward");
         nn::matmul_backward(g.dsmall, G + o.xq_w, at(G, o.xq_b), dxq, k.ln_x, P + o.xq_w, B, T, C,
-                            C);
+                            C, nn::GradWrite::overwrite);
       }
       {
         const nn::ProfileScope prof("matmul xkv backward");
@@ -338,13 +319,9 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
 
     const Real* dattn = undrop(g.dresidual, BT * C, site(call.decoder, l, 0));
     {
-      const nn::ProfileScope prof("zero gradient buffers");
-      zero(g.dsmall, BT * C);
-    }
-    {
       const nn::ProfileScope prof("matmul attn_proj backward");
       nn::matmul_backward(g.dsmall, G + o.attn_proj_w, at(G, o.attn_proj_b), dattn, k.atty,
-                          P + o.attn_proj_w, B, T, C, C);
+                          P + o.attn_proj_w, B, T, C, C, nn::GradWrite::overwrite);
     }
     {
       const nn::ProfileScope prof("zero gradient buffers");
@@ -361,13 +338,9 @@ void stack_backward(const GradActs<Real>& g, const StackActs<Real>& st, const Re
                                   k.att_lse, bias, B, T, C, H);
     }
     {
-      const nn::ProfileScope prof("zero gradient buffers");
-      zero(g.dsmall, BT * C);
-    }
-    {
       const nn::ProfileScope prof("matmul c_attn backward");
       nn::matmul_backward(g.dsmall, G + o.c_attn_w, at(G, o.c_attn_b), g.dqkv, k.ln_1,
-                          P + o.c_attn_w, B, T, C, 3 * C);
+                          P + o.c_attn_w, B, T, C, 3 * C, nn::GradWrite::overwrite);
     }
     {
       const nn::ProfileScope prof("layernorm backward");

@@ -16,6 +16,11 @@
 
 namespace slope::nn {
 
+// How a backward writes its input gradient: `accumulate` adds (+=; the default, since a tensor
+// read by several layers sums their gradients), `overwrite` assigns (=) and never reads the old
+// contents, for the first writer into a scratch buffer, which then needs no zeroing first.
+enum class GradWrite { accumulate, overwrite };
+
 // A pointer argument that may be null (an optional bias, a gradient not wanted) is written
 // `const NoDeduce<Real>*`: it takes no part in deducing Real, so a literal nullptr is accepted.
 template <class Real>

@@ -45,16 +45,17 @@ inline vf normal_cdf(vf x, vf* w) {
   return x >= 0.0f ? 1.0f - 0.5f * e : 0.5f * e;
 }
 
-// Runs f(vector offset) over whole vectors, then once over the tail through a copy padded
-// with `pad` (its results are not stored back beyond n).
+// out = f(inputs, acc) over whole vectors, acc the old out when read_out (an accumulating
+// backward), else zero (out is then never read: a forward, or a gradient that overwrites); then
+// once over the tail through copies, the inputs padded with `pad`, nothing stored beyond n.
 template <int kIn, class F>
 inline void for_vectors(int64_t n, float* const (&outs)[1], const float* const (&ins)[kIn],
-                        float pad, F&& f) {
+                        bool read_out, float pad, F&& f) {
   int64_t i = 0;
   for (; i + kW <= n; i += kW) {
     vf in[kIn];
     for (int k = 0; k < kIn; ++k) in[k] = load(ins[k] + i);
-    store(outs[0] + i, f(in, load(outs[0] + i)));
+    store(outs[0] + i, f(in, read_out ? load(outs[0] + i) : vf{}));
   }
   if (i == n) return;
   const int64_t r = n - i;
@@ -64,7 +65,7 @@ inline void for_vectors(int64_t n, float* const (&outs)[1], const float* const (
     for (int l = 0; l < kW; ++l) buf[k][l] = l < r ? ins[k][i + l] : pad;
     in[k] = load(buf[k]);
   }
-  std::memcpy(ob, outs[0] + i, static_cast<size_t>(r) * sizeof(float));
+  if (read_out) std::memcpy(ob, outs[0] + i, static_cast<size_t>(r) * sizeof(float));
   store(ob, f(in, load(ob)));
   std::memcpy(outs[0] + i, ob, static_cast<size_t>(r) * sizeof(float));
 }
@@ -72,23 +73,23 @@ inline void for_vectors(int64_t n, float* const (&outs)[1], const float* const (
 }  // namespace
 
 void gelu_forward(float* out, const float* inp, int64_t n) {
-  for_vectors<1>(n, {out}, {inp}, 0.0f, [](const vf* in, vf) {
+  for_vectors<1>(n, {out}, {inp}, false, 0.0f, [](const vf* in, vf) {
     vf w;
     return in[0] * normal_cdf(in[0], &w);
   });
 }
 
 // d gelu/dx = Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π).
-void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
-  for_vectors<2>(n, {dinp}, {inp, dout}, 0.0f, [](const vf* in, vf acc) {
+void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool acc) {
+  for_vectors<2>(n, {dinp}, {inp, dout}, acc, 0.0f, [](const vf* in, vf old) {
     vf w;
     const vf cdf = normal_cdf(in[0], &w);
-    return acc + in[1] * (cdf + in[0] * (w * kInvSqrt2Pi));
+    return old + in[1] * (cdf + in[0] * (w * kInvSqrt2Pi));
   });
 }
 
 void gelu_tanh_forward(float* out, const float* inp, int64_t n) {
-  for_vectors<1>(n, {out}, {inp}, 0.0f, [](const vf* in, vf) {
+  for_vectors<1>(n, {out}, {inp}, false, 0.0f, [](const vf* in, vf) {
     const vf x = in[0];
     vf sech2;
     const vf t = vtanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x), &sech2);
@@ -96,13 +97,13 @@ void gelu_tanh_forward(float* out, const float* inp, int64_t n) {
   });
 }
 
-void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n) {
-  for_vectors<2>(n, {dinp}, {inp, dout}, 0.0f, [](const vf* in, vf acc) {
+void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool acc) {
+  for_vectors<2>(n, {dinp}, {inp, dout}, acc, 0.0f, [](const vf* in, vf old) {
     const vf x = in[0];
     vf sech2;
     const vf t = vtanh(kSqrt2OverPi * (x + kGeluCubic * x * x * x), &sech2);
     const vf dy = kSqrt2OverPi * (1.0f + (3.0f * kGeluCubic) * x * x);
-    return acc + in[1] * (0.5f * (1.0f + t) + 0.5f * x * sech2 * dy);
+    return old + in[1] * (0.5f * (1.0f + t) + 0.5f * x * sech2 * dy);
   });
 }
 
@@ -138,7 +139,7 @@ float exp_sum(const float* z, int64_t n, float shift) {
 }
 
 void add_scaled_exp(float* dz, const float* z, int64_t n, float shift, float scale) {
-  for_vectors<1>(n, {dz}, {z}, 0.0f,
+  for_vectors<1>(n, {dz}, {z}, true, 0.0f,
                  [=](const vf* in, vf acc) { return acc + scale * vexp(in[0] - shift); });
 }
 

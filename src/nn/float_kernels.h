@@ -24,27 +24,27 @@ namespace slope::nn::isa {
 // (Φ = ½(1 + erf)), plus the float evaluation of erfc ≤ 16u (see float_kernels.cpp), halved.
 inline constexpr double kGeluPhiError = 0.5 * 1.5e-7 + 0.5 * 16.0 / (1 << 24);
 
-#define SLOPE_DECLARE_POINTWISE(ns)                                                             \
-  namespace ns {                                                                                \
-  void gelu_forward(float* out, const float* inp, int64_t n);                                   \
-  void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n);              \
-  void gelu_tanh_forward(float* out, const float* inp, int64_t n);                              \
-  void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n);         \
-  float max_of(const float* z, int64_t n);                                                      \
-  float exp_sum(const float* z, int64_t n, float shift);                                        \
-  void add_scaled_exp(float* dz, const float* z, int64_t n, float shift, float scale);          \
-  void layernorm_forward_rows(float* out, float* mean, float* rstd, const float* inp,           \
-                              const float* weight, const float* bias, int64_t rows, int64_t C,  \
-                              float eps);                                                       \
-  void layernorm_backward_rows(float* dinp, const float* dout, const float* inp,                \
-                               const float* mean, const float* rstd, const float* weight,       \
-                               int64_t rows, int64_t C);                                        \
-  void layernorm_param_grads(float* dweight, float* dbias, const float* dout, const float* inp, \
-                             const float* mean, const float* rstd, int64_t rows, int64_t C,     \
-                             int64_t c0, int64_t w);                                            \
-  void column_sums(float* dst, const float* src, int64_t rows, int64_t ld, int64_t w);          \
-  void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float keep,        \
-                    const impl::AdamWStep<float>& k);                                           \
+#define SLOPE_DECLARE_POINTWISE(ns)                                                               \
+  namespace ns {                                                                                  \
+  void gelu_forward(float* out, const float* inp, int64_t n);                                     \
+  void gelu_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool acc);      \
+  void gelu_tanh_forward(float* out, const float* inp, int64_t n);                                \
+  void gelu_tanh_backward(float* dinp, const float* dout, const float* inp, int64_t n, bool acc); \
+  float max_of(const float* z, int64_t n);                                                        \
+  float exp_sum(const float* z, int64_t n, float shift);                                          \
+  void add_scaled_exp(float* dz, const float* z, int64_t n, float shift, float scale);            \
+  void layernorm_forward_rows(float* out, float* mean, float* rstd, const float* inp,             \
+                              const float* weight, const float* bias, int64_t rows, int64_t C,    \
+                              float eps);                                                         \
+  void layernorm_backward_rows(float* dinp, const float* dout, const float* inp,                  \
+                               const float* mean, const float* rstd, const float* weight,         \
+                               int64_t rows, int64_t C);                                          \
+  void layernorm_param_grads(float* dweight, float* dbias, const float* dout, const float* inp,   \
+                             const float* mean, const float* rstd, int64_t rows, int64_t C,       \
+                             int64_t c0, int64_t w);                                              \
+  void column_sums(float* dst, const float* src, int64_t rows, int64_t ld, int64_t w);            \
+  void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float keep,          \
+                    const impl::AdamWStep<float>& k);                                             \
   }
 SLOPE_DECLARE_POINTWISE(generic)
 SLOPE_DECLARE_POINTWISE(avx2)
@@ -54,9 +54,9 @@ SLOPE_DECLARE_POINTWISE(avx512)
 // The kernel set for an instruction set: one table, so callers pick once per call.
 struct Kernels {
   void (*gelu_forward)(float*, const float*, int64_t);
-  void (*gelu_backward)(float*, const float*, const float*, int64_t);
+  void (*gelu_backward)(float*, const float*, const float*, int64_t, bool);  // acc: += or =
   void (*gelu_tanh_forward)(float*, const float*, int64_t);
-  void (*gelu_tanh_backward)(float*, const float*, const float*, int64_t);
+  void (*gelu_tanh_backward)(float*, const float*, const float*, int64_t, bool);
   float (*max_of)(const float*, int64_t);                               // max z[i], n ≥ 1
   float (*exp_sum)(const float*, int64_t, float);                       // Σ exp(z[i] − shift)
   void (*add_scaled_exp)(float*, const float*, int64_t, float, float);  // dz += s·exp(z − shift)

@@ -71,13 +71,15 @@ void matmul_forward(Real* out, const Real* inp, const Real* weight, const NoDedu
 template <class Real>
 void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Real* dout,
                      const Real* inp, const Real* weight, int64_t B, int64_t T, int64_t C,
-                     int64_t OC) {
+                     int64_t OC, GradWrite dinp_write) {
   check_sizes("matmul backward", {{"B", B}, {"T", T}, {"C", C}, {"OC", OC}});
   check_given(
       "matmul backward",
       {{"dinp", dinp}, {"dweight", dweight}, {"dout", dout}, {"inp", inp}, {"weight", weight}});
   const int m = blas_int(B * T, "B*T"), n = blas_int(OC, "OC"), k = blas_int(C, "C");
-  gemm(CblasNoTrans, CblasNoTrans, m, k, n, Real(1), dout, n, weight, k, Real(1), dinp, k);
+  // β = 0: BLAS does not read C (a scratch buffer's stale contents, NaN included, vanish).
+  const Real beta = dinp_write == GradWrite::overwrite ? Real(0) : Real(1);
+  gemm(CblasNoTrans, CblasNoTrans, m, k, n, Real(1), dout, n, weight, k, beta, dinp, k);
   gemm(CblasTrans, CblasNoTrans, n, k, m, Real(1), dout, n, inp, k, Real(1), dweight, k);
   if (!dbias) return;
   const int64_t nblocks = (OC + impl::kMaxChannels - 1) / impl::kMaxChannels;
@@ -96,7 +98,7 @@ void matmul_backward(Real* dinp, Real* dweight, NoDeduce<Real>* dbias, const Rea
   template void matmul_forward<Real>(Real*, const Real*, const Real*, const Real*, int64_t,       \
                                      int64_t, int64_t, int64_t);                                  \
   template void matmul_backward<Real>(Real*, Real*, Real*, const Real*, const Real*, const Real*, \
-                                      int64_t, int64_t, int64_t, int64_t);
+                                      int64_t, int64_t, int64_t, int64_t, GradWrite);
 SLOPE_NN_INSTANTIATE(float)
 SLOPE_NN_INSTANTIATE(double)
 #undef SLOPE_NN_INSTANTIATE

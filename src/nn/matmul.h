@@ -16,7 +16,8 @@ void matmul_forward(Real* out,                   // (B, T, OC)
                     const NoDeduce<Real>* bias,  // (OC), or null
                     int64_t B, int64_t T, int64_t C, int64_t OC);
 
-// ACCUMULATES: dinp += dout · weight,  dweight += doutᵀ · inp,  dbias += Σ_rows dout.
+// ACCUMULATES: dinp += dout · weight,  dweight += doutᵀ · inp,  dbias += Σ_rows dout;
+// with dinp_write = GradWrite::overwrite, dinp = dout · weight instead (dinp is not read).
 // Deterministic for a given thread count (OpenBLAS's GEMM); dbias does not depend on it.
 template <class Real>
 void matmul_backward(Real* dinp,             // (B, T, C)
@@ -25,6 +26,7 @@ void matmul_backward(Real* dinp,             // (B, T, C)
                      const Real* dout,       // (B, T, OC)
                      const Real* inp,        // (B, T, C)
                      const Real* weight,     // (OC, C)
-                     int64_t B, int64_t T, int64_t C, int64_t OC);
+                     int64_t B, int64_t T, int64_t C, int64_t OC,
+                     GradWrite dinp_write = GradWrite::accumulate);
 
 }  // namespace slope::nn

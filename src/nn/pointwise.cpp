@@ -46,20 +46,22 @@ void gelu_forward(Real* out, const Real* inp, int64_t N) {
 }
 
 template <class Real>
-void gelu_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
+void gelu_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N, GradWrite write) {
   check_sizes("gelu backward", {{"N", N}});
   check_given("gelu backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+  const bool acc = write == GradWrite::accumulate;
   if constexpr (std::is_same_v<Real, float>) {
     const auto k = isa::kernels();
     return parallel_blocks(
-        N, [&](int64_t i, int64_t n) { k.gelu_backward(dinp + i, dout + i, inp + i, n); });
+        N, [&](int64_t i, int64_t n) { k.gelu_backward(dinp + i, dout + i, inp + i, n, acc); });
   }
   const Real r = static_cast<Real>(kInvSqrt2), pdf = static_cast<Real>(kInvSqrt2Pi);
 #pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < N; ++i) {
     const Real x = inp[i];
     const Real cdf = Real(0.5) * (Real(1) + std::erf(x * r));
-    dinp[i] += dout[i] * (cdf + x * pdf * std::exp(Real(-0.5) * x * x));
+    const Real d = dout[i] * (cdf + x * pdf * std::exp(Real(-0.5) * x * x));
+    dinp[i] = acc ? dinp[i] + d : d;
   }
 }
 
@@ -86,13 +88,15 @@ void gelu_tanh_forward(Real* out, const Real* inp, int64_t N) {
 }
 
 template <class Real>
-void gelu_tanh_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N) {
+void gelu_tanh_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N, GradWrite write) {
   check_sizes("gelu_tanh backward", {{"N", N}});
   check_given("gelu_tanh backward", {{"dinp", dinp}, {"dout", dout}, {"inp", inp}});
+  const bool acc = write == GradWrite::accumulate;
   if constexpr (std::is_same_v<Real, float>) {
     const auto k = isa::kernels();
-    return parallel_blocks(
-        N, [&](int64_t i, int64_t n) { k.gelu_tanh_backward(dinp + i, dout + i, inp + i, n); });
+    return parallel_blocks(N, [&](int64_t i, int64_t n) {
+      k.gelu_tanh_backward(dinp + i, dout + i, inp + i, n, acc);
+    });
   }
   const Real s = static_cast<Real>(kSqrt2OverPi), c = static_cast<Real>(kGeluCubic);
 #pragma omp parallel for schedule(static)
@@ -100,7 +104,8 @@ void gelu_tanh_backward(Real* dinp, const Real* dout, const Real* inp, int64_t N
     const Real x = inp[i];
     const Real t = std::tanh(s * (x + c * x * x * x));
     const Real dt = s * (Real(1) + Real(3) * c * x * x);
-    dinp[i] += dout[i] * (Real(0.5) * (Real(1) + t) + Real(0.5) * x * (Real(1) - t * t) * dt);
+    const Real d = dout[i] * (Real(0.5) * (Real(1) + t) + Real(0.5) * x * (Real(1) - t * t) * dt);
+    dinp[i] = acc ? dinp[i] + d : d;
   }
 }
 
@@ -125,12 +130,12 @@ void residual_backward(Real* dinp1, Real* dinp2, const Real* dout, int64_t N) {
   }
 }
 
-#define SLOPE_NN_INSTANTIATE(Real)                                                  \
-  template void gelu_forward<Real>(Real*, const Real*, int64_t);                    \
-  template void gelu_backward<Real>(Real*, const Real*, const Real*, int64_t);      \
-  template void gelu_tanh_forward<Real>(Real*, const Real*, int64_t);               \
-  template void gelu_tanh_backward<Real>(Real*, const Real*, const Real*, int64_t); \
-  template void residual_forward<Real>(Real*, const Real*, const Real*, int64_t);   \
+#define SLOPE_NN_INSTANTIATE(Real)                                                             \
+  template void gelu_forward<Real>(Real*, const Real*, int64_t);                               \
+  template void gelu_backward<Real>(Real*, const Real*, const Real*, int64_t, GradWrite);      \
+  template void gelu_tanh_forward<Real>(Real*, const Real*, int64_t);                          \
+  template void gelu_tanh_backward<Real>(Real*, const Real*, const Real*, int64_t, GradWrite); \
+  template void residual_forward<Real>(Real*, const Real*, const Real*, int64_t);              \
   template void residual_backward<Real>(Real*, Real*, const Real*, int64_t);
 SLOPE_NN_INSTANTIATE(float)
 SLOPE_NN_INSTANTIATE(double)

@@ -15,12 +15,13 @@ void gelu_forward(Real* out,        // (N), e.g. (B, T, 4C)
                   const Real* inp,  // (N)
                   int64_t N);
 
-// ACCUMULATES: dinp += dout · (Φ(x) + x·φ(x)), φ the standard normal density.
+// ACCUMULATES: dinp += dout · (Φ(x) + x·φ(x)), φ the standard normal density (with
+// GradWrite::overwrite, dinp = ..., not read).
 template <class Real>
 void gelu_backward(Real* dinp,        // (N)
                    const Real* dout,  // (N)
                    const Real* inp,   // (N) the forward's input
-                   int64_t N);
+                   int64_t N, GradWrite write = GradWrite::accumulate);
 
 // GPT-2's GELU, the tanh approximation ½·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))): Hugging Face's
 // "gelu_new" (= "gelu_pytorch_tanh", torch's approximate='tanh'), llm.c's. out may be inp.
@@ -34,7 +35,7 @@ template <class Real>
 void gelu_tanh_backward(Real* dinp,        // (N)
                         const Real* dout,  // (N)
                         const Real* inp,   // (N) the forward's input
-                        int64_t N);
+                        int64_t N, GradWrite write = GradWrite::accumulate);
 
 // Which GELU an MLP uses (GptConfig::activation): the exact one or GPT-2's tanh approximation.
 enum class Activation { gelu, gelu_tanh };
@@ -44,9 +45,10 @@ void activation_forward(Activation act, Real* out, const Real* inp, int64_t N) {
   act == Activation::gelu_tanh ? gelu_tanh_forward(out, inp, N) : gelu_forward(out, inp, N);
 }
 template <class Real>
-void activation_backward(Activation act, Real* dinp, const Real* dout, const Real* inp, int64_t N) {
-  act == Activation::gelu_tanh ? gelu_tanh_backward(dinp, dout, inp, N)
-                               : gelu_backward(dinp, dout, inp, N);
+void activation_backward(Activation act, Real* dinp, const Real* dout, const Real* inp, int64_t N,
+                         GradWrite write = GradWrite::accumulate) {
+  act == Activation::gelu_tanh ? gelu_tanh_backward(dinp, dout, inp, N, write)
+                               : gelu_backward(dinp, dout, inp, N, write);
 }
 
 // out = inp1 + inp2; out may be either input (in place on the residual stream).

@@ -51,7 +51,7 @@ TEST(FloatKernels, GeluWithinItsBound) {
     const isa::Kernels k = isa::kernels(which);
     std::vector<float> y(x.size()), g(x.size(), 0.0f), one(x.size(), 1.0f);
     k.gelu_forward(y.data(), x.data(), n);
-    k.gelu_backward(g.data(), one.data(), x.data(), n);
+    k.gelu_backward(g.data(), one.data(), x.data(), n, true);
     double worst_y = 0.0, worst_g = 0.0;  // in units of each bound
     for (size_t i = 0; i < x.size(); ++i) {
       const double xi = x[i], ref = xi * phi_cdf(xi), dref = phi_cdf(xi) + xi * phi_pdf(xi);
@@ -92,7 +92,7 @@ TEST(FloatKernels, GeluTanhWithinItsBound) {
     const isa::Kernels k = isa::kernels(which);
     std::vector<float> y(x.size()), g(x.size(), 0.0f), one(x.size(), 1.0f);
     k.gelu_tanh_forward(y.data(), x.data(), n);
-    k.gelu_tanh_backward(g.data(), one.data(), x.data(), n);
+    k.gelu_tanh_backward(g.data(), one.data(), x.data(), n, true);
     for (size_t i = 0; i < x.size(); ++i) {
       const double xi = x[i];
       if (std::abs(xi) > 1e12) continue;  // x³ overflows float: the float64 form does not
@@ -126,12 +126,12 @@ TEST(FloatKernels, TailsTakeTheBodysArithmetic) {
     const isa::Kernels k = isa::kernels(which);
     std::vector<float> whole(x.size()), gwhole(x.size(), 0.5f), dout(x.size(), 1.5f);
     k.gelu_forward(whole.data(), x.data(), 200);
-    k.gelu_backward(gwhole.data(), dout.data(), x.data(), 200);
+    k.gelu_backward(gwhole.data(), dout.data(), x.data(), 200, true);
     for (int64_t off = 0; off < 17; ++off)
       for (int64_t len = 1; len <= 67; ++len) {
         std::vector<float> part(static_cast<size_t>(len) + 2, -7.0f), gpart(part.size(), 0.5f);
         k.gelu_forward(part.data() + 1, x.data() + off, len);
-        k.gelu_backward(gpart.data() + 1, dout.data(), x.data() + off, len);
+        k.gelu_backward(gpart.data() + 1, dout.data(), x.data() + off, len, true);
         ASSERT_EQ(part.front(), -7.0f);  // nothing written outside the range
         ASSERT_EQ(part.back(), -7.0f);
         ASSERT_EQ(gpart.back(), 0.5f);

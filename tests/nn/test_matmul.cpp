@@ -54,6 +54,25 @@ TEST(Matmul, BlockedSizes) {
   check_layer(m, matmul_inputs(m, true, 3), {"inp", "weight", "bias"}, {true, true, true}, tol);
 }
 
+// GradWrite::overwrite: dinp = dout·weight without reading dinp (β = 0: stale NaN vanish), the
+// same bits as accumulating into zeros; dweight and dbias still accumulate.
+TEST(Matmul, OverwriteNeverReadsTheOldInputGradient) {
+  const int64_t B = 2, T = 5, C = 7, OC = 9;
+  std::mt19937_64 rng(4);
+  const std::vector<float> dout = cast<float>(random_vector(B * T * OC, rng)),
+                           inp = cast<float>(random_vector(B * T * C, rng)),
+                           w = cast<float>(random_vector(OC * C, rng));
+  std::vector<float> acc(B * T * C, 0.0f), over(acc.size(), std::nanf("")), dw1(OC * C, 0.5f),
+      dw2(dw1), db1(OC, 0.25f), db2(db1);
+  matmul_backward(acc.data(), dw1.data(), db1.data(), dout.data(), inp.data(), w.data(), B, T, C,
+                  OC);
+  matmul_backward(over.data(), dw2.data(), db2.data(), dout.data(), inp.data(), w.data(), B, T, C,
+                  OC, GradWrite::overwrite);
+  EXPECT_EQ(acc, over);
+  EXPECT_EQ(dw1, dw2);
+  EXPECT_EQ(db1, db2);
+}
+
 TEST(Matmul, RejectsBadSizes) {
   std::vector<float> buf(16);
   EXPECT_THROW(matmul_forward(buf.data(), buf.data(), buf.data(), nullptr, 1, 0, 4, 4), Error);
