@@ -11,6 +11,9 @@ counts half), for:
   sdpa-mask           torch SDPA with the materialised ALiBi bias (H, T, T) as attn_mask
   flex-alibi          FlexAttention (torch.compile'd) with an ALiBi score_mod and a causal
                       block mask
+  slope-kerple-log    slope with a learned relative bias instead of ALiBi (slope.relative_bias,
+  slope-t5            causal T5 buckets, FIRE with L = T: the per-head distance table),
+  slope-fire          the bias parameters' gradients included in forward+backward
 
   python bench/attention_gpu.py                       # print the table (needs CUDA)
   python bench/attention_gpu.py --out docs/BENCHMARKS.md
@@ -45,7 +48,10 @@ import slope.torch as st  # noqa: E402
 
 BEGIN, END = "<!-- bench/attention_gpu.py:begin -->", "<!-- bench/attention_gpu.py:end -->"
 METHODS = ["slope-alibi", "slope-alibi-skip", "slope-causal", "sdpa-causal", "sdpa-mask",
-           "flex-alibi"]
+           "flex-alibi", "slope-kerple-log", "slope-t5", "slope-fire"]
+# Learned relative biases (slope.relative_bias; causal T5 buckets; FIRE with L = T, so that every
+# row is below L and the kernels read the distance table), their parameters trained too.
+REL_METHODS = {"slope-kerple-log": "kerple-log", "slope-t5": "t5", "slope-fire": "fire"}
 
 
 def route_slope_to_triton_on_cpu():
@@ -66,6 +72,11 @@ def alibi_bias(slopes, T, dtype, device):
 
 def make_method(name, H, T, dtype, device, dry_run):
     """f(q, k, v, slopes) -> out on (B, H, T, D) tensors, causal."""
+    if name in REL_METHODS:
+        from slope.relative_bias import RelativeBias
+        bias = RelativeBias(REL_METHODS[name], H, bidirectional=False,
+                            fire_L=float(T)).to(device)
+        return lambda q, k, v, m: st.attention(q, k, v, causal=True, relative_bias=bias)
     if name.startswith("slope"):
         alibi = name != "slope-causal"
         tol = 2.0**-24 if name == "slope-alibi-skip" else 0.0

@@ -304,6 +304,9 @@ def report(args, info, threads, rows):
                      f"(ln V = {math.log(r['vocab']):.3f}); spread of the timed steps "
                      "(max/min): " + ", ".join(f"{peer} {sp:.2f}" for peer, sp in
                                                r["spread"].items()))
+    notes.append("Losses: a PyTorch peer keeps training across the rounds (its last loss is after "
+                 "rounds·(1 + steps) steps); slope's subprocess starts afresh each round (1 + "
+                 "steps steps), so its last loss is from an earlier step, not a worse model")
     notes.append("Absolute times on a shared 2-core machine are noise; read the ratios, which "
                  "come from interleaved rounds of the same run")
     p += ["", "### Notes", ""] + [f"- {n}" for n in notes]

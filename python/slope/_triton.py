@@ -95,11 +95,13 @@ class _Plan:
     skip: bool
     block_m: int
     block_n: int
+    rel: Optional["_RelTable"] = None  # a learned relative bias's table, or None
     kn_strides: tuple = (0, 0)  # key norms (b, h) strides, set by key_norms()
 
     def flags(self):
         return dict(CAUSAL=self.causal, HAS_ALIBI=self.has_alibi, SOFTCAP=self.softcap > 0.0,
                     MASK_KIND=self.mask_kind, SKIP=self.skip, DROPOUT=self.dropout_p > 0.0,
+                    REL=0 if self.rel is None else self.rel.mode,
                     DOT_PRECISION="ieee" if self.q4.dtype == torch.float32 else "tf32",
                     BLOCK_M=self.block_m, BLOCK_N=self.block_n,
                     BLOCK_D=max(16, triton.next_power_of_2(self.D)),
@@ -112,9 +114,16 @@ class _Plan:
 
     def common(self):
         """The scalar arguments every kernel takes after its strides, in order."""
+        rel_w, rel_lo = (1, 0) if self.rel is None else (self.rel.width, self.rel.lo)
         return (self.lse_b, self.lse_h, *self.kn_strides, self.slopes_sb, *self.mask_strides,
                 self.H, self.H // self.Hkv, self.D, self.Dv, self.scale, self.softcap,
-                self.window_left, self.window_right, self.skip_tolerance)
+                self.window_left, self.window_right, self.skip_tolerance, rel_w, rel_lo)
+
+    def rel_tab(self):
+        """The relative bias's fp32 table and its int32 layout (RelInfo), or placeholders."""
+        if self.rel is None:
+            return self.geo, self.geo
+        return self.rel.table, self.rel.info
 
     def key_norms(self):
         """‖k_j‖·(1 + 1e-5) (B, Hkv, Tk) fp32 for the skip bound (the slack covers the rounding
@@ -220,8 +229,166 @@ def _dropout_words(rng, p, device):
     return torch.tensor(words, dtype=torch.int64, device=device)
 
 
+# ---- learned relative biases (slope.relative_bias; docs/relative-biases.md) -------------------
+#
+# Kerple, T5 buckets and FIRE (while every query position is below L) are functions of the
+# signed distance d = p_i − j alone. The kernels read one table per head over the distances the
+# call can produce, d ∈ [lo, lo + width): each entry is the family's definition
+# (src/attention/relative_bias.h, RelParams::value) evaluated in float64 by torch from the
+# parameters and rounded once to fp32, as the CPU kernels' tables are. The backward kernel
+# returns Σ dS per (head, distance); the chain rule to the parameters is torch's autograd of
+# the same float64 table (dense ops only: T5's bucket lookup is a one-hot product and FIRE's
+# MLP is evaluated at each distance's two grid nodes, so no scatter-add, deterministic).
+# FIRE rows at or past L divide by ψ(p_i) instead of ψ(L): the bias then depends on the row,
+# not only on d. The kernels then evaluate the CPU kernels' interpolant in the tile (mode 2:
+# ψ by |d|, 1/ψ(max(L, p)) by position, the grid F and its differences dF, each rounded once
+# from float64), and the dq kernel forms the parameters' gradient from each score
+# (attention_bwd_dq_kernel's doc), per-program partial sums reduced here in float64.
+
+
+@dataclass
+class _RelTable:
+    kind: int
+    ints: List[int]
+    params: Tensor  # the flat parameters (on the device)
+    lo: int  # mode 1: distance of column 0; mode 2: position of 1/ψ_m's entry 0
+    width: int  # mode 1: columns per head; mode 2: entries of ψ(|d|)
+    table: Tensor  # mode 1: (H, width) fp32; mode 2: the packed FIRE tables (the kernel's doc)
+    mode: int = 1  # score_tile's REL
+    info: Optional[Tensor] = None  # mode 2: int32 [offset of 1/ψ_m, its length, F, dF, N]
+
+
+def _t5_bucket(rp: Tensor, nb: int, max_distance: int, bidirectional: bool) -> Tensor:
+    """t5_bucket of relative_bias.h (Hugging Face's _relative_position_bucket, the log in
+    float64) for rp = j − p_i (int64)."""
+    ret = torch.zeros_like(rp)
+    if bidirectional:
+        nb //= 2
+        ret = ret + (rp > 0).long() * nb
+        n = rp.abs()
+    else:
+        n = torch.clamp(-rp, min=0)
+    max_exact = nb // 2
+    if max_exact < 1:  # every distance is "exact": the log branch is never taken
+        return ret + torch.clamp(n, max=max(nb - 1, 0))
+    scaled = (torch.log(torch.clamp(n, min=1).double() / max_exact)
+              / math.log(max_distance / max_exact) * (nb - max_exact))
+    large = torch.clamp(max_exact + scaled.long(), max=nb - 1)
+    return ret + torch.where(n < max_exact, n, large)
+
+
+def _rel_values(kind: int, ints: List[int], params: Tensor, H: int, d: Tensor) -> Tensor:
+    """bias_h(d) (H, len(d)) in float64 for signed distances d = p_i − j (int64), from the flat
+    float64 parameters (differentiable; for FIRE, m = max(L, p_i) = L)."""
+    _, nb, max_distance, bidirectional, K, N = ints
+    ad = d.abs().double()
+    if kind in (1, 2):
+        r1, r2 = params[:H, None], params[H:2 * H, None]
+        if kind == 1:
+            return -r1 * torch.log(1.0 + r2 * ad)
+        safe = torch.where(ad > 0, ad, torch.ones_like(ad))  # d^r2 = 0 at d = 0, no log(0)
+        return torch.where(ad > 0, -r1 * torch.exp(r2 * torch.log(safe)), torch.zeros_like(r1))
+    if kind == 3:
+        bucket = _t5_bucket(-d, nb, max_distance, bool(bidirectional))
+        onehot = (bucket[:, None] == torch.arange(nb, device=d.device)[None, :]).double()
+        return (onehot @ params.view(nb, H)).T
+    w1, b1 = params[:K], params[K:2 * K]
+    w2 = params[2 * K:(2 + H) * K].view(H, K)
+    b2 = params[(2 + H) * K:(2 + H) * K + H]
+    c, L = params[-2], params[-1]
+    u = torch.log(c * ad + 1.0) / torch.log(c * L + 1.0)
+    u = torch.where(u > 1.0, torch.ones_like(u), u)  # keys past the normaliser
+    x = u * N
+    n = torch.clamp(torch.floor(x.detach()), 0, N - 1)
+    t = x - n
+
+    def f(node):  # the MLP at grid node n/N: (len(d),) -> (H, len(d))
+        return (torch.relu(node[:, None] / N * w1 + b1) @ w2.T + b2).T
+
+    f0, f1 = f(n), f(n + 1)
+    return f0 + t * (f1 - f0)
+
+
+def _rel_table(rel_params, rel_ints, geo_rows, H, device) -> _RelTable:
+    """The table of one call (see above) over the distances of its rows (q_start, q_len,
+    k_start, k_len, offset): d from min(offset − k_len + 1) to max(offset + q_len − 1)."""
+    kind = int(rel_ints[0])
+    live = [r for r in geo_rows if r[1] > 0 and r[3] > 0] or geo_rows
+    lo = min(r[4] - max(r[3], 1) + 1 for r in live)
+    hi = max(r[4] + max(r[1], 1) - 1 for r in live)
+    params = rel_params.detach().to(device=device, dtype=torch.float32)
+    if not bool(torch.isfinite(params).all()):
+        _bad("rel_params holds NaN or inf: the relative bias's parameters must be finite")
+    if kind == 4:
+        if not float(params[-2]) > 0.0 or not float(params[-1]) > 0.0:
+            _bad(f"FIRE's c and L must be > 0, got {float(params[-2]):g} and "
+                 f"{float(params[-1]):g}")
+        max_pos = max(r[4] + r[1] - 1 for r in live)
+        if not float(params[-1]) > max_pos:
+            return _fire_past_L_tables(rel_params, rel_ints, params, live, H, lo, hi, device)
+    d = torch.arange(lo, hi + 1, dtype=torch.int64, device=device)
+    with torch.no_grad():
+        table = _rel_values(kind, rel_ints, params.double(), H, d)
+    if not bool(torch.isfinite(table).all()) or bool((table.abs() > 3.0e38).any()):
+        _bad("the relative bias overflows float32 at the call's distances: check its parameters")
+    return _RelTable(kind=kind, ints=list(rel_ints), params=params, lo=lo, width=hi - lo + 1,
+                     table=table.float().contiguous(), info=torch.zeros(1, dtype=torch.int32,
+                                                                        device=device))
+
+
+def _fire_past_L_tables(rel_params, rel_ints, params, live, H, lo, hi, device) -> _RelTable:
+    """Mode 2 (FIRE with rows at or past L): relative_bias.cpp's tables, each entry in float64
+    rounded once: ψ(|d|) for |d| up to max(|lo|, |hi|), 1/ψ(max(L, p)) for the call's positions,
+    F_n = f_h(n/N) (H, N + 1) and dF_n = F_{n+1} − F_n (H, N + 1, the last one 0)."""
+    _, _, _, _, K, N = rel_ints
+    p64 = params.double()
+    w1, b1 = p64[:K], p64[K:2 * K]
+    w2 = p64[2 * K:(2 + H) * K].view(H, K)
+    b2 = p64[(2 + H) * K:(2 + H) * K + H]
+    c, L = p64[-2], p64[-1]
+    d = torch.arange(0, max(abs(lo), abs(hi)) + 1, dtype=torch.float64, device=device)
+    psi = torch.log(c * d + 1.0)
+    pos_lo = min(r[4] for r in live)
+    pos = torch.arange(pos_lo, max(r[4] + r[1] - 1 for r in live) + 1, dtype=torch.float64,
+                       device=device)
+    rinv = 1.0 / torch.log(c * torch.maximum(L, pos) + 1.0)
+    nodes = torch.arange(N + 1, dtype=torch.float64, device=device) / N
+    F = (torch.relu(nodes[:, None] * w1 + b1) @ w2.T + b2).T  # (H, N + 1)
+    dF = torch.cat([F[:, 1:] - F[:, :-1], torch.zeros_like(F[:, :1])], 1)
+    # The backward's factors (relative_bias.h's add_grad): ∂ψ/∂c = d/(c·d + 1) by distance;
+    # ψ_c(m) = m/(c·m + 1) and whether m = L by position; the MLP's w1, b1, w2; c/(c·L + 1).
+    m = torch.maximum(L, pos)
+    parts = [psi, rinv, F.reshape(-1), dF.reshape(-1), d / (c * d + 1.0), m / (c * m + 1.0),
+             (L > pos).double(), w1, b1, w2.reshape(-1), (c / (c * L + 1.0)).reshape(1)]
+    table = torch.cat(parts).float().contiguous()
+    if not bool(torch.isfinite(table).all()):
+        _bad("the relative bias overflows float32 at the call's distances: check its parameters")
+    at = [0]
+    for t in parts:
+        at.append(at[-1] + t.numel())
+    # RelInfo: offsets of 1/ψ_m, its length, F, dF, N, ψ_c(d), ψ_c(m), [m = L], w1, b1, w2,
+    # c/(c·L + 1), K.
+    info = torch.tensor([at[1], len(rinv), at[2], at[3], N, at[4], at[5], at[6], at[7], at[8],
+                         at[9], at[10], K], dtype=torch.int32, device=device)
+    return _RelTable(kind=4, ints=list(rel_ints), params=params, lo=pos_lo, width=len(psi),
+                     table=table, mode=2, info=info)
+
+
+def _rel_param_grads(rel: _RelTable, hist: Tensor, H: int) -> Tensor:
+    """The flat parameters' gradient (float32) from Σ dS by (head, distance) (float64): the
+    vector-Jacobian product of the float64 table, in float64."""
+    d = torch.arange(rel.lo, rel.lo + rel.width, dtype=torch.int64, device=hist.device)
+    # torch.func.vjp, not torch.autograd.grad: this runs inside the backward operator's kernel,
+    # below the autograd dispatch key, where enable_grad() records nothing (found by
+    # bench/attention_gpu.py --dry-run, which calls it through the operator).
+    _, vjp = torch.func.vjp(lambda p: _rel_values(rel.kind, rel.ints, p, H, d),
+                            rel.params.double())
+    (g,) = vjp(hist)
+    return g.float()
+
+
 def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints, floats,
-          block_m, block_n) -> _Plan:
+          block_m, block_n, rel_params=None, rel_ints=None) -> _Plan:
     q4, k4, v4 = (_view4(t, layout) for t in (q, k, v))
     B, H, _, D = q4.shape
     Hkv, Dv = k4.shape[1], v4.shape[3]
@@ -249,6 +416,9 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
     mask, mask_strides, mask_kind = _mask(attn_mask, nB, H, mask_tq, mask_tk, q.device)
     default_m, default_n = _default_blocks(q.device, q.dtype, triton.next_power_of_2(max(D, Dv)))
     has_alibi = sl is not None
+    rel = None
+    if rel_params is not None:
+        rel = _rel_table(rel_params, rel_ints, geo.tolist(), H, q.device)
     return _Plan(
         q4=q4, k4=k4, v4=v4, geo=geo, nB=nB, packed=cu_q is not None, H=H, Hkv=Hkv, D=D, Dv=Dv,
         Tq_max=tq_max, Tk_max=tk_max, lse_b=lse_b, lse_h=q4.shape[2],  # packed: lse (H, total_q)
@@ -259,7 +429,7 @@ def _plan(q, k, v, sl, sr, key_lengths, attn_mask, cu_q, cu_k, rng, layout, ints
         dropout_p=float(dropout_p), skip_tolerance=float(tol), causal=bool(causal),
         has_alibi=has_alibi,
         skip=has_alibi and tol > 0.0 and mask_kind != 2,
-        block_m=block_m or default_m, block_n=block_n or default_n)
+        block_m=block_m or default_m, block_n=block_n or default_n, rel=rel)
 
 
 def _strides3(t4: Tensor, packed: bool):
@@ -278,7 +448,8 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Ten
                       slopes_right: Optional[Tensor], key_lengths: Optional[Tensor],
                       attn_mask: Optional[Tensor], cu_seqlens_q: Optional[Tensor],
                       cu_seqlens_k: Optional[Tensor], dropout_rng: Optional[Tensor], layout: str,
-                      ints: List[int], floats: List[float], *, block_m: Optional[int] = None,
+                      ints: List[int], floats: List[float], rel_params: Optional[Tensor] = None,
+                      rel_ints: Optional[List[int]] = None, *, block_m: Optional[int] = None,
                       block_n: Optional[int] = None):
     """torch.ops.slope.attention_forward on the Triton kernels: (out, lse). out has q's shape
     with v's head dim, in q's dtype; lse float32, (B, H, Tq) or (H, total_q) packed."""
@@ -287,13 +458,14 @@ def attention_forward(q: Tensor, k: Tensor, v: Tensor, slopes_left: Optional[Ten
     if q.numel() == 0 or k.numel() == 0 or v.numel() == 0:
         return out, lse
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
-              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n)
+              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n, rel_params,
+              rel_ints)
     kn = p.key_norms()
     out4 = _view4(out, layout)
     grid = (triton.cdiv(p.Tq_max, p.block_m), p.nB * p.H)
     kern.attention_fwd_kernel[grid](
         p.q4, p.k4, p.v4, out4, lse, p.slopes_l, p.slopes_r, kn, p.geo, p.mask, p.rng,
-        *p.strides(p.q4, p.k4, p.v4, out4),
+        *p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, out4),
         *p.common(), _drop_scale(p), **p.flags())
     return out, lse
 
@@ -303,13 +475,18 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
                        key_lengths: Optional[Tensor], attn_mask: Optional[Tensor],
                        cu_seqlens_q: Optional[Tensor], cu_seqlens_k: Optional[Tensor],
                        dropout_rng: Optional[Tensor], layout: str, ints: List[int],
-                       floats: List[float], slope_grads: bool, *, block_m: Optional[int] = None,
-                       block_n: Optional[int] = None):
+                       floats: List[float], slope_grads: bool,
+                       rel_params: Optional[Tensor] = None, rel_ints: Optional[List[int]] = None,
+                       *, block_m: Optional[int] = None, block_n: Optional[int] = None):
     """torch.ops.slope.attention_backward on the Triton kernels: (dq, dk, dv, dslopes_left,
     dslopes_right). dq, dk, dv contiguous in q's, k's, v's dtypes; the slope gradients float32
     shaped like the slopes (empty when not wanted; with one shared slope vector dslopes_left is
     its whole gradient), reduced over query blocks (and the batch, for (H,) slopes) in float64
-    in a fixed order: bitwise the same on every run."""
+    in a fixed order: bitwise the same on every run. With a relative bias (rel_params), the
+    fourth output is its parameters' gradient (float32, shaped like rel_params): Σ dS by
+    (head, distance) from the dq kernel, summed in float64 in a fixed order, then the chain
+    rule in float64 (_rel_param_grads): also bitwise the same on every run."""
+    want_rel = slope_grads and rel_params is not None
     want_l = slope_grads and slopes_left is not None
     want_r = slope_grads and slopes_right is not None
     def empty():  # a fresh one each time: an operator's outputs must not alias each other
@@ -318,10 +495,12 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     dq, dk, dv = (torch.zeros(t.shape, dtype=t.dtype, device=t.device) for t in (q, k, v))
     if q.numel() == 0 or k.numel() == 0 or v.numel() == 0:
         zeros = lambda s: torch.zeros_like(s, dtype=torch.float32)  # noqa: E731
-        return (dq, dk, dv, zeros(slopes_left) if want_l else empty(),
+        return (dq, dk, dv, zeros(slopes_left) if want_l else
+                zeros(rel_params) if want_rel else empty(),
                 zeros(slopes_right) if want_r else empty())
     p = _plan(q, k, v, slopes_left, slopes_right, key_lengths, attn_mask, cu_seqlens_q,
-              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n)
+              cu_seqlens_k, dropout_rng, layout, ints, floats, block_m, block_n, rel_params,
+              rel_ints)
     kn = p.key_norms()
     lse = lse.contiguous()
     do4 = _view4(dout, layout)
@@ -336,16 +515,41 @@ def attention_backward(dout: Tensor, q: Tensor, k: Tensor, v: Tensor, out: Tenso
     grid_kv = (triton.cdiv(p.Tk_max, p.block_n), p.nB * p.Hkv)
     kern.attention_bwd_dkdv_kernel[grid_kv](
         p.q4, p.k4, p.v4, do4, lse, delta, dk4, dv4, p.slopes_l, p.slopes_r, qn, kn, p.geo,
-        p.mask, p.rng, *p.strides(p.q4, p.k4, p.v4, do4, dk4, dv4), *tail, **flags)
+        p.mask, p.rng, *p.rel_tab(), *p.strides(p.q4, p.k4, p.v4, do4, dk4, dv4), *tail,
+        **flags)
     n_m = triton.cdiv(p.Tq_max, p.block_m)
     want_any = want_l or want_r
     parts = torch.zeros((2, p.nB, p.H, n_m) if want_any else (2, 1), dtype=torch.float64,
                         device=q.device)
+    # The relative bias's Σ dS by distance: one fp32 row per (b, h, query block, tile class),
+    # each entry written by one tile (the kernel's doc); classes: tiles of one program whose
+    # BLOCK_M + BLOCK_N − 1 diagonals cannot overlap.
+    n_diag = p.block_m + p.block_n - 1
+    classes = triton.cdiv(n_diag, p.block_n)
+    fire_k = p.rel.ints[4] if p.rel is not None and p.rel.mode == 2 else 0
+    if want_rel and fire_k:  # FIRE past L: per program [w2_h (K), w1 (K), b1 (K), b2, c, L]
+        rel_parts = torch.zeros((p.nB, p.H, n_m, 3 * fire_k + 3), dtype=torch.float64,
+                                device=q.device)
+    else:
+        rel_parts = torch.zeros((p.nB, p.H, n_m, classes, p.rel.width) if want_rel else (1,),
+                                dtype=torch.float32, device=q.device)
     kern.attention_bwd_dq_kernel[(n_m, p.nB * p.H)](
         p.q4, p.k4, p.v4, do4, lse, delta, dq4, p.slopes_l, p.slopes_r, qn, kn, p.geo, p.mask,
-        p.rng, parts[0], parts[1], *p.strides(p.q4, p.k4, p.v4, do4, dq4), *tail, n_m,
-        SLOPE_GRADS=want_any and p.has_alibi,
-        **flags)
+        p.rng, *p.rel_tab(), parts[0], parts[1], rel_parts,
+        *p.strides(p.q4, p.k4, p.v4, do4, dq4), *tail, n_m, classes,
+        SLOPE_GRADS=want_any and p.has_alibi, REL_GRADS=want_rel,
+        FIRE_BLOCK_K=triton.next_power_of_2(max(fire_k, 4)),  # b2, c, L share a 4-vector
+        BLOCK_E=triton.next_power_of_2(n_diag), **flags)
+    if want_rel and fire_k:
+        g = rel_parts.sum(dim=(0, 2))  # (H, 3K + 3), over the batch and query blocks, in order
+        K = fire_k
+        flat = torch.cat([g[:, K:2 * K].sum(0), g[:, 2 * K:3 * K].sum(0), g[:, :K].reshape(-1),
+                          g[:, 3 * K], g[:, 3 * K + 1].sum().reshape(1),
+                          g[:, 3 * K + 2].sum().reshape(1)])
+        return dq, dk, dv, flat.float().reshape(rel_params.shape), empty()
+    if want_rel:
+        hist = rel_parts.double().sum(dim=(0, 2, 3))  # (H, width), in a fixed order
+        return dq, dk, dv, _rel_param_grads(p.rel, hist, p.H).reshape(rel_params.shape), empty()
     if not want_any:
         return dq, dk, dv, empty(), empty()
     g = parts.sum(-1)  # (2, nB, H): over query blocks, in order

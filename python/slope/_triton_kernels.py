@@ -14,8 +14,10 @@ Three kernels, one idea each, in flash-attention-2's split:
 Tiles are (BLOCK_M queries) × (BLOCK_N keys) × (BLOCK_D head dims, D padded to a power of two,
 masked loads). Every score goes through `score_tile`, so the forward and both backward kernels
 see one definition: x = scale·q·k, capped by softcap·tanh(x/softcap), plus the ALiBi bias
-−m_left·(p_i − j) left of the query's position p_i and −m_right·(j − p_i) right of it, plus the
-explicit mask; then the visibility rules (key lengths, causal, window, mask) give −inf.
+−m_left·(p_i − j) left of the query's position p_i and −m_right·(j − p_i) right of it, or a
+learned relative bias read from a per-head table by signed distance p_i − j
+(docs/relative-biases.md), plus the explicit mask; then the visibility rules (key lengths,
+causal, window, mask) give −inf.
 
 Legend: `_m` varies over query rows of the tile, `_n` over keys, `_d` over head dims; `pos_m` are
 the rows' positions among the keys; `Geo` rows are (q_start, q_len, k_start, k_len, offset) of
@@ -135,13 +137,19 @@ def tanh_sech2(y):
 
 @device_function
 def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, window_left,
-               window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk, i_m,
-               CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-               MASK_KIND: tl.constexpr):
+               window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk, i_m, RelTab, RelInfo,
+               rel_w, rel_lo, CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
+               MASK_KIND: tl.constexpr, REL: tl.constexpr):
     """Scores s (BLOCK_M, BLOCK_N) fp32 from the raw products qk = q·k, −inf where key j is not
     visible from row i; and the cap's derivative sech²(x/softcap) (x itself, unused, without a
     softcap), which the backward multiplies into dS. MASK_KIND: 0 none, 1 bool (nonzero = may
-    attend), 2 additive."""
+    attend), 2 additive. REL: a learned relative bias. REL = 1 (Kerple, T5, FIRE below L): read
+    from head h's row of RelTab (H, rel_w) fp32 at signed distance p_i − j − rel_lo (one gather
+    per score; lanes outside the table, which are masked, read its edge). REL = 2 (FIRE with
+    rows at or past L): the CPU kernels' interpolant (cpu_rel_bias.h's
+    fire_bias), from RelTab = [ψ(|d|) (rel_w), 1/ψ(max(L, p)) by p − rel_lo, F (H, N + 1),
+    dF (H, N + 1)] and RelInfo = [offset of 1/ψ_m, its length, offset of F, of dF, N]:
+    x = min(ψ·(1/ψ_m), 1)·N, n = min(⌊x⌋, N − 1), F_n + (x − n)·dF_n, two gathers."""
     x = qk * scale
     dcap = x
     if SOFTCAP:
@@ -154,6 +162,20 @@ def score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap, wi
         # The diagonal has bias 0 (also for a slope of +inf, which masks its side only).
         bias = tl.where(dist > 0, -ml * dist_f, tl.where(dist < 0, mr * dist_f, 0.0))
         s = s + bias
+    if REL == 1:
+        ridx = tl.minimum(tl.maximum(dist - rel_lo, 0), rel_w - 1)
+        s = s + tl.load(RelTab + h.to(tl.int64) * rel_w + ridx)
+    if REL == 2:
+        n_grid = tl.load(RelInfo + 4)
+        psi = tl.load(RelTab + tl.minimum(tl.abs(dist), rel_w - 1))
+        prow = tl.minimum(tl.maximum(pos_m - rel_lo, 0), tl.load(RelInfo + 1) - 1)
+        rinv = tl.load(RelTab + tl.load(RelInfo + 0) + prow)
+        x = tl.minimum(psi * rinv[:, None], 1.0) * n_grid.to(tl.float32)
+        cell = tl.minimum(x.to(tl.int32), n_grid - 1)  # x >= 0: truncation is the floor
+        frac = x - cell.to(tl.float32)
+        head = h.to(tl.int64) * (n_grid + 1) + cell
+        s = s + (tl.load(RelTab + tl.load(RelInfo + 2) + head)
+                 + frac * tl.load(RelTab + tl.load(RelInfo + 3) + head))
     visible = row_ok_m[:, None] & (j_n < k_len)[None, :]
     if CAUSAL:
         visible = visible & (dist >= 0)
@@ -223,13 +245,13 @@ KERNEL_RUNTIME_INTS = ["window_left", "window_right"]
 
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_fwd_kernel(
-        Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng,
+        Q, K, V, Out, Lse, SlopesL, SlopesR, KeyNorms, Geo, Mask, Rng, RelTab, RelInfo,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, so_b, so_h, so_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
         H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance,
-        drop_scale,
+        rel_w, rel_lo, drop_scale,
         CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr,
+        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
         DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
         BLOCK_DV: tl.constexpr):
@@ -307,7 +329,8 @@ def attention_fwd_kernel(
             qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
             s, _ = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                                window_left, window_right, Mask, mask_sb, mask_sh, mask_st,
-                               mask_sk, i_m, CAUSAL, HAS_ALIBI, SOFTCAP, MASK_KIND)
+                               mask_sk, i_m, RelTab, RelInfo, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
+                               SOFTCAP, MASK_KIND, REL)
             m_new = tl.maximum(m_i, tl.max(s, axis=1))
             m_use = tl.where(m_new == float("-inf"), 0.0, m_new)
             p = tl.exp(s - m_use[:, None])
@@ -342,12 +365,14 @@ def attention_fwd_kernel(
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dkdv_kernel(
         Q, K, V, DO, Lse, Delta, DK, DV, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
+        RelTab, RelInfo,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
         sdk_b, sdk_h, sdk_t, sdv_b, sdv_h, sdv_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
-        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, drop_scale,
+        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, rel_w,
+        rel_lo, drop_scale,
         CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr,
+        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
         DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
         BLOCK_DV: tl.constexpr):
@@ -421,7 +446,8 @@ def attention_bwd_dkdv_kernel(
                 qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
                 s, dcap = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                                   window_left, window_right, Mask, mask_sb, mask_sh, mask_st,
-                                  mask_sk, i_m, CAUSAL, HAS_ALIBI, SOFTCAP, MASK_KIND)
+                                  mask_sk, i_m, RelTab, RelInfo, rel_w, rel_lo, CAUSAL, HAS_ALIBI,
+                               SOFTCAP, MASK_KIND, REL)
                 lse_safe = tl.where(lse == float("-inf"), float("inf"), lse)
                 p = tl.exp(s - lse_safe[:, None])
                 dp = tile_dot(do, tl.trans(v), DOT_PRECISION)
@@ -445,18 +471,19 @@ def attention_bwd_dkdv_kernel(
 
 @triton.jit(do_not_specialize=KERNEL_RUNTIME_INTS)
 def attention_bwd_dq_kernel(
-        Q, K, V, DO, Lse, Delta, DQ, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng,
-        SlopeGradL, SlopeGradR,
+        Q, K, V, DO, Lse, Delta, DQ, SlopesL, SlopesR, QNorms, KeyNorms, Geo, Mask, Rng, RelTab,
+        RelInfo, SlopeGradL, SlopeGradR, RelGrad,
         sq_b, sq_h, sq_t, sk_b, sk_h, sk_t, sv_b, sv_h, sv_t, sdo_b, sdo_h, sdo_t,
         sdq_b, sdq_h, sdq_t,
         lse_b, lse_h, kn_b, kn_h, slopes_sb, mask_sb, mask_sh, mask_st, mask_sk,
-        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, drop_scale,
-        n_m_blocks,
+        H, group, D, Dv, scale, softcap, window_left, window_right, skip_tolerance, rel_w,
+        rel_lo, drop_scale,
+        n_m_blocks, rel_classes,
         CAUSAL: tl.constexpr, HAS_ALIBI: tl.constexpr, SOFTCAP: tl.constexpr,
-        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr,
-        SLOPE_GRADS: tl.constexpr, DOT_PRECISION: tl.constexpr,
+        MASK_KIND: tl.constexpr, SKIP: tl.constexpr, DROPOUT: tl.constexpr, REL: tl.constexpr,
+        SLOPE_GRADS: tl.constexpr, REL_GRADS: tl.constexpr, DOT_PRECISION: tl.constexpr,
         BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_D: tl.constexpr,
-        BLOCK_DV: tl.constexpr):
+        BLOCK_DV: tl.constexpr, BLOCK_E: tl.constexpr, FIRE_BLOCK_K: tl.constexpr):
     """dq of one query block of (b, h), and with SLOPE_GRADS its rows' slope gradients, one
     float64 partial sum per program at SlopeGrad*[(b·H + h)·n_m_blocks + pid_m].
 
@@ -464,7 +491,22 @@ def attention_bwd_dq_kernel(
     A = Σ_{j<p} dS·(j − p), B = Σ_{j<p} P·(j − p), E = Σ P·dP, S = Σ P (and the mirror on the
     right), each tile's fp32 sum added to float64 row sums; then the row's gradient is
     (A + (D − E/S)·B)/S, which removes the flash formulation's D_i and Σ P ≠ 1 errors that the
-    distances would otherwise multiply."""
+    distances would otherwise multiply.
+
+    With REL_GRADS, the relative bias's gradient by signed distance: each tile's dS (before the
+    softcap's factor: the bias is added after the cap) summed along its BLOCK_M + BLOCK_N − 1
+    diagonals (one gather of the tile into (row, diagonal), then a column sum; fp32) and
+    stored, not added, at RelGrad[b, h, pid_m, n mod rel_classes, distance − rel_lo]: tiles
+    n and n + rel_classes of one program cover disjoint distances, so no entry is written twice
+    and nothing is read back. slope._triton sums the buffer in float64 in a fixed order.
+
+    With REL_GRADS and REL = 2 (FIRE with rows at or past L: the bias depends on the row), the
+    gradient of FIRE's parameters straight from each score (relative_bias.h's add_grad, with
+    the forward's cell n and fraction t): the grid's weights (1 − t, t) through the MLP at the
+    nodes n/N, (n + 1)/N for w2_h, w1, b1 (a loop over the K hidden units, tile sums), Σ dS for
+    b2_h, and ∂bias/∂u = N·dF_n times ∂u/∂c, ∂u/∂L where u is not clamped. Tile sums in fp32,
+    added to float64 accumulators, stored once per program at RelGrad[b, h, pid_m] as
+    [w2_h (K), w1 (K), b1 (K), b2_h, c, L]."""
     pid_m = tl.program_id(0)
     b = tl.program_id(1) // H
     h = tl.program_id(1) % H
@@ -511,6 +553,11 @@ def attention_bwd_dq_kernel(
             cap_bound = softcap * (1.0 + 1e-5)
 
     dq = tl.zeros([BLOCK_M, BLOCK_D], dtype=tl.float32)
+    kk_k = tl.arange(0, FIRE_BLOCK_K)
+    acc_w2 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)
+    acc_w1 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)
+    acc_b1 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)
+    acc_b2 = tl.zeros([FIRE_BLOCK_K], dtype=tl.float64)  # b2, c, L at entries 0, 1, 2
     row_e = tl.zeros([BLOCK_M], dtype=tl.float64)  # Σ P·dP
     row_s = tl.zeros([BLOCK_M], dtype=tl.float64)  # Σ P
     row_al = tl.zeros([BLOCK_M], dtype=tl.float64)  # Σ_{j<p} dS·(j − p)
@@ -536,13 +583,68 @@ def attention_bwd_dq_kernel(
             qk = tile_dot(q, tl.trans(k), DOT_PRECISION)
             s, dcap = score_tile(qk, pos_m, row_ok_m, j_n, k_len, b, h, ml, mr, scale, softcap,
                               window_left, window_right, Mask, mask_sb, mask_sh, mask_st, mask_sk,
-                              i_m, CAUSAL, HAS_ALIBI, SOFTCAP, MASK_KIND)
+                              i_m, RelTab, RelInfo, rel_w, rel_lo, CAUSAL, HAS_ALIBI, SOFTCAP,
+                              MASK_KIND, REL)
             p = tl.exp(s - lse_safe[:, None])
             dp = tile_dot(do, tl.trans(v), DOT_PRECISION)
             if DROPOUT:
                 keep = dropout_keep(i_m, j_n, b * H + h, Rng)
                 dp = tl.where(keep, dp * drop_scale, 0.0)
             ds = p * (dp - delta[:, None])
+            if REL_GRADS and REL == 2:
+                n_grid = tl.load(RelInfo + 4)
+                n_f = n_grid.to(tl.float32)
+                adc = tl.minimum(tl.abs(pos_m[:, None] - j_n[None, :]), rel_w - 1)
+                psi = tl.load(RelTab + adc)
+                prow = tl.minimum(tl.maximum(pos_m - rel_lo, 0), tl.load(RelInfo + 1) - 1)
+                rinv = tl.load(RelTab + tl.load(RelInfo + 0) + prow)
+                raw = psi * rinv[:, None]
+                x = tl.minimum(raw, 1.0) * n_f
+                cell = tl.minimum(x.to(tl.int32), n_grid - 1)
+                frac = x - cell.to(tl.float32)
+                dfn = tl.load(RelTab + tl.load(RelInfo + 3) + h.to(tl.int64) * (n_grid + 1)
+                              + cell)
+                psic_d = tl.load(RelTab + tl.load(RelInfo + 5) + adc)
+                psic_m = tl.load(RelTab + tl.load(RelInfo + 6) + prow)
+                m_is_l = tl.load(RelTab + tl.load(RelInfo + 7) + prow)
+                c_l = tl.load(RelTab + tl.load(RelInfo + 11))  # c/(c·L + 1)
+                g_u = tl.where(raw <= 1.0, ds * (n_f * dfn), 0.0)  # ∂/∂u where not clamped
+                du_dc = psic_d * rinv[:, None] - psi * (psic_m * rinv * rinv)[:, None]
+                du_dl = -psi * (m_is_l * c_l * rinv * rinv)[:, None]
+                acc_b2 += tl.where(kk_k == 0, tl.sum(ds), 0.0).to(tl.float64)
+                acc_b2 += tl.where(kk_k == 1, tl.sum(g_u * du_dc), 0.0).to(tl.float64)
+                acc_b2 += tl.where(kk_k == 2, tl.sum(g_u * du_dl), 0.0).to(tl.float64)
+                node0 = cell.to(tl.float32) / n_f
+                node1 = (cell + 1).to(tl.float32) / n_f
+                wt0 = (1.0 - frac) * ds
+                wt1 = frac * ds
+                n_hidden = tl.load(RelInfo + 12)
+                for kk in range(0, n_hidden):
+                    a = tl.load(RelTab + tl.load(RelInfo + 8) + kk)
+                    bb = tl.load(RelTab + tl.load(RelInfo + 9) + kk)
+                    w2hk = tl.load(RelTab + tl.load(RelInfo + 10) + h * n_hidden + kk)
+                    pre0 = a * node0 + bb
+                    pre1 = a * node1 + bb
+                    on0 = pre0 > 0.0
+                    on1 = pre1 > 0.0
+                    g_w2 = tl.sum(tl.where(on0, wt0 * pre0, 0.0) + tl.where(on1, wt1 * pre1, 0.0))
+                    s_b1 = tl.sum(tl.where(on0, wt0, 0.0) + tl.where(on1, wt1, 0.0))
+                    s_w1 = tl.sum(tl.where(on0, wt0 * node0, 0.0)
+                                  + tl.where(on1, wt1 * node1, 0.0))
+                    acc_w2 += tl.where(kk_k == kk, g_w2, 0.0).to(tl.float64)
+                    acc_b1 += tl.where(kk_k == kk, w2hk * s_b1, 0.0).to(tl.float64)
+                    acc_w1 += tl.where(kk_k == kk, w2hk * s_w1, 0.0).to(tl.float64)
+            if REL_GRADS and REL == 1:
+                e = tl.arange(0, BLOCK_E)  # diagonal e: i_local − j_local = e − (BLOCK_N − 1)
+                col = tl.arange(0, BLOCK_M)[:, None] - e[None, :] + (BLOCK_N - 1)  # its j_local
+                on_tile = (col >= 0) & (col < BLOCK_N)
+                diag = tl.gather(ds, tl.minimum(tl.maximum(col, 0), BLOCK_N - 1), axis=1)
+                part = tl.sum(tl.where(on_tile, diag, 0.0), axis=0)  # (BLOCK_E,)
+                t_e = pid_m * BLOCK_M + offset - n * BLOCK_N - (BLOCK_N - 1) + e - rel_lo
+                slot = ((b * H + h).to(tl.int64) * n_m_blocks + pid_m) * rel_classes + (
+                    n % rel_classes)
+                tl.store(RelGrad + slot * rel_w + t_e, part,
+                         mask=(e < BLOCK_M + BLOCK_N - 1) & (t_e >= 0) & (t_e < rel_w))
             if SLOPE_GRADS:
                 jd = (j_n[None, :] - pos_m[:, None]).to(tl.float32)  # j − p: < 0 on the left
                 row_e += tl.sum(p * dp, axis=1).to(tl.float64)
@@ -558,6 +660,14 @@ def attention_bwd_dq_kernel(
     dq = dq * scale
     tl.store(DQ + b64 * sdq_b + h.to(tl.int64) * sdq_h + q_rows[:, None] * sdq_t + d[None, :],
              round_to(dq, DQ.dtype.element_ty), mask=row_ok_m[:, None] & (d < D)[None, :])
+    if REL_GRADS and REL == 2:
+        n_hidden = tl.load(RelInfo + 12)
+        base = RelGrad + ((b * H + h).to(tl.int64) * n_m_blocks + pid_m) * (3 * n_hidden + 3)
+        live_k = kk_k < n_hidden
+        tl.store(base + kk_k, acc_w2, mask=live_k)
+        tl.store(base + n_hidden + kk_k, acc_w1, mask=live_k)
+        tl.store(base + 2 * n_hidden + kk_k, acc_b1, mask=live_k)
+        tl.store(base + 3 * n_hidden + kk_k, acc_b2, mask=kk_k < 3)
     if SLOPE_GRADS:
         alive = row_s > 0.0  # rows with no probability (masked, or all skipped) add nothing
         s_safe = tl.where(alive, row_s, 1.0)

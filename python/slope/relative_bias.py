@@ -5,8 +5,9 @@ with their parameters as ``nn.Parameter``s (docs/relative-biases.md for the form
     out = relative_attention(q, k, v, bias, causal=True)  # q, k, v (B, H, T, D), CPU
 
 The kernels evaluate the bias per tile (never a T×T tensor) and return the gradients of q, k, v
-and of the bias's parameters (deterministic). CPU only: the Triton GPU path does not take these
-biases, and CUDA tensors are refused with a ValueError.
+and of the bias's parameters (deterministic). Both run through slope.torch's operators
+(``torch.ops.slope.attention_forward`` / ``attention_backward``): the C++ kernels on CPU tensors,
+the Triton kernels on CUDA tensors (see docs/triton.md), under torch.compile(fullgraph=True) and torch.export alike.
 """
 
 import math as _math
@@ -15,10 +16,9 @@ from typing import Optional
 import torch as _torch
 from torch import Tensor, nn
 
-from . import _slope as _C
 from . import alibi_slopes as _alibi_slopes
-
-_KINDS = {"kerple-log": 1, "kerple-power": 2, "t5": 3, "fire": 4}
+from . import torch as _st
+from ._torch_ops import REL_KINDS as _KINDS
 
 
 class RelativeBias(nn.Module):
@@ -83,54 +83,21 @@ class RelativeBias(nn.Module):
             self.L.clamp_(min=1.0)
         return self
 
-    def _options(self, causal: bool, scale: float):
-        o = _C.torch_options(
-            causal=causal, scale=scale, query_positions=0, window_left=-1, window_right=-1,
-            softcap=0.0, dropout_p=0.0, dropout_seed=0, dropout_offset=0,
-            skip_tolerance=2.0**-24, cu_seqlens_q=None, cu_seqlens_k=None, max_seqlen_q=0,
-            max_seqlen_k=0)
-        return _C.torch_options_with_rel(
-            o, kind=_KINDS[self.kind], num_buckets=self.num_buckets,
-            max_distance=self.max_distance, bidirectional=self.bidirectional,
-            fire_hidden=self.fire_hidden, fire_grid=self.fire_grid)
-
-
-class _RelativeAttention(_torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, q, k, v, params, options):
-        q32, k32, v32 = (t.float().contiguous() for t in (q, k, v))
-        p32 = params.detach().float().contiguous()
-        out = _torch.empty(q32.shape[:-1] + (v32.shape[-1],), dtype=_torch.float32)
-        lse = _torch.empty(q32.shape[:-1], dtype=_torch.float32)
-        _C.torch_forward(q32, k32, v32, out, lse, None, None, None, None, options,
-                         rel_params=p32)
-        ctx.save_for_backward(q32, k32, v32, p32, out, lse)
-        ctx.options = options
-        ctx.dtypes = (q.dtype, k.dtype, v.dtype, params.dtype)
-        return out.to(q.dtype)
-
-    @staticmethod
-    def backward(ctx, dout):
-        q32, k32, v32, p32, out, lse = ctx.saved_tensors
-        dq, dk, dv = (_torch.empty_like(t) for t in (q32, k32, v32))
-        drel = _torch.empty_like(p32)
-        _C.torch_backward(dout.float().contiguous(), q32, k32, v32, out, lse, dq, dk, dv, None,
-                          None, None, None, None, None, ctx.options, rel_params=p32, drel=drel)
-        tq, tk, tv, tp = ctx.dtypes
-        return dq.to(tq), dk.to(tk), dv.to(tv), drel.to(tp), None
+    def rel_ints(self):
+        """The operators' rel_ints (slope._torch_ops): [kind, num_buckets, max_distance,
+        bidirectional, fire_hidden, fire_grid]."""
+        return [_KINDS[self.kind], self.num_buckets, self.max_distance, int(self.bidirectional),
+                self.fire_hidden, self.fire_grid]
 
 
 def relative_attention(q: Tensor, k: Tensor, v: Tensor, bias: RelativeBias, *,
                        causal: bool = False, scale: Optional[float] = None) -> Tensor:
     """softmax(scale·q·kᵀ + bias(i, j) [+ causal mask])·v for q (B, H, Tq, D), k (B, Hkv, Tk, D),
-    v (B, Hkv, Tk, Dv) on the CPU, queries aligned to the end of the keys (flash-attn's
-    convention). Gradients flow to q, k, v and the bias's nn.Parameters."""
-    if any(t.device.type != "cpu" for t in (q, k, v)):
-        raise ValueError("slope.relative_bias: learned relative biases run on the CPU kernels "
-                         "only; the Triton GPU path does not take them (move q, k, v to the CPU)")
+    v (B, Hkv, Tk, Dv), queries aligned to the end of the keys (flash-attn's convention).
+    Gradients flow to q, k, v and the bias's nn.Parameters. The same operator as
+    ``slope.torch.attention(q, k, v, causal=causal, scale=scale, relative_bias=bias)``: CPU
+    tensors run the C++ kernels, CUDA tensors the Triton ones; torch.compile and torch.export
+    see one opaque node."""
     if q.dim() != 4 or k.dim() != 4 or v.dim() != 4:
         raise ValueError("relative_attention takes (B, H, T, D) tensors")
-    if q.shape[1] != bias.n_heads:
-        raise ValueError(f"q has {q.shape[1]} heads but the bias was made for {bias.n_heads}")
-    s = 1.0 / _math.sqrt(q.shape[-1]) if scale is None else float(scale)
-    return _RelativeAttention.apply(q, k, v, bias.flat(), bias._options(causal, s))
+    return _st.attention(q, k, v, causal=causal, scale=scale, relative_bias=bias)

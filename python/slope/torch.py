@@ -163,9 +163,28 @@ def _dropout_rng(dropout_p):
     return _torch.randint(0, 2**62, (2,), dtype=_torch.int64)
 
 
+def _rel_args(rel, q, sl):
+    """(rel_params, rel_ints) of a slope.relative_bias.RelativeBias, or () without one: the
+    operators' two trailing arguments (slope._torch_ops)."""
+    if rel is None:
+        return ()
+    if not (callable(getattr(rel, "flat", None)) and callable(getattr(rel, "rel_ints", None))):
+        raise ValueError("relative_bias must be a slope.relative_bias.RelativeBias, got "
+                         f"{type(rel).__name__}")
+    if sl is not None:
+        raise ValueError("relative_bias and alibi_slopes exclude each other: pass one of them")
+    if q.shape[1] != rel.n_heads:
+        raise ValueError(f"q has {q.shape[1]} heads but relative_bias was made for {rel.n_heads}")
+    params = rel.flat()
+    if params.device != q.device:
+        raise ValueError(f"relative_bias's parameters are on {params.device} but q is on "
+                         f"{q.device}: move the module with .to(q.device)")
+    return (params, rel.rel_ints())
+
+
 def _run(q, k, v, layout, *, sl=None, sr=None, key_lengths=None, mask=None, cu_q=None, cu_k=None,
          max_q=0, max_k=0, causal=False, scale=None, query_positions="lower_right",
-         window=(-1, -1), softcap=0.0, dropout_p=0.0, skip_tolerance=None):
+         window=(-1, -1), softcap=0.0, dropout_p=0.0, skip_tolerance=None, rel=None):
     q, k, v = _autocast(q, k, v)
     d = q.shape[-1]
     if d < 1:
@@ -187,7 +206,7 @@ def _run(q, k, v, layout, *, sl=None, sr=None, key_lengths=None, mask=None, cu_q
         _plain_arg("key_lengths", key_lengths, "int", dev),
         _plain_arg("attn_mask", mask, "mask", dev), _plain_arg("cu_seqlens_q", cu_q, "int", dev),
         _plain_arg("cu_seqlens_k", cu_k, "int", dev),
-        _dropout_rng(dropout_p), layout, ints, floats)
+        _dropout_rng(dropout_p), layout, ints, floats, *_rel_args(rel, q, sl))
 
 
 # ---- front doors ------------------------------------------------------------------------------
@@ -195,7 +214,8 @@ def _run(q, k, v, layout, *, sl=None, sr=None, key_lengths=None, mask=None, cu_q
 
 def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slopes_right=None,
               key_lengths=None, attn_mask=None, skip_tolerance=None, window_size=(-1, -1),
-              softcap=0.0, dropout_p=0.0, query_positions="lower_right", return_lse=False):
+              softcap=0.0, dropout_p=0.0, query_positions="lower_right", return_lse=False,
+              relative_bias=None):
     """Fused attention with an optional ALiBi bias, differentiable in q, k, v and the slopes.
 
     slope's own call shape, the numpy API's (slope.attention) over tensors:
@@ -212,6 +232,9 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     softcap: scores x become softcap·tanh(x/softcap) before the bias (0: off).
     dropout_p: attention dropout, drawn from torch's generator (apply it only in training).
     skip_tolerance: far-tile skipping bound (None: 2**-24; 0 disables).
+    relative_bias: a learned relative bias, slope.relative_bias.RelativeBias (Kerple log/power,
+        T5 buckets, FIRE; docs/relative-biases.md) made for H heads, instead of alibi_slopes;
+        its nn.Parameters get gradients. Positions as for ALiBi (``query_positions``).
     Returns out (B, H, Tq, Dv) in q's dtype, or (out, lse) with lse (B, H, Tq) float32.
     Hostile numbers (every front door): a key or value a row cannot see (causal, a mask, key
     lengths, a window, another document) never changes that row, forward or backward, even if
@@ -225,7 +248,7 @@ def attention(q, k, v, *, causal=False, scale=None, alibi_slopes=None, alibi_slo
     out, lse = _run(q, k, v, "bhtd", sl=alibi_slopes, sr=alibi_slopes_right,
                     key_lengths=key_lengths, mask=attn_mask, causal=causal, scale=scale,
                     query_positions=query_positions, window=window_size, softcap=softcap,
-                    dropout_p=dropout_p, skip_tolerance=skip_tolerance)
+                    dropout_p=dropout_p, skip_tolerance=skip_tolerance, rel=relative_bias)
     return (out, lse) if return_lse else out
 
 

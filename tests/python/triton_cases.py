@@ -540,6 +540,419 @@ def front_doors_on_cuda(st):
         assert_within(name, tr(g), tr(c).double().numpy(), 2 * bound[name])
 
 
+# ---- learned relative biases (issue 19: Kerple, T5 buckets, FIRE) ----------------------------
+
+
+def rel_bias_module(kind, H, *, bidirectional=True, fire_L=40.5):
+    """A slope.relative_bias.RelativeBias with float64 parameters away from their start, inside
+    the domain (as tests/python/test_relative_bias.py draws them)."""
+    from slope.relative_bias import RelativeBias
+
+    torch.manual_seed(7)
+    bias = RelativeBias(kind, H, num_buckets=16, max_distance=24, bidirectional=bidirectional,
+                        fire_hidden=8, fire_grid=64, fire_L=fire_L).double()
+    with torch.no_grad():
+        for name, prm in bias.named_parameters():
+            if name in ("r1", "r2"):
+                prm.uniform_(0.3, 1.2)
+            elif name == "c":
+                prm.fill_(0.8)
+            elif name != "L":
+                prm.uniform_(-1.0, 1.0)
+    return bias
+
+
+def rel_materialised(bias, flat, Tq, Tk):
+    """The (H, Tq, Tk) float64 bias of test_relative_bias.materialised (an implementation of
+    the definition independent of slope's kernels and of slope._triton's tables), as a function
+    of the flat parameter block (for autograd and its Jacobian)."""
+    import types
+
+    from test_relative_bias import materialised
+
+    fields, at = {}, 0
+    for name, prm in bias.named_parameters():
+        fields[name] = flat[at:at + prm.numel()].view(prm.shape)
+        at += prm.numel()
+    shim = types.SimpleNamespace(kind=bias.kind, n_heads=bias.n_heads,
+                                 num_buckets=bias.num_buckets, max_distance=bias.max_distance,
+                                 bidirectional=bias.bidirectional, fire_grid=bias.fire_grid,
+                                 **fields)
+    return materialised(shim, Tq, Tk, torch.float64)
+
+
+def check_relative(st, kind, *, B=2, H=3, Hkv=0, Tq=37, Tk=37, D=16, causal=True,
+                   bidirectional=True, fire_L=40.5, softcap=0.0, window=(-1, -1), run=None,
+                   bias_err=0.0, bias=None):
+    """One relative-bias problem on the Triton kernels (queries at the end of the keys) against
+    float64 autograd of the materialised bias: out, lse, dq, dk, dv and the bias parameters'
+    gradient. Bound, first order in u with γ(n) = n·u, as dropout_gradients derives it: a score
+    errs by at most (D + 2)·u·scale·Σ_d|q_d·k_d| (product, scale) + 2u·|bias| (the table's one
+    rounding, the addition), so each probability errs relatively by ρ ≤ (D + Tk + 8)·u·
+    (1 + max scale·Σ_d|q_d·k_d| + max |bias|) (scores, the row's normaliser, exp, lse); an
+    output Σ_j c_j·w_j then errs by (ρ + (Tk + 4)·u)·Σ_j |c_j·w_j|, and each bound below is that
+    absolute-value sum (float64) times c = 2(D + Tk + 16)·u·(1 + max scale·Σ|q·k| + max|bias|).
+    dS_ij = P_ij·(dP_ij − D_i) takes P's error and those of dP = dO·v and D = dO·O, so its
+    absolute-value sum is P·(|dO|·|v| + |dO|·|O|). The parameters' gradient is
+    Σ_ij dS_ij·∂bias_ij/∂θ: its bound is c·Σ_ij |dS|_ij·|∂bias_ij/∂θ| (the kernel's per-tile
+    diagonal sums have at most BLOCK_M <= Tk terms, the float64 reduction and chain rule add
+    nothing at this order), with the Jacobian of the materialised bias. A softcap (scores
+    softcap·tanh(x/softcap) before the bias) adds the error model's 6u to a score.
+    run(q, k, v, dout, bias, params): the implementation under test (default: slope._triton's
+    functions), returning out, lse, dq, dk, dv, dparams (or out, lse alone: then only those are
+    checked). bias_err: a bound on the kernel's bias error beyond its one rounding (FIRE's
+    in-tile interpolant past L), added to every score's error."""
+    Hkv = Hkv or H
+    if bias is None:  # else a given RelativeBias (float64) for H heads
+        bias = rel_bias_module(kind, H, bidirectional=bidirectional, fire_L=fire_L)
+    flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
+    q, k, v = randn(B, H, Tq, D, seed=11), randn(B, Hkv, Tk, D, seed=12), randn(B, Hkv, Tk, D,
+                                                                                seed=13)
+    dout = randn(B, H, Tq, D, seed=14)
+    if run is None:
+        got = run_rel_kernels(st, q, k, v, dout, flat64.float(), bias.rel_ints(), causal,
+                              softcap=softcap, window=window)
+    else:
+        got = run(q, k, v, dout, bias)
+    want, bounds = rel_reference(bias, flat64, q, k, v, dout, causal=causal, softcap=softcap,
+                                 window=window, bias_err=bias_err)
+    for name, g in zip(("out", "lse", "dq", "dk", "dv", "dparams"), got):
+        assert_within(f"{kind} {name}", g, want[name], bounds[name])
+    if len(got) > 2:
+        assert np.abs(want["dparams"]).max() > 0 and got[5].abs().max() > 0  # not empty
+    return got
+
+
+def rel_reference(bias, flat64, q, k, v, dout, *, causal, softcap=0.0, window=(-1, -1),
+                  bias_err=0.0):
+    """check_relative's float64 results and bounds (numpy dicts) of one (B, H, Tq, D) problem,
+    queries at the end of the keys."""
+    B, H, Tq, D = q.shape
+    Hkv, Tk = k.shape[1], k.shape[2]
+    scale = float(np.float32(1 / math.sqrt(D)))
+    x64 = [t.double().requires_grad_() for t in (q, k, v)]
+    p64 = flat64.clone().requires_grad_()
+    kk, vv = (t.repeat_interleave(H // Hkv, dim=1) for t in x64[1:])
+    b64 = rel_materialised(bias, p64, Tq, Tk)
+    s = x64[0] @ kk.transpose(-1, -2) * scale
+    if softcap > 0:
+        s = softcap * torch.tanh(s / softcap)
+    s = s + b64
+    i, j = torch.arange(Tq)[:, None] + (Tk - Tq), torch.arange(Tk)[None, :]
+    if causal:
+        s = s.masked_fill(j > i, -math.inf)
+    if window[0] >= 0:
+        s = s.masked_fill(i - j > window[0], -math.inf)
+    if window[1] >= 0:
+        s = s.masked_fill(j - i > window[1], -math.inf)
+    # A row that sees no key (causal, Tq > Tk) gives out 0, lse −inf and no gradient: its
+    # scores are replaced before the softmax so that autograd carries no NaN.
+    row_live = (i >= 0) if causal else torch.ones_like(i, dtype=torch.bool)
+    s = torch.where(row_live, s, 0.0)
+    lse64 = torch.where(row_live[:, 0], torch.logsumexp(s, -1), -math.inf)
+    P = torch.softmax(s, -1) * row_live
+    o64 = P @ vv
+    (o64 * dout.double()).sum().backward()
+    with torch.no_grad():
+        kr = k.double().repeat_interleave(H // Hkv, dim=1)
+        vr = v.double().repeat_interleave(H // Hkv, dim=1)
+        qk_abs = (q.double().abs() @ kr.abs().transpose(-1, -2)) * scale
+        u = 2.0**-24
+        c = 2 * (D + Tk + 16) * u * (1 + qk_abs.max().item() + b64.abs().max().item())
+        c += 2 * bias_err
+        Pd = P.detach()
+        dO = dout.double().abs()
+        dS_abs = Pd * (dO @ vr.abs().transpose(-1, -2) + (dO * o64.abs()).sum(-1, keepdim=True))
+        J = torch.autograd.functional.jacobian(
+            lambda f: rel_materialised(bias, f, Tq, Tk), flat64, vectorize=True)  # (H,Tq,Tk,P)
+
+        def group(x):  # (B, H, T, ·) -> (B, Hkv, T, ·): the sum over a key head's group
+            return x.view(B, Hkv, H // Hkv, *x.shape[2:]).sum(2)
+
+        bounds = {
+            "out": c * (Pd @ vr.abs()),
+            "lse": c * (1 + lse64.abs()),
+            "dv": c * group(Pd.transpose(-1, -2) @ dO),
+            "dq": c * scale * (dS_abs @ kr.abs()),
+            "dk": c * scale * group(dS_abs.transpose(-1, -2) @ q.double().abs()),
+            "dparams": c * torch.einsum("bhij,hijp->p", dS_abs, J.abs()),
+        }
+    want = {"out": o64, "lse": lse64, "dq": x64[0].grad, "dk": x64[1].grad,
+            "dv": x64[2].grad, "dparams": p64.grad}
+    return ({n: t.detach().numpy() for n, t in want.items()},
+            {n: t.numpy() for n, t in bounds.items()})
+
+
+def run_rel_kernels(st, q, k, v, dout, params, rel_ints, causal, softcap=0.0, window=(-1, -1)):
+    """out, lse, dq, dk, dv, dparams of the Triton kernels with a relative bias (bhtd,
+    lower-right positions), moved back to the CPU."""
+    dev = st.device
+    ints = [int(causal), 0, window[0], window[1], 0, 0]
+    floats = [float(np.float32(1 / math.sqrt(q.shape[-1]))), softcap, 0.0, 2.0**-24]
+    args = tuple(t.to(dev) for t in (q, k, v)) + (None,) * 7 + ("bhtd", ints, floats)
+    rel = (params.to(dev), rel_ints)
+    out, lse = tri.attention_forward(*args, *rel, **st.blocks)
+    dq, dk, dv, dp, _ = tri.attention_backward(dout.to(dev), *args[:3], out, lse, *args[3:], True,
+                                               *rel, **st.blocks)
+    return tuple(t.cpu() for t in (out, lse, dq, dk, dv, dp))
+
+
+@case
+def relative_kerple_log_causal(st):
+    """T one tile and five rows over two 16-tiles: the last tile's rows and keys are ragged."""
+    check_relative(st, "kerple-log", Tq=37, Tk=37)
+
+
+@case
+def relative_kerple_power_tq_lt_tk_bidirectional(st):
+    check_relative(st, "kerple-power", Tq=13, Tk=40, causal=False)
+
+
+@case
+def relative_t5_bidirectional_gqa(st):
+    """H=3 query heads sharing Hkv=1 (the dk/dv kernel loops over the group's tables)."""
+    check_relative(st, "t5", Hkv=1, Tq=33, Tk=33, causal=False, bidirectional=True)
+
+
+@case
+def relative_t5_causal_tq_gt_tk(st):
+    """T5's causal buckets; lower-right with Tq > Tk: the first rows see no key."""
+    check_relative(st, "t5", Tq=40, Tk=21, causal=True, bidirectional=False)
+
+
+@case
+def relative_packed_documents(st):
+    """Packed documents (layout thd, cu_seqlens): two documents of 19 and 30 tokens, each
+    starting mid-tile, causal T5 buckets. Each document's rows against its own float64
+    reference (the same bounds); the parameters' gradient against the sum of the documents'
+    (and of their bounds)."""
+    H, D, lens = 3, 16, [19, 30]
+    bias = rel_bias_module("t5", H, bidirectional=False)
+    flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
+    total = sum(lens)
+    q, k, v, dout = (randn(total, H, D, seed=s) for s in (21, 22, 23, 24))
+    cu = torch.tensor([0, lens[0], total], dtype=torch.int32).to(st.device)
+    ints = [1, 0, -1, -1, max(lens), max(lens)]
+    floats = [float(np.float32(1 / math.sqrt(D))), 0.0, 0.0, 2.0**-24]
+    dev = st.device
+    args = (q.to(dev), k.to(dev), v.to(dev), None, None, None, None, cu, cu, None, "thd", ints,
+            floats)
+    rel = (flat64.float().to(dev), bias.rel_ints())
+    out, lse = tri.attention_forward(*args, *rel, **st.blocks)
+    dq, dk, dv, dp, _ = tri.attention_backward(dout.to(dev), *args[:3], out, lse, *args[3:],
+                                               True, *rel, **st.blocks)
+    got = {"out": out.cpu(), "lse": lse.cpu().T, "dq": dq.cpu(), "dk": dk.cpu(), "dv": dv.cpu()}
+    dp_want, dp_bound, start = 0.0, 0.0, 0
+    for n in lens:
+        doc = [t[start:start + n].transpose(0, 1)[None] for t in (q, k, v, dout)]  # (1, H, n, D)
+        want, bounds = rel_reference(bias, flat64, *doc, causal=True)
+        for name in ("out", "lse", "dq", "dk", "dv"):
+            g = got[name][start:start + n]
+            g = g.T[None] if name == "lse" else g.transpose(0, 1)[None]
+            assert_within(f"doc at {start} {name}", g, want[name], bounds[name])
+        dp_want, dp_bound = dp_want + want["dparams"], dp_bound + bounds["dparams"]
+        start += n
+    assert_within("dparams", dp.cpu(), dp_want, dp_bound)
+    assert np.abs(dp_want).max() > 0
+
+
+@case
+def relative_key_lengths_positions(st):
+    """Decoding into a buffer (query_positions "key_lengths"): 5 queries at the end of each
+    row's own 23 and 40 keys of a 40-key buffer, Kerple-power causal. Row b is the lower-right
+    problem on its first key_lengths[b] keys: each row against its own float64 reference (the
+    same bounds), keys past its length with zero gradients, the parameters' gradient against
+    the sum of the rows' (and of their bounds)."""
+    B, H, Tq, Tk, D, lens = 2, 3, 5, 40, 16, [23, 40]
+    bias = rel_bias_module("kerple-power", H)
+    flat64 = torch.cat([prm.detach().reshape(-1) for prm in bias.parameters()])
+    q, dout = randn(B, H, Tq, D, seed=31), randn(B, H, Tq, D, seed=34)
+    k, v = randn(B, H, Tk, D, seed=32), randn(B, H, Tk, D, seed=33)
+    dev = st.device
+    ints = [1, QP["key_lengths"], -1, -1, 0, 0]
+    floats = [float(np.float32(1 / math.sqrt(D))), 0.0, 0.0, 2.0**-24]
+    kl = torch.tensor(lens, dtype=torch.int32).to(dev)
+    args = (q.to(dev), k.to(dev), v.to(dev), None, None, kl, None, None, None, None, "bhtd",
+            ints, floats)
+    rel = (flat64.float().to(dev), bias.rel_ints())
+    out, lse = tri.attention_forward(*args, *rel, **st.blocks)
+    dq, dk, dv, dp, _ = tri.attention_backward(dout.to(dev), *args[:3], out, lse, *args[3:],
+                                               True, *rel, **st.blocks)
+    got = {"out": out.cpu(), "lse": lse.cpu(), "dq": dq.cpu(), "dk": dk.cpu(), "dv": dv.cpu()}
+    dp_want, dp_bound = 0.0, 0.0
+    for b, n in enumerate(lens):
+        row = [q[b:b + 1], k[b:b + 1, :, :n], v[b:b + 1, :, :n], dout[b:b + 1]]
+        want, bounds = rel_reference(bias, flat64, *row, causal=True)
+        for name in ("out", "lse", "dq", "dk", "dv"):
+            g = got[name][b:b + 1]
+            if name in ("dk", "dv"):
+                assert torch.equal(g[:, :, n:], torch.zeros_like(g[:, :, n:])), name
+                g = g[:, :, :n]
+            assert_within(f"row {b} {name}", g, want[name], bounds[name])
+        dp_want, dp_bound = dp_want + want["dparams"], dp_bound + bounds["dparams"]
+    assert_within("dparams", dp.cpu(), dp_want, dp_bound)
+    assert np.abs(dp_want).max() > 0
+
+
+@case
+def relative_kerple_log_softcap_window(st):
+    """The bias is added after the cap, so its gradient is dS before the cap's sech² factor;
+    a window of 9 keys left and 4 right cuts every tile's diagonals."""
+    check_relative(st, "kerple-log", Tq=37, Tk=37, causal=False, softcap=1.5, window=(9, 4))
+
+
+@case
+def relative_fire_causal(st):
+    """FIRE with every position (< 37) below L = 40.5: a function of the distance."""
+    check_relative(st, "fire", Tq=37, Tk=37, fire_L=40.5)
+
+
+def fire_interp_err(bias):
+    """relative_fire_past_L's bound on the in-tile interpolant's error beyond rounding."""
+    with torch.no_grad():
+        N = bias.fire_grid
+        nodes = torch.arange(N + 1, dtype=torch.float64) / N
+        F = torch.relu(nodes[:, None] * bias.w1 + bias.b1) @ bias.w2.T + bias.b2
+        dF = (F[1:] - F[:-1]).abs().max().item()
+        return 2.0**-24 * (3 * N * dF + 4 * (F.abs().max().item() + dF))
+
+
+@case
+def relative_fire_past_L(st):
+    """FIRE with rows at or past L (L = 20.5, positions up to 36): the bias depends on the row,
+    and the kernels evaluate the interpolant in the tile from fp32 tables, forward and backward.
+    The bias's error beyond rounding: x = min(ψ·(1/ψ_m), 1)·N takes three roundings of ψ,
+    1/ψ_m and their product (N = 64 is exact), |δx| <= 3u·N, and the interpolant is continuous
+    with slope N·dF_n in x/N, so |δb| <= 3u·N·max|dF| + the roundings of F_n, dF_n, t·dF_n
+    and the sum, <= 4u·(max|F| + max|dF|). The gradients of c and L use ∂bias/∂u = N·dF_n,
+    which jumps at cell edges: the bound holds while no score's x lies within δx of an edge
+    (x is then in the same cell in the kernel as in float64), which the case checks for its
+    data (nearest edge >= 10·3u·N away)."""
+    bias = rel_bias_module("fire", 3, fire_L=20.5)
+    T, N, u = 37, bias.fire_grid, 2.0**-24
+    with torch.no_grad():
+        # c = 0.8 puts ψ(5)/ψ(30) = log 5/log 25 = 1/2 on an edge exactly: another c.
+        bias.c.fill_(0.77)
+        err = fire_interp_err(bias)
+        pos = torch.arange(T, dtype=torch.float64)[:, None]
+        d = pos - torch.arange(T, dtype=torch.float64)[None, :]
+        m = torch.maximum(bias.L, pos)
+        x = torch.log(bias.c * d.clamp(min=0) + 1) / torch.log(bias.c * m + 1) * N
+        # Scores that may sit on an edge without harm: d = 0 (x = 0 exactly in both) and
+        # d = m (u = ψ(m)/ψ(m) = 1 for every c and L: ∂u/∂c = ∂u/∂L = 0 on either side).
+        free = (d < 0) | (d == 0) | (d == m)
+        edge = (x - x.round()).abs()[~free].min().item()
+        assert edge > 10 * 3 * u * N, f"a score's x lies {edge:.2e} from a cell edge"
+    check_relative(st, "fire", Tq=T, Tk=T, bias=bias, bias_err=err)
+
+
+@case
+def relative_cuda_kernels_are_registered(st):
+    """The operators' CUDA kernels pass the relative bias to these Triton functions: bitwise
+    what slope._triton gives (called on this setting's tensors)."""
+    import slope._torch_ops as ops
+    bias = rel_bias_module("kerple-power", 2)
+    q, k, v, dout = (randn(1, 2, 20, 16, seed=s).to(st.device) for s in (1, 2, 3, 4))
+    params = bias.flat().detach().to(st.device)
+    args = (q, k, v, None, None, None, None, None, None, None, "bhtd", [1, 0, -1, -1, 0, 0],
+            [0.25, 0.0, 0.0, 2.0**-24])
+    rel = (params, bias.rel_ints())
+    fwd, bwd = (f._backend_fns["cuda"] for f in (ops._attention_forward, ops._attention_backward))
+    out, lse = fwd(*args, *rel)
+    want = tri.attention_forward(*args, *rel)
+    assert torch.equal(out, want[0]) and torch.equal(lse, want[1])
+    got = bwd(dout, q, k, v, out, lse, *args[3:], True, *rel)
+    want = tri.attention_backward(dout, q, k, v, out, lse, *args[3:], True, *rel)
+    assert got[3].shape == params.shape and got[3].abs().max() > 0
+    for a, b in zip(got, want):
+        assert torch.equal(a, b)
+
+
+@case
+def relative_front_door_on_cuda(st):
+    """slope.torch.attention(relative_bias=...) on CUDA tensors (nn.Parameters on the GPU),
+    eager and under torch.compile(fullgraph=True): bitwise equal to each other, and within
+    check_relative's bounds of the float64 reference."""
+    if st.device != "cuda":
+        raise Skip("needs a GPU (the interpreter runs the kernels, not the CUDA dispatch)")
+    import copy
+
+    import slope.torch as sto
+
+    for kind in ("t5", "fire"):
+        def run(q, k, v, dout, bias64):
+            results = []
+            for compile_ in (False, True):
+                bias = copy.deepcopy(bias64).float().cuda()  # .float() and .cuda() act in place
+                xs = [x.cuda().requires_grad_() for x in (q, k, v)]
+                def f(a, b, c):
+                    return sto.attention(a, b, c, causal=True, relative_bias=bias,
+                                         return_lse=True)
+
+                if compile_:
+                    torch._dynamo.reset()
+                    f = torch.compile(f, fullgraph=True)
+                out, lse = f(*xs)
+                (out * dout.cuda()).sum().backward()
+                dp = torch.cat([p.grad.reshape(-1) for p in bias.parameters()])
+                results.append([out.detach().cpu(), lse.cpu()] + [x.grad.cpu() for x in xs]
+                               + [dp.cpu()])
+            for a, b in zip(*results):
+                assert torch.equal(a, b), "compiled and eager differ on CUDA"
+            return results[0]
+
+        check_relative(st, kind, run=run)
+
+
+@case
+def relative_through_the_operator(st):
+    """slope.torch.attention(relative_bias=...) → torch.ops.slope.* → these kernels, with the
+    bias's nn.Parameters: the route a GPU call takes, which runs the backward's chain rule
+    inside the operator's kernel, below autograd (torch.autograd.grad records nothing there:
+    found by bench/attention_gpu.py --dry-run). On the CPU the operators' "cpu" kernels are
+    pointed at slope._triton for this case only (as the benchmark's dry run does), then put
+    back. T5 (the distance table) and FIRE past L (in the tile), within check_relative's
+    bounds."""
+    import copy
+
+    import slope._torch_ops as ops
+    import slope.torch as sto
+
+    fwd_op, bwd_op = ops._attention_forward, ops._attention_backward
+    if st.device == "cpu":  # the dispatcher's CPU kernel reads _backend_fns["cpu"] per call
+        fwd_op.register_kernel("cpu")(tri.attention_forward)
+        bwd_op.register_kernel("cpu")(tri.attention_backward)
+
+    def run(q, k, v, dout, bias64):
+        bias = copy.deepcopy(bias64).float().to(st.device)
+        xs = [x.detach().clone().to(st.device).requires_grad_() for x in (q, k, v)]
+        out, lse = sto.attention(*xs, causal=True, relative_bias=bias, return_lse=True)
+        (out * dout.to(st.device)).sum().backward()
+        dp = torch.cat([prm.grad.reshape(-1) for prm in bias.parameters()])
+        return tuple(t.detach().cpu() for t in [out, lse] + [x.grad for x in xs] + [dp])
+
+    try:
+        check_relative(st, "t5", bidirectional=False, run=run)
+        fire = rel_bias_module("fire", 3, fire_L=20.5)
+        with torch.no_grad():
+            fire.c.fill_(0.77)  # no score on a cell edge (relative_fire_past_L)
+        check_relative(st, "fire", bias=fire, run=run, bias_err=fire_interp_err(fire))
+    finally:
+        if st.device == "cpu":  # back to the operators' own (C++) implementation
+            for op in (fwd_op, bwd_op):
+                op._backend_fns["cpu"] = op._backend_fns[None]
+
+
+@case
+def relative_gradients_bitwise_deterministic(st):
+    """The parameters' gradient is the same bits on every run (no float atomics)."""
+    bias = rel_bias_module("t5", 3)
+    q, k, v, dout = (randn(1, 3, 35, 16, seed=s) for s in (1, 2, 3, 4))
+    a = run_rel_kernels(st, q, k, v, dout, bias.flat().detach(), bias.rel_ints(), False)
+    b = run_rel_kernels(st, q, k, v, dout, bias.flat().detach(), bias.rel_ints(), False)
+    assert torch.equal(a[5], b[5]) and a[5].abs().max() > 0
+
+
 def main(mode):
     if mode == "interpret":
         os.environ["TRITON_INTERPRET"] = "1"
