@@ -13,8 +13,9 @@ GPT-2's, padded). The peers, all in one run and interleaved (per config and voca
 rounds of: each peer in turn, 1 warm-up + N timed steps):
 
   slope          `build/slope bench train --json` (ALiBi, fused) as a subprocess, with
-                 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; it also measures OpenBLAS sgemm
-                 (1024³), the MFU yardstick of every peer of that config.
+                 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; it also measures a 1024³ sgemm on
+                 its linear layers' GEMM library (oneDNN or OpenBLAS), the MFU yardstick of
+                 every peer of that config.
   eager-mask     a compact nanoGPT model in eager PyTorch: ALiBi as a materialised causal bias
                  (1, H, T, T) to F.scaled_dot_product_attention(attn_mask=...), built once.
   eager-causal   the same without any position bias: is_causal=True (PyTorch's flash path on
@@ -258,7 +259,8 @@ def report(args, info, threads, rows):
              "no position bias at all (a model without positions: the speed ceiling of "
              "PyTorch's flash path, not the same model)")
     p.append("- MFU = model FLOP/s (nanoGPT's `estimate_mfu`, full T×T attention term) / "
-             "OpenBLAS sgemm GFLOP/s (1024³) measured by slope's subprocess in the same rounds")
+             f"sgemm GFLOP/s (1024³) on slope's linear-layer GEMM library (`{machine.get('gemm', 'openblas')}`) "
+             "measured by slope's subprocess in the same rounds")
     p.append("")
     header = ["T×B", "vocab", "sgemm GFLOP/s"]
     for peer in args.peers:

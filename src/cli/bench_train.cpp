@@ -1,6 +1,7 @@
 // `slope bench train`: training throughput of a GPT (nanoGPT's shape) on random tokens, one full
 // optimizer step at a time (forward + backward + AdamW step + zero_grad), as tokens/s and as
-// model FLOP/s against OpenBLAS sgemm measured in the same run. bench/train.py runs this and
+// model FLOP/s against a 1024³ sgemm on the linear layers' own GEMM library (nn::gemm: oneDNN
+// or OpenBLAS) measured in the same run. bench/train.py runs this and
 // the same model in PyTorch eager side by side, and writes docs/BENCHMARKS.md.
 //
 // Model FLOPs per step use nanoGPT's estimate_mfu (PaLM's appendix B): per token
@@ -247,19 +248,21 @@ int run_bench_train(const BenchTrainOptions& o) {
   const std::string cpu = cpu_model();
   const unsigned cores = std::thread::hardware_concurrency();
   const int threads = omp_get_max_threads();
-  const double gflops_sgemm = sgemm_gflops();
+  const double gflops_sgemm = linear_gemm_gflops();
   if (o.json) {
     std::printf(
         "{\"kind\":\"machine\",\"cpu\":\"%s\",\"cores\":%u,\"threads\":%d,"
-        "\"openblas_threads\":%d,\"isa\":\"%s\",\"openblas\":\"%s\"}\n",
+        "\"openblas_threads\":%d,\"isa\":\"%s\",\"openblas\":\"%s\",\"gemm\":\"%s\"}\n",
         json_escape(cpu).c_str(), cores, threads, openblas_get_num_threads(),
-        slope::attention_cpu_isa(), json_escape(openblas_get_config()).c_str());
+        slope::attention_cpu_isa(), json_escape(openblas_get_config()).c_str(),
+        nn::gemm_backend_name(nn::gemm_backend()));
     std::printf("{\"kind\":\"sgemm\",\"gflops\":%.3f,\"threads\":%d}\n", gflops_sgemm, threads);
   } else {
     std::printf("# slope bench train: %s, %u cores; threads %d (OpenBLAS %d); isa %s\n",
                 cpu.c_str(), cores, threads, openblas_get_num_threads(),
                 slope::attention_cpu_isa());
-    std::printf("# %s; sgemm (1024^3): %.1f GFLOP/s\n", openblas_get_config(), gflops_sgemm);
+    std::printf("# %s; linear layers' GEMM: %s; its sgemm (1024^3): %.1f GFLOP/s\n",
+                openblas_get_config(), nn::gemm_backend_name(nn::gemm_backend()), gflops_sgemm);
     std::printf(
         "# GPT n_layer=%lld n_head=%lld n_embd=%lld pos=%s dropout=0, B=%lld T=%lld, "
         "float32; AdamW; 1 warm-up + %d timed steps (fwd+bwd+AdamW+zero_grad), median\n",

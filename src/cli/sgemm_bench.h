@@ -8,6 +8,8 @@
 #include <chrono>
 #include <vector>
 
+#include "nn/gemm.h"
+
 namespace slope::cli {
 
 // Median wall time of f() in seconds, after one warm-up call: `reps` timed calls, or with reps
@@ -39,6 +41,17 @@ inline double sgemm_gflops(int reps = 0) {
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(),
                     n, 0.0f, c.data(), n);
       },
+      reps);
+  return 2.0 * n * n * n / t * 1e-9;
+}
+
+// The same product on the linear layers' GEMM library (nn::gemm's backend, oneDNN or OpenBLAS:
+// the library the training step runs on), in GFLOP/s: `slope bench train`'s MFU yardstick.
+inline double linear_gemm_gflops(int reps = 0) {
+  const int n = 1024;
+  std::vector<float> a(static_cast<size_t>(n) * n, 1.0f), b(a), c(a);
+  const double t = median_seconds(
+      [&] { nn::gemm(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); },
       reps);
   return 2.0 * n * n * n / t * 1e-9;
 }
