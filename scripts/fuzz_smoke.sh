@@ -24,7 +24,12 @@ if [ ! -f "$build/CMakeCache.txt" ] || ! grep -q '^SLOPE_FUZZ:BOOL=ON' "$build/C
   echo "    -DSLOPE_FUZZ=ON -DSLOPE_BUILD_TESTS=OFF -DSLOPE_BUILD_BENCH=OFF" >&2
   exit 2
 fi
-ninja -C "$build" "${targets[@]}" >/dev/null
+# Quiet when it builds; the compiler's messages when it does not (CI shows only the log).
+if ! build_log=$(ninja -C "$build" "${targets[@]}" 2>&1); then
+  printf '%s\n' "$build_log" | grep -v '^\[' | tail -n 40 >&2
+  echo "fuzz_smoke: building the fuzz targets in $build failed (above)" >&2
+  exit 1
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/slope-fuzz-smoke-XXXXXX")
 failed=()

@@ -115,7 +115,7 @@ float max_of(const float* z, int64_t n) {
   int64_t i = 0;
   for (; i + kW <= n; i += kW) {
     const vf v = load(z + i);
-    m = (v > m) | (v != v) ? v : m;
+    m = ((v > m) | (v != v)) ? v : m;
   }
   float mx = -inf;
   for (int l = 0; l < kW; ++l) mx = m[l] > mx || m[l] != m[l] ? m[l] : mx;
