@@ -154,7 +154,6 @@ void Gpt<Real>::backward() {
 
   {
     const nn::ProfileScope prof("zero gradient buffers");
-
     zero(g.dlogits, BT * Vp);
   }
   {
