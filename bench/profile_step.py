@@ -61,7 +61,8 @@ def main(argv):
     load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     p = [f"## Step profile ({info['date']})", ""]
     p.append(f"- Machine: {info['cpu']}, {info['cores']} cores, ISA `{machine.get('isa', '?')}`, "
-             f"threads {machine.get('threads', '?')}, {machine.get('openblas', '')}; load average "
+             f"threads {machine.get('threads', '?')}, linear layers' GEMM `{machine.get('gemm', '?')}`, "
+             f"{machine.get('openblas', '')}; load average "
              f"after the run {load}")
     p.append(f"- `{' '.join(['python3', 'bench/profile_step.py'] + argv)}`: GPT L6 H6 C384, "
              "ALiBi, float32, dropout 0; one step = forward + backward + AdamW + zero_grad; "
