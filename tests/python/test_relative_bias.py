@@ -12,6 +12,7 @@ import torch
 
 import slope.torch as st
 from slope.relative_bias import RelativeBias, relative_attention
+from test_torch_ops import grads_of  # the same probe: out and every gradient of sum(out²)
 
 
 def t5_buckets(rp, nb, max_distance, bidirectional):
@@ -150,11 +151,13 @@ def test_bad_arguments_are_refused_with_a_clear_error():
 # ---- the operator: torch.compile, torch.export, opcheck ----------------------------------------
 
 
-def _fresh(kind, H, bidirectional=True):
-    """A bias with parameters away from their start (inside the domain), as the test above."""
-    torch.manual_seed(1)
+def drawn_bias(kind, H, *, bidirectional=True, fire_L=40.5, seed=1, dtype=torch.float32):
+    """A RelativeBias with parameters away from their start, inside the domain (r1, r2 in
+    [0.3, 1.2], c = 0.8, the rest in [-1, 1], L as set), drawn in `dtype` after seeding torch
+    with `seed`. Also used by triton_cases.py."""
+    torch.manual_seed(seed)
     bias = RelativeBias(kind, H, num_buckets=16, max_distance=24, bidirectional=bidirectional,
-                        fire_hidden=8, fire_grid=64, fire_L=40.5)
+                        fire_hidden=8, fire_grid=64, fire_L=fire_L).to(dtype)
     with torch.no_grad():
         for name, p in bias.named_parameters():
             if name in ("r1", "r2"):
@@ -164,6 +167,11 @@ def _fresh(kind, H, bidirectional=True):
             elif name != "L":
                 p.uniform_(-1.0, 1.0)
     return bias
+
+
+def _fresh(kind, H, bidirectional=True):
+    """A bias with parameters away from their start (inside the domain), as the test above."""
+    return drawn_bias(kind, H, bidirectional=bidirectional)
 
 
 class TinyRelAttention(torch.nn.Module):
@@ -182,14 +190,6 @@ class TinyRelAttention(torch.nn.Module):
         return y.transpose(1, 2).reshape(B, T, -1)
 
 
-def _grads(model, x):
-    model.zero_grad()
-    x = x.detach().requires_grad_()
-    out = model(x)
-    out.square().sum().backward()
-    return out.detach(), [x.grad] + [p.grad.clone() for p in model.parameters()]
-
-
 @pytest.mark.parametrize("kind", ["kerple-log", "kerple-power", "t5", "fire"])
 def test_compile_fullgraph_equals_eager(kind):
     torch.manual_seed(0)
@@ -198,9 +198,9 @@ def test_compile_fullgraph_equals_eager(kind):
     torch._dynamo.reset()
     torch._dynamo.utils.counters.clear()
     compiled = torch.compile(model, fullgraph=True)
-    out_c, grads_c = _grads(compiled, x)
+    out_c, grads_c = grads_of(compiled, x)
     assert not torch._dynamo.utils.counters["graph_break"], "graph breaks under fullgraph"
-    out_e, grads_e = _grads(model, x)
+    out_e, grads_e = grads_of(model, x)
     # The same kernels on the same inputs; inductor may fuse the projection and the bias
     # parameters' concatenation differently: within the fp32 rounding of those few ops.
     torch.testing.assert_close(out_c, out_e, rtol=1e-5, atol=1e-5)

@@ -545,21 +545,11 @@ def front_doors_on_cuda(st):
 
 def rel_bias_module(kind, H, *, bidirectional=True, fire_L=40.5):
     """A slope.relative_bias.RelativeBias with float64 parameters away from their start, inside
-    the domain (as tests/python/test_relative_bias.py draws them)."""
-    from slope.relative_bias import RelativeBias
+    the domain: test_relative_bias.drawn_bias, seed 7."""
+    from test_relative_bias import drawn_bias
 
-    torch.manual_seed(7)
-    bias = RelativeBias(kind, H, num_buckets=16, max_distance=24, bidirectional=bidirectional,
-                        fire_hidden=8, fire_grid=64, fire_L=fire_L).double()
-    with torch.no_grad():
-        for name, prm in bias.named_parameters():
-            if name in ("r1", "r2"):
-                prm.uniform_(0.3, 1.2)
-            elif name == "c":
-                prm.fill_(0.8)
-            elif name != "L":
-                prm.uniform_(-1.0, 1.0)
-    return bias
+    return drawn_bias(kind, H, bidirectional=bidirectional, fire_L=fire_L, seed=7,
+                      dtype=torch.float64)
 
 
 def rel_materialised(bias, flat, Tq, Tk):
