@@ -27,6 +27,8 @@
 #include "cli/train.h"  // set_threads
 #include "model/gpt.h"
 #include "model/gpt_config.h"
+#include "nn/bf16.h"  // require_bf16, bf16_native
+#include "nn/gemm.h"
 #include "nn/profile.h"
 #include "slope/attention.h"
 #include "train/adamw.h"
@@ -237,6 +239,12 @@ void add_bench_train_options(CLI::App& app, BenchTrainOptions& o) {
   app.add_option("--threads", o.threads, "OpenMP and OpenBLAS threads (0: the defaults)")
       ->check(CLI::Range(0, 4096))
       ->capture_default_str();
+  app.add_option("--dtype", o.dtype,
+                 "the linear layers' GEMM inputs, as `slope train --dtype` (bf16 needs "
+                 "AVX512_BF16 or AMX; SLOPE_BF16_EMULATE=1 for testing only). MFU stays "
+                 "against the fp32 sgemm")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_flag("--json", o.json, "one JSON object per line instead of a table");
   app.add_flag("--profile", o.profile,
                "also report the wall time per step of each layer call (every GEMM, attention, "
@@ -244,18 +252,23 @@ void add_bench_train_options(CLI::App& app, BenchTrainOptions& o) {
 }
 
 int run_bench_train(const BenchTrainOptions& o) {
+  const nn::GemmDtype dtype = nn::parse_gemm_dtype(o.dtype);
+  if (dtype == nn::GemmDtype::bf16) nn::require_bf16();  // refused before the sgemm is timed
   set_threads(o.threads);
   const std::string cpu = cpu_model();
   const unsigned cores = std::thread::hardware_concurrency();
   const int threads = omp_get_max_threads();
-  const double gflops_sgemm = linear_gemm_gflops();
+  const double gflops_sgemm = linear_gemm_gflops();  // fp32: the scale of MFU either way
+  const nn::GemmDtypeScope gemm_dtype(dtype);
   if (o.json) {
     std::printf(
         "{\"kind\":\"machine\",\"cpu\":\"%s\",\"cores\":%u,\"threads\":%d,"
-        "\"openblas_threads\":%d,\"isa\":\"%s\",\"openblas\":\"%s\",\"gemm\":\"%s\"}\n",
+        "\"openblas_threads\":%d,\"isa\":\"%s\",\"openblas\":\"%s\",\"gemm\":\"%s\","
+        "\"dtype\":\"%s\",\"bf16_native\":%s}\n",
         json_escape(cpu).c_str(), cores, threads, openblas_get_num_threads(),
         slope::attention_cpu_isa(), json_escape(openblas_get_config()).c_str(),
-        nn::gemm_backend_name(nn::gemm_backend()));
+        nn::gemm_backend_name(nn::gemm_backend()), nn::gemm_dtype_name(dtype),
+        nn::bf16_native() ? "true" : "false");
     std::printf("{\"kind\":\"sgemm\",\"gflops\":%.3f,\"threads\":%d}\n", gflops_sgemm, threads);
   } else {
     std::printf("# slope bench train: %s, %u cores; threads %d (OpenBLAS %d); isa %s\n",
@@ -265,10 +278,14 @@ int run_bench_train(const BenchTrainOptions& o) {
                 openblas_get_config(), nn::gemm_backend_name(nn::gemm_backend()), gflops_sgemm);
     std::printf(
         "# GPT n_layer=%lld n_head=%lld n_embd=%lld pos=%s dropout=0, B=%lld T=%lld, "
-        "float32; AdamW; 1 warm-up + %d timed steps (fwd+bwd+AdamW+zero_grad), median\n",
+        "GEMM inputs %s%s; AdamW; 1 warm-up + %d timed steps (fwd+bwd+AdamW+zero_grad), median\n",
         static_cast<long long>(o.n_layer), static_cast<long long>(o.n_head),
         static_cast<long long>(o.n_embd), o.pos.c_str(), static_cast<long long>(o.B),
-        static_cast<long long>(o.T), o.steps);
+        static_cast<long long>(o.T), nn::gemm_dtype_name(dtype),
+        dtype == nn::GemmDtype::fp32 ? ""
+        : nn::bf16_native()          ? " (native)"
+                                     : " (oneDNN's emulation: not native speed)",
+        o.steps);
     std::printf(
         "# model FLOPs: nanoGPT's estimate_mfu, (6N + 12*L*C*T) per token, N without the "
         "position table\n");

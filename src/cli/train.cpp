@@ -13,6 +13,7 @@
 #include "dist/data_parallel.h"
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
+#include "nn/gemm.h"  // parse_gemm_dtype
 #include "slope/error.h"  // slope::Error
 #include "train/encdec_trainer.h"
 #include "train/train_state.h"
@@ -146,6 +147,15 @@ void add_train_options(ConfigurableSubcommand& app, TrainCliOptions& o) {
   app.add_option("--threads", o.threads, "threads (0: all cores or OMP_NUM_THREADS)")
       ->check(CLI::Range(0, 1024))
       ->capture_default_str();
+  app.add_option("--dtype", o.dtype,
+                 "the linear layers' GEMM inputs. fp32 | bf16: operands rounded to bfloat16, "
+                 "float32 accumulation; weights, gradients, AdamW, LayerNorm, softmax and "
+                 "attention stay float32, and so do the checkpoints (--resume may switch). bf16 "
+                 "needs a CPU with AVX512_BF16 or AMX and is refused elsewhere; "
+                 "SLOPE_BF16_EMULATE=1 runs oneDNN's emulation on other AVX-512 CPUs, for "
+                 "testing only (slower than fp32)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_flag("--resume", t.resume, "continue the checkpoint in OUT");
   app.add_option("--init-from", t.init_from,
                  "gpt: start a new run from CKPT's weights (after `slope surgery` or `slope "
@@ -224,6 +234,7 @@ int train_and_report(const ConfigurableSubcommand& app, TrainCliOptions& o,
   // Every rank checks the flags and reads the checkpoint's; an error is every rank's.
   dist::run_agreed(comm, [&] {
     o.train.arch = model::parse_arch(o.arch);
+    o.train.dtype = nn::parse_gemm_dtype(o.dtype);
     if (o.train.arch == model::Arch::gpt)
       for (const char* flag : {"--n-dec-layer", "--min-len", "--mask-prob", "--max-src-len"})
         if (app.given(flag))

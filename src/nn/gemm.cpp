@@ -11,6 +11,7 @@
 #include <limits>
 #include <string>
 
+#include "nn/bf16.h"
 #include "slope/error.h"
 
 #ifdef SLOPE_HAVE_ONEDNN
@@ -98,6 +99,25 @@ void set_gemm_backend(GemmBackend backend) {
   g_forced.store(static_cast<int>(backend), std::memory_order_relaxed);
 }
 
+namespace {
+std::atomic<int> g_dtype{static_cast<int>(GemmDtype::fp32)};
+}  // namespace
+
+const char* gemm_dtype_name(GemmDtype dtype) { return dtype == GemmDtype::bf16 ? "bf16" : "fp32"; }
+
+GemmDtype parse_gemm_dtype(std::string_view name) {
+  for (GemmDtype d : {GemmDtype::fp32, GemmDtype::bf16})
+    if (name == gemm_dtype_name(d)) return d;
+  throw Error("dtype '" + std::string(name) + "' is unknown; use fp32 or bf16");
+}
+
+GemmDtype gemm_dtype() { return static_cast<GemmDtype>(g_dtype.load(std::memory_order_relaxed)); }
+
+void set_gemm_dtype(GemmDtype dtype) {
+  if (dtype == GemmDtype::bf16) require_bf16();
+  g_dtype.store(static_cast<int>(dtype), std::memory_order_relaxed);
+}
+
 void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k,
           float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
           float* c, int64_t ldc) {
@@ -122,6 +142,10 @@ void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n,
 
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  if (gemm_dtype() == GemmDtype::bf16) {
+    gemm_bf16(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
   gemm(gemm_backend(), trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
 

@@ -3,6 +3,8 @@
 // and the reason for each default are in docs/BENCHMARKS.md, "GEMM libraries at the trainer's
 // shapes (issue 18)". The environment variable SLOPE_GEMM=openblas|onednn overrides the default.
 // float64 always runs OpenBLAS's dgemm: it is the reference the float path is checked against.
+// The float GEMM's inputs are float32, or bf16 while gemm_dtype() is bf16 (`slope train --dtype
+// bf16`, bf16.h).
 #pragma once
 
 #include <cstdint>
@@ -29,6 +31,35 @@ GemmBackend gemm_backend();
 // must be built: throws slope::Error otherwise). Not for use while another thread runs a GEMM.
 void set_gemm_backend(GemmBackend backend);
 
+// The float GEMM's input type: fp32 (the default) or bf16 (operands rounded to bfloat16, float32
+// accumulation and result: gemm_bf16 in bf16.h), for the gemm() overload without a backend.
+enum class GemmDtype { fp32, bf16 };
+
+// "fp32" or "bf16".
+const char* gemm_dtype_name(GemmDtype dtype);
+
+// The dtype named `name`; throws slope::Error on other names.
+GemmDtype parse_gemm_dtype(std::string_view name);
+
+// The process's GEMM input type: fp32 unless set_gemm_dtype or a GemmDtypeScope says bf16.
+GemmDtype gemm_dtype();
+
+// gemm_dtype() returns `dtype` from now on, in every thread. bf16 checks require_bf16() first
+// (throws slope::Error on CPUs without AVX512_BF16 or AMX). Not while another thread runs a GEMM.
+void set_gemm_dtype(GemmDtype dtype);
+
+// set_gemm_dtype(dtype) for the scope's life, then the dtype before it (the trainer's --dtype).
+class GemmDtypeScope {
+ public:
+  explicit GemmDtypeScope(GemmDtype dtype) : saved_(gemm_dtype()) { set_gemm_dtype(dtype); }
+  ~GemmDtypeScope() { set_gemm_dtype(saved_); }
+  GemmDtypeScope(const GemmDtypeScope&) = delete;
+  GemmDtypeScope& operator=(const GemmDtypeScope&) = delete;
+
+ private:
+  GemmDtype saved_;
+};
+
 // Row-major C (m, n) = alpha · op(A) · op(B) + beta · C, with op(A) (m, k) and op(B) (k, n);
 // lda, ldb, ldc are the row strides of A, B and C as stored (A is (k, m) when trans_a). With
 // beta = 0, C's old contents are not read (NaN there does not propagate). Each of m, n, k and
@@ -38,7 +69,7 @@ void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n,
           float alpha, const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
           float* c, int64_t ldc);
 
-// On gemm_backend().
+// On gemm_backend(), or gemm_bf16 (bf16.h) while gemm_dtype() is bf16.
 void gemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc);
 

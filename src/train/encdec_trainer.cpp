@@ -21,6 +21,7 @@
 #include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
 #include "slope/attention.h"  // slope::Error
+#include "nn/gemm.h"  // GemmDtypeScope
 #include "train/adamw.h"
 #include "train/encdec_eval.h"
 #include "train/run_setup.h"
@@ -267,8 +268,10 @@ TrainSummary train_encdec(const TrainOptions& options, TrainObserver* observer,
   o.ranks = comm.size();
   const fs::path out = o.out_dir;
   // Setup on every rank; an error on any stops them all with one message (dist::run_agreed).
+  std::optional<nn::GemmDtypeScope> dtype;  // --dtype, for this run's GEMMs
   dist::run_agreed(comm, [&] {
     if (o.arch == model::Arch::gpt) throw Error("train_encdec: --arch gpt is train_gpt's");
+    dtype.emplace(o.dtype);  // bf16 on a CPU without it: refused before OUT is touched
     require_dirs(o, o.arch == model::Arch::seq2seq ? " --task g2p" : "");
     if (o.grad_accum != 1 || o.train_block_size != 0)
       throw Error(std::string("--grad-accum and --train-block-size are GPT options; --arch ") +

@@ -123,6 +123,7 @@ nlohmann::ordered_json options_to_json(const TrainOptions& o) {
   j["seed"] = o.seed;
   j["eval-interval"] = o.eval_interval;
   j["eval-iters"] = o.eval_iters;
+  j["dtype"] = nn::gemm_dtype_name(o.dtype);
   if (o.ranks != 1) j["ranks"] = o.ranks;
   return j;
 }
@@ -165,6 +166,8 @@ TrainOptions options_from_json(const nlohmann::json& j, const std::string& where
   o.seed = field<uint64_t>(j, "seed", where);
   o.eval_interval = field<int64_t>(j, "eval-interval", where);
   o.eval_iters = field<int64_t>(j, "eval-iters", where);
+  // Absent in the train states of runs from before --dtype existed: fp32.
+  if (j.contains("dtype")) o.dtype = nn::parse_gemm_dtype(field<std::string>(j, "dtype", where));
   if (j.contains("ranks")) o.ranks = field<int64_t>(j, "ranks", where);  // absent: one process
   if (o.ranks < 1) throw Error(where + ": \"ranks\" must be at least 1");
   return o;

@@ -10,6 +10,7 @@
 #include "io/checkpoint_files.h"  // kLogFile
 #include "model/encdec_config.h"
 #include "model/gpt_config.h"
+#include "nn/gemm.h"  // GemmDtype
 
 namespace slope::train {
 
@@ -47,6 +48,10 @@ struct TrainOptions {
   int64_t eval_interval = 250;   // --eval-interval: steps between evals (and checkpoints)
   int64_t eval_iters = 20;       // --eval-iters: batches per eval estimate
   bool resume = false;           // --resume: continue the checkpoint in OUT
+  // --dtype: the linear layers' GEMM inputs, fp32 or bf16 (rounded operands, float32
+  // accumulation; nn/bf16.h). Weights, gradients, AdamW and the checkpoints stay float32, so a
+  // run may resume with the other dtype.
+  nn::GemmDtype dtype = nn::GemmDtype::fp32;
   // --init-from CKPT: a new run (fresh AdamW, step 0, the schedule from the start) whose weights
   // come from CKPT (after `slope surgery` or `slope import`); the architecture is CKPT's, and
   // OUT/origin.json records where it came from. gpt only.

@@ -18,6 +18,7 @@
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt.h"
+#include "nn/gemm.h"  // GemmDtypeScope
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
 #include "train/run_setup.h"
@@ -183,7 +184,9 @@ TrainSummary train_gpt(const TrainOptions& options, TrainObserver* observer,
   // failing rank's) message.
   std::optional<data::PreparedCorpus> corpus;
   TrainState state;
+  std::optional<nn::GemmDtypeScope> dtype;  // --dtype, for this run's GEMMs
   dist::run_agreed(comm, [&] {
+    dtype.emplace(o.dtype);  // bf16 on a CPU without it: refused before OUT is touched
     require_dirs(o);
     if (writer) recover_interrupted_save(out);
   });
