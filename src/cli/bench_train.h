@@ -21,7 +21,7 @@ struct BenchTrainOptions {
   int threads = 0;  // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
   bool json = false;
   std::string dtype = "fp32";  // --dtype: the linear layers' GEMM inputs, fp32 or bf16
-  bool profile = false;  // --profile: wall time per layer call (nn/profile.h)
+  bool profile = false;        // --profile: wall time per layer call (nn/profile.h)
 };
 
 // Registers the options on `app`.

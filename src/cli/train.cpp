@@ -13,7 +13,7 @@
 #include "dist/data_parallel.h"
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
-#include "nn/gemm.h"  // parse_gemm_dtype
+#include "nn/gemm.h"      // parse_gemm_dtype
 #include "slope/error.h"  // slope::Error
 #include "train/encdec_trainer.h"
 #include "train/train_state.h"

@@ -11,7 +11,7 @@ namespace slope::cli {
 struct TrainCliOptions {
   train::TrainOptions train;
   std::string arch = "gpt";
-  std::string dtype = "fp32";  // --dtype: fp32 or bf16 GEMM inputs (train::TrainOptions::dtype)
+  std::string dtype = "fp32";   // --dtype: fp32 or bf16 GEMM inputs (train::TrainOptions::dtype)
   std::string pos = "alibi";    // alibi-symmetric when --arch is not gpt and --pos is not given
   int threads = 0;              // 0: OpenMP's default (all cores, or OMP_NUM_THREADS)
   double dist_timeout = 600.0;  // --dist-timeout: seconds a rank waits for the others (0: ever)

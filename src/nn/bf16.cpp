@@ -125,9 +125,10 @@ void require_bf16() {
   const char* emulate = std::getenv("SLOPE_BF16_EMULATE");
   const bool asked = emulate && std::strcmp(emulate, "1") == 0;
   if (asked && bf16_matmul_available()) return;
-  std::string what = "--dtype bf16 is not supported on this CPU: it needs AVX512_BF16 or AMX (oneDNN "
-                     "finds " +
-                     effective_isa_name() + ")";
+  std::string what =
+      "--dtype bf16 is not supported on this CPU: it needs AVX512_BF16 or AMX (oneDNN "
+      "finds " +
+      effective_isa_name() + ")";
   if (asked)
     what += "; SLOPE_BF16_EMULATE=1 was set, but oneDNN cannot emulate bf16 below AVX512_CORE";
   throw Error(what + "; use --dtype fp32");

@@ -20,8 +20,8 @@
 #include "io/checkpoint_files.h"
 #include "io/encdec_checkpoint.h"
 #include "model/encdec.h"
+#include "nn/gemm.h"          // GemmDtypeScope
 #include "slope/attention.h"  // slope::Error
-#include "nn/gemm.h"  // GemmDtypeScope
 #include "train/adamw.h"
 #include "train/encdec_eval.h"
 #include "train/run_setup.h"

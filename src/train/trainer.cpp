@@ -18,7 +18,7 @@
 #include "io/checkpoint_files.h"
 #include "io/gpt_checkpoint.h"
 #include "model/gpt.h"
-#include "nn/gemm.h"  // GemmDtypeScope
+#include "nn/gemm.h"          // GemmDtypeScope
 #include "slope/attention.h"  // slope::Error
 #include "train/adamw.h"
 #include "train/run_setup.h"

@@ -49,7 +49,8 @@ constexpr const char* kSkip =
     "oneDNN cannot make a bf16 matmul on this CPU (it needs AVX512_CORE at least)";
 
 TEST(Bf16, RoundsToNearestEvenOnSpecialValues) {
-  const float max = std::numeric_limits<float>::max(), denorm = std::numeric_limits<float>::denorm_min();
+  const float max = std::numeric_limits<float>::max(),
+              denorm = std::numeric_limits<float>::denorm_min();
   const float inf = std::numeric_limits<float>::infinity();
   // Ties: 1 + 2^-8 lies halfway between 1 (0x3F80, even) and 1 + 2^-7 (0x3F81): down; 1 + 3·2^-8
   // halfway between 0x3F81 (odd) and 0x3F82: up. Just past a tie rounds up.
@@ -161,8 +162,8 @@ TEST(Bf16Gemm, MatchesFloat64OfRoundedInputsOnAwkwardShapes) {
   if (!bf16_gemm_runs()) GTEST_SKIP() << kSkip;
   // (m, n, k): a single row, column or term, odd sizes, one past powers of two; 257 in one
   // dimension at a time keeps the float64 reference fast.
-  const int64_t shapes[][3] = {{1, 1, 1},   {7, 33, 1},  {33, 7, 257}, {257, 1, 7},
-                               {1, 257, 33}, {33, 33, 33}, {7, 257, 7}, {257, 7, 33}};
+  const int64_t shapes[][3] = {{1, 1, 1},    {7, 33, 1},   {33, 7, 257}, {257, 1, 7},
+                               {1, 257, 33}, {33, 33, 33}, {7, 257, 7},  {257, 7, 33}};
   std::mt19937_64 rng(7);
   int index = 0;
   for (bool ta : {false, true})
