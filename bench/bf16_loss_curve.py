@@ -6,17 +6,16 @@ item 4), and the seed-to-seed difference of fp32 for the scale of noise.
                                      [--work /tmp/slope-bf16] [--max-iters 3000]
                                      [--seeds 1337,1338] [--png docs/bf16_loss_curve.png]
 
-Three runs of scripts/main_job.sh's `slope train` recipe (4 layers, 4 heads, 64 channels, ALiBi,
+Four runs of scripts/main_job.sh's `slope train` recipe (4 layers, 4 heads, 64 channels, ALiBi,
 dropout 0.4, 32 x 64 tokens per step, lr 3e-3 to 1e-4, evals every 300 steps), each on one
-thread under `nice -n 10`: fp32 with the first seed, bf16 with the same seed, fp32 with the
-second seed. A run whose WORK/NAME/log.jsonl already reaches --max-iters is reused, not rerun.
+thread under `nice -n 10`: fp32 and bf16 with each of two seeds. A run whose WORK/NAME/log.jsonl already reaches --max-iters is reused, not rerun.
 Where the CPU has no AVX512_BF16 or AMX, the bf16 run uses oneDNN's emulation
 (SLOPE_BF16_EMULATE=1, for testing only): the same rounding and float32 accumulation, but not
 native speed, so only the losses are reported. The data: `bash scripts/fetch_corpora.sh --only
 names` and `slope prepare --input data/raw/names.txt --out data/names`.
 
-Prints a markdown table (val loss at every eval, both dtypes, |bf16 - fp32| and |seed - seed|)
-and draws the val loss curves with gnuplot into --png.
+Prints a markdown table (val loss at every eval, both dtypes and seeds, bf16 - fp32 per seed and
+fp32's seed - seed) and draws the val loss curves with gnuplot into --png.
 """
 
 import argparse
@@ -90,23 +89,27 @@ def main():
     fp32 = train(args, f"fp32-s{seed}", "fp32", seed)
     bf16 = train(args, f"bf16-s{seed}", "bf16", seed)
     fp32b = train(args, f"fp32-s{other}", "fp32", other)
+    bf16b = train(args, f"bf16-s{other}", "bf16", other)
 
-    print(f"| step | fp32 val (seed {seed}) | bf16 val (seed {seed}) | bf16 − fp32 | "
-          f"fp32 val (seed {other}) | seed {other} − seed {seed} |")
-    print("|---:|---:|---:|---:|---:|---:|")
+    print(f"| step | fp32 (seed {seed}) | bf16 (seed {seed}) | bf16 − fp32 | fp32 (seed {other}) | "
+          f"bf16 (seed {other}) | bf16 − fp32 | fp32: seed {other} − seed {seed} |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     worst_dtype = worst_seed = 0.0
-    for a, b, c in zip(fp32, bf16, fp32b):
-        assert a["step"] == b["step"] == c["step"]
-        d_dtype, d_seed = b["val_loss"] - a["val_loss"], c["val_loss"] - a["val_loss"]
+    for a, b, c, d in zip(fp32, bf16, fp32b, bf16b):
+        assert a["step"] == b["step"] == c["step"] == d["step"]
+        d1, d2 = b["val_loss"] - a["val_loss"], d["val_loss"] - c["val_loss"]
+        d_seed = c["val_loss"] - a["val_loss"]
         if a["step"] > 0:
-            worst_dtype, worst_seed = max(worst_dtype, abs(d_dtype)), max(worst_seed, abs(d_seed))
-        print(f"| {a['step']} | {a['val_loss']:.4f} | {b['val_loss']:.4f} | {d_dtype:+.4f} | "
-              f"{c['val_loss']:.4f} | {d_seed:+.4f} |")
-    print(f"\nlargest |bf16 − fp32| after step 0: {worst_dtype:.4f}; largest |seed − seed|: "
-          f"{worst_seed:.4f}; final train loss fp32 {fp32[-1]['train_loss']:.4f}, bf16 "
-          f"{bf16[-1]['train_loss']:.4f}, fp32 seed {other} {fp32b[-1]['train_loss']:.4f}")
+            worst_dtype = max(worst_dtype, abs(d1), abs(d2))
+            worst_seed = max(worst_seed, abs(d_seed))
+        print(f"| {a['step']} | {a['val_loss']:.4f} | {b['val_loss']:.4f} | {d1:+.4f} | "
+              f"{c['val_loss']:.4f} | {d['val_loss']:.4f} | {d2:+.4f} | {d_seed:+.4f} |")
+    print(f"\nlargest |bf16 − fp32| after step 0: {worst_dtype:.4f}; largest |seed − seed| "
+          f"(fp32): {worst_seed:.4f}; final train loss: fp32 {fp32[-1]['train_loss']:.4f}, "
+          f"bf16 {bf16[-1]['train_loss']:.4f} (seed {seed}); fp32 {fp32b[-1]['train_loss']:.4f}, "
+          f"bf16 {bf16b[-1]['train_loss']:.4f} (seed {other})")
     plot(Path(args.png), [(f"fp32 seed {seed}", fp32), (f"bf16 seed {seed}", bf16),
-                          (f"fp32 seed {other}", fp32b)],
+                          (f"fp32 seed {other}", fp32b), (f"bf16 seed {other}", bf16b)],
          "main job: val loss, --dtype bf16 against fp32")
 
 
