@@ -357,8 +357,11 @@ void attention_dropout_mask_row(const AttentionProblem& p, int64_t b, int64_t h,
 //   at most 64 keys, then in double: errors common to a row cancel, each key's own error
 //   counts with its distance from the row's P-weighted mean distance, and the B·Tq·Tk
 //   independent term errors add in quadrature, λ·√(Σ bound²) (Hoeffding's inequality).
-// Each result's own rounding to fp32 adds u·|result|. Fully masked rows have bound 0 (their
-// results are exact zeros).
+// Each result's own rounding to fp32 adds u·|result|. Underflow: every operation may also
+// flush a result below 2⁻¹²⁶ to 0 (the CPU kernels run with flush-to-zero), an absolute error
+// of up to 2⁻¹²⁶ per operation that forms a result (Higham §2.1's model with underflow); it
+// matters only for results near 10⁻³⁸. Fully masked rows have bound 0 (their results are
+// exact zeros).
 struct AttentionErrorBounds {
   // Indexed like the tensors they bound (their strides), each as long as the offset of that
   // tensor's last element + 1; elements no tensor element maps to are 0.

@@ -21,6 +21,7 @@
 #include <memory>
 #include <vector>
 
+#include "attention/cpu_fp_env.h"
 #include "attention/cpu_dropout.h"
 #include "attention/cpu_kernels.h"
 #include "attention/cpu_rel_grads.h"
@@ -348,6 +349,7 @@ void backward(const AttentionProblem& p, const AttentionInputs<float>& in, const
         std::make_unique<BackwardTiles>(p, Dpad, Dvpad, slope_grads, rt, rel_grads));
 #pragma omp parallel num_threads(threads)
   {
+    const FlushSubnormalResults ftz;
     BackwardTiles& w = *workspaces[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.Hkv; ++item) {

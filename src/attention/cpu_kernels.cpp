@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "attention/cpu_dropout.h"
+#include "attention/cpu_fp_env.h"
 #include "attention/cpu_skip.h"
 #include "attention/cpu_tiles.h"
 #include "attention/geometry.h"
@@ -227,6 +228,7 @@ void forward(const AttentionProblem& p, const AttentionInputs<float>& in, float*
     workspaces.push_back(std::make_unique<ForwardTiles>(p, round_up(p.Dv, kW)));
 #pragma omp parallel num_threads(threads)
   {
+    const FlushSubnormalResults ftz;
     ForwardTiles& w = *workspaces[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 1)
     for (int64_t item = 0; item < p.B * p.H * ntq; ++item)

@@ -18,6 +18,11 @@ namespace slope {
 namespace {
 
 constexpr double kU = 0x1p-24;  // unit roundoff of fp32
+// The absolute error an fp32 operation may add where its result underflows: the CPU kernels run
+// with flush-to-zero (cpu_fp_env.h), so a result below 2⁻¹²⁶ may become 0 (Higham's model
+// with underflow, fl(x op y) = (x op y)(1 + δ) + η, |η| ≤ kFlush). Each step below adds it
+// once per operation that forms its result; it matters only for results near 10⁻³⁸.
+constexpr double kFlush = 0x1p-126;
 // Below this a probability may come out of an fp32 exp as 0 (slope's vexp flushes arguments
 // under −87.3, where exp is 1.2e-38; fp32's smallest normal is 2⁻¹²⁶): such keys may be lost
 // whole, as skipped ones are. 2⁻¹²⁰ leaves room for the error of the argument.
@@ -185,8 +190,10 @@ class ErrorModel {
         abs_dot += std::abs(qi[d] * kj[d]);
         dot += qi[d] * kj[d];
       }
+      // The dot's D products and sums, the scale, the cap, the bias: 2D + 4 operations.
       ds_[j] = score_error(scale_ * dot, scale_ * abs_dot, j) +
-               2.0 * kU * scorer_.abs_bias(g_, b, h, i, j);
+               2.0 * kU * scorer_.abs_bias(g_, b, h, i, j) +
+               static_cast<double>(2 * p_.D + 4) * kFlush;
       if ((may_drop_ && P_[j] <= drop_below_ * pmax) || P_[j] < kUnderflow) ds_[j] += 1.0;
       E_ += P_[j] * ds_[j];
     }
@@ -242,7 +249,10 @@ class ErrorModel {
         e += P_[j] * (rho_[j] * std::abs(wjd - out_[d]) + keep_err_ * std::abs(wjd));
         a += P_[j] * std::abs(wjd);
       }
-      e_out_[d] = e + g_row_ * (a + std::abs(out_[d])) + kU * std::abs(out_[d]);
+      // Underflow: per key a product and a sum, per key tile a rescaling (≤ Tk of them), the
+      // final division, and dropout's factor.
+      e_out_[d] = e + g_row_ * (a + std::abs(out_[d])) + kU * std::abs(out_[d]) +
+                  static_cast<double>(3 * p_.Tk + 2) * kFlush;
       r_.out[static_cast<size_t>(o_off(b, h, i) + d)] = e_out_[d];
     }
     r_.lse[static_cast<size_t>(g_.lse + h * g_.lse_h + i)] =
@@ -259,7 +269,7 @@ class ErrorModel {
     double Di = 0.0, e_Di = 0.0;
     for (int64_t d = 0; d < p_.Dv; ++d) {
       Di += dO[d] * out_[d];
-      e_Di += gamma(p_.Dv) * std::abs(dO[d] * out_[d]) + std::abs(dO[d]) * e_out_[d];
+      e_Di += gamma(p_.Dv) * std::abs(dO[d] * out_[d]) + std::abs(dO[d]) * e_out_[d] + 2.0 * kFlush;
     }
     for (int64_t j = 0; j < p_.Tk; ++j) {
       dP_[j] = a_dP_[j] = 0.0;
@@ -270,30 +280,32 @@ class ErrorModel {
         a_dP_[j] += std::abs(dO[d] * vj[d]);
       }
       dP_[j] *= Zc_[j];
-      a_dP_[j] = Zc_[j] * gamma(p_.Dv) * a_dP_[j] + keep_err_ * std::abs(dP_[j]);
+      a_dP_[j] = Zc_[j] * gamma(p_.Dv) * a_dP_[j] + keep_err_ * std::abs(dP_[j]) +
+                 static_cast<double>(2 * p_.Dv + 1) * kFlush;
     }
     const double* qi = q_row(b, h, i);
     for (int64_t j = 0; j < p_.Tk; ++j) {
       if (!vis_[j]) continue;
       const double* kj = k_.data() + k_off(b, hk, j);
       const double dS = P_[j] * (dP_[j] - Di);
-      const double e_dS =
-          P_[j] * ((rho_[j] + kU) * std::abs(dP_[j] - Di) + a_dP_[j] + e_Di) + kU * std::abs(dS);
+      const double e_dS = P_[j] * ((rho_[j] + kU) * std::abs(dP_[j] - Di) + a_dP_[j] + e_Di) +
+                          kU * std::abs(dS) + 2.0 * kFlush;  // the subtraction, the product
       // Through the softcap: dx = dS·sech², its error from both factors and the product's u.
       const bool cap = p_.softcap != 0.0f;
       const double dx = cap ? dS * sech2_[j] : dS;
       const double e_dx =
-          cap ? sech2_[j] * e_dS + std::abs(dS) * dsech2_[j] + kU * std::abs(dx) : e_dS;
+          cap ? sech2_[j] * e_dS + std::abs(dS) * dsech2_[j] + kU * std::abs(dx) + kFlush : e_dS;
+      // Each term of dq, dk, dv: its product, the scale (or dropout's factor), its sum.
       for (int64_t d = 0; d < p_.D; ++d) {
-        dq_.add(q_off + d, scale_ * dx * kj[d], scale_ * e_dx * std::abs(kj[d]),
+        dq_.add(q_off + d, scale_ * dx * kj[d], scale_ * e_dx * std::abs(kj[d]) + 3.0 * kFlush,
                 scale_ * std::abs(dx * kj[d]));
-        dk_.add(k_off(b, hk, j) + d, scale_ * dx * qi[d], scale_ * e_dx * std::abs(qi[d]),
-                scale_ * std::abs(dx * qi[d]));
+        dk_.add(k_off(b, hk, j) + d, scale_ * dx * qi[d],
+                scale_ * e_dx * std::abs(qi[d]) + 3.0 * kFlush, scale_ * std::abs(dx * qi[d]));
       }
       const double pz = P_[j] * Zc_[j];  // dv's terms carry the dropout factor too
       for (int64_t d = 0; d < p_.Dv; ++d)
-        dv_.add(v_off(b, hk, j) + d, pz * dO[d], pz * (rho_[j] + keep_err_) * std::abs(dO[d]),
-                pz * std::abs(dO[d]));
+        dv_.add(v_off(b, hk, j) + d, pz * dO[d],
+                pz * (rho_[j] + keep_err_) * std::abs(dO[d]) + 3.0 * kFlush, pz * std::abs(dO[d]));
     }
     return Di;
   }
@@ -337,7 +349,7 @@ class ErrorModel {
         const double rj = ds_[j] + E_ + 3.0 * kU;  // |r_j − r̄| ≤ δs_j + Σ_k P_k·δs_k + 3u
         x -= dS * dj;
         add(P_[j] * (rj * std::abs(dP_[j] - Di) + a_dP_[j]) * std::abs(dj - d_mean));
-        add(gamma(kSlopeChunk) * std::abs(dS) * dj);
+        add(gamma(kSlopeChunk) * std::abs(dS) * dj + 3.0 * kFlush);
       }
       add(kU * std::abs(x));  // the row's final division by its Σ_j P_ij
       ds_x_[at] += x;
