@@ -112,11 +112,16 @@ void start_query_tile(const AttentionProblem& p, const float* q, const TileGeom&
                       ForwardTiles& w) {
   std::fill(w.Qt.begin(), w.Qt.end(), 0.0f);
   transpose(w.Qt.data(), kTileQ, q, p.q_strides.t, g.nrows, p.D, scale);
-  for (int64_t r = 0; r < g.nrows; ++r) {
-    float ss = 0.0f;
-    for (int64_t d = 0; d < p.D; ++d) ss += w.Qt[d * kTileQ + r] * w.Qt[d * kTileQ + r];
-    w.qnorm[r] = std::sqrt(ss) * kNormSlack;
+  // Σ_d over the rows of Qᵀ, a row per lane (each row's sum in order of d, as one scalar loop).
+  for (int64_t r = 0; r < g.nrows_pad; r += kW) {
+    vf ss{};
+    for (int64_t d = 0; d < p.D; ++d) {
+      const vf x = load(w.Qt.data() + d * kTileQ + r);
+      ss += x * x;
+    }
+    store(w.qnorm.data() + r, ss);
   }
+  for (int64_t r = 0; r < g.nrows; ++r) w.qnorm[r] = std::sqrt(w.qnorm[r]) * kNormSlack;
   std::fill(w.m.begin(), w.m.end(), -INFINITY);
   std::fill(w.l.begin(), w.l.end(), 0.0f);
   std::fill(w.O.begin(), w.O.end(), 0.0f);
