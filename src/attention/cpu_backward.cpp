@@ -21,8 +21,8 @@
 #include <memory>
 #include <vector>
 
-#include "attention/cpu_fp_env.h"
 #include "attention/cpu_dropout.h"
+#include "attention/cpu_fp_env.h"
 #include "attention/cpu_kernels.h"
 #include "attention/cpu_rel_grads.h"
 #include "attention/cpu_skip.h"
