@@ -33,6 +33,7 @@
 #include "attention/cpu_skip.h"
 #include "attention/cpu_tiles.h"
 #include "attention/geometry.h"
+#include "attention/tile_counts.h"
 
 namespace slope::cpu::SLOPE_ISA {
 
@@ -204,6 +205,7 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
         .tb = tb,
         .te = te,
         .tdiag = std::clamp<int64_t>(posL >= 0 ? posL / kTileK : 0, tb, te - 1)};
+    int64_t skipped = 0;
     for (int64_t step = 0; step < order.size(); ++step) {
       const int64_t t = order[step];
       g.j0 = t * kTileK;
@@ -211,10 +213,13 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
       g.ncols_pad = round_up(g.ncols, kW);
       g.side = tile_side(g.j0, g.ncols, g.pos0, posL);
       if (skip.skips(p, hb, g, b, hk, t, w.qnorm.data(), w.m.data(),
-                     FarTileSkip::MinusInf::kNotYetSeen))
+                     FarTileSkip::MinusInf::kNotYetSeen)) {
+        ++skipped;
         continue;
+      }
       forward_key_tile(p, hb, g, k, v, Dvpad, w);
     }
+    detail::add_forward_tile_counts(order.size() - skipped, skipped);
   }
   finish_query_tile(p, rg, g, w, Dvpad, out, lse);
 }
