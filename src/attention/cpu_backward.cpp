@@ -21,8 +21,8 @@
 #include <memory>
 #include <vector>
 
-#include "attention/cpu_fp_env.h"
 #include "attention/cpu_dropout.h"
+#include "attention/cpu_fp_env.h"
 #include "attention/cpu_kernels.h"
 #include "attention/cpu_rel_grads.h"
 #include "attention/cpu_skip.h"
@@ -104,13 +104,9 @@ void start_backward_item(const AttentionProblem& p, const AttentionInputs<float>
       const int64_t oo = it.rg.out + h * p.out_strides.h + i * p.out_strides.t;
       // In double: dS = P∘(dP − Dᵢ) cancels where P is nearly one-hot, so Dᵢ carries no
       // accumulation error of its own.
-      double di = 0.0;
-      for (int64_t d = 0; d < p.Dv; ++d) di += static_cast<double>(dout[oo + d]) * out[oo + d];
-      w.Di[gh * p.Tq + i] = static_cast<float>(di);
+      w.Di[gh * p.Tq + i] = static_cast<float>(dot_double(dout + oo, out + oo, p.Dv));
       const float* qi = in.q + it.rg.q + h * p.q_strides.h + i * p.q_strides.t;
-      float ss = 0.0f;
-      for (int64_t d = 0; d < p.D; ++d) ss += qi[d] * qi[d];
-      w.qnorm[gh * p.Tq + i] = std::sqrt(ss) * std::abs(scale) * kNormSlack;
+      w.qnorm[gh * p.Tq + i] = std::sqrt(dot(qi, qi, p.D)) * std::abs(scale) * kNormSlack;
     }
   }
   w.rows.clear();

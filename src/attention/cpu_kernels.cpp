@@ -33,6 +33,7 @@
 #include "attention/cpu_skip.h"
 #include "attention/cpu_tiles.h"
 #include "attention/geometry.h"
+#include "attention/tile_counts.h"
 
 namespace slope::cpu::SLOPE_ISA {
 
@@ -112,11 +113,16 @@ void start_query_tile(const AttentionProblem& p, const float* q, const TileGeom&
                       ForwardTiles& w) {
   std::fill(w.Qt.begin(), w.Qt.end(), 0.0f);
   transpose(w.Qt.data(), kTileQ, q, p.q_strides.t, g.nrows, p.D, scale);
-  for (int64_t r = 0; r < g.nrows; ++r) {
-    float ss = 0.0f;
-    for (int64_t d = 0; d < p.D; ++d) ss += w.Qt[d * kTileQ + r] * w.Qt[d * kTileQ + r];
-    w.qnorm[r] = std::sqrt(ss) * kNormSlack;
+  // Σ_d over the rows of Qᵀ, a row per lane (each row's sum in order of d, as one scalar loop).
+  for (int64_t r = 0; r < g.nrows_pad; r += kW) {
+    vf ss{};
+    for (int64_t d = 0; d < p.D; ++d) {
+      const vf x = load(w.Qt.data() + d * kTileQ + r);
+      ss += x * x;
+    }
+    store(w.qnorm.data() + r, ss);
   }
+  for (int64_t r = 0; r < g.nrows; ++r) w.qnorm[r] = std::sqrt(w.qnorm[r]) * kNormSlack;
   std::fill(w.m.begin(), w.m.end(), -INFINITY);
   std::fill(w.l.begin(), w.l.end(), 0.0f);
   std::fill(w.O.begin(), w.O.end(), 0.0f);
@@ -199,6 +205,7 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
         .tb = tb,
         .te = te,
         .tdiag = std::clamp<int64_t>(posL >= 0 ? posL / kTileK : 0, tb, te - 1)};
+    int64_t skipped = 0;
     for (int64_t step = 0; step < order.size(); ++step) {
       const int64_t t = order[step];
       g.j0 = t * kTileK;
@@ -206,10 +213,13 @@ void forward_query_tile(const AttentionProblem& p, const AttentionInputs<float>&
       g.ncols_pad = round_up(g.ncols, kW);
       g.side = tile_side(g.j0, g.ncols, g.pos0, posL);
       if (skip.skips(p, hb, g, b, hk, t, w.qnorm.data(), w.m.data(),
-                     FarTileSkip::MinusInf::kNotYetSeen))
+                     FarTileSkip::MinusInf::kNotYetSeen)) {
+        ++skipped;
         continue;
+      }
       forward_key_tile(p, hb, g, k, v, Dvpad, w);
     }
+    detail::add_forward_tile_counts(order.size() - skipped, skipped);
   }
   finish_query_tile(p, rg, g, w, Dvpad, out, lse);
 }

@@ -80,9 +80,7 @@ class FarTileSkip {
       float mx = 0.0f;
       for (int64_t j = t * kTileK; j < std::min(rg.Tk, (t + 1) * kTileK); ++j) {
         const float* kj = k + rg.k + hk * p.k_strides.h + j * p.k_strides.t;
-        float ss = 0.0f;
-        for (int64_t d = 0; d < p.D; ++d) ss += kj[d] * kj[d];
-        mx = std::max(mx, ss);
+        mx = std::max(mx, dot(kj, kj, p.D));
       }
       out[static_cast<size_t>(item)] = std::sqrt(mx) * kNormSlack;
     }

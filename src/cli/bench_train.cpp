@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "attention/tile_counts.h"
 #include "cli/sgemm_bench.h"
 #include "cli/train.h"  // set_threads
 #include "model/gpt.h"
@@ -63,6 +64,7 @@ struct Result {
   double step_median_s, step_min_s, tokens_per_s, flops_per_step, flops_per_step_causal;
   double model_gflops, mfu, mfu_causal, loss_first, loss_last;
   std::vector<nn::ProfileEntry> profile;  // --profile: totals over the timed steps
+  detail::ForwardTileCounts tiles;        // ... and the attention forward's key tiles
 };
 
 // The profile's kind of work of a label: "matmul c_fc backward" → GEMM, and so on.
@@ -116,7 +118,9 @@ void print_profile(const Result& r, int steps, bool json) {
     for (size_t i = 0; i < kinds.size(); ++i)
       std::printf("%s{\"kind\":\"%s\",\"ms_per_step\":%.4f,\"share\":%.4f}", i ? "," : "",
                   kinds[i].first.c_str(), kinds[i].second * 1e3, kinds[i].second / mean_step);
-    std::printf("]}\n");
+    std::printf(
+        "],\"attention_tiles_computed_per_step\":%.1f,\"attention_tiles_skipped_per_step\":%.1f}\n",
+        static_cast<double>(r.tiles.computed) / n, static_cast<double>(r.tiles.skipped) / n);
     return;
   }
   std::printf(
@@ -129,6 +133,12 @@ void print_profile(const Result& r, int steps, bool json) {
   std::printf("  by kind of work:\n");
   for (const auto& [k, sec] : kinds)
     std::printf("  %-34s %10.2f %7.1f%%\n", k.c_str(), sec * 1e3, 100.0 * sec / mean_step);
+  const int64_t all = r.tiles.computed + r.tiles.skipped;
+  std::printf(
+      "  attention forward, (query tile, key tile) pairs per step: %.0f computed, %.0f skipped "
+      "by far-tile skipping (%.1f%%)\n",
+      static_cast<double>(r.tiles.computed) / n, static_cast<double>(r.tiles.skipped) / n,
+      all > 0 ? 100.0 * static_cast<double>(r.tiles.skipped) / static_cast<double>(all) : 0.0);
 }
 
 Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
@@ -175,6 +185,7 @@ Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
   };
   step();  // warm up: arenas, thread pools
   nn::profile_enable(o.profile);
+  detail::reset_forward_tile_counts();
   std::vector<double> ts;
   for (int i = 0; i < o.steps; ++i) {
     const auto t0 = Clock::now();
@@ -203,6 +214,7 @@ Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
   r.loss_first = losses.front();
   r.loss_last = losses.back();
   r.profile = nn::profile_entries();
+  r.tiles = detail::forward_tile_counts();
   nn::profile_enable(false);
   return r;
 }
@@ -248,7 +260,9 @@ void add_bench_train_options(CLI::App& app, BenchTrainOptions& o) {
   app.add_flag("--json", o.json, "one JSON object per line instead of a table");
   app.add_flag("--profile", o.profile,
                "also report the wall time per step of each layer call (every GEMM, attention, "
-               "LayerNorm, GELU, cross-entropy, AdamW, zeroing) and its share of the step");
+               "LayerNorm, GELU, cross-entropy, AdamW, zeroing) and its share of the step, and "
+               "how many of the attention forward's (query tile, key tile) pairs far-tile "
+               "skipping left out");
 }
 
 int run_bench_train(const BenchTrainOptions& o) {

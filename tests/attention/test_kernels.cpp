@@ -13,6 +13,7 @@
 
 #include "attention/harness.h"
 #include "attention/kernel_cases.h"
+#include "attention/tile_counts.h"
 
 namespace slope::testing {
 namespace {
@@ -196,6 +197,33 @@ TEST(Kernel, FarTileSkippingHonoursItsBound) {
   EXPECT_EQ(mism, 0);
   EXPECT_GT(diff, 0.0) << "no tile was skipped: the skip path is not exercised";
   EXPECT_LE(diff, 2.0 * tol / (1.0 - tol) * vmax);
+}
+
+// The forward's tile counts (tile_counts.h, `slope bench train --profile`) add up to the causal
+// range's (query tile, key tile) pairs, H·(1 + 2 + … + 16) at T = 1024, and say which were
+// skipped: some with ALiBi's steepest heads, none with skipping off.
+TEST(Kernel, ForwardTileCountsSayWhatSkippingLeftOut) {
+  Case c = mk("tile_counts", 1, 12, 12, 1024, 1024, 64, 64, true, Bias::kAlibi);
+  Instance on = make_instance(c);
+  Instance off = make_instance(c);
+  off.p.skip_tolerance = 0.0f;
+  const int64_t pairs = 12 * (16 * 17 / 2);
+  for (cpu::Isa isa : isas()) {
+    detail::reset_forward_tile_counts();
+    run_kernel(on, isa);
+    const detail::ForwardTileCounts a = detail::forward_tile_counts();
+    EXPECT_EQ(a.computed + a.skipped, pairs) << cpu::isa_name(isa);
+    EXPECT_GT(a.skipped, 0) << cpu::isa_name(isa);
+    // Head 0's slope is 2^(−2/3): a key 3 tiles back (≥ 129 keys) is e^(−81) below the
+    // diagonal, far under 2⁻²⁴/1024 even with this draw's scores; so at least the pairs 3 or
+    // more tiles apart in head 0 are skipped, 13·14/2 of them.
+    EXPECT_GE(a.skipped, 13 * 14 / 2) << cpu::isa_name(isa);
+    detail::reset_forward_tile_counts();
+    run_kernel(off, isa);
+    const detail::ForwardTileCounts b = detail::forward_tile_counts();
+    EXPECT_EQ(b.computed, pairs) << cpu::isa_name(isa);
+    EXPECT_EQ(b.skipped, 0) << cpu::isa_name(isa);
+  }
 }
 
 // A window skips the key tiles outside it in both passes, observed without timing: a NaN planted
