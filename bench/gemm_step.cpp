@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   using slope::nn::GemmBackend;
   std::vector<GemmBackend> backends;
-  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn})
-    if (slope::nn::gemm_backend_built(b)) backends.push_back(b);
+  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn, GemmBackend::mkl})
+    if (slope::nn::gemm_backend_available(b)) backends.push_back(b);
   try {
     omp_set_num_threads(threads);
     slope::model::GptConfig c;
