@@ -19,7 +19,10 @@
 // cblas_sgemm too, and linked beside OpenBLAS one would shadow the other by link order; its typed
 // bli_sgemm takes a row and a column stride per operand, so row-major needs no transposition);
 // oneDNN's dnnl_sgemm (row-major); libxsmm's libxsmm_sgemm_omp (column-major: a row-major
-// C = op(A)·op(B) is the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so A and B swap, and m with n).
+// C = op(A)·op(B) is the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so A and B swap, and m with n); Intel
+// MKL's cblas_sgemm through nn::gemm's backend.
+#include "nn/gemm.h"
+
 #include <cblas.h>
 #include <dlfcn.h>
 #include <omp.h>
@@ -94,6 +97,14 @@ std::string load_blis(const std::string& path) {
   auto arch_name = reinterpret_cast<const char* (*)(int)>(dlsym(h, "bli_arch_string"));
   if (!bli_sgemm_fn || !bli_set_threads_fn || !version || !arch_id || !arch_name) return "";
   return path + " " + version() + ", kernels " + arch_name(arch_id());
+}
+
+// Intel MKL through the trainer's own backend (nn/gemm.h: dlopen'ed libmkl_rt, GNU threading
+// layer, reproducibility AUTO,STRICT), so this measures what the trainer runs.
+void mkl_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
+              const float* b, int ldb, float beta, float* c, int ldc) {
+  slope::nn::gemm(slope::nn::GemmBackend::mkl, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                  ldc);
 }
 
 #ifdef SLOPE_BENCH_HAVE_DNNL
@@ -326,6 +337,11 @@ int run(const std::string& libs_arg, const std::string& threads_arg, const std::
 #else
   std::printf("# onednn: not built in (apt-get install libdnnl-dev, then reconfigure)\n");
 #endif
+  if (slope::nn::gemm_backend_available(slope::nn::GemmBackend::mkl))
+    all.push_back({"mkl", mkl_gemm, slope::nn::gemm_backend_version(slope::nn::GemmBackend::mkl)});
+  else
+    std::printf("# mkl: %s\n",
+                slope::nn::gemm_backend_unavailable_reason(slope::nn::GemmBackend::mkl).c_str());
 #ifdef SLOPE_BENCH_HAVE_LIBXSMM
   libxsmm_init();
   all.push_back({"libxsmm", libxsmm_gemm,
@@ -437,7 +453,8 @@ int main(int argc, char** argv) {
   std::string blis_path = "libblis.so.4";
   int rows = 2048, min_reps = 5, max_reps = 40;
   double seconds = 1.0;
-  app.add_option("--libs", libs, "Libraries besides OpenBLAS: all, or a list (blis,onednn,libxsmm)")
+  app.add_option("--libs", libs,
+                 "Libraries besides OpenBLAS: all, or a list (blis,onednn,mkl,libxsmm)")
       ->capture_default_str();
   app.add_option("--threads", threads, "Thread counts, comma-separated")->capture_default_str();
   app.add_option("--models", models, "GPT widths and depths C:L, comma-separated")

@@ -1,7 +1,8 @@
 // bench/gemm_step: whole training steps of `slope bench train`'s GPT with the linear layers on
 // each GEMM backend in turn, in one process (issue 18). Separate processes per backend meet
-// different load on a shared machine; here one step on OpenBLAS and one on oneDNN alternate
-// (the first backend rotating every round) on the same model, and the medians are compared.
+// different load on a shared machine; here one step on each backend (OpenBLAS, oneDNN, MKL,
+// those this process can run) alternates with the others (the first backend rotating every
+// round) on the same model, and the medians are compared.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
@@ -30,8 +31,8 @@ std::string loadavg() {
 
 int main(int argc, char** argv) {
   CLI::App app{
-      "bench/gemm_step: GPT training steps with the linear layers on OpenBLAS and on "
-      "oneDNN, alternating in one process"};
+      "bench/gemm_step: GPT training steps with the linear layers on each GEMM backend this "
+      "process can run (OpenBLAS, oneDNN, MKL), alternating in one process"};
   int64_t B = 8, T = 256, n_layer = 6, n_head = 6, n_embd = 384, vocab = 65;
   int rounds = 10, threads = 1;
   app.add_option("--B", B, "batch")->capture_default_str();
@@ -49,8 +50,8 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   using slope::nn::GemmBackend;
   std::vector<GemmBackend> backends;
-  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn})
-    if (slope::nn::gemm_backend_built(b)) backends.push_back(b);
+  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn, GemmBackend::mkl})
+    if (slope::nn::gemm_backend_available(b)) backends.push_back(b);
   try {
     omp_set_num_threads(threads);
     slope::model::GptConfig c;

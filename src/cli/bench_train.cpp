@@ -278,18 +278,20 @@ int run_bench_train(const BenchTrainOptions& o) {
     std::printf(
         "{\"kind\":\"machine\",\"cpu\":\"%s\",\"cores\":%u,\"threads\":%d,"
         "\"openblas_threads\":%d,\"isa\":\"%s\",\"openblas\":\"%s\",\"gemm\":\"%s\","
-        "\"dtype\":\"%s\",\"bf16_native\":%s}\n",
+        "\"gemm_library\":\"%s\",\"dtype\":\"%s\",\"bf16_native\":%s}\n",
         json_escape(cpu).c_str(), cores, threads, openblas_get_num_threads(),
         slope::attention_cpu_isa(), json_escape(openblas_get_config()).c_str(),
-        nn::gemm_backend_name(nn::gemm_backend()), nn::gemm_dtype_name(dtype),
-        nn::bf16_native() ? "true" : "false");
+        nn::gemm_backend_name(nn::gemm_backend()),
+        json_escape(nn::gemm_backend_version(nn::gemm_backend())).c_str(),
+        nn::gemm_dtype_name(dtype), nn::bf16_native() ? "true" : "false");
     std::printf("{\"kind\":\"sgemm\",\"gflops\":%.3f,\"threads\":%d}\n", gflops_sgemm, threads);
   } else {
     std::printf("# slope bench train: %s, %u cores; threads %d (OpenBLAS %d); isa %s\n",
                 cpu.c_str(), cores, threads, openblas_get_num_threads(),
                 slope::attention_cpu_isa());
-    std::printf("# %s; linear layers' GEMM: %s; its sgemm (1024^3): %.1f GFLOP/s\n",
-                openblas_get_config(), nn::gemm_backend_name(nn::gemm_backend()), gflops_sgemm);
+    std::printf("# %s; linear layers' GEMM: %s (%s); its sgemm (1024^3): %.1f GFLOP/s\n",
+                openblas_get_config(), nn::gemm_backend_name(nn::gemm_backend()),
+                nn::gemm_backend_version(nn::gemm_backend()).c_str(), gflops_sgemm);
     std::printf(
         "# GPT n_layer=%lld n_head=%lld n_embd=%lld pos=%s dropout=0, B=%lld T=%lld, "
         "GEMM inputs %s%s; AdamW; 1 warm-up + %d timed steps (fwd+bwd+AdamW+zero_grad), median\n",

@@ -1,15 +1,17 @@
-// The linear layers' GEMM backends (see gemm.h). Both libraries take row-major operands directly:
-// OpenBLAS through CBLAS, oneDNN through dnnl_sgemm (row-major by definition, int64 sizes).
-// Both thread with OpenMP (Debian's libopenblas0-openmp and libdnnl2 use libgomp), so the
-// trainer's omp_set_num_threads governs either.
+// The linear layers' GEMM backends (see gemm.h). Each library takes row-major operands directly:
+// OpenBLAS and MKL through CBLAS, oneDNN through dnnl_sgemm (row-major by definition, int64
+// sizes). All thread with OpenMP (Debian's libopenblas0-openmp and libdnnl2 use libgomp, MKL its
+// GNU threading layer), so the trainer's omp_set_num_threads governs each.
 #include "nn/gemm.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 
 #include <atomic>
 #include <cstdlib>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "nn/bf16.h"
 #include "slope/error.h"
@@ -31,16 +33,103 @@ int blas_int(int64_t n, const char* what) {
 
 CBLAS_TRANSPOSE cblas_trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
 
+// ---- Intel MKL, loaded at run time (gemm.h) ----------------------------------------------------
+
+#ifndef SLOPE_MKL_LIB_DEFAULT
+#define SLOPE_MKL_LIB_DEFAULT ""
+#endif
+
+struct Mkl {
+  // cblas_sgemm: the standard CBLAS signature; the enums' values (101 row-major, 111/112 no/trans)
+  // are CBLAS's, shared with OpenBLAS's cblas.h.
+  using Sgemm = void (*)(int, int, int, int, int, int, float, const float*, int, const float*, int,
+                         float, float*, int);
+  Sgemm sgemm = nullptr;
+  std::string version, error;  // error: why it is unavailable ("" when sgemm is set)
+};
+
+// mkl_service.h's values and C entry points (the wheel ships no headers; its lowercase
+// mkl_cbwr_set and mkl_get_version_string are the Fortran ones, arguments by reference).
+constexpr int kMklThreadingGnu = 3;
+constexpr int kMklCbwrAuto = 2, kMklCbwrStrict = 0x10000, kMklCbwrSuccess = 0;
+
+Mkl load_mkl() {
+  Mkl m;
+  std::vector<std::string> paths;
+  if (const char* env = std::getenv("SLOPE_MKL_LIB")) {
+    paths.emplace_back(env);  // set: the only one tried
+  } else {
+    if (*SLOPE_MKL_LIB_DEFAULT) paths.emplace_back(SLOPE_MKL_LIB_DEFAULT);
+    paths.emplace_back("libmkl_rt.so.3");
+    paths.emplace_back("libmkl_rt.so.2");
+  }
+  void* h = nullptr;
+  std::string tried;
+  for (const std::string& path : paths) {
+    h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (h) {
+      m.version = path;
+      break;
+    }
+    const char* why = dlerror();
+    tried += (tried.empty() ? "" : "; ") + std::string(why ? why : path.c_str());
+  }
+  const std::string help =
+      " (pip install mkl, or scripts/setup.sh, then SLOPE_MKL_LIB=/path/to/libmkl_rt.so.3; or "
+      "SLOPE_GEMM=onednn|openblas)";
+  if (!h) {
+    m.error = "Intel MKL's libmkl_rt did not load: " + tried + help;
+    return m;
+  }
+  // Both before any other MKL call: the threading layer, then reproducibility.
+  using SetLayer = int (*)(int);
+  using CbwrSet = int (*)(int);
+  using Version = void (*)(char*, int);
+  auto set_layer = reinterpret_cast<SetLayer>(dlsym(h, "MKL_Set_Threading_Layer"));
+  auto cbwr_set = reinterpret_cast<CbwrSet>(dlsym(h, "MKL_CBWR_Set"));
+  auto version = reinterpret_cast<Version>(dlsym(h, "MKL_Get_Version_String"));
+  auto sgemm = reinterpret_cast<Mkl::Sgemm>(dlsym(h, "cblas_sgemm"));
+  if (!set_layer || !cbwr_set || !sgemm) {
+    m.error = m.version + " lacks MKL_Set_Threading_Layer, MKL_CBWR_Set or cblas_sgemm" + help;
+    return m;
+  }
+  if (set_layer(kMklThreadingGnu) != kMklThreadingGnu) {
+    m.error = m.version + ": the GNU OpenMP threading layer is not available" + help;
+    return m;
+  }
+  if (cbwr_set(kMklCbwrAuto | kMklCbwrStrict) != kMklCbwrSuccess) {
+    m.error = m.version + ": conditional numerical reproducibility AUTO,STRICT is refused" + help;
+    return m;
+  }
+  if (version) {
+    char buf[256] = {};
+    version(buf, sizeof buf - 1);
+    m.version = std::string(buf) + " (" + m.version + ")";
+  }
+  m.sgemm = sgemm;
+  return m;
+}
+
+const Mkl& mkl() {
+  static const Mkl m = load_mkl();
+  return m;
+}
+
 // The default where SLOPE_GEMM is not set, from bench/gemm (docs/BENCHMARKS.md, "GEMM libraries
-// at the trainer's shapes (issue 18)", Xeon with AVX-512, 1 thread, 2026-12-01): the step's GEMMs
-// at GPT L6 C384 and L12 C768 ran at 1.10–1.18× OpenBLAS's FLOP rate on oneDNN's AVX-512
-// kernels, and at 1.00–1.04× with both held to AVX2 (OPENBLAS_CORETYPE=Haswell,
-// ONEDNN_MAX_CPU_ISA=AVX2), within the noise: so oneDNN where it runs its avx512_core kernels
-// (it says which, honouring ONEDNN_MAX_CPU_ISA), OpenBLAS elsewhere.
+// at the trainer's shapes (issue 18)"): on a Xeon with AVX-512 (2026-12-01, 1 thread) the
+// step's GEMMs at GPT L6 C384 and L12 C768 ran at 1.10–1.18× OpenBLAS's FLOP rate on oneDNN's
+// AVX-512 kernels, and at 1.00–1.04× with both held to AVX2 (OPENBLAS_CORETYPE=Haswell,
+// ONEDNN_MAX_CPU_ISA=AVX2), within the noise; MKL then ran them at 1.13–1.16× oneDNN's. So MKL
+// on an Intel processor with AVX-512 when it loads (measured only there: on AMD, unmeasured),
+// oneDNN where it runs its avx512_core kernels (it says which, honouring ONEDNN_MAX_CPU_ISA),
+// OpenBLAS elsewhere.
 GemmBackend default_backend() {
 #ifdef SLOPE_HAVE_ONEDNN
   const unsigned isa = dnnl_get_effective_cpu_isa(), avx512 = dnnl_cpu_isa_avx512_core;
-  if ((isa & avx512) == avx512) return GemmBackend::onednn;
+  if ((isa & avx512) == avx512) {
+    if (__builtin_cpu_is("intel") && mkl().sgemm) return GemmBackend::mkl;
+    return GemmBackend::onednn;
+  }
 #endif
   return GemmBackend::openblas;
 }
@@ -59,28 +148,56 @@ GemmBackend choose_backend() {
 }  // namespace
 
 const char* gemm_backend_name(GemmBackend backend) {
-  return backend == GemmBackend::onednn ? "onednn" : "openblas";
+  switch (backend) {
+    case GemmBackend::onednn:
+      return "onednn";
+    case GemmBackend::mkl:
+      return "mkl";
+    default:
+      return "openblas";
+  }
 }
 
-bool gemm_backend_built(GemmBackend backend) {
-#ifdef SLOPE_HAVE_ONEDNN
-  (void)backend;
-  return true;
-#else
-  return backend == GemmBackend::openblas;
+std::string gemm_backend_unavailable_reason(GemmBackend backend) {
+  if (backend == GemmBackend::mkl) return mkl().error;
+#ifndef SLOPE_HAVE_ONEDNN
+  if (backend == GemmBackend::onednn)
+    return "oneDNN is not in this build: install libdnnl-dev and reconfigure with "
+           "-DSLOPE_WITH_ONEDNN=ON, or use openblas";
 #endif
+  return "";
+}
+
+bool gemm_backend_available(GemmBackend backend) {
+  return gemm_backend_unavailable_reason(backend).empty();
+}
+
+std::string gemm_backend_version(GemmBackend backend) {
+  if (!gemm_backend_available(backend)) return gemm_backend_unavailable_reason(backend);
+  switch (backend) {
+    case GemmBackend::mkl:
+      return mkl().version;
+#ifdef SLOPE_HAVE_ONEDNN
+    case GemmBackend::onednn: {
+      const dnnl_version_t* v = dnnl_version();
+      return "oneDNN " + std::to_string(v->major) + "." + std::to_string(v->minor) + "." +
+             std::to_string(v->patch);
+    }
+#endif
+    default:
+      return openblas_get_config();
+  }
 }
 
 GemmBackend parse_gemm_backend(std::string_view name) {
-  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn})
+  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn, GemmBackend::mkl})
     if (name == gemm_backend_name(b)) {
-      if (!gemm_backend_built(b))
-        throw Error("gemm backend " + std::string(name) +
-                    " is not in this build: install libdnnl-dev and reconfigure with "
-                    "-DSLOPE_WITH_ONEDNN=ON, or use openblas");
+      if (!gemm_backend_available(b))
+        throw Error("gemm backend " + std::string(name) + ": " +
+                    gemm_backend_unavailable_reason(b));
       return b;
     }
-  throw Error("gemm backend '" + std::string(name) + "' is unknown; use openblas or onednn");
+  throw Error("gemm backend '" + std::string(name) + "' is unknown; use openblas, onednn or mkl");
 }
 
 namespace {
@@ -95,7 +212,7 @@ GemmBackend gemm_backend() {
 }
 
 void set_gemm_backend(GemmBackend backend) {
-  if (!gemm_backend_built(backend)) parse_gemm_backend(gemm_backend_name(backend));  // throws
+  if (!gemm_backend_available(backend)) parse_gemm_backend(gemm_backend_name(backend));  // throws
   g_forced.store(static_cast<int>(backend), std::memory_order_relaxed);
 }
 
@@ -133,9 +250,14 @@ void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n,
                   std::to_string(k) + "); SLOPE_GEMM=openblas avoids oneDNN");
     return;
   }
-#else
-  (void)backend;
 #endif
+  if (backend == GemmBackend::mkl) {
+    const Mkl& lib = mkl();
+    if (!lib.sgemm) throw Error("gemm: " + lib.error);
+    lib.sgemm(CblasRowMajor, cblas_trans(trans_a), cblas_trans(trans_b), im, in, ik, alpha, a, ia,
+              b, ib, beta, c, ic);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, cblas_trans(trans_a), cblas_trans(trans_b), im, in, ik, alpha, a, ia,
               b, ib, beta, c, ic);
 }

@@ -1,10 +1,18 @@
-// The GEMM under the linear layers (matmul.cpp), on OpenBLAS or on oneDNN, chosen once per
-// process. bench/gemm measured both (with BLIS and libxsmm) at the trainer's shapes; the results
-// and the reason for each default are in docs/BENCHMARKS.md, "GEMM libraries at the trainer's
-// shapes (issue 18)". The environment variable SLOPE_GEMM=openblas|onednn overrides the default.
-// float64 always runs OpenBLAS's dgemm: it is the reference the float path is checked against.
-// The float GEMM's inputs are float32, or bf16 while gemm_dtype() is bf16 (`slope train --dtype
-// bf16`, bf16.h).
+// The GEMM under the linear layers (matmul.cpp), on OpenBLAS, oneDNN or Intel MKL, chosen once
+// per process. bench/gemm measured them (with BLIS and libxsmm) at the trainer's shapes; the
+// results and the reason for each default are in docs/BENCHMARKS.md, "GEMM libraries at the
+// trainer's shapes (issue 18)". The environment variable SLOPE_GEMM=openblas|onednn|mkl
+// overrides the default. float64 always runs OpenBLAS's dgemm: it is the reference the float
+// path is checked against. The float GEMM's inputs are float32, or bf16 while gemm_dtype() is
+// bf16 (`slope train --dtype bf16`, bf16.h: always on oneDNN's matmul, whatever the backend).
+//
+// MKL is not linked: its libmkl_rt is loaded with dlopen on first use, from the path in the
+// environment variable SLOPE_MKL_LIB, else the one this build was configured with
+// (-DSLOPE_MKL_LIB=..., scripts/setup.sh unpacks PyPI's `mkl` wheel into
+// $HOME/.cache/slope/mkl-<version>/), else the loader's search for libmkl_rt.so.3 and .so.2. It
+// runs with the GNU threading layer (the process's libgomp, so omp_set_num_threads governs it)
+// and conditional numerical reproducibility AUTO,STRICT (the same bits on every run for a
+// processor and thread count, whatever the operands' alignment).
 #pragma once
 
 #include <cstdint>
@@ -12,15 +20,25 @@
 
 namespace slope::nn {
 
-enum class GemmBackend { openblas, onednn };
+enum class GemmBackend { openblas, onednn, mkl };
 
-// "openblas" or "onednn".
+// "openblas", "onednn" or "mkl".
 const char* gemm_backend_name(GemmBackend backend);
 
-// Whether this build has the backend (oneDNN: configured with SLOPE_WITH_ONEDNN=ON, the default).
-bool gemm_backend_built(GemmBackend backend);
+// Whether this process can run the backend: OpenBLAS always; oneDNN when built in
+// (SLOPE_WITH_ONEDNN=ON, the default); MKL when its library loads (see above; tried once).
+bool gemm_backend_available(GemmBackend backend);
 
-// The backend named `name`; throws slope::Error on other names and on one this build lacks.
+// Why gemm_backend_available(backend) is false, as a sentence that says what to do ("" if it is
+// available).
+std::string gemm_backend_unavailable_reason(GemmBackend backend);
+
+// The library behind a backend, for reports: "OpenBLAS 0.3.21 ...", "oneDNN 2.6.3",
+// "Intel MKL 2026.2 (/path/libmkl_rt.so.3)"; the reason when it is unavailable.
+std::string gemm_backend_version(GemmBackend backend);
+
+// The backend named `name`; throws slope::Error on other names and on one this process cannot
+// run (with the reason).
 GemmBackend parse_gemm_backend(std::string_view name);
 
 // The process's backend: set_gemm_backend's if called, else SLOPE_GEMM if set (a bad value
@@ -28,7 +46,8 @@ GemmBackend parse_gemm_backend(std::string_view name);
 GemmBackend gemm_backend();
 
 // For benchmarks and tests: gemm_backend() returns `backend` from now on, in every thread (it
-// must be built: throws slope::Error otherwise). Not for use while another thread runs a GEMM.
+// must be available: throws slope::Error otherwise). Not for use while another thread runs a
+// GEMM.
 void set_gemm_backend(GemmBackend backend);
 
 // The float GEMM's input type: fp32 (the default) or bf16 (operands rounded to bfloat16, float32

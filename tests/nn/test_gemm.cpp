@@ -16,11 +16,20 @@
 namespace slope::nn::testing {
 namespace {
 
+// Every backend this process can run (MKL where its library loads: scripts/setup.sh provides it;
+// SLOPE_TEST_REQUIRE_MKL=1 makes its absence a failure rather than a smaller list).
 std::vector<GemmBackend> built_backends() {
   std::vector<GemmBackend> out;
-  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn})
-    if (gemm_backend_built(b)) out.push_back(b);
+  for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn, GemmBackend::mkl})
+    if (gemm_backend_available(b)) out.push_back(b);
   return out;
+}
+
+TEST(Gemm, MklLoadsWhereRequired) {
+  const char* require = std::getenv("SLOPE_TEST_REQUIRE_MKL");
+  if (!require || std::string(require) != "1") GTEST_SKIP() << "SLOPE_TEST_REQUIRE_MKL is not 1";
+  EXPECT_TRUE(gemm_backend_available(GemmBackend::mkl))
+      << gemm_backend_unavailable_reason(GemmBackend::mkl);
 }
 
 // γ_n = n·u / (1 − n·u): the relative bound of a sum of n rounded terms (Higham, Lemma 3.1).
@@ -138,18 +147,22 @@ TEST(Gemm, Float64IsOpenBlasDgemm) {  // the reference path, whatever the float 
 
 TEST(Gemm, BackendNames) {
   EXPECT_EQ(parse_gemm_backend("openblas"), GemmBackend::openblas);
-  EXPECT_THROW(parse_gemm_backend("mkl"), Error);
+  EXPECT_THROW(parse_gemm_backend("blis"), Error);
   EXPECT_THROW(parse_gemm_backend(""), Error);
-  if (gemm_backend_built(GemmBackend::onednn)) {
-    EXPECT_EQ(parse_gemm_backend("onednn"), GemmBackend::onednn);
-  } else {
-    EXPECT_THROW(parse_gemm_backend("onednn"), Error);
+  for (GemmBackend b : {GemmBackend::onednn, GemmBackend::mkl}) {
+    if (gemm_backend_available(b)) {
+      EXPECT_EQ(parse_gemm_backend(gemm_backend_name(b)), b);
+      EXPECT_EQ(gemm_backend_unavailable_reason(b), "");
+    } else {
+      EXPECT_THROW(parse_gemm_backend(gemm_backend_name(b)), Error);
+      EXPECT_NE(gemm_backend_unavailable_reason(b), "");
+    }
   }
   // SLOPE_GEMM, where set (ctest runs this suite once with SLOPE_GEMM=openblas), is obeyed.
   if (const char* env = std::getenv("SLOPE_GEMM")) {
     EXPECT_EQ(std::string(gemm_backend_name(gemm_backend())), env);
   }
-  EXPECT_TRUE(gemm_backend_built(gemm_backend()));
+  EXPECT_TRUE(gemm_backend_available(gemm_backend()));
 }
 
 TEST(Gemm, SetBackendOverridesTheDefault) {
@@ -158,8 +171,10 @@ TEST(Gemm, SetBackendOverridesTheDefault) {
     set_gemm_backend(b);
     EXPECT_EQ(gemm_backend(), b);
   }
-  if (!gemm_backend_built(GemmBackend::onednn)) {
-    EXPECT_THROW(set_gemm_backend(GemmBackend::onednn), Error);
+  for (GemmBackend b : {GemmBackend::onednn, GemmBackend::mkl}) {
+    if (!gemm_backend_available(b)) {
+      EXPECT_THROW(set_gemm_backend(b), Error);
+    }
   }
   set_gemm_backend(before);  // the suite's later tests run on the process's choice
   EXPECT_EQ(gemm_backend(), before);
