@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """bench/positions.py: training tokens/s of each position bias over ALiBi's, in one interleaved run.
 
-    python3 bench/positions.py [--rounds R] [--steps N] [--T 1024] [--B 2]
+    python3 bench/positions.py [--rounds R] [--steps N] [--T 1024] [--B 2] [--threads N]
                                [--pos alibi,fire,kerple-log,kerple-power,t5] [--out FILE]
 
 Runs `build/slope bench train --json --profile --pos P` (GPT L6 H6 C384, float32, random tokens;
@@ -9,7 +9,8 @@ env SLOPE_BINARY for another build) for every scheme P in turn, R rounds, the fi
 round rotating, and reports per round each scheme's tokens/s over ALiBi's of the same round, the
 median over rounds, the attention's share of the step, and how many (query tile, key tile)
 pairs the attention forward computed and far-tile skipping left out. The tile counts are exact
-and machine-independent at a given seed; the timings are ratios within one run. Progress goes
+counts (they can differ between machines only where rounding moves a tile at the skip
+threshold); the timings are ratios within one run. Progress goes
 to stderr, the report to stdout; --out writes it into a markdown file between this script's
 markers, keeping the rest (issue 19's targets: FIRE >= 0.8, Kerple and T5 >= 0.95 of ALiBi).
 """
@@ -57,7 +58,7 @@ def main(argv):
                     help="comma-separated schemes; the first is the reference")
     ap.add_argument("--out", help="markdown file to write into (e.g. docs/BENCHMARKS.md)")
     args = ap.parse_args(argv)
-    schemes = args.pos.split(",")
+    schemes = list(dict.fromkeys(args.pos.split(",")))  # each once, in the order given
     ref = schemes[0]
     rounds = []
     for r in range(args.rounds):
@@ -69,7 +70,8 @@ def main(argv):
     out = [f"## Position biases against ALiBi in training ({info['date']})", ""]
     out.append(f"- Machine: {info['cpu']}, {info['cores']} cores, ISA `{machine.get('isa', '?')}`, "
                f"threads {machine.get('threads', '?')}, linear layers' GEMM "
-               f"`{machine.get('gemm', '?')}`; load average after the run {load}")
+               f"`{machine.get('gemm', '?')}` ({machine.get('gemm_library', '?')}); load average "
+               f"after the run {load}")
     out.append(f"- `{' '.join(['python3', 'bench/positions.py'] + argv)}`: GPT L6 H6 C384, "
                f"T={args.T} B={args.B}, vocab 65, float32, each scheme at its initialisation; "
                f"{args.rounds} rounds of one run per scheme ({args.steps} timed steps after a "

@@ -156,10 +156,8 @@ say ".venv -> $venv"
 # Intel MKL, the linear layers' GEMM on Intel processors with AVX-512 (src/nn/gemm.h; bench/gemm
 # measured it against oneDNN and OpenBLAS, docs/BENCHMARKS.md). Not a Debian package here (it is
 # in non-free): PyPI's `mkl` wheel, pinned, downloaded once and its BLAS libraries unpacked into
-# $cache/mkl-<version>/ (~420 MB: the runtime dispatcher, the core, the GNU OpenMP layer, the
-# LP64 interface and every CPU-specific kernel library, which MKL loads by processor). slope
-# dlopens it at run time; without it (no network, SLOPE_MKL=0) the build still works and the
-# GEMM runs on oneDNN or OpenBLAS.
+# $cache/mkl-<version>/ (~450 MB). slope dlopens it at run time; without it (no network,
+# SLOPE_MKL=0) the build still works and the GEMM runs on oneDNN or OpenBLAS.
 mkl_version=2026.2.0
 mkl_dir="$cache/mkl-$mkl_version"
 mkl_lib="$mkl_dir/lib/libmkl_rt.so.3"
@@ -167,12 +165,16 @@ if [[ "${SLOPE_MKL:-1}" != 0 && ! -f "$mkl_dir/.complete" ]]; then
   say "Intel MKL $mkl_version: downloading PyPI's mkl wheel into $mkl_dir (once, ~220 MB)"
   rm -rf "$mkl_dir" "$mkl_dir.partial"
   mkdir -p "$mkl_dir.partial"
-  if "$venv/bin/python" -m pip download -q --no-deps "mkl==$mkl_version" -d "$mkl_dir.partial"; then
-    "$venv/bin/python" - "$mkl_dir.partial" <<'PY'
+  # Inside the condition, so that a failed download or unpack (no network, a full disk) leaves
+  # no half directory and the build goes on without MKL.
+  if "$venv/bin/python" -m pip download -q --no-deps "mkl==$mkl_version" -d "$mkl_dir.partial" &&
+    "$venv/bin/python" - "$mkl_dir.partial" <<'PY' && [[ -f "$mkl_dir.partial/lib/libmkl_rt.so.3" ]]
 import pathlib, re, sys, zipfile
 dst = pathlib.Path(sys.argv[1])
 (wheel,) = dst.glob("mkl-*.whl")
-keep = re.compile(r"/lib/libmkl_(rt|core|gnu_thread|intel_lp64|def|mc3|avx2|avx512|avx10)\.so\.\d+$")
+# The runtime dispatcher, the core, the GNU OpenMP layer, the LP64 interface and every
+# CPU-specific kernel library (MKL picks one by processor and exits if it is missing).
+keep = re.compile(r"/lib/libmkl_(rt|core|gnu_thread|intel_lp64|def|mc3|avx[0-9_]*)\.so\.\d+$")
 with zipfile.ZipFile(wheel) as z:
     for name in z.namelist():
         if keep.search(name) or name.endswith("LICENSE.txt"):
@@ -181,18 +183,21 @@ with zipfile.ZipFile(wheel) as z:
             out.write_bytes(z.read(name))
 wheel.unlink()
 PY
+  then
     date -u +%FT%TZ >"$mkl_dir.partial/.complete"
     mv "$mkl_dir.partial" "$mkl_dir"
+    # Older pinned versions go, as outdated venvs do (a clone still configured with one falls
+    # back to oneDNN or OpenBLAS: its MKL no longer loads).
     for old in "$cache"/mkl-*; do
-      [[ -d "$old" && "$old" != "$mkl_dir" && "$old" != *.partial ]] && rm -rf "$old"
+      if [[ -d "$old" && "$old" != "$mkl_dir" && "$old" != *.partial ]]; then rm -rf "$old"; fi
     done
   else
     rm -rf "$mkl_dir.partial"
-    say "Intel MKL: download failed; the linear layers will run on oneDNN or OpenBLAS"
+    say "Intel MKL: download or unpack failed; the linear layers will run on oneDNN or OpenBLAS"
   fi
 fi
-mkl_arg=()
-if [[ -f "$mkl_dir/.complete" ]]; then
+mkl_arg=(-DSLOPE_MKL_LIB=)
+if [[ "${SLOPE_MKL:-1}" != 0 && -f "$mkl_dir/.complete" ]]; then
   say "Intel MKL: $mkl_lib"
   mkl_arg=(-DSLOPE_MKL_LIB="$mkl_lib")
 fi

@@ -14,17 +14,18 @@
 // What it changes: with MXCSR.FTZ a result below 2⁻¹²⁶ ≈ 1.18·10⁻³⁸ in magnitude becomes ±0, an
 // absolute error < 2⁻¹²⁶ per operation instead of < 2⁻¹⁵⁰. Against a row whose largest
 // probability is 1 (the kernels subtract the running max) that is far below the skip tolerance
-// (2⁻²⁴ of a row's mass) and below every bound of error_bounds.cpp, which are relative to
-// magnitudes ≥ 2⁻²⁴·max|·|. DAZ (subnormal inputs read as 0) is left off: a caller's subnormal
-// q, k, v or dO keep their values. Restored when the scope ends (OpenMP's pool threads run other
-// code afterwards).
+// (2⁻²⁴ of a row's mass); the error model (error_bounds.cpp, kFlush) counts it per operation,
+// so the bounds hold for results near 10⁻³⁸ too. DAZ (subnormal inputs read as 0) is left off: a caller's subnormal
+// q, k, v or dO are read as they are, though a product that underflows (scale·q, say) is
+// flushed like any other. Restored when the scope ends (OpenMP's pool threads run other code
+// afterwards). In the per-ISA namespace like every header the kernels' translation units share.
 #pragma once
 
 #if defined(__SSE__)
 #include <xmmintrin.h>
 #endif
 
-namespace slope::cpu {
+namespace slope::cpu::SLOPE_ISA {
 
 class FlushSubnormalResults {
  public:
@@ -40,4 +41,4 @@ class FlushSubnormalResults {
   FlushSubnormalResults& operator=(const FlushSubnormalResults&) = delete;
 };
 
-}  // namespace slope::cpu
+}  // namespace slope::cpu::SLOPE_ISA

@@ -185,15 +185,17 @@ class ErrorModel {
       ds_[j] = 0.0;
       if (!vis_[j]) continue;
       const double* kj = k_.data() + k_off(b, h / G_, j);
-      double abs_dot = 0.0, dot = 0.0;
+      double abs_dot = 0.0, dot = 0.0, abs_k = 0.0;
       for (int64_t d = 0; d < p_.D; ++d) {
         abs_dot += std::abs(qi[d] * kj[d]);
         dot += qi[d] * kj[d];
+        abs_k += std::abs(kj[d]);
       }
-      // The dot's D products and sums, the scale, the cap, the bias: 2D + 4 operations.
+      // Underflow: the dot's D products and sums, the scale, the cap, the bias (2D + 4
+      // operations), and the kernels' pre-scaled q (scale·q_d flushed, times k_d).
       ds_[j] = score_error(scale_ * dot, scale_ * abs_dot, j) +
                2.0 * kU * scorer_.abs_bias(g_, b, h, i, j) +
-               static_cast<double>(2 * p_.D + 4) * kFlush;
+               (static_cast<double>(2 * p_.D + 4) + abs_k) * kFlush;
       if ((may_drop_ && P_[j] <= drop_below_ * pmax) || P_[j] < kUnderflow) ds_[j] += 1.0;
       E_ += P_[j] * ds_[j];
     }
@@ -295,12 +297,18 @@ class ErrorModel {
       const double dx = cap ? dS * sech2_[j] : dS;
       const double e_dx =
           cap ? sech2_[j] * e_dS + std::abs(dS) * dsech2_[j] + kU * std::abs(dx) + kFlush : e_dS;
-      // Each term of dq, dk, dv: its product, the scale (or dropout's factor), its sum.
+      // Underflow in each term: dq's product and sum, then the final scale (the kernel scales
+      // the sum: 2·|scale| + 1); dk's product, sum and scale, and the kernel's pre-scaled q
+      // (scale·q_d flushed, times dS); dv's product, dropout's factor, sum. The slope
+      // gradient's dS·d_ij flushes before its distance multiplies it (2·d_ij), and the row's
+      // E = Σ P·dP term by term before the mean distance does (d̄) — slope_row.
       for (int64_t d = 0; d < p_.D; ++d) {
-        dq_.add(q_off + d, scale_ * dx * kj[d], scale_ * e_dx * std::abs(kj[d]) + 3.0 * kFlush,
+        dq_.add(q_off + d, scale_ * dx * kj[d],
+                scale_ * e_dx * std::abs(kj[d]) + (2.0 * std::abs(scale_) + 1.0) * kFlush,
                 scale_ * std::abs(dx * kj[d]));
         dk_.add(k_off(b, hk, j) + d, scale_ * dx * qi[d],
-                scale_ * e_dx * std::abs(qi[d]) + 3.0 * kFlush, scale_ * std::abs(dx * qi[d]));
+                scale_ * e_dx * std::abs(qi[d]) + (3.0 + std::abs(dx)) * kFlush,
+                scale_ * std::abs(dx * qi[d]));
       }
       const double pz = P_[j] * Zc_[j];  // dv's terms carry the dropout factor too
       for (int64_t d = 0; d < p_.Dv; ++d)
@@ -349,7 +357,7 @@ class ErrorModel {
         const double rj = ds_[j] + E_ + 3.0 * kU;  // |r_j − r̄| ≤ δs_j + Σ_k P_k·δs_k + 3u
         x -= dS * dj;
         add(P_[j] * (rj * std::abs(dP_[j] - Di) + a_dP_[j]) * std::abs(dj - d_mean));
-        add(gamma(kSlopeChunk) * std::abs(dS) * dj + 3.0 * kFlush);
+        add(gamma(kSlopeChunk) * std::abs(dS) * dj + (2.0 * dj + d_mean + 3.0) * kFlush);
       }
       add(kU * std::abs(x));  // the row's final division by its Σ_j P_ij
       ds_x_[at] += x;

@@ -6,6 +6,8 @@
 
 #include <cblas.h>
 #include <dlfcn.h>
+#include <link.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -50,13 +52,20 @@ struct Mkl {
 
 // mkl_service.h's values and C entry points (the wheel ships no headers; its lowercase
 // mkl_cbwr_set and mkl_get_version_string are the Fortran ones, arguments by reference).
-constexpr int kMklThreadingGnu = 3;
+constexpr int kMklInterfaceLp64 = 0, kMklThreadingGnu = 3;
 constexpr int kMklCbwrAuto = 2, kMklCbwrStrict = 0x10000, kMklCbwrSuccess = 0;
+
+// Whether `dir` holds `name`.
+bool file_in(const std::string& dir, const std::string& name) {
+  const std::string path = dir + "/" + name;
+  return access(path.c_str(), R_OK) == 0;
+}
 
 Mkl load_mkl() {
   Mkl m;
   std::vector<std::string> paths;
-  if (const char* env = std::getenv("SLOPE_MKL_LIB")) {
+  const char* env = std::getenv("SLOPE_MKL_LIB");
+  if (env && *env) {
     paths.emplace_back(env);  // set: the only one tried
   } else {
     if (*SLOPE_MKL_LIB_DEFAULT) paths.emplace_back(SLOPE_MKL_LIB_DEFAULT);
@@ -64,11 +73,13 @@ Mkl load_mkl() {
     paths.emplace_back("libmkl_rt.so.2");
   }
   void* h = nullptr;
-  std::string tried;
+  std::string tried, suffix;
   for (const std::string& path : paths) {
     h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (h) {
       m.version = path;
+      const size_t at = path.rfind("libmkl_rt");
+      suffix = at == std::string::npos ? ".so" : path.substr(at + 9);  // ".so.3"
       break;
     }
     const char* why = dlerror();
@@ -81,20 +92,46 @@ Mkl load_mkl() {
     m.error = "Intel MKL's libmkl_rt did not load: " + tried + help;
     return m;
   }
-  // Both before any other MKL call: the threading layer, then reproducibility.
+  // libmkl_rt loads the rest from its own directory at the first BLAS call, and calls exit()
+  // when one is missing: so the ones this process would load must be there now. The CPU kernel
+  // library MKL picks is the processor's (def, mc3, avx2, avx512; a newer processor may ask
+  // for one this list does not know, avx10 on AVX10.1 parts: scripts/setup.sh unpacks them all).
+  char dir[4096] = {};
+  if (dlinfo(h, RTLD_DI_ORIGIN, dir) != 0) {
+    m.error = m.version + ": its directory is unknown (dlinfo)" + help;
+    return m;
+  }
+  std::vector<std::string> needed = {"core", "gnu_thread", "intel_lp64", "def", "mc3"};
+  if (__builtin_cpu_supports("avx2")) needed.emplace_back("avx2");
+  if (__builtin_cpu_supports("avx512f")) needed.emplace_back("avx512");
+  for (const std::string& part : needed)
+    if (!file_in(dir, "libmkl_" + part + suffix)) {
+      m.error = m.version + ": libmkl_" + part + suffix + " is missing from " + dir + help;
+      return m;
+    }
+  // Before any other MKL call: 32-bit BLAS ints (an inherited MKL_INTERFACE_LAYER=ILP64 would
+  // change what the int arguments mean), the GNU threading layer, then reproducibility.
   using SetLayer = int (*)(int);
   using CbwrSet = int (*)(int);
   using Version = void (*)(char*, int);
+  auto set_interface = reinterpret_cast<SetLayer>(dlsym(h, "MKL_Set_Interface_Layer"));
   auto set_layer = reinterpret_cast<SetLayer>(dlsym(h, "MKL_Set_Threading_Layer"));
   auto cbwr_set = reinterpret_cast<CbwrSet>(dlsym(h, "MKL_CBWR_Set"));
   auto version = reinterpret_cast<Version>(dlsym(h, "MKL_Get_Version_String"));
   auto sgemm = reinterpret_cast<Mkl::Sgemm>(dlsym(h, "cblas_sgemm"));
-  if (!set_layer || !cbwr_set || !sgemm) {
-    m.error = m.version + " lacks MKL_Set_Threading_Layer, MKL_CBWR_Set or cblas_sgemm" + help;
+  if (!set_interface || !set_layer || !cbwr_set || !sgemm) {
+    m.error = m.version +
+              " lacks MKL_Set_Interface_Layer, MKL_Set_Threading_Layer, MKL_CBWR_Set or "
+              "cblas_sgemm" +
+              help;
+    return m;
+  }
+  if (set_interface(kMklInterfaceLp64) != kMklInterfaceLp64) {
+    m.error = m.version + ": the LP64 interface layer is refused" + help;
     return m;
   }
   if (set_layer(kMklThreadingGnu) != kMklThreadingGnu) {
-    m.error = m.version + ": the GNU OpenMP threading layer is not available" + help;
+    m.error = m.version + ": the GNU OpenMP threading layer is refused" + help;
     return m;
   }
   if (cbwr_set(kMklCbwrAuto | kMklCbwrStrict) != kMklCbwrSuccess) {
@@ -124,12 +161,11 @@ const Mkl& mkl() {
 // oneDNN where it runs its avx512_core kernels (it says which, honouring ONEDNN_MAX_CPU_ISA),
 // OpenBLAS elsewhere.
 GemmBackend default_backend() {
+  if (__builtin_cpu_is("intel") && __builtin_cpu_supports("avx512f") && mkl().sgemm)
+    return GemmBackend::mkl;
 #ifdef SLOPE_HAVE_ONEDNN
   const unsigned isa = dnnl_get_effective_cpu_isa(), avx512 = dnnl_cpu_isa_avx512_core;
-  if ((isa & avx512) == avx512) {
-    if (__builtin_cpu_is("intel") && mkl().sgemm) return GemmBackend::mkl;
-    return GemmBackend::onednn;
-  }
+  if ((isa & avx512) == avx512) return GemmBackend::onednn;
 #endif
   return GemmBackend::openblas;
 }

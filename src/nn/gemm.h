@@ -33,8 +33,9 @@ bool gemm_backend_available(GemmBackend backend);
 // available).
 std::string gemm_backend_unavailable_reason(GemmBackend backend);
 
-// The library behind a backend, for reports: "OpenBLAS 0.3.21 ...", "oneDNN 2.6.3",
-// "Intel MKL 2026.2 (/path/libmkl_rt.so.3)"; the reason when it is unavailable.
+// The library behind a backend, for reports: OpenBLAS's config string, "oneDNN 2.6.3", MKL's
+// version string and the path it was loaded from ("Intel(R) oneAPI Math Kernel Library Version
+// 2026.2-Product Build ... (/path/libmkl_rt.so.3)"); the reason when it is unavailable.
 std::string gemm_backend_version(GemmBackend backend);
 
 // The backend named `name`; throws slope::Error on other names and on one this process cannot

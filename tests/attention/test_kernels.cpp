@@ -214,9 +214,9 @@ TEST(Kernel, ForwardTileCountsSayWhatSkippingLeftOut) {
     const detail::ForwardTileCounts a = detail::forward_tile_counts();
     EXPECT_EQ(a.computed + a.skipped, pairs) << cpu::isa_name(isa);
     EXPECT_GT(a.skipped, 0) << cpu::isa_name(isa);
-    // Head 0's slope is 2^(−2/3): a key 3 tiles back (≥ 129 keys) is e^(−81) below the
-    // diagonal, far under 2⁻²⁴/1024 even with this draw's scores; so at least the pairs 3 or
-    // more tiles apart in head 0 are skipped, 13·14/2 of them.
+    // Head 0's slope is 1/2 (Press's slopes of 8 heads first, alibi_slopes): a key 3 tiles back
+    // (≥ 129 keys) gets a bias ≤ −64.5, far under ln(2⁻²⁴/1024) ≈ −23.6 even with this draw's
+    // scores; so at least the pairs 3 or more tiles apart in head 0 are skipped, 13·14/2.
     EXPECT_GE(a.skipped, 13 * 14 / 2) << cpu::isa_name(isa);
     detail::reset_forward_tile_counts();
     run_kernel(off, isa);
