@@ -47,6 +47,22 @@ def write_markdown(path, section, begin, end):
     path.write_text(text)
 
 
+def bench_train_records(slope, args, who):
+    """Runs `slope bench train --json ARGS` (OPENBLAS_CORETYPE/L2_SIZE unset, OpenMP waits
+    passive unless set) and returns its JSON records by kind ("machine", "sgemm", "train",
+    "profile"); exits naming `who` and the command if it fails."""
+    import json
+    import subprocess
+    cmd = [str(slope), "bench", "train", "--json"] + [str(a) for a in args]
+    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
+    env.setdefault("OMP_WAIT_POLICY", "passive")
+    progress(" ".join(cmd[1:]))
+    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        sys.exit(f"{who}: {' '.join(cmd)} failed: {p.stderr.strip()[-300:]}")
+    return {rec["kind"]: rec for rec in map(json.loads, p.stdout.splitlines())}
+
+
 def machine_info(**extra):
     """The machine and the date, plus what the caller adds (versions, threads, ISA)."""
     model = "unknown"

@@ -16,35 +16,22 @@ markers, keeping the rest (issue 19's targets: FIRE >= 0.8, Kerple and T5 >= 0.9
 """
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import OPENBLAS_VARS, machine_info, md_table, progress, write_markdown  # noqa
+from bench_common import bench_train_records, machine_info, md_table, progress, write_markdown  # noqa
 
 SLOPE = Path(os.environ.get("SLOPE_BINARY") or ROOT / "build" / "slope")
 BEGIN, END = "<!-- bench/positions.py:begin -->", "<!-- bench/positions.py:end -->"
 
 
 def run(pos, t, b, steps, threads):
-    cmd = [str(SLOPE), "bench", "train", "--json", "--profile", "--vocab", "65", "--pos", pos,
-           "--T", str(t), "--B", str(b), "--steps", str(steps), "--threads", str(threads)]
-    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
-    env.setdefault("OMP_WAIT_POLICY", "passive")
-    progress(" ".join(cmd[1:]))
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.exit(f"positions.py: {' '.join(cmd)} failed: {p.stderr.strip()[-300:]}")
-    recs = {}
-    for line in p.stdout.splitlines():
-        rec = json.loads(line)
-        recs[rec["kind"]] = rec
-    return recs
+    return bench_train_records(SLOPE, ["--profile", "--vocab", 65, "--pos", pos, "--T", t, "--B", b,
+                                       "--steps", steps, "--threads", threads], "positions.py")
 
 
 def main(argv):

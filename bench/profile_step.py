@@ -14,33 +14,21 @@ it into a markdown file between this script's markers, keeping the rest.
 """
 
 import argparse
-import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_common import OPENBLAS_VARS, machine_info, md_table, progress, write_markdown  # noqa
+from bench_common import bench_train_records, machine_info, md_table, progress, write_markdown  # noqa
 
 SLOPE = Path(os.environ.get("SLOPE_BINARY") or ROOT / "build" / "slope")
 BEGIN, END = "<!-- bench/profile_step.py:begin -->", "<!-- bench/profile_step.py:end -->"
 
 
 def profile(t, b, vocab, steps, threads):
-    cmd = [str(SLOPE), "bench", "train", "--json", "--profile", "--vocab", str(vocab), "--T",
-           str(t), "--B", str(b), "--steps", str(steps), "--threads", str(threads)]
-    env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
-    progress(" ".join(cmd[1:]))
-    p = subprocess.run(cmd, capture_output=True, text=True, env=env)
-    if p.returncode != 0:
-        sys.exit(f"profile_step.py: {' '.join(cmd)} failed: {p.stderr.strip()[-300:]}")
-    recs = {}
-    for line in p.stdout.splitlines():
-        rec = json.loads(line)
-        recs[rec["kind"]] = rec
-    return recs
+    return bench_train_records(SLOPE, ["--profile", "--vocab", vocab, "--T", t, "--B", b,
+                                       "--steps", steps, "--threads", threads], "profile_step.py")
 
 
 def main(argv):
