@@ -2,19 +2,23 @@
 // each GEMM backend in turn, in one process (issue 18). Separate processes per backend meet
 // different load on a shared machine; here one step on each backend (OpenBLAS, oneDNN, MKL,
 // those this process can run) alternates with the others (the first backend rotating every
-// round) on the same model, and the medians are compared.
+// round) on the same model, and the medians are compared. Where bf16 GEMMs run natively
+// (AVX512_BF16 or AMX; or SLOPE_BF16_EMULATE=1, for testing), `slope train --dtype bf16`'s
+// linear layers (oneDNN's bf16 matmul, nn/bf16.h) alternate with them as one more entry.
 #include <omp.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "model/gpt.h"
+#include "nn/bf16.h"
 #include "nn/gemm.h"
 #include "train/adamw.h"
 
@@ -49,9 +53,25 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   using slope::nn::GemmBackend;
-  std::vector<GemmBackend> backends;
+  using slope::nn::GemmDtype;
+  struct Entry {
+    std::string name;
+    GemmBackend backend;
+    GemmDtype dtype;
+  };
+  std::vector<Entry> backends;
   for (GemmBackend b : {GemmBackend::openblas, GemmBackend::onednn, GemmBackend::mkl})
-    if (slope::nn::gemm_backend_available(b)) backends.push_back(b);
+    if (slope::nn::gemm_backend_available(b))
+      backends.push_back({slope::nn::gemm_backend_name(b), b, GemmDtype::fp32});
+  const char* emulate = std::getenv("SLOPE_BF16_EMULATE");
+  if (slope::nn::bf16_native() ||
+      (emulate && std::string(emulate) == "1" && slope::nn::bf16_matmul_available()))
+    backends.push_back({slope::nn::bf16_native() ? "bf16" : "bf16-emul", GemmBackend::onednn,
+                        GemmDtype::bf16});
+  auto use = [](const Entry& e) {
+    slope::nn::set_gemm_backend(e.backend);
+    slope::nn::set_gemm_dtype(e.dtype);
+  };
   try {
     omp_set_num_threads(threads);
     slope::model::GptConfig c;
@@ -80,15 +100,15 @@ int main(int argc, char** argv) {
     std::printf("# GPT L%ld H%ld C%ld vocab %ld, B %ld T %ld, %d thread(s), %d rounds; load %s\n",
                 long(n_layer), long(n_head), long(n_embd), long(vocab), long(B), long(T), threads,
                 rounds, loadavg().c_str());
-    for (GemmBackend b : backends) {  // warm up each: arenas, thread pools, oneDNN's JIT
-      slope::nn::set_gemm_backend(b);
+    for (const Entry& e : backends) {  // warm up each: arenas, thread pools, oneDNN's JIT
+      use(e);
       step();
     }
     std::vector<std::vector<double>> ts(backends.size());
     for (int r = 0; r < rounds; ++r)
       for (size_t i = 0; i < backends.size(); ++i) {
         const size_t k = (r + i) % backends.size();
-        slope::nn::set_gemm_backend(backends[k]);
+        use(backends[k]);
         ts[k].push_back(step());
       }
     std::vector<double> med;
@@ -96,7 +116,7 @@ int main(int argc, char** argv) {
       std::sort(ts[k].begin(), ts[k].end());
       med.push_back(ts[k][ts[k].size() / 2]);
       std::printf("%-9s median step %.1f ms, min %.1f ms, %.0f tokens/s, median vs openblas %.3f\n",
-                  slope::nn::gemm_backend_name(backends[k]), med[k] * 1e3, ts[k].front() * 1e3,
+                  backends[k].name.c_str(), med[k] * 1e3, ts[k].front() * 1e3,
                   double(B * T) / med[k], med[0] / med[k]);
     }
     std::printf("# load at the end %s\n", loadavg().c_str());

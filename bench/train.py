@@ -16,6 +16,10 @@ rounds of: each peer in turn, 1 warm-up + N timed steps):
                  OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; it also measures a 1024³ sgemm on
                  its linear layers' GEMM library (oneDNN or OpenBLAS), the MFU yardstick of
                  every peer of that config.
+  slope-bf16     the same with `--dtype bf16` (the linear layers' GEMM inputs in bfloat16,
+                 float32 accumulation): only where the CPU has AVX512_BF16 or AMX; elsewhere
+                 slope refuses and the peer is reported as not run, which is not a failure.
+                 Its MFU is against the same fp32 sgemm as every peer's.
   eager-mask     a compact nanoGPT model in eager PyTorch: ALiBi as a materialised causal bias
                  (1, H, T, T) to F.scaled_dot_product_attention(attn_mask=...), built once.
   eager-causal   the same without any position bias: is_causal=True (PyTorch's flash path on
@@ -65,7 +69,7 @@ BEGIN, END = "<!-- bench/train.py:begin -->", "<!-- bench/train.py:end -->"
 N_LAYER, N_HEAD, N_EMBD = 6, 6, 384
 DEFAULT_VOCAB = [65, 50304]
 DEFAULT_CONFIGS = [(256, 8), (1024, 2)]  # (T, B)
-PEERS = ["slope", "eager-mask", "eager-causal", "compile-mask", "compile-causal"]
+PEERS = ["slope", "slope-bf16", "eager-mask", "eager-causal", "compile-mask", "compile-causal"]
 LR = 6e-4
 
 
@@ -196,12 +200,13 @@ class TorchPeer:
 # The slope side
 
 
-def run_slope(vocab, steps, t, b):
+def run_slope(vocab, steps, t, b, dtype="fp32"):
     """build/slope bench train --json for one vocabulary: {"machine", "sgemm", "train"} records
-    (the keys present), or {"error": ...}."""
+    (the keys present), or {"error": ...}; {"unsupported": ...} where slope says this CPU cannot
+    run `dtype`."""
     cmd = [str(SLOPE), "bench", "train", "--json", "--vocab", str(vocab), "--pos", "alibi",
            "--steps", str(steps), "--B", str(b), "--T", str(t), "--n-layer", str(N_LAYER),
-           "--n-head", str(N_HEAD), "--n-embd", str(N_EMBD)]
+           "--n-head", str(N_HEAD), "--n-embd", str(N_EMBD), "--dtype", dtype]
     env = {k: v for k, v in os.environ.items() if k not in OPENBLAS_VARS}
     progress(f"slope: {' '.join(cmd[1:])} (with {', '.join(OPENBLAS_VARS)} unset)")
     out = {"cmd": cmd}
@@ -217,7 +222,7 @@ def run_slope(vocab, steps, t, b):
         out[rec.get("kind")] = rec
     if p.returncode != 0 or "train" not in out:
         why = (p.stderr.strip().splitlines() or [f"exit code {p.returncode}"])[-1]
-        out["error"] = why[:300]
+        out["unsupported" if "not supported on this CPU" in why else "error"] = why[:300]
     return out
 
 
@@ -272,15 +277,17 @@ def report(args, info, threads, rows):
             row += [fmt(r["tokens_per_s"].get(peer), ".0f"), fmt(r["mfu"].get(peer))]
         table.append(row)
     p.append(md_table(header, table))
-    others = [peer for peer in args.peers if peer != "slope"]
-    if "slope" in args.peers and others:
+    others = [peer for peer in args.peers if peer not in ("slope", "slope-bf16")]
+    mine = [peer for peer in ("slope", "slope-bf16") if peer in args.peers]
+    if mine and others:
         p += ["", "slope's tokens/s over each peer's (same run):", ""]
         rt = []
         for r in rows:
-            s = r["tokens_per_s"].get("slope")
+            tps = r["tokens_per_s"]
             rt.append([f"{r['T']}×{r['B']}", r["vocab"]] +
-                      [fmt(ratio(s, r["tokens_per_s"].get(peer))) for peer in others])
-        p.append(md_table(["T×B", "vocab"] + [f"slope / {peer}" for peer in others], rt))
+                      [fmt(ratio(tps.get(m), tps.get(peer))) for m in mine for peer in others])
+        p.append(md_table(["T×B", "vocab"] + [f"{m} / {peer}" for m in mine for peer in others],
+                          rt))
     p += ["", "### Targets (issue 18)", ""]
     checks = []
     for r in rows:
@@ -301,6 +308,8 @@ def report(args, info, threads, rows):
     for r in rows:
         for peer, err in r["errors"].items():
             notes.append(f"T={r['T']} vocab {r['vocab']}: {peer} failed: {err}")
+        for peer, why in r.get("unsupported", {}).items():
+            notes.append(f"T={r['T']} vocab {r['vocab']}: {peer} not run on this CPU: {why}")
         losses = ", ".join(f"{peer} {lf:.3f} → {ll:.3f}" for peer, (lf, ll) in r["losses"].items())
         notes.append(f"T={r['T']} vocab {r['vocab']}: losses, first → last step: {losses} "
                      f"(ln V = {math.log(r['vocab']):.3f}); spread of the timed steps "
@@ -354,19 +363,24 @@ def run_config(args, t, b, vocab):
     """Every peer, args.rounds interleaved rounds: one report row."""
     times = {peer: [] for peer in args.peers}
     sgemm, errors, losses, machine, n_params, peers = [], {}, {}, {}, None, {}
+    unsupported = {}
     for rnd in range(args.rounds):
         for peer in args.peers:
-            if peer in errors:
+            if peer in errors or peer in unsupported:
                 continue
             progress(f"T={t} B={b} vocab {vocab}, round {rnd + 1}/{args.rounds}: {peer}")
-            if peer == "slope":
-                s = run_slope(vocab, args.steps, t, b)
+            if peer in ("slope", "slope-bf16"):
+                s = run_slope(vocab, args.steps, t, b, "bf16" if peer == "slope-bf16" else "fp32")
+                if "unsupported" in s:
+                    unsupported[peer] = s["unsupported"]
+                    continue
                 if "train" not in s:
                     errors[peer] = s.get("error")
                     continue
                 tr = s["train"]
-                machine = s.get("machine", machine)
-                sgemm.append(s["sgemm"]["gflops"])
+                if peer == "slope":  # the yardstick: the fp32 sgemm of slope's GEMM library
+                    machine = s.get("machine", machine)
+                    sgemm.append(s["sgemm"]["gflops"])
                 times[peer] += [tr["step_ms"] / 1e3] * args.steps
                 n_params = tr["nanogpt_params"]
                 losses[peer] = (tr["loss_first"], tr["loss_last"])
@@ -381,7 +395,8 @@ def run_config(args, t, b, vocab):
                 errors[peer] = f"{type(e).__name__}: {e}"[:300]
     sg = statistics.median(sgemm) if sgemm else None
     row = {"T": t, "B": b, "vocab": vocab, "sgemm": sg, "machine": machine,
-           "tokens_per_s": {}, "mfu": {}, "errors": errors, "losses": losses, "spread": {}}
+           "tokens_per_s": {}, "mfu": {}, "errors": errors, "losses": losses, "spread": {},
+           "unsupported": unsupported}
     for peer, ts in times.items():
         if not ts:
             continue
