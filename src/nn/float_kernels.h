@@ -45,6 +45,7 @@ inline constexpr double kGeluPhiError = 0.5 * 1.5e-7 + 0.5 * 16.0 / (1 << 24);
   void column_sums(float* dst, const float* src, int64_t rows, int64_t ld, int64_t w);            \
   void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float keep,          \
                     const impl::AdamWStep<float>& k);                                             \
+  void bf16_round_range(uint16_t* out, const float* in, int64_t n);                               \
   }
 SLOPE_DECLARE_POINTWISE(generic)
 SLOPE_DECLARE_POINTWISE(avx2)
@@ -70,14 +71,18 @@ struct Kernels {
   void (*column_sums)(float*, const float*, int64_t, int64_t, int64_t);
   void (*adamw_update)(float*, const float*, float*, float*, int64_t, float,
                        const impl::AdamWStep<float>&);
+  // out[i] = bf16_round(in[i]) (nn/bf16.h: nearest-even, subnormals kept, NaN quiet), bit for
+  // bit the scalar function's on every instruction set.
+  void (*bf16_round_range)(uint16_t*, const float*, int64_t);
 };
 
 inline Kernels kernels(cpu::Isa which = cpu::best_isa()) {
-#define SLOPE_KERNELS(ns)                                                                         \
-  Kernels {                                                                                       \
-    ns::gelu_forward, ns::gelu_backward, ns::gelu_tanh_forward, ns::gelu_tanh_backward,           \
-        ns::max_of, ns::exp_sum, ns::add_scaled_exp, ns::layernorm_forward_rows,                  \
-        ns::layernorm_backward_rows, ns::layernorm_param_grads, ns::column_sums, ns::adamw_update \
+#define SLOPE_KERNELS(ns)                                                                          \
+  Kernels {                                                                                        \
+    ns::gelu_forward, ns::gelu_backward, ns::gelu_tanh_forward, ns::gelu_tanh_backward,            \
+        ns::max_of, ns::exp_sum, ns::add_scaled_exp, ns::layernorm_forward_rows,                   \
+        ns::layernorm_backward_rows, ns::layernorm_param_grads, ns::column_sums, ns::adamw_update, \
+        ns::bf16_round_range                                                                       \
   }
   switch (which) {
     case cpu::Isa::kAvx512:

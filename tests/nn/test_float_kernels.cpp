@@ -3,7 +3,9 @@
 // to a few vectors, so the padded tails take the same arithmetic as the body.
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <limits>
 #include <numbers>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/bf16.h"
 #include "nn/float_kernels.h"
 #include "nn/rows_impl.h"
 
@@ -274,6 +277,35 @@ TEST(FloatKernels, AdamWUpdateMatchesFloat64) {
       EXPECT_NEAR(mf[i], m64[i], 4 * kU) << i;
       EXPECT_NEAR(vf[i], v64[i], 4 * kU) << i;
     }
+  }
+}
+
+// The vectorised bf16 rounding is the scalar bf16_round (tested against a reference in
+// test_bf16.cpp) bit for bit, on every instruction set: random bit patterns (NaNs, infinities
+// and subnormals among them), every tie and its neighbours across all exponents, and a length
+// that leaves a tail shorter than any vector.
+TEST(FloatKernels, Bf16RoundingIsTheScalarOnesBitForBit) {
+  std::vector<float> x;
+  std::mt19937 rng(17);
+  for (int i = 0; i < 200000; ++i) x.push_back(std::bit_cast<float>(static_cast<uint32_t>(rng())));
+  for (uint32_t sign : {0u, 0x8000u})
+    for (uint32_t hi = 0; hi < 0x8000u;
+         hi += 0x0081u)  // every exponent, each with another significand
+      for (uint32_t low : {0x0000u, 0x7FFFu, 0x8000u, 0x8001u, 0xFFFFu})
+        x.push_back(std::bit_cast<float>((sign | hi) << 16 | low));
+  for (uint32_t bits : {0x7F800000u, 0xFF800000u, 0x7F800001u, 0xFFC00000u, 0x7F7FFFFFu,
+                        0x00000001u, 0x80008000u, 0x00018000u})
+    x.push_back(std::bit_cast<float>(bits));
+  x.push_back(1.0f);  // odd length
+  ASSERT_NE(x.size() % 16, 0u);
+  std::vector<uint16_t> want(x.size());
+  for (size_t i = 0; i < x.size(); ++i) want[i] = bf16_round(x[i]);
+  for (cpu::Isa which : supported_isas()) {
+    SCOPED_TRACE(cpu::isa_name(which));
+    std::vector<uint16_t> got(x.size(), 0xDEAD);
+    isa::kernels(which).bf16_round_range(got.data(), x.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i)
+      ASSERT_EQ(got[i], want[i]) << std::hex << std::bit_cast<uint32_t>(x[i]);
   }
 }
 
