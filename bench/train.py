@@ -13,13 +13,14 @@ GPT-2's, padded). The peers, all in one run and interleaved (per config and voca
 rounds of: each peer in turn, 1 warm-up + N timed steps):
 
   slope          `build/slope bench train --json` (ALiBi, fused) as a subprocess, with
-                 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; it also measures a 1024³ sgemm on
-                 its linear layers' GEMM library (oneDNN or OpenBLAS), the MFU yardstick of
-                 every peer of that config.
+                 OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; it also times a 1024³ sgemm on
+                 its linear layers' GEMM library (oneDNN, MKL or OpenBLAS) between its steps,
+                 the MFU yardstick of every peer of that config.
   slope-bf16     the same with `--dtype bf16` (the linear layers' GEMM inputs in bfloat16,
                  float32 accumulation): only where the CPU has AVX512_BF16 or AMX; elsewhere
                  slope refuses and the peer is reported as not run, which is not a failure.
-                 Its MFU is against the same fp32 sgemm as every peer's.
+                 Its MFU is against the same fp32 sgemm as every peer's (it times that sgemm
+                 between its steps too, and those rates join the yardstick's median).
   eager-mask     a compact nanoGPT model in eager PyTorch: ALiBi as a materialised causal bias
                  (1, H, T, T) to F.scaled_dot_product_attention(attn_mask=...), built once.
   eager-causal   the same without any position bias: is_causal=True (PyTorch's flash path on
@@ -33,7 +34,8 @@ torch.optim.AdamW(fused=False) with nanoGPT's parameter groups; wte tied to lm_h
 The median of a peer's timed steps over all rounds gives its tokens/s (slope reports only its
 median per round; it counts once per timed step). Model FLOPs per step follow nanoGPT's
 estimate_mfu: (6·N + 12·L·H·Q·T)·B·T, N the parameters less the position table; "MFU" is model
-FLOP/s over the median sgemm GFLOP/s of the config's rounds.
+FLOP/s over the median of the sgemm GFLOP/s slope timed between its steps in the config's rounds
+(each slope run's median of one sgemm before its first timed step and one after each).
 Targets (issue 18): slope's MFU ≥ 0.9 at T=256 vocab 65; slope ≥ 1.15× eager-mask and ≥ 1.0×
 compile-mask tokens/s at T=256; ≥ 1.5× eager-mask at T=1024.
 Progress goes to stderr, the report to stdout; --out writes it into a markdown file, replacing
@@ -265,7 +267,7 @@ def report(args, info, threads, rows):
              "PyTorch's flash path, not the same model)")
     p.append("- MFU = model FLOP/s (nanoGPT's `estimate_mfu`, full T×T attention term) / "
              f"sgemm GFLOP/s (1024³) on slope's linear-layer GEMM library (`{machine.get('gemm', 'openblas')}`) "
-             "measured by slope's subprocess in the same rounds")
+             "timed by slope's subprocesses between their steps in the same rounds (the median)")
     p.append("")
     header = ["T×B", "vocab", "sgemm GFLOP/s"]
     for peer in args.peers:
@@ -378,9 +380,11 @@ def run_config(args, t, b, vocab):
                     errors[peer] = s.get("error")
                     continue
                 tr = s["train"]
-                if peer == "slope":  # the yardstick: the fp32 sgemm of slope's GEMM library
+                if peer == "slope":
                     machine = s.get("machine", machine)
-                    sgemm.append(s["sgemm"]["gflops"])
+                # The yardstick: the fp32 sgemm of slope's GEMM library, timed between the steps
+                # (the run's median); a binary without that has only the one before its steps.
+                sgemm.append(tr.get("sgemm_gflops", s["sgemm"]["gflops"]))
                 times[peer] += [tr["step_ms"] / 1e3] * args.steps
                 n_params = tr["nanogpt_params"]
                 losses[peer] = (tr["loss_first"], tr["loss_last"])

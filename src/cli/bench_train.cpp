@@ -1,8 +1,15 @@
 // `slope bench train`: training throughput of a GPT (nanoGPT's shape) on random tokens, one full
 // optimizer step at a time (forward + backward + AdamW step + zero_grad), as tokens/s and as
-// model FLOP/s against a 1024³ sgemm on the linear layers' own GEMM library (nn::gemm: oneDNN
-// or OpenBLAS) measured in the same run. bench/train.py runs this and
+// model FLOP/s against a 1024³ sgemm on the linear layers' own GEMM library (nn::gemm: oneDNN,
+// MKL or OpenBLAS) measured in the same run. bench/train.py runs this and
 // the same model in PyTorch eager side by side, and writes docs/BENCHMARKS.md.
+//
+// The yardstick is timed between the steps (one 1024³ sgemm before the first timed step and one
+// after each), and MFU is the step median's model FLOP/s over the median of those sgemm rates:
+// on a shared machine the speed a process gets drifts by ±10% over seconds, and a yardstick
+// timed only once, before the steps, carried that drift into the ratio (on a 2-core AMD EPYC,
+// 2026-12-02: 141, 172 and 180 GFLOP/s in three runs a minute apart). The header's sgemm, timed
+// before everything, stays as the machine line's figure.
 //
 // Model FLOPs per step use nanoGPT's estimate_mfu (PaLM's appendix B): per token
 // 6·N + 12·L·H·Q·T, N the parameters less the position table (nanoGPT's non_embedding count;
@@ -63,6 +70,7 @@ struct Result {
   int64_t vocab, params, nanogpt_params;
   double step_median_s, step_min_s, tokens_per_s, flops_per_step, flops_per_step_causal;
   double model_gflops, mfu, mfu_causal, loss_first, loss_last;
+  double sgemm_gflops;  // median of the sgemm rates timed between the steps: MFU's yardstick
   std::vector<nn::ProfileEntry> profile;  // --profile: totals over the timed steps
   detail::ForwardTileCounts tiles;        // ... and the attention forward's key tiles
 };
@@ -141,7 +149,7 @@ void print_profile(const Result& r, int steps, bool json) {
       all > 0 ? 100.0 * static_cast<double>(r.tiles.skipped) / static_cast<double>(all) : 0.0);
 }
 
-Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
+Result run_one(const BenchTrainOptions& o, int64_t vocab) {
   model::GptConfig c;
   c.block_size = o.T;
   c.vocab_size = vocab;
@@ -184,6 +192,8 @@ Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
     gpt.zero_grad();
   };
   step();  // warm up: arenas, thread pools
+  SgemmYardstick sgemm;
+  std::vector<double> sgemm_rates{sgemm.gflops()};
   nn::profile_enable(o.profile);
   detail::reset_forward_tile_counts();
   std::vector<double> ts;
@@ -191,24 +201,26 @@ Result run_one(const BenchTrainOptions& o, int64_t vocab, double gflops_sgemm) {
     const auto t0 = Clock::now();
     step();
     ts.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    nn::profile_enable(false);  // the yardstick is not part of the step's profile
+    sgemm_rates.push_back(sgemm.gflops());
+    nn::profile_enable(o.profile);
   }
-  std::vector<double> sorted = ts;
-  std::sort(sorted.begin(), sorted.end());
-  const size_t n = sorted.size();
-  const double median = n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+  const double median = median_of(ts);
+  const double gflops_sgemm = median_of(sgemm_rates);
 
   Result r{};
   r.vocab = vocab;
   r.params = gpt.num_params();
   r.nanogpt_params = r.params - (c.pos == model::Position::learned ? c.block_size * c.n_embd : 0);
   r.step_median_s = median;
-  r.step_min_s = sorted.front();
+  r.step_min_s = *std::min_element(ts.begin(), ts.end());
   const double tokens = static_cast<double>(o.B * o.T);
   r.tokens_per_s = tokens / median;
   const double attn = 12.0 * static_cast<double>(o.n_layer * o.n_embd) * static_cast<double>(o.T);
   r.flops_per_step = (6.0 * static_cast<double>(r.nanogpt_params) + attn) * tokens;
   r.flops_per_step_causal = (6.0 * static_cast<double>(r.nanogpt_params) + attn / 2) * tokens;
   r.model_gflops = r.flops_per_step / median * 1e-9;
+  r.sgemm_gflops = gflops_sgemm;
   r.mfu = r.model_gflops / gflops_sgemm;
   r.mfu_causal = r.flops_per_step_causal / median * 1e-9 / gflops_sgemm;
   r.loss_first = losses.front();
@@ -272,7 +284,7 @@ int run_bench_train(const BenchTrainOptions& o) {
   const std::string cpu = cpu_model();
   const unsigned cores = std::thread::hardware_concurrency();
   const int threads = omp_get_max_threads();
-  const double gflops_sgemm = linear_gemm_gflops();  // fp32: the scale of MFU either way
+  const double gflops_sgemm = linear_gemm_gflops();  // fp32, before the steps: the header's figure
   const nn::GemmDtypeScope gemm_dtype(dtype);
   if (o.json) {
     std::printf(
@@ -305,31 +317,35 @@ int run_bench_train(const BenchTrainOptions& o) {
     std::printf(
         "# model FLOPs: nanoGPT's estimate_mfu, (6N + 12*L*C*T) per token, N without the "
         "position table\n");
-    std::printf("%7s %10s %10s %10s %10s %11s %9s %10s\n", "vocab", "params", "step_ms", "min_ms",
-                "tokens/s", "GFLOP/step", "GFLOP/s", "MFU/sgemm");
+    std::printf(
+        "# MFU/sgemm: the step median's model FLOP/s over the median sgemm (1024^3, fp32) timed "
+        "between the steps (sgemm_GF/s)\n");
+    std::printf("%7s %10s %10s %10s %10s %11s %9s %11s %10s\n", "vocab", "params", "step_ms",
+                "min_ms", "tokens/s", "GFLOP/step", "GFLOP/s", "sgemm_GF/s", "MFU/sgemm");
   }
   std::fflush(stdout);
   for (int64_t vocab : o.vocab) {
-    const Result r = run_one(o, vocab, gflops_sgemm);
+    const Result r = run_one(o, vocab);
     if (o.json)
       std::printf(
           "{\"kind\":\"train\",\"vocab\":%lld,\"pos\":\"%s\",\"B\":%lld,\"T\":%lld,"
           "\"n_layer\":%lld,\"n_head\":%lld,\"n_embd\":%lld,\"params\":%lld,"
           "\"nanogpt_params\":%lld,\"steps\":%d,\"step_ms\":%.3f,\"step_min_ms\":%.3f,"
           "\"tokens_per_s\":%.2f,\"flops_per_step\":%.6g,\"flops_per_step_causal\":%.6g,"
-          "\"model_gflops\":%.3f,\"mfu\":%.4f,\"mfu_causal\":%.4f,\"loss_first\":%.5f,"
-          "\"loss_last\":%.5f}\n",
+          "\"model_gflops\":%.3f,\"sgemm_gflops\":%.3f,\"mfu\":%.4f,\"mfu_causal\":%.4f,"
+          "\"loss_first\":%.5f,\"loss_last\":%.5f}\n",
           static_cast<long long>(vocab), o.pos.c_str(), static_cast<long long>(o.B),
           static_cast<long long>(o.T), static_cast<long long>(o.n_layer),
           static_cast<long long>(o.n_head), static_cast<long long>(o.n_embd),
           static_cast<long long>(r.params), static_cast<long long>(r.nanogpt_params), o.steps,
           r.step_median_s * 1e3, r.step_min_s * 1e3, r.tokens_per_s, r.flops_per_step,
-          r.flops_per_step_causal, r.model_gflops, r.mfu, r.mfu_causal, r.loss_first, r.loss_last);
+          r.flops_per_step_causal, r.model_gflops, r.sgemm_gflops, r.mfu, r.mfu_causal,
+          r.loss_first, r.loss_last);
     else
-      std::printf("%7lld %10lld %10.1f %10.1f %10.0f %11.1f %9.1f %10.2f\n",
+      std::printf("%7lld %10lld %10.1f %10.1f %10.0f %11.1f %9.1f %11.1f %10.2f\n",
                   static_cast<long long>(vocab), static_cast<long long>(r.params),
                   r.step_median_s * 1e3, r.step_min_s * 1e3, r.tokens_per_s,
-                  r.flops_per_step * 1e-9, r.model_gflops, r.mfu);
+                  r.flops_per_step * 1e-9, r.model_gflops, r.sgemm_gflops, r.mfu);
     if (o.profile) print_profile(r, o.steps, o.json);
     std::fflush(stdout);
   }

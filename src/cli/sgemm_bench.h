@@ -56,4 +56,29 @@ inline double linear_gemm_gflops(int reps = 0) {
   return 2.0 * n * n * n / t * 1e-9;
 }
 
+// The median of xs (the mean of the middle two for an even count); xs not empty.
+inline double median_of(std::vector<double> xs) {
+  std::sort(xs.begin(), xs.end());
+  const size_t n = xs.size();
+  return n % 2 ? xs[n / 2] : 0.5 * (xs[n / 2 - 1] + xs[n / 2]);
+}
+
+// One 1024³ fp32 product C = A·Bᵀ on the linear layers' GEMM library (as linear_gemm_gflops,
+// whatever the GEMM dtype in force), timed once per gflops() call on buffers kept between
+// calls: `slope bench train` times it between its steps.
+class SgemmYardstick {
+ public:
+  double gflops() {
+    const auto t0 = std::chrono::steady_clock::now();
+    nn::gemm(nn::gemm_backend(), false, true, kN, kN, kN, 1.0f, a_.data(), kN, b_.data(), kN, 0.0f,
+             c_.data(), kN);
+    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return 2.0 * kN * kN * kN / t * 1e-9;
+  }
+
+ private:
+  static constexpr int kN = 1024;
+  std::vector<float> a_ = std::vector<float>(size_t{kN} * kN, 1.0f), b_ = a_, c_ = a_;
+};
+
 }  // namespace slope::cli
