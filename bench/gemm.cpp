@@ -18,7 +18,8 @@
 // Libraries: OpenBLAS (linked, as the project is); BLIS through dlopen (its libblis.so exports
 // cblas_sgemm too, and linked beside OpenBLAS one would shadow the other by link order; its typed
 // bli_sgemm takes a row and a column stride per operand, so row-major needs no transposition);
-// oneDNN's dnnl_sgemm (row-major); libxsmm's libxsmm_sgemm_omp (column-major: a row-major
+// oneDNN's dnnl_sgemm (row-major) through nn::gemm's backend, so with the row split it applies
+// to deep NT products (nn/gemm.cpp); libxsmm's libxsmm_sgemm_omp (column-major: a row-major
 // C = op(A)·op(B) is the column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so A and B swap, and m with n); Intel
 // MKL's cblas_sgemm through nn::gemm's backend.
 #include "nn/gemm.h"
@@ -108,11 +109,12 @@ void mkl_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a
 }
 
 #ifdef SLOPE_BENCH_HAVE_DNNL
+// oneDNN through the trainer's own backend (nn/gemm.h: dnnl_sgemm, rows split over the threads
+// for deep NT products), so this measures what the trainer runs.
 void onednn_gemm(bool ta, bool tb, int m, int n, int k, float alpha, const float* a, int lda,
                  const float* b, int ldb, float beta, float* c, int ldc) {
-  if (dnnl_sgemm(ta ? 'T' : 'N', tb ? 'T' : 'N', m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) !=
-      dnnl_success)
-    throw std::runtime_error("dnnl_sgemm failed");
+  slope::nn::gemm(slope::nn::GemmBackend::onednn, ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c,
+                  ldc);
 }
 
 std::string onednn_about() {

@@ -7,10 +7,13 @@
 #include <cblas.h>
 #include <dlfcn.h>
 #include <link.h>
+#include <omp.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <exception>
 #include <limits>
 #include <string>
 #include <vector>
@@ -34,6 +37,53 @@ int blas_int(int64_t n, const char* what) {
 }
 
 CBLAS_TRANSPOSE cblas_trans(bool t) { return t ? CblasTrans : CblasNoTrans; }
+
+#ifdef SLOPE_HAVE_ONEDNN
+void onednn_sgemm_call(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                       const float* a, int64_t lda, const float* b, int64_t ldb, float beta,
+                       float* c, int64_t ldc) {
+  const dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
+                                     lda, b, ldb, beta, c, ldc);
+  if (s != dnnl_success)
+    throw Error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(s)) +
+                " (m n k = " + std::to_string(m) + " " + std::to_string(n) + " " +
+                std::to_string(k) + "); SLOPE_GEMM=openblas avoids oneDNN");
+}
+
+// dnnl_sgemm, except that an NT product (C = A·Bᵀ, A not transposed) at least twice as deep as
+// it is wide (k ≥ 2n) has its rows split evenly over the threads, each part one single-threaded
+// dnnl_sgemm (oneDNN runs sequentially inside a parallel region). The trainer's such product is
+// the MLP's c_proj forward, (B·T, 4C) by (C, 4C)ᵀ. oneDNN 2.6 threads it worse than its
+// neighbours: on 2 threads of an AMD EPYC (Zen 4, AVX-512; 2026-12-02) at m n k = 2048 384 1536
+// it ran 127–150 GFLOP/s against 166–186 for the step's other shapes, and the row split
+// 148–177, 1.16–1.20× in three interleaved runs; on those other shapes the split was no faster
+// (0.85–1.12×), so they stay with oneDNN's own threading. bench/gemm measures this path.
+void onednn_sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float alpha,
+                  const float* a, int64_t lda, const float* b, int64_t ldb, float beta, float* c,
+                  int64_t ldc) {
+  constexpr int64_t kRowAlign = 16, kMinRowsPerThread = 128;
+  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (trans_a || !trans_b || k < 2 * n || threads < 2 || m < kMinRowsPerThread * threads) {
+    onednn_sgemm_call(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+    return;
+  }
+  const int64_t part = (m / threads + kRowAlign - 1) / kRowAlign * kRowAlign;
+  std::exception_ptr error;
+#pragma omp parallel for num_threads(threads) schedule(static, 1)
+  for (int64_t t = 0; t < threads; ++t) {
+    const int64_t r0 = std::min(m, t * part), rows = std::min(m, r0 + part) - r0;
+    if (rows == 0) continue;
+    try {
+      onednn_sgemm_call(false, true, rows, n, k, alpha, a + r0 * lda, lda, b, ldb, beta,
+                        c + r0 * ldc, ldc);
+    } catch (...) {
+#pragma omp critical(slope_onednn_sgemm_error)
+      if (!error) error = std::current_exception();
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+#endif
 
 // ---- Intel MKL, loaded at run time (gemm.h) ----------------------------------------------------
 
@@ -278,12 +328,7 @@ void gemm(GemmBackend backend, bool trans_a, bool trans_b, int64_t m, int64_t n,
   const int ia = blas_int(lda, "lda"), ib = blas_int(ldb, "ldb"), ic = blas_int(ldc, "ldc");
 #ifdef SLOPE_HAVE_ONEDNN
   if (backend == GemmBackend::onednn) {
-    const dnnl_status_t s = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', m, n, k, alpha, a,
-                                       lda, b, ldb, beta, c, ldc);
-    if (s != dnnl_success)
-      throw Error("gemm: dnnl_sgemm failed with status " + std::to_string(static_cast<int>(s)) +
-                  " (m n k = " + std::to_string(m) + " " + std::to_string(n) + " " +
-                  std::to_string(k) + "); SLOPE_GEMM=openblas avoids oneDNN");
+    onednn_sgemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
 #endif

@@ -2,6 +2,7 @@
 // {1, 7, 33, 129} (a single row or column, odd sizes, one past a power of two), all four
 // transposes, β = 0 and 1, α = 1 and −0.5, and row strides wider than the rows.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -118,6 +119,28 @@ TEST(Gemm, EveryBackendMatchesFloat64OnTheLinearLayersGemms) {
     check_case(backend, {false, false, BT, C, OC, 1.0f, 1.0f}, rng);
     check_case(backend, {true, false, OC, C, BT, 1.0f, 1.0f}, rng);
   }
+}
+
+// Deep NT products (k ≥ 2n) that oneDNN's path splits by rows over the threads (nn/gemm.cpp),
+// on 2 and 3 threads: row counts that do not divide evenly, a last part shorter than the others,
+// β = 0 (C unread) and 1, α = −0.5; and on 1 thread, where nothing is split, the same bound.
+TEST(Gemm, DeepNtProductsSplitByRowsMatchFloat64) {
+  const int saved = omp_get_max_threads();
+  for (int threads : {1, 2, 3}) {
+    omp_set_num_threads(threads);
+    for (GemmBackend backend : built_backends()) {
+      std::mt19937_64 rng(13);
+      for (int64_t m : {256, 300, 401, 1000})
+        for (float beta : {0.0f, 1.0f}) {
+          check_case(backend, {false, true, m, 24, 97, -0.5f, beta}, rng);
+          if (HasFatalFailure()) {
+            omp_set_num_threads(saved);
+            return;
+          }
+        }
+    }
+  }
+  omp_set_num_threads(saved);
 }
 
 TEST(Gemm, RepeatsBitForBit) {  // matmul.h promises determinism for a backend and thread count
