@@ -206,8 +206,10 @@ const Mkl& mkl() {
 // at the trainer's shapes (issue 18)"): on a Xeon with AVX-512 (2026-12-01, 1 thread) the
 // step's GEMMs at GPT L6 C384 and L12 C768 ran at 1.10–1.18× OpenBLAS's FLOP rate on oneDNN's
 // AVX-512 kernels, and at 1.00–1.04× with both held to AVX2 (OPENBLAS_CORETYPE=Haswell,
-// ONEDNN_MAX_CPU_ISA=AVX2), within the noise; MKL then ran them at 1.13–1.16× oneDNN's. So MKL
-// on an Intel processor with AVX-512 when it loads (measured only there: on AMD, unmeasured),
+// ONEDNN_MAX_CPU_ISA=AVX2), within the noise; MKL then ran them at 1.13–1.16× oneDNN's. On AMD
+// EPYC with AVX-512 (2 threads) MKL ran a step's GEMMs at 0.71–0.83× oneDNN's rate on Zen 4
+// (2026-12-02) and 0.42–0.45× on Zen 5 (2026-12-01), and oneDNN at 1.12× OpenBLAS's on Zen 4
+// (L6 C384 V65) and 1.03× on Zen 5. So MKL on an Intel processor with AVX-512 when it loads,
 // oneDNN where it runs its avx512_core kernels (it says which, honouring ONEDNN_MAX_CPU_ISA),
 // OpenBLAS elsewhere.
 GemmBackend default_backend() {

@@ -136,8 +136,9 @@ grep -q -- '--train-block-size' "$tmp/help" || fail "--help lacks --train-block-
 grep -q -- 'kerple-log' "$tmp/help" || fail "--help lacks the relative biases"
 # `slope bench train --json`: a train record whose MFU is its model FLOP/s over the sgemm rate it
 # timed between its steps (a positive median), for bench/train.py.
-"$slope" bench train --json --vocab 65 --B 1 --T 16 --n-layer 1 --n-head 1 --n-embd 16 \
-  --steps 3 --threads 1 >"$tmp/bench.jsonl" 2>"$tmp/stderr" || fail "bench train: $(cat "$tmp/stderr")"
+"$slope" bench train --json --profile --vocab 65 --B 1 --T 16 --n-layer 1 --n-head 1 \
+  --n-embd 16 --steps 3 --threads 1 >"$tmp/bench.jsonl" 2>"$tmp/stderr" ||
+  fail "bench train: $(cat "$tmp/stderr")"
 python3 - "$tmp/bench.jsonl" <<'PY' || fail "bench train --json: $(cat "$tmp/bench.jsonl")"
 import json, sys
 recs = {r["kind"]: r for r in map(json.loads, open(sys.argv[1]))}
@@ -145,5 +146,10 @@ t = recs["train"]
 assert recs["sgemm"]["gflops"] > 0 and t["sgemm_gflops"] > 0, t
 assert abs(t["mfu"] - t["model_gflops"] / t["sgemm_gflops"]) <= 1e-3 * t["mfu"] + 1e-4, t
 assert t["steps"] == 3 and t["step_min_ms"] <= t["step_ms"], t
+# --profile: every layer call's time over the 3 steps, by label and by kind of work.
+p = recs["profile"]
+labels = {e["label"] for e in p["labels"]}
+assert {"attention", "attention backward", "AdamW step"} <= labels, labels
+assert 0.99 <= sum(k["share"] for k in p["kinds"]) <= 1.01, p["kinds"]
 PY
 echo "cli train/sample/eval: all checks passed"
