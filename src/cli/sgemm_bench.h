@@ -45,17 +45,6 @@ inline double sgemm_gflops(int reps = 0) {
   return 2.0 * n * n * n / t * 1e-9;
 }
 
-// The same product on the linear layers' GEMM library (nn::gemm's backend, oneDNN or OpenBLAS:
-// the library the training step runs on), in GFLOP/s: `slope bench train`'s MFU yardstick.
-inline double linear_gemm_gflops(int reps = 0) {
-  const int n = 1024;
-  std::vector<float> a(static_cast<size_t>(n) * n, 1.0f), b(a), c(a);
-  const double t = median_seconds(
-      [&] { nn::gemm(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n); },
-      reps);
-  return 2.0 * n * n * n / t * 1e-9;
-}
-
 // The median of xs (the mean of the middle two for an even count); xs not empty.
 inline double median_of(std::vector<double> xs) {
   std::sort(xs.begin(), xs.end());
@@ -63,22 +52,32 @@ inline double median_of(std::vector<double> xs) {
   return n % 2 ? xs[n / 2] : 0.5 * (xs[n / 2 - 1] + xs[n / 2]);
 }
 
-// One 1024³ fp32 product C = A·Bᵀ on the linear layers' GEMM library (as linear_gemm_gflops,
-// whatever the GEMM dtype in force), timed once per gflops() call on buffers kept between
-// calls: `slope bench train` times it between its steps.
+// A 1024³ fp32 product C = A·Bᵀ on the linear layers' GEMM library (nn::gemm's backend, oneDNN,
+// MKL or OpenBLAS: the library the training step runs on, whatever the GEMM dtype in force) on
+// buffers kept between calls: `slope bench train`'s MFU yardstick, timed between its steps.
 class SgemmYardstick {
  public:
-  double gflops() {
-    const auto t0 = std::chrono::steady_clock::now();
+  static constexpr double kFlops = 2.0 * 1024 * 1024 * 1024;
+  void run() {
     nn::gemm(nn::gemm_backend(), false, true, kN, kN, kN, 1.0f, a_.data(), kN, b_.data(), kN, 0.0f,
              c_.data(), kN);
-    const double t = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    return 2.0 * kN * kN * kN / t * 1e-9;
+  }
+  double gflops() {  // one timed run
+    const auto t0 = std::chrono::steady_clock::now();
+    run();
+    return kFlops / std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() *
+           1e-9;
   }
 
  private:
   static constexpr int kN = 1024;
   std::vector<float> a_ = std::vector<float>(size_t{kN} * kN, 1.0f), b_ = a_, c_ = a_;
 };
+
+// SgemmYardstick's product, median_seconds(reps), in GFLOP/s.
+inline double linear_gemm_gflops(int reps = 0) {
+  SgemmYardstick y;
+  return SgemmYardstick::kFlops / median_seconds([&] { y.run(); }, reps) * 1e-9;
+}
 
 }  // namespace slope::cli

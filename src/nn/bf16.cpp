@@ -11,7 +11,6 @@
 // price of a second copy of the weights kept in step with AdamW; not done.
 #include "nn/bf16.h"
 
-#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -31,12 +30,6 @@ namespace slope::nn {
 
 void bf16_round_rows(uint16_t* out, const float* in, int64_t rows, int64_t cols, int64_t ld) {
   const auto round_range = isa::kernels().bf16_round_range;  // vectorised, per instruction set
-  if (ld == cols) {                                          // dense: one range, split evenly
-    const int64_t n = rows * cols, chunk = int64_t{1} << 14;
-#pragma omp parallel for schedule(static) if (n > (int64_t{1} << 16))
-    for (int64_t i = 0; i < n; i += chunk) round_range(out + i, in + i, std::min(chunk, n - i));
-    return;
-  }
 #pragma omp parallel for schedule(static) if (rows * cols > (int64_t{1} << 16))
   for (int64_t r = 0; r < rows; ++r) round_range(out + r * cols, in + r * ld, cols);
 }

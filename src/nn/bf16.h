@@ -16,10 +16,12 @@ namespace slope::nn {
 // float32 → bfloat16 bits (the float's top 16), rounded to nearest, ties to even. ±inf and
 // ±0 stay; finite values past the largest bf16 (0x7F7F: 3.39e38) round to ±inf; subnormals
 // round like any other value (no flush to zero); NaN stays NaN (quiet, sign kept).
+// Branch-free (both outcomes computed, the NaN test selects one), so loops over it vectorise.
 inline uint16_t bf16_round(float x) {
   const uint32_t u = std::bit_cast<uint32_t>(x);
-  if ((u & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((u >> 16) | 0x0040u);
-  return static_cast<uint16_t>((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+  const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+  const uint32_t quiet_nan = (u >> 16) | 0x0040u;
+  return static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
 }
 
 // bfloat16 bits → float32: exact.

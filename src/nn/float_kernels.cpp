@@ -4,7 +4,6 @@
 // through a padded copy, so every element takes the same arithmetic whatever its position.
 #include "nn/float_kernels.h"
 
-#include <bit>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -12,6 +11,7 @@
 #include <numbers>
 
 #include "attention/cpu_vec.h"
+#include "nn/bf16.h"
 #include "nn/rows_impl.h"
 
 namespace slope::nn::isa::SLOPE_ISA {
@@ -174,16 +174,9 @@ void adamw_update(float* p, const float* g, float* m, float* v, int64_t n, float
   impl::adamw_update(p, g, m, v, n, keep, k);
 }
 
-// bf16_round (nn/bf16.h) without its branch, so that the loop vectorises: both outcomes are
-// computed and the NaN test selects one.
 void bf16_round_range(uint16_t* out, const float* in, int64_t n) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) {
-    const uint32_t u = std::bit_cast<uint32_t>(in[i]);
-    const uint32_t rounded = (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-    const uint32_t quiet_nan = (u >> 16) | 0x0040u;
-    out[i] = static_cast<uint16_t>((u & 0x7fffffffu) > 0x7f800000u ? quiet_nan : rounded);
-  }
+  for (int64_t i = 0; i < n; ++i) out[i] = bf16_round(in[i]);  // nn/bf16.h, branch-free
 }
 
 }  // namespace slope::nn::isa::SLOPE_ISA
