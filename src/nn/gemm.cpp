@@ -210,8 +210,8 @@ const Mkl& mkl() {
 // EPYC with AVX-512 (2 threads) MKL ran a step's GEMMs at 0.71–0.83× oneDNN's rate on Zen 4
 // (2026-12-02) and 0.42–0.45× on Zen 5 (2026-12-01), and oneDNN at 1.12× OpenBLAS's on Zen 4
 // (L6 C384 V65) and 1.03× on Zen 5. On an AVX2-only AMD EPYC (Zen 3, 2026-12-02, 2 threads)
-// oneDNN's avx2 kernels ran them at 1.02–1.09× OpenBLAS's (core Zen), BLIS (zen3) at
-// 0.99–1.00× and MKL at 0.79–0.92×. So MKL on an Intel processor with AVX-512 when it loads,
+// oneDNN's avx2 kernels ran them at 1.02–1.13× OpenBLAS's (core Zen), BLIS (zen3) at
+// 0.99–1.00× and MKL at 0.78–0.92×. So MKL on an Intel processor with AVX-512 when it loads,
 // oneDNN where it runs at least its avx2 kernels (it says which, honouring ONEDNN_MAX_CPU_ISA),
 // OpenBLAS elsewhere (older processors, where neither was measured, and builds without oneDNN).
 GemmBackend default_backend() {
