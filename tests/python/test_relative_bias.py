@@ -82,36 +82,11 @@ CASES = [("kerple-log", True, True), ("kerple-log", False, True), ("kerple-power
 
 @pytest.mark.parametrize("kind,causal,bidirectional", CASES)
 def test_against_autograd_of_the_materialised_bias(kind, causal, bidirectional):
-    torch.manual_seed(0)
-    B, H, T, D = 2, 3, 40, 8
-    bias = RelativeBias(kind, H, num_buckets=16, max_distance=24, bidirectional=bidirectional,
-                        fire_hidden=8, fire_grid=64, fire_L=20.5)  # no row at L: max(L, p) has no tie
-    with torch.no_grad():  # parameters away from the start, inside the domain
-        for name, p in bias.named_parameters():
-            if name == "r1":
-                p.uniform_(0.2, 1.5)
-            elif name == "r2":
-                p.uniform_(0.3, 1.5)
-            elif name == "c":
-                p.fill_(0.8)
-            elif name != "L":
-                p.uniform_(-1.0, 1.0)
-    q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
-    g = torch.randn(B, H, T, D)
-
-    results = {}
-    for dtype in (torch.float64, torch.float32):
-        bias.zero_grad()
-        out, xs, params = run_materialised(q, k, v, bias, causal, dtype)
-        (out * g.to(dtype)).sum().backward()
-        results[dtype] = [out.detach().double()] + [x.grad.double() for x in xs] + \
-            [torch.cat([p.grad.reshape(-1).double() for p in params])]
-    bias.zero_grad()
-    qs, ks, vs = (t.clone().requires_grad_() for t in (q, k, v))
-    out = relative_attention(qs, ks, vs, bias, causal=causal)
-    (out * g).sum().backward()
-    got = [out.detach().double(), qs.grad.double(), ks.grad.double(), vs.grad.double(),
-           torch.cat([p.grad.reshape(-1).double() for p in bias.parameters()])]
+    # The errors are those of a few ulps of each result, so one draw's ratio is noisy: on an
+    # AVX2 machine one draw (seed 0, T5 bidirectional) gave the fp32 baseline a lucky 1.5-ulp
+    # parameter-gradient error against slope's 3.5 (2.33x), while over 8 draws both ranged over
+    # 0.7e-6 to 2.6e-6. As the C++ suite's ParameterGradientsBeatNaiveFp32 does, each side's
+    # error is its largest over 4 draws of the inputs and parameters (the same draws for both).
     names = ["out", "dq", "dk", "dv", "dparams"]
     # FIRE's q, k, v gradients are held to the rounding-error model in the C++ suite
     # (test_kernels.cpp, whose bias term includes FIRE's table and interpolation roundings):
@@ -121,13 +96,51 @@ def test_against_autograd_of_the_materialised_bias(kind, causal, bidirectional):
     # parameter gradients, which this test is for, are held to it.
     if kind == "fire":
         names = ["out", None, None, None, "dparams"]
-    for name, a, ref, f32 in zip(names, got, results[torch.float64], results[torch.float32]):
+    err = dict.fromkeys(names, 0.0)
+    err32, refmax = dict(err), dict(err)
+    for seed in range(4):
+        torch.manual_seed(seed)
+        B, H, T, D = 2, 3, 40, 8
+        bias = RelativeBias(kind, H, num_buckets=16, max_distance=24, bidirectional=bidirectional,
+                            fire_hidden=8, fire_grid=64, fire_L=20.5)  # no row at L: no tie
+        with torch.no_grad():  # parameters away from the start, inside the domain
+            for name, p in bias.named_parameters():
+                if name == "r1":
+                    p.uniform_(0.2, 1.5)
+                elif name == "r2":
+                    p.uniform_(0.3, 1.5)
+                elif name == "c":
+                    p.fill_(0.8)
+                elif name != "L":
+                    p.uniform_(-1.0, 1.0)
+        q, k, v = (torch.randn(B, H, T, D) for _ in range(3))
+        g = torch.randn(B, H, T, D)
+
+        results = {}
+        for dtype in (torch.float64, torch.float32):
+            bias.zero_grad()
+            out, xs, params = run_materialised(q, k, v, bias, causal, dtype)
+            (out * g.to(dtype)).sum().backward()
+            results[dtype] = [out.detach().double()] + [x.grad.double() for x in xs] + \
+                [torch.cat([p.grad.reshape(-1).double() for p in params])]
+        bias.zero_grad()
+        qs, ks, vs = (t.clone().requires_grad_() for t in (q, k, v))
+        out = relative_attention(qs, ks, vs, bias, causal=causal)
+        (out * g).sum().backward()
+        got = [out.detach().double(), qs.grad.double(), ks.grad.double(), vs.grad.double(),
+               torch.cat([p.grad.reshape(-1).double() for p in bias.parameters()])]
+        for name, a, ref, f32 in zip(names, got, results[torch.float64], results[torch.float32]):
+            if name is None:
+                continue
+            err[name] = max(err[name], (a - ref).abs().max().item())
+            err32[name] = max(err32[name], (f32 - ref).abs().max().item())
+            refmax[name] = max(refmax[name], ref.abs().max().item())
+    for name in names:
         if name is None:
             continue
-        err = (a - ref).abs().max().item()
-        err32 = (f32 - ref).abs().max().item()
-        assert ref.abs().max().item() > 0, name  # the comparison is not empty
-        assert err <= 2 * err32, f"{kind} {name}: slope error {err:.3g} vs fp32 {err32:.3g}"
+        assert refmax[name] > 0, name  # the comparison is not empty
+        assert err[name] <= 2 * err32[name], \
+            f"{kind} {name}: slope error {err[name]:.3g} vs fp32 {err32[name]:.3g} (max of 4 draws)"
 
 
 def test_bad_arguments_are_refused_with_a_clear_error():
